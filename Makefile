@@ -1,0 +1,28 @@
+# Two commands do everything: `make reproduce` and `make test`. Both create .venv/ on first use.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: reproduce test docs lab clean-cache
+
+# (Re)install when the pins or the package metadata change; pip reuses what is already there.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+reproduce: $(STAMP)
+	.venv/bin/lmpapers reproduce all --scale tiny --out results
+
+test: $(STAMP)
+	bash tools/test.sh
+
+docs: $(STAMP)
+	$(PY) tools/build_docs.py
+
+lab: $(STAMP)
+	.venv/bin/jupyter lab
+
+clean-cache:
+	rm -rf "$${LMPAPERS_CACHE:-$$HOME/.cache/lmpapers}"

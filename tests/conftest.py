@@ -1,0 +1,7 @@
+"Shared pytest setup for every suite in tests/."
+import os
+
+# Triton's `@triton.jit` picks its CPU interpreter from this variable when a kernel module is imported,
+# so it must be set before any test module imports triton or a kernel. Kept first and additive:
+# a value already in the environment (e.g. TRITON_INTERPRET=0 on a GPU machine) wins.
+os.environ.setdefault('TRITON_INTERPRET', '1')

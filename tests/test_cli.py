@@ -1,0 +1,67 @@
+"The `lmpapers` console script as a user meets it: exit codes, one-line errors, the results files."
+import json, os, subprocess, sys
+import importlib.metadata as md
+from pathlib import Path
+import pytest
+from lmpapers.core import cli
+
+LMPAPERS = str(Path(sys.executable).parent/'lmpapers')
+
+def run(*args, **kw):
+    r = subprocess.run([LMPAPERS, *args], capture_output=True, text=True, **kw)
+    return r.returncode, r.stdout, r.stderr
+
+def test_list_names_all_nine_papers():
+    code, out, _ = run('list')
+    assert code == 0
+    for name in cli.PAPERS: assert f' {name} ' in out
+    assert f'{len(cli.implemented())} of 9 implemented' in out
+
+@pytest.mark.parametrize('args,message', [
+    (['reproduce', 'gpt5'], 'unknown paper'),
+    (['reproduce', 'unisafe'], 'not implemented yet'),
+    (['reproduce', 'all', '--scale', 'huge'], "invalid choice: 'huge'"),
+    (['reproduce', 'all', '--seed', 'x'], "invalid int value"),
+    (['reproduce', 'all', '--out', '/proc/not-here'], 'cannot write to output folder'),
+    (['frobnicate'], 'invalid choice'),
+])
+def test_bad_input_gives_one_line_and_nonzero_exit(args, message):
+    code, out, err = run(*args)
+    assert code == 2, (code, out, err)
+    assert message in err and 'Traceback' not in err + out
+
+def test_missing_optional_dependency_is_named(monkeypatch, capsys, tmp_path):
+    ep = md.EntryPoint(name='leanrl', value='lean_dojo_not_installed_here:reproduce', group='lmpapers.papers')
+    monkeypatch.setattr(cli, 'implemented', lambda: {'leanrl': ep})
+    code = cli.main(['reproduce', 'leanrl', '--out', str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "needs the package 'lean_dojo_not_installed_here'" in err and 'pip install' in err
+
+def test_failing_paper_in_all_does_not_stop_the_others(monkeypatch, tmp_path, capsys):
+    def ok(scale, seed, out):
+        from lmpapers.core.results import Results
+        r = Results('judges', scale, seed, out); r.add('x', 1.0); return r.save()
+    def boom(scale, seed, out): raise RuntimeError('diverged')
+    class EP:
+        def __init__(self, fn): self.fn = fn
+        def load(self): return self.fn
+    monkeypatch.setattr(cli, 'implemented', lambda: {'gfa': EP(boom), 'judges': EP(ok)})
+    assert cli.main(['reproduce', 'all', '--out', str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert 'failed: gfa' in captured.err and 'diverged' in captured.err
+    assert (tmp_path/'judges.json').exists() and (tmp_path/'report.md').exists()
+
+@pytest.mark.skipif(not cli.implemented(), reason='no paper implemented')
+def test_reproduce_all_writes_results_and_report(tmp_path):
+    code, out, err = run('reproduce', 'all', '--scale', 'tiny', '--seed', '0', '--out', str(tmp_path), timeout=900)
+    assert code == 0, err[-3000:]
+    for name in cli.implemented():
+        res = json.loads((tmp_path/f'{name}.json').read_text())
+        assert res['paper'] == name and res['scale'] == 'tiny' and res['seed'] == 0 and res['metrics']
+        assert all({'name', 'value', 'unit', 'claim'} <= set(m) for m in res['metrics'])
+        assert 'torch' in res['versions']
+        for fig in res['figures'].values(): assert (tmp_path/fig).stat().st_size > 1000
+    report = (tmp_path/'report.md').read_text()
+    assert all(f'## {n}' in report for n in cli.implemented())
+    assert (tmp_path/'report.html').read_text().startswith('<!doctype html>')

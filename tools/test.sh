@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command (`make test`; .ci/run calls it). Fails if any part fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=.venv/bin
+t0=$SECONDS
+step() { echo; echo "== $1 ($((SECONDS - t0)) s)"; }
+
+step "notebooks and library in sync, notebooks clean"
+before=$(git status --porcelain -- lmpapers nbs)
+$bin/nbdev-export
+$bin/nbdev-clean
+after=$(git status --porcelain -- lmpapers nbs)
+if [ "$before" != "$after" ]; then
+  echo "nbdev-export / nbdev-clean changed the tree; run them and commit:"; git status --porcelain -- lmpapers nbs
+  exit 1
+fi
+
+step "nbdev-test: every notebook, tiny paths (slow and gpu cells skipped)"
+$bin/nbdev-test --n-workers 2 --timing
+
+step "pytest tests/ (kernels under TRITON_INTERPRET=1, CLI, packaging, docs build)"
+set +e; $bin/pytest tests -q; rc=$?; set -e
+if [ $rc -ne 0 ]; then echo "pytest failed (exit $rc; 5 means no tests were collected)"; exit 1; fi
+
+echo; echo "== all tests passed in $((SECONDS - t0)) s"
