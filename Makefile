@@ -8,8 +8,8 @@ STAMP := .venv/.installed
 # (Re)install when the pins or the package metadata change; pip reuses what is already there.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -qq --disable-pip-version-check --no-deps -e .
 	touch $@
 
 reproduce: $(STAMP)

@@ -195,6 +195,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                              'lmpapers/judges/online.py'),
                                         'lmpapers.judges.online.OnlineAllocator._execute': ( 'judges/online.html#onlineallocator._execute',
                                                                                              'lmpapers/judges/online.py'),
+                                        'lmpapers.judges.online.OnlineAllocator._release': ( 'judges/online.html#onlineallocator._release',
+                                                                                             'lmpapers/judges/online.py'),
                                         'lmpapers.judges.online.OnlineAllocator.estimates': ( 'judges/online.html#onlineallocator.estimates',
                                                                                               'lmpapers/judges/online.py'),
                                         'lmpapers.judges.online.OnlineAllocator.run': ( 'judges/online.html#onlineallocator.run',
