@@ -24,6 +24,7 @@ import os
 import posixpath
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -54,18 +55,28 @@ def tool(name: str) -> str:
 MIXED = re.compile(r"[^\n]*UserWarning: Found cells containing imports and other code.*?\n\s*warn\(f[^\n]*\n", re.S)
 
 
-def run(cmd: list[str], env=None, quiet_re: tuple = ()) -> str:
+def run(cmd: list[str], env=None, quiet_re: tuple = (), timeout: float | None = None) -> str:
     "Run `cmd` in the repository root; print its output except lines matching `quiet_re`; exit on failure."
-    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    # its own process group, so that a timeout also ends the workers it spawns
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try: stdout, stderr = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        sys.exit(f'error: {Path(cmd[0]).name} ran longer than {timeout:.0f} s and was stopped; '
+                 'a notebook cell that nbdev runs while processing (see the warnings above) may be slow or stuck')
+    p = subprocess.CompletedProcess(cmd, p.returncode, stdout, stderr)
     out = p.stdout + p.stderr
-    mixed = len(MIXED.findall(out))
-    if mixed: print(f'  note: {mixed} cell(s) mix imports with other code; nbdev re-runs them while processing')
-    out = MIXED.sub('', out)
+    out = MIXED.sub('', out)  # listed before the run by `cells_run_while_processing`
     if p.returncode:
         # a failing notebook cell shows up as a long chained traceback; its last exception says it all
         tail = out[out.rfind('\nException: ') + 1:] if '\nException: ' in out else out
         print('\n'.join(f'  {l}' for l in tail.strip().splitlines()[-40:]))
-        if 'Error in notebook' in tail:
+        m = re.search(r'Error in notebook: (.*?) in cell (\d+)', tail)
+        if m:
+            where = notebooks_titled(m.group(1))
+            if where: print(f'  notebook: {", ".join(where)} (cell {m.group(2)}, counting from 0)')
             print('  hint: while processing, nbdev re-runs every cell that contains an import (to document it);'
                   ' keep imports in cells of their own')
         sys.stdout.flush()
@@ -73,6 +84,54 @@ def run(cmd: list[str], env=None, quiet_re: tuple = ()) -> str:
     for line in out.splitlines():
         if line.strip() and not any(q in line for q in quiet_re): print(f'  {line}')
     return out
+
+
+EXPORTS = re.compile(r'^#\|\s*(?:export|exports|exporti|exec_doc)\b', re.M)
+
+
+def _cell_tree(src: str):
+    "The AST of a code cell, with IPython magics and shell lines blanked; None if it doesn't parse."
+    import ast
+    code = '\n'.join('' if l.lstrip().startswith(('%', '!')) else l for l in src.splitlines())
+    try: return ast.parse(code)
+    except SyntaxError: return None
+
+
+def cells_run_while_processing() -> list[str]:
+    "Code cells that mix imports with other code: nbdev re-runs them to build the docs, slow flags or not."
+    import ast, json
+    res = []
+    for nb in sorted((ROOT/'nbs').rglob('*.ipynb')):
+        rel = nb.relative_to(ROOT/'nbs')
+        if any(p.startswith(('_', '.')) for p in rel.parts): continue
+        try: cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+        except (ValueError, KeyError, OSError): continue
+        for i, c in enumerate(cells):
+            src = ''.join(c.get('source', []))
+            if c.get('cell_type') != 'code' or EXPORTS.search(src) or re.search(r'^#\|\s*eval:\s*false', src, re.M): continue
+            tree = _cell_tree(src)
+            if tree is None: continue
+            imports = (ast.Import, ast.ImportFrom)
+            if any(isinstance(n, imports) for n in ast.walk(tree)) and any(not isinstance(t, imports) for t in tree.body):
+                first = next((l for l in src.splitlines() if l.strip() and not l.startswith('#|')), '')
+                res.append(f'nbs/{rel.as_posix()} cell {i}: {first[:70]}')
+    return res
+
+
+def notebooks_titled(title: str) -> list[str]:
+    "Notebooks under nbs/ whose first `# ` heading is `title`."
+    import json
+    res = []
+    for nb in sorted((ROOT/'nbs').rglob('*.ipynb')):
+        try: cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+        except (ValueError, KeyError, OSError): continue
+        for c in cells:
+            if c.get('cell_type') != 'markdown': continue
+            m = re.search(r'^#\s+(.+?)\s*$', ''.join(c.get('source', [])), re.M)
+            if m:
+                if m.group(1) == title: res.append(nb.relative_to(ROOT).as_posix())
+                break
+    return res
 
 
 # ---------------------------------------------------------------- sidebar order
@@ -251,7 +310,7 @@ def local_katex(out: Path, dist: Path) -> int:
 
 
 # ---------------------------------------------------------------- build
-def build_smalldocs(out: Path):
+def build_smalldocs(out: Path, timeout: float):
     "Process the notebooks with nbdev and render them with smalldocs into `out`."
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as shim:
@@ -261,7 +320,12 @@ def build_smalldocs(out: Path):
         q.write_text('#!/bin/sh\nexit 1\n')
         q.chmod(0o755)
         env['PATH'] = shim + os.pathsep + env.get('PATH', '')
-        run([tool('nbdev-proc-nbs'), '--file-re', FILE_RE], env=env)
+        mixed = cells_run_while_processing()
+        if mixed:
+            print(f'warning: {len(mixed)} cell(s) mix imports with other code; nbdev runs them while building the docs'
+                  ' (slow flags or not). Keep imports in cells of their own:')
+            for m in mixed: print(f'  {m}')
+        run([tool('nbdev-proc-nbs'), '--file-re', FILE_RE], env=env, timeout=timeout)
     proc = ROOT/'_proc'
     order_sidebar(proc/'sidebar.yml')
     site = proc/'_docs'
@@ -279,6 +343,7 @@ def main(argv=None):
     ap.add_argument('--out', default='_docs', help='site folder, relative to the repository root (default: _docs)')
     ap.add_argument('--readme', default='README.md', help='where the home page is written as Markdown (default: README.md)')
     ap.add_argument('--no-readme', action='store_true', help='do not write the README')
+    ap.add_argument('--timeout', type=float, default=900, help='seconds nbdev may take to process the notebooks (default: 900)')
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     out = (ROOT/args.out).resolve()
@@ -295,7 +360,7 @@ def main(argv=None):
         proc = ROOT/'_proc'
     else:
         print('building with nbdev-proc-nbs + smalldocs')
-        proc = build_smalldocs(out)
+        proc = build_smalldocs(out, args.timeout)
         readme_src = out/'index.llms.md'
 
     aliases = page_aliases(proc)
