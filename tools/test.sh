@@ -20,7 +20,7 @@ step "nbdev-test: every notebook, tiny paths (slow and gpu cells skipped)"
 $bin/nbdev-test --n-workers 2 --timing
 
 step "pytest tests/ (kernels under TRITON_INTERPRET=1, CLI, packaging, docs build)"
-set +e; $bin/pytest tests -q; rc=$?; set -e
+set +e; $bin/pytest tests -q --durations=10; rc=$?; set -e
 if [ $rc -ne 0 ]; then echo "pytest failed (exit $rc; 5 means no tests were collected)"; exit 1; fi
 
 echo; echo "== all tests passed in $((SECONDS - t0)) s"
