@@ -28,3 +28,13 @@ def test_the_check_catches_a_mixed_cell(tmp_path):
     nb = dict(cells=[dict(cell_type='code', source=['import os\n', 'x = os.sep']), dict(cell_type='code', source=['import os'])])
     (tmp_path/'a.ipynb').write_text(json.dumps(nb))
     assert mixed_import_cells(tmp_path/'a.ipynb') == [0]
+
+def test_a_notebook_runs_top_to_bottom_in_a_jupyter_kernel(tmp_path):
+    "What JupyterLab does: start the environment's ipykernel and run every cell in order."
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(Path(__file__).parent.parent/'nbs'/'core'/'03_models.ipynb', as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
+    assert not [o for o in outputs if o.output_type == 'error']
+    assert any('parameters' in o.get('text', '') for o in outputs)
