@@ -703,6 +703,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'lmpapers.spot.selector.distill': ('spot/selector.html#distill', 'lmpapers/spot/selector.py'),
                                         'lmpapers.spot.selector.distill_rows': ( 'spot/selector.html#distill_rows',
                                                                                  'lmpapers/spot/selector.py'),
+                                        'lmpapers.spot.selector.finetuned_lm': ( 'spot/selector.html#finetuned_lm',
+                                                                                 'lmpapers/spot/selector.py'),
                                         'lmpapers.spot.selector.group_mean': ('spot/selector.html#group_mean', 'lmpapers/spot/selector.py'),
                                         'lmpapers.spot.selector.kl_loss': ('spot/selector.html#kl_loss', 'lmpapers/spot/selector.py'),
                                         'lmpapers.spot.selector.load_selector': ( 'spot/selector.html#load_selector',
