@@ -38,6 +38,15 @@ def test_missing_optional_dependency_is_named(monkeypatch, capsys, tmp_path):
     assert code == 2
     assert "needs the package 'lean_dojo_not_installed_here'" in err and 'pip install' in err
 
+def test_unimplemented_scale_is_one_line(monkeypatch, capsys, tmp_path):
+    class EP:
+        def load(self):
+            def reproduce(scale, seed, out): raise NotImplementedError(f"scale {scale!r} needs a GPU")
+            return reproduce
+    monkeypatch.setattr(cli, 'implemented', lambda: {'spot': EP()})
+    assert cli.main(['reproduce', 'spot', '--scale', 'full', '--out', str(tmp_path)]) == 2
+    assert "error: paper 'spot': scale 'full' needs a GPU" in capsys.readouterr().err
+
 def test_failing_paper_in_all_does_not_stop_the_others(monkeypatch, tmp_path, capsys):
     def ok(scale, seed, out):
         from lmpapers.core.results import Results
