@@ -59,7 +59,7 @@ def test_integration_causal_top_p_and_bad_inputs():
         with pytest.raises(ValueError, match='unpadded'):
             model(ids.repeat(2, 1), attention_mask=torch.tensor([[1] * 40, [0] * 3 + [1] * 37]))
 
-def test_selector_rejects_hybrid_layout():
+def test_selector_rejects_sliding_window_layout():
     from lmpapers.spot.selector import SpotSelector
     from lmpapers.core.models import model_config, build_model
     cfg = model_config('tiny', 'qwen3', vocab_size=2048)
