@@ -4,12 +4,14 @@
 
 # %% ../../nbs/core/06_cli.ipynb #29ce50d4
 from __future__ import annotations
-import argparse, importlib.metadata as md, os, sys, time, traceback
+import argparse, importlib.metadata as md, inspect, os, sys, time, traceback
 from pathlib import Path
-from .results import SCALES, load_results, write_report
+from .results import SCALES, load_results, write_report, write_failure
+from .scales import ScaleUnavailable, quiet
 
 # %% auto #0
-__all__ = ['PAPERS', 'implemented', 'CLIError', 'resolve_papers', 'check_out_dir', 'run_paper', 'parser', 'main']
+__all__ = ['PAPERS', 'OPTIONS', 'implemented', 'CLIError', 'resolve_papers', 'check_out_dir', 'check_reproduce', 'run_paper',
+           'parser', 'main']
 
 # %% ../../nbs/core/06_cli.ipynb #07493dc9
 PAPERS = {
@@ -51,15 +53,25 @@ def check_out_dir(out: str|Path) -> Path:
     return out
 
 # %% ../../nbs/core/06_cli.ipynb #084df7ff
-def run_paper(name: str, scale: str, seed: int, out: Path) -> Path:
+OPTIONS = ('scale', 'seed', 'out', 'smoke', 'model', 'data', 'verbose')
+
+def check_reproduce(name: str, fn) -> None:
+    "Raise `TypeError` unless paper `name`'s `reproduce` accepts every option in `OPTIONS`."
+    missing = [o for o in OPTIONS if o not in inspect.signature(fn).parameters]
+    if missing: raise TypeError(f"reproduce of paper {name!r} lacks the option(s) {', '.join(missing)}")
+
+def run_paper(name: str, scale: str, seed: int, out: Path, smoke: bool = False,
+              model: str|None = None, data: str|None = None, verbose: bool = False) -> Path:
     "Run paper `name`'s `reproduce` and return the results file it wrote."
     try: fn = implemented()[name].load()
     except ModuleNotFoundError as e:
         raise CLIError(f"paper {name!r} needs the package {e.name!r}, which is not installed (pip install {e.name})") from None
-    try: return Path(fn(scale=scale, seed=seed, out=out))
+    check_reproduce(name, fn)
+    try:
+        with quiet(verbose): return Path(fn(scale=scale, seed=seed, out=out, smoke=smoke, model=model, data=data, verbose=verbose))
     except ModuleNotFoundError as e:
         raise CLIError(f"paper {name!r} needs the package {e.name!r}, which is not installed (pip install {e.name})") from None
-    except NotImplementedError as e: raise CLIError(f"paper {name!r}: {e}") from None
+    except (ScaleUnavailable, NotImplementedError) as e: raise CLIError(f"paper {name!r} at scale {scale!r}: {e}") from None
 
 # %% ../../nbs/core/06_cli.ipynb #613f1abd
 def _cmd_list(args) -> int:
@@ -70,18 +82,23 @@ def _cmd_list(args) -> int:
 
 def _cmd_reproduce(args) -> int:
     names, out = resolve_papers(args.paper), check_out_dir(args.out)
+    if args.smoke and args.scale == 'tiny': raise CLIError("--smoke runs the small/full code path on CPU; add --scale small or --scale full")
+    if (args.model or args.data) and len(names) > 1: raise CLIError("--model and --data apply to one paper; name it instead of 'all'")
+    if args.verbose: os.environ['LMPAPERS_VERBOSE'] = '1'
+    opts = dict(smoke=args.smoke, model=args.model, data=args.data, verbose=args.verbose)
     failed = []
     for name in names:
-        t0 = time.time(); print(f'== {name} ({args.scale}, seed {args.seed})', flush=True)
-        try: path = run_paper(name, args.scale, args.seed, out)
-        except CLIError: raise
-        except Exception:
+        t0 = time.time(); print(f"== {name} ({args.scale}{', smoke' if args.smoke else ''}, seed {args.seed})", flush=True)
+        try: path = run_paper(name, args.scale, args.seed, out, **opts)
+        except Exception as e:
             if len(names) == 1: raise
-            traceback.print_exc(); failed.append(name); continue
+            if isinstance(e, CLIError): print(f'error: {e}', file=sys.stderr); msg = str(e)
+            else: traceback.print_exc(); msg = f'{type(e).__name__}: {e}'
+            write_failure(name, args.scale, args.seed, out, msg, smoke=args.smoke); failed.append(name); continue
         print(f'   wrote {path} in {time.time()-t0:.0f} s', flush=True)
     report = write_report(out) if load_results(out) else None
     if report: print(f'report: {report} and {report.with_suffix(".html")}')
-    if failed: print(f'error: failed: {", ".join(failed)}', file=sys.stderr); return 1
+    if failed: print(f'error: failed: {", ".join(failed)} (see the report)', file=sys.stderr); return 1
     return 0
 
 # %% ../../nbs/core/06_cli.ipynb #4d0314b0
@@ -94,6 +111,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument('--scale', choices=SCALES, default='tiny', help='tiny: CPU minutes; small: one GPU; full: the paper\'s sizes')
     r.add_argument('--seed', type=int, default=0)
     r.add_argument('--out', default='results', help='folder for results, figures and the report (default: results)')
+    r.add_argument('--smoke', action='store_true', help='run the small/full code path on CPU with the real architecture cut to two layers, random weights, a few steps')
+    r.add_argument('--model', help="checkpoint for small/full: a Hugging Face name or a local folder (default: the paper's)")
+    r.add_argument('--data', help="dataset for small/full: a datasets hub name (name or name:config) or local files (default: the paper's)")
+    r.add_argument('--verbose', action='store_true', help='show every log line and progress bar (default: one line per stage)')
     r.set_defaults(fn=_cmd_reproduce)
     return p
 

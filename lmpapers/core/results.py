@@ -10,7 +10,8 @@ from pathlib import Path
 import html as _html, re as _re
 
 # %% auto #0
-__all__ = ['SCALES', 'check_scale', 'Metric', 'library_versions', 'Results', 'load_results', 'report_markdown', 'write_report']
+__all__ = ['SCALES', 'check_scale', 'Metric', 'library_versions', 'new_figure', 'Results', 'write_failure', 'load_results',
+           'report_markdown', 'write_report']
 
 # %% ../../nbs/core/05_results.ipynb #2b029250
 SCALES = ('tiny', 'small', 'full')
@@ -46,6 +47,13 @@ def library_versions() -> dict:
         except md.PackageNotFoundError: pass
     return out
 
+# %% ../../nbs/core/05_results.ipynb #f3344458
+def new_figure(nrows: int = 1, ncols: int = 1, figsize=(5, 3.5), **subplot_kw):
+    "(figure, axes) built without pyplot, so the caller's matplotlib backend and figure list are untouched."
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **subplot_kw)
+
 # %% ../../nbs/core/05_results.ipynb #f72624be
 class Results:
     "Metrics and figures of one paper's run, written to `out/<paper>.json` and `out/figures/`."
@@ -55,8 +63,10 @@ class Results:
                  seed: int = 0,       # the seed every random choice derives from
                  out: str|Path = 'results', # folder for the JSON file and figures
                  config: dict|None = None,  # everything needed to rerun the experiment
-                 title: str = ''):    # the paper's title, for the report
+                 title: str = '',     # the paper's title, for the report
+                 smoke: bool = False): # a --smoke run: the scale's code path on CPU with a cut-down random model
         self.paper, self.scale, self.seed, self.title = paper, check_scale(scale), int(seed), title
+        self.smoke, self.notes = bool(smoke), []
         self.out, self.config = Path(out), dict(config or {})
         self.metrics: dict[str, Metric] = {}
         self.figures: dict[str, str] = {}
@@ -67,6 +77,10 @@ class Results:
         if name in self.metrics: raise ValueError(f"metric {name!r} recorded twice")
         m = self.metrics[name] = Metric(name, _jsonable(value), unit, _jsonable(claim), note)
         return m
+
+    def note(self, text: str):
+        "Record a run-level note, e.g. which claims this scale cannot carry."
+        self.notes.append(str(text))
 
     def __getitem__(self, name): return self.metrics[name].value
 
@@ -79,7 +93,7 @@ class Results:
         return path
 
     def to_dict(self) -> dict:
-        return dict(paper=self.paper, title=self.title, scale=self.scale, seed=self.seed,
+        return dict(paper=self.paper, title=self.title, scale=self.scale, smoke=self.smoke, seed=self.seed, status='ok', notes=self.notes,
                     config=self.config, versions=library_versions(),
                     elapsed_s=round(time.time()-self.t0, 2), finished=time.strftime('%Y-%m-%dT%H:%M:%S'),
                     metrics=[asdict(m) for m in self.metrics.values()], figures=self.figures)
@@ -91,6 +105,15 @@ class Results:
         tmp.write_text(json.dumps(self.to_dict(), indent=1, default=str))
         os.replace(tmp, path)
         return path
+
+# %% ../../nbs/core/05_results.ipynb #68c59fc4
+def write_failure(paper: str, scale: str, seed: int, out: str|Path, error: str, smoke: bool = False, title: str = '') -> Path:
+    "Write `out/<paper>.json` recording that the run failed with `error`."
+    r = Results(paper, scale, seed, out, title=title, smoke=smoke)
+    d = r.to_dict(); d.update(status='failed', error=str(error))
+    path = Path(out)/f'{paper}.json'; path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{paper}.json.tmp'); tmp.write_text(json.dumps(d, indent=1, default=str)); os.replace(tmp, path)
+    return path
 
 # %% ../../nbs/core/05_results.ipynb #33d74fb7
 def load_results(out: str|Path = 'results') -> list[dict]:
@@ -109,8 +132,12 @@ def report_markdown(results: list[dict]) -> str:
     lines = ['# lmpapers: reproduced results', '']
     for r in results:
         lines += [f"## {r['paper']}: {r.get('title','')}".rstrip(': '), '',
-                  f"scale `{r['scale']}` · seed {r['seed']} · {r.get('elapsed_s', 0):.0f} s", '',
-                  '| metric | value | unit | paper | note |', '| --- | --- | --- | --- | --- |']
+                  f"scale `{r['scale']}`{' (smoke: cut-down random model on CPU, numbers mean nothing)' if r.get('smoke') else ''}"
+                  f" · seed {r['seed']} · {r.get('elapsed_s', 0):.0f} s", '']
+        if r.get('status') == 'failed':
+            lines += [f"**failed**: `{r.get('error', '')}`", '']; continue
+        lines += [f'note: {n}' for n in r.get('notes', [])] + ([''] if r.get('notes') else [])
+        lines += ['| metric | value | unit | paper | note |', '| --- | --- | --- | --- | --- |']
         for m in r['metrics']:
             lines.append(f"| `{m['name']}` | {_fmt(m['value'])} | {m['unit']} | {_fmt(m['claim'])} | {m['note']} |")
         lines.append('')

@@ -275,8 +275,8 @@ def est_ivwe(pool, # simulated judges with .sample(n, rng) -> Stats
         if n.sum() == 0: break
         stats = stats.merge(pool.sample(n, rng)); spent = stats.spent(cost)
     s2 = stats.sample_var()
-    _, hi = variance_bounds(stats.n, s2, value_range, beta, L, pooled_variance(stats)) if optimism else (None, np.maximum(s2, 1e-6 * value_range ** 2))
-    return ivwe(stats, hi), stats
+    _, hi = variance_bounds(stats.n, s2, value_range, beta, L, pooled_variance(stats)) if optimism else (None, s2)
+    return ivwe(stats, np.maximum(hi, 1e-6 * value_range ** 2)), stats   # floor: identical answers everywhere give a zero estimate
 
 # %% ../../nbs/judges/61_estimators.ipynb #f98cb54b
 METHODS = ('uniform', 'cheapest', 'neyman', 'oracle', 'est')

@@ -68,6 +68,7 @@ def oracle_split(a, # [K] cost-weighted variances a_k
     a, p = np.asarray(a, dtype=np.float64), check_p(p)
     if not budget > 0: raise ValueError(f"budget must be > 0, got {budget}")
     w = a ** (p / (p + 2))
+    if w.sum() == 0: return np.full(len(w), budget / len(w))   # every item is noise-free: any split is optimal
     return budget * w / w.sum()
 
 def oracle_allocation(var, cost, budget: float, p: float = 2) -> np.ndarray:
