@@ -38,28 +38,55 @@ def test_missing_optional_dependency_is_named(monkeypatch, capsys, tmp_path):
     assert code == 2
     assert "needs the package 'lean_dojo_not_installed_here'" in err and 'pip install' in err
 
-def test_unimplemented_scale_is_one_line(monkeypatch, capsys, tmp_path):
-    class EP:
-        def load(self):
-            def reproduce(scale, seed, out): raise NotImplementedError(f"scale {scale!r} needs a GPU")
-            return reproduce
-    monkeypatch.setattr(cli, 'implemented', lambda: {'spot': EP()})
+class EP:
+    "A stand-in entry point whose `load` returns `fn`."
+    def __init__(self, fn): self.fn = fn
+    def load(self): return self.fn
+
+def test_scale_that_needs_a_gpu_is_one_line(monkeypatch, capsys, tmp_path):
+    from lmpapers.core.scales import run_device
+    def reproduce(scale, seed, out, smoke=False, model=None, data=None, verbose=False): run_device(scale, smoke)
+    monkeypatch.setattr(cli, 'implemented', lambda: {'spot': EP(reproduce)})
+    monkeypatch.setattr('torch.cuda.is_available', lambda: False)
     assert cli.main(['reproduce', 'spot', '--scale', 'full', '--out', str(tmp_path)]) == 2
-    assert "error: paper 'spot': scale 'full' needs a GPU" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: paper 'spot' at scale 'full': scale 'full' needs a CUDA GPU" in err and 'add --smoke' in err
+    assert len(err.strip().splitlines()) == 1
+
+def test_options_reach_the_paper(monkeypatch, tmp_path):
+    seen = {}
+    def reproduce(scale, seed, out, smoke=False, model=None, data=None, verbose=False):
+        seen.update(scale=scale, smoke=smoke, model=model, data=data, verbose=verbose)
+        from lmpapers.core.results import Results
+        return Results('spot', scale, seed, out, smoke=smoke).save()
+    monkeypatch.setattr(cli, 'implemented', lambda: {'spot': EP(reproduce)})
+    assert cli.main(['reproduce', 'spot', '--scale', 'small', '--smoke', '--model', 'm', '--data', 'd', '--out', str(tmp_path)]) == 0
+    assert seen == dict(scale='small', smoke=True, model='m', data='d', verbose=False)
+
+def test_paper_without_the_options_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setattr(cli, 'implemented', lambda: {'spot': EP(lambda scale, seed, out: None)})
+    with pytest.raises(TypeError, match='lacks the option'): cli.main(['reproduce', 'spot', '--out', str(tmp_path)])
+
+def test_every_installed_paper_takes_every_option():
+    for name, ep in cli.implemented().items(): cli.check_reproduce(name, ep.load())
 
 def test_failing_paper_in_all_does_not_stop_the_others(monkeypatch, tmp_path, capsys):
-    def ok(scale, seed, out):
+    from lmpapers.core.scales import ScaleUnavailable
+    def ok(scale, seed, out, smoke=False, model=None, data=None, verbose=False):
         from lmpapers.core.results import Results
         r = Results('judges', scale, seed, out); r.add('x', 1.0); return r.save()
-    def boom(scale, seed, out): raise RuntimeError('diverged')
-    class EP:
-        def __init__(self, fn): self.fn = fn
-        def load(self): return self.fn
-    monkeypatch.setattr(cli, 'implemented', lambda: {'gfa': EP(boom), 'judges': EP(ok)})
+    def boom(scale, seed, out, smoke=False, model=None, data=None, verbose=False): raise RuntimeError('diverged')
+    def no_gpu(scale, seed, out, smoke=False, model=None, data=None, verbose=False): raise ScaleUnavailable('needs a CUDA GPU')
+    monkeypatch.setattr(cli, 'implemented', lambda: {'gfa': EP(boom), 'spot': EP(no_gpu), 'judges': EP(ok)})
     assert cli.main(['reproduce', 'all', '--out', str(tmp_path)]) == 1
     captured = capsys.readouterr()
-    assert 'failed: gfa' in captured.err and 'diverged' in captured.err
-    assert (tmp_path/'judges.json').exists() and (tmp_path/'report.md').exists()
+    assert 'failed: gfa, spot' in captured.err and 'diverged' in captured.err
+    assert (tmp_path/'judges.json').exists()
+    for name, msg in (('gfa', 'RuntimeError: diverged'), ('spot', 'needs a CUDA GPU')):
+        rec = json.loads((tmp_path/f'{name}.json').read_text())
+        assert rec['status'] == 'failed' and msg in rec['error']
+    report = (tmp_path/'report.md').read_text()
+    assert '**failed**: `RuntimeError: diverged`' in report and '## judges' in report
 
 @pytest.mark.skipif('judges' not in cli.implemented(), reason='judges not installed')
 def test_reproduce_writes_results_and_report(tmp_path):

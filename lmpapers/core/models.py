@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, PretrainedConfig, PreTrainedModel, Qwen3Config
+from .guards import fork_rng
 
 # %% auto #0
 __all__ = ['MODEL_PRESETS', 'ARCHS', 'model_config', 'build_model', 'n_params', 'decoder_layers']
@@ -34,9 +35,8 @@ def model_config(preset: str = 'tiny',   # a key of `MODEL_PRESETS`
     return ARCHS[arch](**kw)
 
 def build_model(config: PretrainedConfig, seed: int = 0) -> PreTrainedModel:
-    "A freshly initialised causal LM for `config`, deterministic given `seed`."
-    torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(config)
+    "A freshly initialised causal LM for `config`, deterministic given `seed` (the caller's RNG is left as it was)."
+    with fork_rng(seed): return AutoModelForCausalLM.from_config(config)
 
 def n_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     "Number of (trainable) parameters, counting tied weights once."

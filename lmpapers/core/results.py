@@ -47,7 +47,7 @@ def library_versions() -> dict:
         except md.PackageNotFoundError: pass
     return out
 
-# %% ../../nbs/core/05_results.ipynb #f3344458
+# %% ../../nbs/core/05_results.ipynb #cd546965
 def new_figure(nrows: int = 1, ncols: int = 1, figsize=(5, 3.5), **subplot_kw):
     "(figure, axes) built without pyplot, so the caller's matplotlib backend and figure list are untouched."
     from matplotlib.figure import Figure
@@ -106,7 +106,7 @@ class Results:
         os.replace(tmp, path)
         return path
 
-# %% ../../nbs/core/05_results.ipynb #68c59fc4
+# %% ../../nbs/core/05_results.ipynb #d9952273
 def write_failure(paper: str, scale: str, seed: int, out: str|Path, error: str, smoke: bool = False, title: str = '') -> Path:
     "Write `out/<paper>.json` recording that the run failed with `error`."
     r = Results(paper, scale, seed, out, title=title, smoke=smoke)

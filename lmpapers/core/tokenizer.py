@@ -4,6 +4,7 @@
 
 # %% ../../nbs/core/02_tokenizer.ipynb #66de0e3f
 from __future__ import annotations
+import tempfile
 from pathlib import Path
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
 from transformers import PreTrainedTokenizerFast

@@ -12,6 +12,8 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 from .cache import cached, config_hash
+from .guards import check_token_ids, fork_rng
+from .scales import show_progress
 from .data import load_corpus, corpus_fingerprint
 from .models import build_model, model_config, n_params
 from .tokenizer import train_tokenizer
@@ -50,6 +52,7 @@ def lm_loss(logits: torch.Tensor,    # [B, T, V]
 @torch.no_grad()
 def evaluate_loss(model: PreTrainedModel, rows: torch.Tensor, batch_size: int = 16) -> float:
     "Mean next-token loss (nats) of `model` over token rows `[N, T]`."
+    check_token_ids(rows, model.config.vocab_size, 'rows')
     was_training = model.training; model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
@@ -117,10 +120,14 @@ def train(model: PreTrainedModel,            # any HF causal LM
           cfg: TrainConfig = TrainConfig(),
           callbacks: list[Callback] = (),
           ckpt_dir: str|Path|None = None,    # where checkpoints go; resumes from one found there
-          progress: bool = True) -> dict:
+          progress: bool|None = None) -> dict: # None: bars only in a terminal
     "Train `model` in place on next-token prediction; return the loss history."
+    check_token_ids(train_rows, model.config.vocab_size, 'train_rows')
+    if val_rows is not None: check_token_ids(val_rows, model.config.vocab_size, 'val_rows')
+    with fork_rng(cfg.seed): return _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, show_progress(progress))
+
+def _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, progress):
     acc = Accelerator()
-    torch.manual_seed(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
     model, opt, sched = acc.prepare(model, opt, sched)
@@ -169,7 +176,7 @@ TRAIN_CODE_VERSION = 1  # bump when a change to the loop changes what it trains
 
 def pretrained_lm(preset: str = 'tiny', arch: str = 'qwen3', corpus: str = 'english+code',
                   cfg: TrainConfig = TrainConfig(), vocab_size: int = 2048,
-                  progress: bool = True, **overrides):
+                  progress: bool|None = None, **overrides):
     "A causal LM of `preset`/`arch` trained on `corpus` with `cfg`, and its tokenizer (cached on disk)."
     tok = train_tokenizer(corpus, vocab_size)
     mcfg = model_config(preset, arch, vocab_size=len(tok), **overrides)
