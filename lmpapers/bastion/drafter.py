@@ -4,20 +4,22 @@
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #8bbeac8f
 from __future__ import annotations
-import json, time
+import copy, hashlib, json, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedModel
 from ..core.cache import cached
-from ..core.data import load_corpus, corpus_fingerprint
-from ..core.models import model_config, build_model
+from ..core.data import load_corpus
+from ..core.guards import to_model, model_device, model_dtype
+from ..core.models import decoder_layers
 from ..core.train import token_chunks
-from ..specdec.drafters import DraftTree, Drafter
+from ..specdec.drafters import DraftTree, Drafter, committed_ids
 
 # %% auto #0
-__all__ = ['block_mask', 'DrafterConfig', 'init_from_target', 'distill_block_drafter', 'BlockDiffusionDrafter', 'block_drafter']
+__all__ = ['block_mask', 'DrafterConfig', 'spare_token_id', 'mask_id_for', 'BlockDiffusionDrafter', 'tokenizer_fingerprint',
+           'weights_fingerprint', 'tensor_fingerprint', 'block_drafter']
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #8d58b421
 def block_mask(prefix_len: int, block: int, cached: int = 0, batch: int = 1, dtype=torch.float32) -> torch.Tensor:
@@ -42,64 +44,41 @@ class DrafterConfig:
     lr: float = 1e-3
     seed: int = 0
 
-@torch.no_grad()
-def _teacher(target, prefix: torch.Tensor, B: int) -> torch.Tensor:
-    "Target distributions [b, B, V] along its own greedy continuation of `prefix` [b, c]."
-    cache = DynamicCache(config=target.config)
-    out = target(prefix, cache=cache)
-    probs, logits = [], out.logits[:, -1]
-    for j in range(B):
-        probs.append(logits.float().softmax(-1))
-        if j + 1 < B: logits = target(logits.argmax(-1, keepdim=True), cache=cache).logits[:, -1]
-    return torch.stack(probs, 1)
+def spare_token_id(tokenizer, vocab_size: int) -> int:
+    "The first embedding row no token of `tokenizer` uses: a mask id for tokenizers that have none."
+    if len(tokenizer) >= vocab_size:
+        raise ValueError(f"the tokenizer uses all {vocab_size} embedding rows; add a mask token "
+                         "(tokenizer.add_special_tokens({'mask_token': '<mask>'})) and resize the model's embeddings")
+    return len(tokenizer)
 
-def init_from_target(target: PreTrainedModel, layers: int, seed: int = 0) -> PreTrainedModel:
-    "A causal LM with the target's config but `layers` layers, initialised from the target's embeddings and first layers."
-    kw = {**target.config.to_dict(), 'num_hidden_layers': layers}
-    if kw.get('layer_types') is not None: kw['layer_types'] = kw['layer_types'][:layers]
-    cfg = type(target.config)(**kw)
-    d = build_model(cfg, seed)
-    missing, unexpected = d.load_state_dict(target.state_dict(), strict=False)
-    if missing: raise ValueError(f"cannot initialise the drafter from the target; missing {missing[:3]}")
-    return d
-
-def distill_block_drafter(target: PreTrainedModel, tokenizer, cfg: DrafterConfig = DrafterConfig(),
-                          corpus: str = 'english+code', progress: bool = True) -> tuple[PreTrainedModel, dict]:
-    "Train a block-diffusion drafter on the target's greedy continuations; return it and the loss history."
-    g = torch.Generator().manual_seed(cfg.seed)
-    rows = token_chunks(load_corpus(corpus)['train']['text'], tokenizer, cfg.window, max_rows=cfg.steps * cfg.batch_size)
-    d = init_from_target(target, cfg.layers, cfg.seed).train()
-    opt = torch.optim.AdamW(d.parameters(), lr=cfg.lr, weight_decay=0.0)
-    mask_id, hist = tokenizer.mask_token_id, dict(step=[], loss=[], acc=[])
-    for step in tqdm(range(cfg.steps), desc='distil drafter', disable=not progress):
-        b = rows[torch.randint(0, len(rows), (cfg.batch_size,), generator=g)]
-        c = int(torch.randint(cfg.min_prefix, cfg.window + 1, (1,), generator=g))
-        prefix = b[:, :c]
-        teach = _teacher(target, prefix, cfg.block)                               # [b, B, V]
-        x = torch.cat([prefix, torch.full((len(b), cfg.block), mask_id)], 1)
-        logits = d(x, attention_mask=block_mask(c, cfg.block, batch=len(b))).logits[:, c:].float()   # [b, B, V]
-        loss = -(teach * logits.log_softmax(-1)).sum(-1).mean()
-        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(d.parameters(), 1.0); opt.step()
-        for pg in opt.param_groups: pg['lr'] = cfg.lr * (1 - step / cfg.steps)
-        hist['step'].append(step + 1); hist['loss'].append(loss.item())
-        hist['acc'].append((logits.argmax(-1) == teach.argmax(-1)).float().mean(0).tolist())
-    return d.eval(), hist
+def mask_id_for(tokenizer, vocab_size: int, mask_token_id: int|None = None) -> int:
+    "`mask_token_id`, else the tokenizer's mask token; a clear ValueError if there is none."
+    mid = getattr(tokenizer, 'mask_token_id', None) if mask_token_id is None else mask_token_id
+    if mid is None:
+        raise ValueError(f"the tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no mask token, which the block drafter fills "
+                         "its block with; pass mask_token_id= (spare_token_id(tokenizer, vocab_size) names an unused embedding row)")
+    if isinstance(mid, bool) or not isinstance(mid, int) or not 0 <= mid < vocab_size:
+        raise ValueError(f"mask_token_id must be an int in [0, {vocab_size}), got {mid!r}")
+    return mid
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #e117a388
 class BlockDiffusionDrafter(Drafter):
     "Predict B next-token marginals in one pass; `draft` returns their argmax chain."
     name = 'block_chain'
     def __init__(self, model: PreTrainedModel, mask_token_id: int, block: int):
-        self.model, self.mask_id, self.block = model.eval(), mask_token_id, block
+        if not isinstance(getattr(getattr(model, 'config', None), 'vocab_size', None), int):
+            raise TypeError(f"the block drafter must be a Hugging Face causal LM, got {type(model).__name__}")
+        if block < 1: raise ValueError(f"block must be >= 1, got {block}")
         self.vocab_size = model.config.vocab_size
+        self.model, self.mask_id, self.block = model.eval(), mask_id_for(None, self.vocab_size, mask_token_id), block
         self.reset()
 
     def reset(self): self._cache, self._ids = None, torch.zeros(0, dtype=torch.long)
 
     @torch.no_grad()
     def marginals(self, ids: torch.Tensor) -> torch.Tensor:
-        "Log-probabilities [B, V] of the next B tokens after `ids`."
-        ids = ids.reshape(-1)
+        "Log-probabilities [B, V] (float32, on the drafter's device) of the next B tokens after `ids`."
+        ids = committed_ids(ids, self.vocab_size)
         m = min(len(self._ids), len(ids))
         agree = (self._ids[:m] == ids[:m]).long()
         L = m if bool(agree.all()) else int(agree.argmin())
@@ -108,32 +87,67 @@ class BlockDiffusionDrafter(Drafter):
         new = ids[L:]
         x = torch.cat([new, torch.full((self.block,), self.mask_id)])[None]
         pos = torch.arange(L, len(ids) + self.block)[None]
-        out = self.model(x, cache=self._cache, attention_mask=block_mask(len(ids), self.block, cached=L), position_ids=pos)
+        mask = block_mask(len(ids), self.block, cached=L, dtype=model_dtype(self.model))    # in the drafter's dtype, as sdpa wants
+        out = self.model(to_model(x, self.model), cache=self._cache, attention_mask=to_model(mask, self.model),
+                         position_ids=to_model(pos, self.model))
         self._cache.crop(-self.block)
         self._ids = ids.clone()
         return out.logits[0, -self.block:].float().log_softmax(-1)
 
     def draft(self, ids: torch.Tensor) -> DraftTree:
-        lq = self.marginals(ids)
-        v, t = lq.max(-1)
-        return DraftTree.chain(t, conf=v.exp())
+        v, t = self.marginals(ids).max(-1)
+        return DraftTree.chain(t.cpu(), conf=v.exp().cpu())
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #c503ab10
+def _sha(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts: h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    "Hash of the tokenizer's vocabulary (token -> id) and special tokens: equal for tokenizers that encode alike."
+    return _sha(sorted(tokenizer.get_vocab().items()), getattr(tokenizer, 'all_special_tokens', []), type(tokenizer).__name__)
+
+@torch.no_grad()
+def weights_fingerprint(model: torch.nn.Module, samples: int = 4096) -> str:
+    "Hash of every tensor's name, shape, dtype and `samples` evenly spaced values (cheap even for 8B models)."
+    parts = []
+    for name, t in model.state_dict().items():
+        flat = t.reshape(-1)
+        idx = torch.linspace(0, max(0, flat.numel() - 1), min(samples, flat.numel())).long().to(flat.device)
+        parts += [name.encode(), str((tuple(t.shape), str(t.dtype))).encode(), flat[idx].double().cpu().numpy().tobytes()]
+    return _sha(*parts)
+
+def tensor_fingerprint(t: torch.Tensor) -> str: return _sha(str(tuple(t.shape)).encode(), t.cpu().contiguous().numpy().tobytes())
+
 def block_drafter(target: PreTrainedModel, tokenizer, cfg: DrafterConfig = DrafterConfig(),
-                  corpus: str = 'english+code', progress: bool = True) -> BlockDiffusionDrafter:
-    "The distilled block-diffusion drafter for `target` (trained once, then loaded from the cache)."
-    sd = target.state_dict()
-    fp = float(sum(v.double().sum() for v in sd.values()))   # identifies the target's weights
-    key = dict(kind='block_diffusion', cfg=asdict(cfg), corpus=corpus, fingerprint=corpus_fingerprint(corpus),
-               target=target.config.to_diff_dict(), target_weights=round(fp, 6), tokenizer=tokenizer.name_or_path, code=1)
-    key['target'].pop('transformers_version', None)
-    def build(folder: Path):
-        t0 = time.time()
-        d, hist = distill_block_drafter(target, tokenizer, cfg, corpus, progress)
-        hist['seconds'] = time.time() - t0
-        d.save_pretrained(folder); (folder/'history.json').write_text(json.dumps(hist))
-    folder = cached('block_drafter', key, build)
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    dr = BlockDiffusionDrafter(model, tokenizer.mask_token_id, cfg.block)
-    dr.history = json.loads((folder/'history.json').read_text())
+                  corpus: str = 'english+code',   # embedded corpus, used when `texts` is None
+                  progress: bool = False,
+                  texts: list[str]|None = None,   # training documents
+                  mask_token_id: int|None = None, # default: the tokenizer's mask token
+                  dtype: torch.dtype|None = None, # drafter dtype at inference; default: the target's
+                  cache: bool = True) -> BlockDiffusionDrafter:
+    "The distilled block-diffusion drafter for `target` on its device (trained once, then loaded from the cache)."
+    mask_id = mask_id_for(tokenizer, target.config.vocab_size, mask_token_id)
+    dtype = dtype or model_dtype(target)
+    rows = token_chunks(load_corpus(corpus)['train']['text'] if texts is None else texts, tokenizer, cfg.window,
+                        max_rows=cfg.steps * cfg.batch_size)
+    if not cache:
+        t0 = time.time(); model, hist = _distill(target, rows, mask_id, cfg, progress); hist['seconds'] = time.time() - t0
+        model = model.to(dtype)
+    else:
+        arch = target.config.to_diff_dict(); arch.pop('transformers_version', None)
+        key = dict(kind='block_diffusion', cfg=asdict(cfg), rows=tensor_fingerprint(rows), target=weights_fingerprint(target),
+                   target_dtype=str(model_dtype(target)), arch=arch, tokenizer=tokenizer_fingerprint(tokenizer), mask_id=mask_id,
+                   dtype=str(dtype), code=2)
+        def build(folder: Path):
+            t0 = time.time()
+            d, hist = _distill(target, rows, mask_id, cfg, progress)
+            hist['seconds'] = time.time() - t0
+            d.to(dtype).save_pretrained(folder); (folder/'history.json').write_text(json.dumps(hist))
+        folder = cached('block_drafter', key, build)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(model_device(target))
+        hist = json.loads((folder/'history.json').read_text())
+    dr = BlockDiffusionDrafter(model, mask_id, cfg.block)
+    dr.history = hist
     return dr

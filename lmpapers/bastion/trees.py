@@ -7,6 +7,7 @@ from __future__ import annotations
 import heapq, math, time
 import numpy as np
 import torch
+from ..core.guards import model_device
 from ..specdec.drafters import DraftTree, Drafter
 from ..specdec.verify import prefill, verify_tree
 
@@ -63,9 +64,13 @@ class RooflineLatency:
         return float(self.a + self.b * max(0.0, n_tokens - self.knee))
 
 # %% ../../nbs/bastion/46_bastion.ipynb #c5a2d39b
+def _sync(device):
+    "Wait for queued GPU work, so that wall-clock timings include it."
+    if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
+
 @torch.no_grad()
 def measure_profile(target, prefix_len: int = 64, sizes=(1, 2, 4, 8, 16, 32, 64, 128), reps: int = 5, vocab: int|None = None) -> dict:
-    "Median seconds of one verification pass with n tree tokens (a random tree) after a prefix."
+    "Median seconds of one verification pass with n tree tokens (a random tree) after a prefix, on the target's device."
     V = vocab or target.config.vocab_size
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, V, (prefix_len,), generator=g)
@@ -75,12 +80,13 @@ def measure_profile(target, prefix_len: int = 64, sizes=(1, 2, 4, 8, 16, 32, 64,
         tree = DraftTree(torch.arange(len(par)), par)
         ts = []
         for _ in range(reps):
-            cache = prefill(target, ids)
-            t0 = time.perf_counter(); verify_tree(target, cache, int(ids[-1]), tree); ts.append(time.perf_counter() - t0)
+            cache = prefill(target, ids); _sync(model_device(target))
+            t0 = time.perf_counter(); verify_tree(target, cache, int(ids[-1]), tree); _sync(model_device(target))
+            ts.append(time.perf_counter() - t0)
         out[n] = float(np.median(ts))
     return out
 
-GPU_PROFILE = dict(knee=64, slope=1 / 64, block_draft=0.15, ar_draft_step=0.10, lookup_draft=0.0)
+GPU_PROFILE = dict(knee=64, slope=1 / 64, block_draft=0.15, ar_draft_step=0.10, lookup_draft=0.0)   # hand-set, not measured
 # knee: tree tokens a memory-bound verify pass absorbs for free (~64-128 for 8B targets on H100-class GPUs)
 # block_draft: one parallel pass of a 5-layer block drafter vs a 36-layer target; ar_draft_step: one small-model step
 
@@ -93,7 +99,8 @@ def gpu_roofline_profile(knee: int = GPU_PROFILE['knee'], slope: float = GPU_PRO
 def _best_first(lq: torch.Tensor, keep, max_nodes: int = 256, top: int = 32) -> DraftTree:
     "Best-first expansion over log-marginals `lq` [B, V]; `keep(conf, n, E)` decides whether the next node is added."
     B = lq.shape[0]
-    vals, toks = lq.double().topk(min(top, lq.shape[1]), -1)          # [B, top]
+    vals, toks = lq.topk(min(top, lq.shape[1]), -1)                    # [B, top], on the drafter's device
+    vals, toks = vals.double().cpu(), toks.cpu()                        # the walk below reads them element by element
     heap = [(-vals[0, 0].item(), 0, 0, -1)]                            # (-log path conf, depth index, rank, parent)
     tokens, parents, conf, E = [], [], [], 1.0
     while heap and len(tokens) < max_nodes:
@@ -131,7 +138,8 @@ def bastion_tree(lq: torch.Tensor, latency, draft_seconds: float, max_nodes: int
 def eagle2_tree(lq: torch.Tensor, top_k: int = 8, budget: int = 64) -> DraftTree:
     "EAGLE-2-style: expand the top_k nodes of each layer by top_k children, then keep the `budget` most confident."
     B = lq.shape[0]
-    vals, toks = lq.double().topk(top_k, -1)
+    vals, toks = lq.topk(top_k, -1)
+    vals, toks = vals.double().cpu(), toks.cpu()
     nodes = [(vals[0, j].item(), 0, int(toks[0, j]), -1) for j in range(top_k)]     # (log conf, depth, token, parent)
     layer = list(range(top_k))
     for d in range(1, B):
@@ -166,7 +174,7 @@ class BastionDrafter(Drafter):
     def reset(self): self.block.reset()
     def draft(self, ids):
         t0 = time.perf_counter()
-        lq = self.block.marginals(ids)
+        lq = self.block.marginals(ids); _sync(lq.device)
         if self.clock == 'measured': self._t_draft = 0.8 * self._t_draft + 0.2 * (time.perf_counter() - t0) if self._t_draft else time.perf_counter() - t0
         tree = bastion_tree(lq, self.latency, self._t_draft, self.max_nodes)
         self.sizes.append(tree.n)

@@ -57,18 +57,18 @@ def accept_tree(logits: torch.Tensor,   # [n+1, V] target logits at the root and
     kids = {}
     for i, p in enumerate(tree.parents.tolist()): kids.setdefault(p, []).append(i)
     toks = tree.tokens.tolist()
+    greedy = logits.argmax(-1).tolist() if temperature == 0 else None   # one transfer from the target's device
     while True:
-        row = logits[u + 1]
         children = kids.get(u, [])
         if temperature == 0:
-            y = int(row.argmax())
+            y = greedy[u + 1]
             nxt = next((c for c in children if toks[c] == y), None)
             if nxt is None: return path, y
             path.append(nxt); u = nxt; continue
-        r = sampling_probs(row, temperature, top_k, top_p)
+        r = sampling_probs(logits[u + 1].cpu(), temperature, top_k, top_p)   # only the rows the walk visits leave the device
         if tree.q is not None:                                # sampled chain
             if not children: return path, _draw(r, generator)
-            c = children[0]; x = toks[c]; q = tree.q[c].double()
+            c = children[0]; x = toks[c]; q = tree.q[c].double().cpu()
             if q[x] <= 0: raise ValueError(f"draft token {x} has zero probability under its own q")
             if _uniform(generator) < min(1.0, (r[x] / q[x]).item()):
                 path.append(c); u = c; continue

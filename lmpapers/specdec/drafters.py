@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 import torch
 from transformers import DynamicCache, PreTrainedModel
+from ..core.guards import check_token_ids, to_model
 
 # %% auto #0
-__all__ = ['DraftTree', 'Drafter', 'PromptLookupDrafter', 'ModelDrafter']
+__all__ = ['DraftTree', 'committed_ids', 'Drafter', 'PromptLookupDrafter', 'ModelDrafter']
 
 # %% ../../nbs/specdec/41_drafters.ipynb #e06ee0d1
 @dataclass
@@ -72,6 +73,15 @@ class DraftTree:
     def empty(cls) -> 'DraftTree': return cls.chain(torch.zeros(0, dtype=torch.long))
 
 # %% ../../nbs/specdec/41_drafters.ipynb #a110eb31
+def committed_ids(ids,                       # one sequence of token ids: [T] or [1, T]
+                  vocab_size: int|None = None, # ids must be < vocab_size when given
+                  name: str = 'ids') -> torch.Tensor:
+    "The committed tokens as a 1-D CPU LongTensor [T], or a clear TypeError/ValueError."
+    if isinstance(ids, torch.Tensor) and ids.dim() == 1: ids = ids[None]
+    ids = check_token_ids(ids, vocab_size, name)
+    if ids.shape[0] != 1: raise ValueError(f"{name} must be one sequence ([T] or [1, T]), got a batch of {ids.shape[0]}")
+    return ids[0].long().cpu()
+
 class Drafter:
     "Base class: propose a `DraftTree` for the committed tokens `ids`."
     vocab_size: int|None = None
@@ -90,7 +100,7 @@ class PromptLookupDrafter(Drafter):
         self.k, self.max_ngram, self.min_ngram = k, max_ngram, min_ngram
 
     def draft(self, ids: torch.Tensor) -> DraftTree:
-        ids = ids.reshape(-1); T = len(ids)
+        ids = committed_ids(ids); T = len(ids)
         for n in range(min(self.max_ngram, T - 1), self.min_ngram - 1, -1):
             win = ids.unfold(0, n, 1)[:-1]                       # [T-n, n] windows that end before the last token
             hits = (win == ids[T-n:]).all(1).nonzero().flatten()
@@ -113,6 +123,8 @@ class ModelDrafter(Drafter):
         if schedule not in ('fixed', 'heuristic'): raise ValueError(f"schedule must be 'fixed' or 'heuristic', got {schedule!r}")
         if k < 1: raise ValueError(f"k must be >= 1, got {k}")
         if sample and not temperature > 0: raise ValueError("sampling drafts needs temperature > 0")
+        if not isinstance(getattr(getattr(model, 'config', None), 'vocab_size', None), int):
+            raise TypeError(f"the drafter model must be a Hugging Face causal LM, got {type(model).__name__}")
         self.model, self.k0, self.schedule, self.sample, self.temperature, self.max_k = model.eval(), k, schedule, sample, temperature, max_k
         self.vocab_size = model.config.vocab_size
         self.gen = torch.Generator().manual_seed(seed)
@@ -129,12 +141,12 @@ class ModelDrafter(Drafter):
         L = m if bool(agree.all()) else int(agree.argmin())
         if self._cache is None: self._cache = DynamicCache(config=self.model.config)
         if self._cache.get_seq_length() > L: self._cache.crop(L - self._cache.get_seq_length())
-        out = self.model(ids[None, L:], cache=self._cache)
+        out = self.model(to_model(ids[None, L:], self.model), cache=self._cache)   # the drafter's own device
         self._ids = ids.clone()
-        return out.logits[0, -1].float()
+        return out.logits[0, -1].float().cpu()
 
     def draft(self, ids: torch.Tensor) -> DraftTree:
-        ids = ids.reshape(-1)
+        ids = committed_ids(ids, self.vocab_size)
         toks, qs, conf = [], [], []
         cur = ids
         for i in range(self.k):

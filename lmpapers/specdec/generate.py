@@ -4,11 +4,11 @@
 
 # %% ../../nbs/specdec/44_generate.ipynb #249b9f05
 from __future__ import annotations
-import time
+import time, warnings
 from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
-from .drafters import DraftTree, Drafter
+from .drafters import DraftTree, Drafter, committed_ids
 from .verify import prefill, verify_tree, keep_path
 from .accept import accept_tree, check_sampling
 
@@ -34,7 +34,7 @@ class SpecOutput:
     steps: list = field(default_factory=list)
     prefill_s: float = 0.0
     total_s: float = 0.0
-    drafter_errors: int = 0
+    drafter_errors: int = 0                 # steps run without a draft because the drafter failed ('fallback' only)
 
     @property
     def new_tokens(self) -> int: return self.sequences.shape[1] - self.prompt_len
@@ -49,27 +49,37 @@ class SpecOutput:
     def summary(self) -> dict:
         return dict(new_tokens=self.new_tokens, target_calls=self.target_calls, tau=round(self.tau, 3),
                     mean_tree=round(self.mean_tree, 2), draft_s=round(sum(s.draft_s for s in self.steps), 4),
-                    verify_s=round(sum(s.verify_s for s in self.steps), 4), total_s=round(self.total_s, 4))
+                    verify_s=round(sum(s.verify_s for s in self.steps), 4), total_s=round(self.total_s, 4),
+                    drafter_errors=self.drafter_errors)
 
 # %% ../../nbs/specdec/44_generate.ipynb #76428fe4
 def _check_inputs(target, input_ids, drafter, max_new_tokens, max_length):
     if not hasattr(target, 'config') or not hasattr(target, 'forward'):
         raise TypeError(f"the target must be a Hugging Face causal LM, got {type(target).__name__}")
-    ids = torch.as_tensor(input_ids)
-    if ids.dim() == 2:
-        if ids.shape[0] != 1: raise ValueError(f"batch size must be 1 (rows accept different lengths), got {ids.shape[0]}")
-        ids = ids[0]
-    if ids.dim() != 1 or ids.numel() == 0: raise ValueError("the prompt must hold at least one token")
     V = target.config.vocab_size
+    if isinstance(input_ids, torch.Tensor) and input_ids.dim() == 2 and input_ids.shape[0] > 1:
+        raise ValueError(f"batch size must be 1 (rows accept different lengths), got {input_ids.shape[0]}")
+    ids = committed_ids(input_ids, V, 'input_ids')
+    if ids.numel() == 0: raise ValueError("the prompt must hold at least one token")
     if drafter is not None:
         if not isinstance(drafter, Drafter): raise TypeError(f"drafter must be a Drafter, got {type(drafter).__name__}")
         if drafter.vocab_size is not None and drafter.vocab_size != V:
             raise ValueError(f"drafter vocabulary ({drafter.vocab_size}) differs from the target's ({V})")
+    for k, v in (('max_new_tokens', max_new_tokens), ('max_length', max_length)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)): raise TypeError(f"{k} must be an int, got {v!r}")
     if max_length is not None:
         if max_length < len(ids): raise ValueError(f"max_length {max_length} is shorter than the prompt ({len(ids)} tokens)")
         max_new_tokens = min(max_new_tokens, max_length - len(ids))
     if max_new_tokens < 0: raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    return ids.long().cpu(), max_new_tokens
+    return ids, max_new_tokens
+
+def _draft(drafter, seq: list, V: int) -> DraftTree:
+    "The drafter's tree for `seq`, refused if it is not a DraftTree of ids inside the target's vocabulary."
+    tree = drafter.draft(torch.tensor(seq))
+    if not isinstance(tree, DraftTree): raise TypeError(f"drafter {drafter.name!r} returned {type(tree).__name__}, not a DraftTree")
+    if tree.n and (int(tree.tokens.min()) < 0 or int(tree.tokens.max()) >= V):
+        raise ValueError(f"drafter {drafter.name!r} proposed token id {int(tree.tokens.max())} outside the target's vocabulary ({V})")
+    return tree
 
 @torch.no_grad()
 def speculative_generate(target,                        # HF causal LM with KV-cache support
@@ -81,7 +91,7 @@ def speculative_generate(target,                        # HF causal LM with KV-c
                          eos_token_id: int|list|None = 'default', # 'default' = the target's generation config
                          max_length: int|None = None,   # cap on prompt + new tokens
                          generator: torch.Generator|None = None,
-                         on_drafter_error: str = 'fallback', # or 'raise'
+                         on_drafter_error: str = 'raise', # 'fallback': an empty draft for that step, warned and counted
                          progress: bool = False) -> SpecOutput:
     "Speculative decoding with one-pass tree verification; the output law equals plain decoding with the same settings."
     check_sampling(temperature, top_k, top_p)
@@ -100,10 +110,13 @@ def speculative_generate(target,                        # HF causal LM with KV-c
         t1 = time.perf_counter()
         tree = DraftTree.empty()
         if drafter is not None and left > 1:
-            try: tree = drafter.draft(torch.tensor(seq))
+            try: tree = _draft(drafter, seq, target.config.vocab_size)
             except Exception as e:
                 if on_drafter_error == 'raise':
                     e.partial = torch.tensor(seq)[None]; raise
+                if not out.drafter_errors:
+                    warnings.warn(f"drafter {drafter.name!r} failed ({type(e).__name__}: {e}); running without drafts where it fails "
+                                  "(counted in SpecOutput.drafter_errors)", RuntimeWarning, stacklevel=3)
                 out.drafter_errors += 1; tree = DraftTree.empty()
             tree = tree.prune(left - 1)
         t2 = time.perf_counter()

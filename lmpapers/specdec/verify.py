@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 from transformers import DynamicCache, PreTrainedModel
+from ..core.guards import to_model, model_dtype
 from .drafters import DraftTree
 
 # %% auto #0
@@ -44,7 +45,7 @@ def prefill(model: PreTrainedModel, ids: torch.Tensor # [T] prompt, T >= 1
     if getattr(model.config, 'is_encoder_decoder', False): raise TypeError("encoder-decoder targets are not supported")
     cache = DynamicCache(config=model.config)
     if len(ids) > 1:
-        with torch.no_grad(): out = model(ids[None, :-1].to(model.device), cache=cache, use_cache=True)
+        with torch.no_grad(): out = model(to_model(ids[None, :-1], model), cache=cache, use_cache=True)
         got = getattr(out, 'cache', None) or getattr(out, 'past_key_values', None)
         if got is None or got.get_seq_length() != len(ids) - 1:
             raise TypeError(f"{type(model).__name__} did not fill a KV cache; speculative decoding needs a target with KV-cache support")
@@ -56,13 +57,11 @@ def verify_tree(model: PreTrainedModel, cache: DynamicCache,
                 tree: DraftTree) -> torch.Tensor:
     "Target logits [n+1, V] at the root and every node, in one forward pass that appends n+1 entries to `cache`."
     P = cache.get_seq_length()
-    dev = model.device
-    ids = torch.cat([torch.tensor([root]), tree.tokens])[None].to(dev)
-    dtype = next(model.parameters()).dtype
+    ids = to_model(torch.cat([torch.tensor([root]), tree.tokens])[None], model)
     kw = {}
     if not tree.is_chain:   # a chain needs only the ordinary causal mask
-        kw = dict(attention_mask=tree_attention_mask(tree.parents, P, dtype).to(dev),
-                  position_ids=tree_position_ids(tree.parents, P).to(dev))
+        kw = dict(attention_mask=to_model(tree_attention_mask(tree.parents, P, model_dtype(model)), model),
+                  position_ids=to_model(tree_position_ids(tree.parents, P), model))
     out = model(ids, cache=cache, use_cache=True, **kw)
     if cache.get_seq_length() != P + tree.n + 1:
         raise TypeError(f"{type(model).__name__} did not update its KV cache; a target with KV-cache support is needed")
