@@ -93,6 +93,8 @@ def test_reproduce_writes_results_and_report(tmp_path):
     "End to end through the console script with the fastest paper (`make reproduce` runs them all)."
     code, out, err = run('reproduce', 'judges', '--scale', 'tiny', '--seed', '1', '--out', str(tmp_path), timeout=900)
     assert code == 0, err[-3000:]
+    assert 'it/s' not in out + err and '\r' not in out + err, (out + err)[-2000:]   # quiet in a log: no progress-bar bursts
+    assert 0 < len([l for l in out.splitlines() if l.strip().startswith('·')]) < 12, out   # one line per stage
     res = json.loads((tmp_path/'judges.json').read_text())
     assert res['paper'] == 'judges' and res['scale'] == 'tiny' and res['seed'] == 1 and res['metrics']
     assert all({'name', 'value', 'unit', 'claim'} <= set(m) for m in res['metrics'])

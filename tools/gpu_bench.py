@@ -1,0 +1,108 @@
+"""Paper-level GPU timings, side by side in one process: SpotAttention decode against dense SDPA/FlashAttention,
+and the speculative-decoding verify profile (one forward pass of n draft tokens after a prefix).
+
+Run by tools/gpu_check.sh on one CUDA GPU. `--dry-run` runs the same code on CPU at toy sizes (to check it, not to time it).
+Prints markdown tables and writes them to --out.
+"""
+from __future__ import annotations
+import argparse, statistics, sys, time
+from pathlib import Path
+import torch
+import torch.nn.functional as F
+
+def timer(dev):
+    "Seconds of fn(), median and spread over `reps` calls after `warm` warm-ups (CUDA events on GPU)."
+    def run(fn, reps=20, warm=3):
+        for _ in range(warm): fn()
+        ts = []
+        for _ in range(reps):
+            if dev.type == 'cuda':
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record(); fn(); b.record(); torch.cuda.synchronize(); ts.append(a.elapsed_time(b) / 1e3)
+            else:
+                t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+        ts.sort()
+        return statistics.median(ts), ts[len(ts) // 10], ts[-1 - len(ts) // 10]   # median, ~p10, ~p90
+    return run
+
+def spot_decode(dev, lengths, H=32, Hkv=8, D=128, k=2048, reps=20):
+    "Decode step of one layer at batch 1: dense SDPA (and flash when eligible) vs the Spot path (MXFP4 scoring + top-k + sparse decode)."
+    from lmpapers.kernels.spot import mxfp4_score, sparse_decode
+    t, dt, G, rows = timer(dev), torch.bfloat16, H // Hkv, []
+    for L in lengths:
+        g = torch.Generator(device=dev).manual_seed(0)
+        q = torch.randn(1, H, 1, D, device=dev, dtype=dt, generator=g)
+        K = torch.randn(1, Hkv, L, D, device=dev, dtype=dt, generator=g); V = torch.randn_like(K)
+        codes = torch.randint(0, 256, (Hkv, L, D // 2), device=dev, dtype=torch.uint8, generator=g)
+        scales = torch.randint(120, 130, (Hkv, L, D // 32), device=dev, dtype=torch.uint8, generator=g)
+        qs = q.view(Hkv, G, D).float().mean(1)                          # one selector query per KV head [R, D]
+        kk = min(k, L)
+        def dense(): return F.scaled_dot_product_attention(q, K, V, enable_gqa=True)
+        def flash():
+            from torch.nn.attention import sdpa_kernel, SDPBackend
+            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                return F.scaled_dot_product_attention(q, K, V, enable_gqa=True)
+        def spot(backend):
+            def f():
+                s = mxfp4_score(qs, codes, scales, backend=backend)        # [R, L]
+                idx = s.topk(kk, -1).indices                               # [R, kk]
+                ok = torch.ones_like(idx, dtype=torch.bool)
+                return sparse_decode(q.view(Hkv, G, D), K[0], V[0], idx, ok, backend=backend)
+            return f
+        row = dict(L=L, dense_sdpa=t(dense, reps))
+        try: row['flash'] = t(flash, reps)
+        except RuntimeError as e: row['flash'] = f'n/a ({str(e).splitlines()[0][:60]})'
+        row['spot_torch'] = t(spot('torch'), reps)
+        if dev.type == 'cuda': row['spot_triton'] = t(spot('triton'), reps)
+        rows.append(row)
+    return rows
+
+def verify_profile(dev, arch, sizes, prefix=512, layers=2, reps=10):
+    "Seconds of one target forward over n new tokens after a cached prefix, for a random model of `arch` (real shapes)."
+    from transformers import AutoModelForCausalLM, DynamicCache
+    from lmpapers.core.scales import smoke_config
+    cfg = smoke_config(arch, layers)
+    with torch.device(dev): model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16 if dev.type == 'cuda' else torch.float32).eval()
+    t = timer(dev)
+    ids = torch.randint(0, 2000, (1, prefix), device=dev)
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        model(ids, past_key_values=cache, use_cache=True)
+        out = []
+        for n in sizes:
+            x = torch.randint(0, 2000, (1, n), device=dev)
+            def step():
+                model(x, past_key_values=cache, use_cache=True)
+                cache.crop(-(cache.get_seq_length() - prefix))   # drop the n tokens again
+            out.append(dict(n=n, s=t(step, reps)))
+    return cfg.num_hidden_layers, out
+
+def fmt(v):
+    if isinstance(v, tuple): return f'{v[0] * 1e3:.3f} ms [{v[1] * 1e3:.3f}, {v[2] * 1e3:.3f}]'
+    return str(v)
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--dry-run', action='store_true', help='CPU, toy sizes: checks the code, times nothing meaningful')
+    ap.add_argument('--out', default='gpu_bench.md')
+    ap.add_argument('--arch', default='Qwen/Qwen3-1.7B')
+    a = ap.parse_args(argv)
+    dev = torch.device('cpu' if a.dry_run else 'cuda')
+    if dev.type == 'cuda' and not torch.cuda.is_available(): sys.exit('error: no CUDA GPU visible (use --dry-run on CPU)')
+    lengths = (256, 1024) if a.dry_run else (4096, 16384, 65536, 131072)
+    lines = ['## Spot decode step, one layer, batch 1 (H=32, Hkv=8, D=128, bf16; k=2048): median [p10, p90]', '']
+    rows = spot_decode(dev, lengths, k=64 if a.dry_run else 2048, reps=3 if a.dry_run else 50)
+    cols = [c for c in rows[0] if c != 'L']
+    lines += ['| L | ' + ' | '.join(cols) + ' | dense / spot_triton |', '|' + ' --- |' * (len(cols) + 2)]
+    for r in rows:
+        ratio = f"{r['dense_sdpa'][0] / r['spot_triton'][0]:.2f}x" if 'spot_triton' in r else 'n/a (no GPU)'
+        lines.append(f"| {r['L']} | " + ' | '.join(fmt(r[c]) for c in cols) + f' | {ratio} |')
+    n_layers, prof = verify_profile(dev, a.arch, (1, 2, 4, 8) if a.dry_run else (1, 8, 16, 32, 64, 128, 256),
+                                    prefix=64 if a.dry_run else 512, layers=1 if a.dry_run else 28, reps=2 if a.dry_run else 10)
+    base = prof[0]['s'][0]
+    lines += ['', f'## Verify profile: {a.arch} architecture, {n_layers} layers, random weights, cached prefix, one forward of n tokens', '',
+              '| n tokens | time | / n=1 |', '| --- | --- | --- |'] + [f"| {p['n']} | {fmt(p['s'])} | {p['s'][0] / base:.2f} |" for p in prof]
+    text = '\n'.join(lines) + '\n'
+    Path(a.out).write_text(text); print(text)
+
+if __name__ == '__main__': main()
