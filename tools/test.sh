@@ -19,6 +19,10 @@ fi
 step "nbdev-test: every notebook, tiny paths (slow and gpu cells skipped)"
 $bin/nbdev-test --n-workers 2 --timing
 
+step "smoke: every paper's small-scale code path on CPU, real architectures cut to two layers (reproduce all --scale small --smoke)"
+smoke_out=$(mktemp -d)
+$bin/lmpapers reproduce all --scale small --smoke --out "$smoke_out"
+
 step "pytest tests/ (kernels under TRITON_INTERPRET=1, CLI, packaging, docs build)"
 set +e; $bin/pytest tests -q --durations=10; rc=$?; set -e
 if [ $rc -ne 0 ]; then echo "pytest failed (exit $rc; 5 means no tests were collected)"; exit 1; fi

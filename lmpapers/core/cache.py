@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 # %% auto #0
-__all__ = ['cache_dir', 'config_hash', 'write_manifest', 'check_entry', 'cached']
+__all__ = ['cache_dir', 'config_hash', 'write_manifest', 'check_entry', 'cached', 'weights_key', 'tokenizer_key', 'rows_key']
 
 # %% ../../nbs/core/01_cache.ipynb #860d2834
 def cache_dir() -> Path:
@@ -89,3 +89,31 @@ def cached(kind: str,      # folder name for this kind of artefact, e.g. 'tokeni
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True); raise
     return dest
+
+# %% ../../nbs/core/01_cache.ipynb #f13823fb
+def _tensor_digest(h, name: str, t):
+    import torch
+    t = t.detach()
+    h.update(f'{name}:{tuple(t.shape)}:{t.dtype}'.encode())
+    flat = t.reshape(-1)
+    if flat.numel() > 1_000_000:
+        step = flat.numel() // 65536
+        h.update(f'{flat.double().sum().item():.17g}:{flat.double().abs().sum().item():.17g}'.encode())
+        flat = flat[::step]
+    if flat.dtype == torch.bfloat16: flat = flat.view(torch.int16)
+    h.update(flat.cpu().contiguous().numpy().tobytes())
+
+def weights_key(model, n: int = 16) -> str:
+    "Content hash of `model`'s parameters and buffers (names, shapes, dtypes, values)."
+    h = hashlib.sha256()
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()): _tensor_digest(h, name, t)
+    return h.hexdigest()[:n]
+
+def tokenizer_key(tokenizer, n: int = 16) -> str:
+    "Content hash of a tokenizer's vocabulary and special tokens."
+    vocab = sorted(tokenizer.get_vocab().items())
+    return config_hash(dict(vocab=vocab, special=sorted(map(str, tokenizer.all_special_tokens)), cls=type(tokenizer).__name__), n)
+
+def rows_key(rows, n: int = 16) -> str:
+    "Content hash of a tensor (e.g. token rows `[N, T]`)."
+    h = hashlib.sha256(); _tensor_digest(h, 'rows', rows); return h.hexdigest()[:n]
