@@ -120,14 +120,16 @@ def train(model: PreTrainedModel,            # any HF causal LM
           cfg: TrainConfig = TrainConfig(),
           callbacks: list[Callback] = (),
           ckpt_dir: str|Path|None = None,    # where checkpoints go; resumes from one found there
-          progress: bool|None = None) -> dict: # None: bars only in a terminal
+          progress: bool|None = None, # None: bars only in a terminal
+          mixed_precision: str = 'no' # Accelerate's 'no', 'bf16' or 'fp16': fp32 master weights, autocast compute
+         ) -> dict:
     "Train `model` in place on next-token prediction; return the loss history."
     check_token_ids(train_rows, model.config.vocab_size, 'train_rows')
     if val_rows is not None: check_token_ids(val_rows, model.config.vocab_size, 'val_rows')
-    with fork_rng(cfg.seed): return _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, show_progress(progress))
+    with fork_rng(cfg.seed): return _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, show_progress(progress), mixed_precision)
 
-def _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, progress):
-    acc = Accelerator()
+def _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, progress, mixed_precision='no'):
+    acc = Accelerator(mixed_precision=mixed_precision)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
     model, opt, sched = acc.prepare(model, opt, sched)
