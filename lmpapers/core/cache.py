@@ -90,7 +90,7 @@ def cached(kind: str,      # folder name for this kind of artefact, e.g. 'tokeni
             shutil.rmtree(tmp, ignore_errors=True); raise
     return dest
 
-# %% ../../nbs/core/01_cache.ipynb #f13823fb
+# %% ../../nbs/core/01_cache.ipynb #21191f31
 def _tensor_digest(h, name: str, t):
     import torch
     t = t.detach()
