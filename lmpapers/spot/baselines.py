@@ -10,6 +10,7 @@ from torch import nn
 import torch.nn.functional as F
 from .quant import quantize, dequantize
 from .selection import sparse_attention, mass_recall, key_masks
+from ..core.guards import check_token_ids
 from .selector import SpotSelector, kl_loss, capture, group_mean, distill
 
 # %% auto #0
@@ -19,6 +20,7 @@ __all__ = ['oracle_scorer', 'quest_scorer', 'twilight_scorer', 'LightningIndexer
 # %% ../../nbs/spot/25_baselines.ipynb #6e20a6d7
 def _group_logits(q, k, scale=None):
     B, H, Tq, D = q.shape
+    q, k = q.float(), k.float()                                                              # scores in fp32 whatever the model's dtype
     s = q.view(B, k.shape[1], H // k.shape[1], Tq, D) @ k[:, :, None].transpose(-1, -2)   # [B,Hkv,G,Tq,Tk]
     return s * (scale or D ** -0.5)
 
@@ -34,6 +36,7 @@ def oracle_scorer(layer, q, k):
 def quest_scorer(page: int = 16):
     "Quest page scores (upper bound of each page's logit, summed over the group), given to every key of the page."
     def score(layer, q, k):
+        q, k = q.float(), k.float()
         B, Hkv, Tk, D = k.shape
         n = -(-Tk // page)
         kp = F.pad(k, (0, 0, 0, n * page - Tk), value=float('nan')).view(B, Hkv, n, page, D)
@@ -63,12 +66,14 @@ class LightningIndexer(SpotSelector):
         self.wb = nn.Parameter(torch.ones(n_layers, n_kv, n_idx))
         self.wk = nn.Parameter(torch.randn(n_layers, n_kv, head_dim, d_idx) * head_dim ** -0.5)
     def logits(self, layer, q, k=None, ks=None):
+        q, k = self._check(q, 'n_heads', 'queries'), self._check(k, 'n_kv', 'keys')
         B, H, Tq, D = q.shape
         Hkv = self.dims['n_kv']
+        wq, ww, wb, wk = (w[layer].to(q.device) for w in (self.wq, self.ww, self.wb, self.wk))
         qc = q.view(B, Hkv, H // Hkv, Tq, D).transpose(2, 3).reshape(B, Hkv, Tq, -1)     # [B,Hkv,Tq,G*D]
-        qi = (qc @ self.wq[layer][None]).view(B, Hkv, Tq, self.n_idx, self.d_idx)
-        w = qc @ self.ww[layer][None] + self.wb[layer][None, :, None]                     # [B,Hkv,Tq,n_idx]
-        ki = k @ self.wk[layer][None]                                                      # [B,Hkv,Tk,d_idx]
+        qi = (qc @ wq[None]).view(B, Hkv, Tq, self.n_idx, self.d_idx)
+        w = qc @ ww[None] + wb[None, :, None]                                              # [B,Hkv,Tq,n_idx]
+        ki = k @ wk[None]                                                                  # [B,Hkv,Tk,d_idx]
         dots = F.relu(qi.transpose(2, 3) @ ki[:, :, None].transpose(-1, -2))              # [B,Hkv,n_idx,Tq,Tk]
         return (w.transpose(2, 3)[..., None] * dots).sum(2)
 
@@ -83,13 +88,14 @@ class BlockGate(SpotSelector):
         self.wk = nn.Parameter(torch.randn(n_layers, n_kv, 3 * head_dim, d_gate) * (3 * head_dim) ** -0.5)
     def block_logits(self, layer, q, k):
         "Scores [B,Hkv,Tq,n_blocks]."
+        q, k = self._check(q, 'n_heads', 'queries'), self._check(k, 'n_kv', 'keys')
         B, Hkv, Tk, D = k.shape
         n = -(-Tk // self.block)
         kp = F.pad(k, (0, 0, 0, n * self.block - Tk), value=float('nan')).view(B, Hkv, n, self.block, D)
         pooled = torch.cat([kp.nanmean(3), kp.nan_to_num(-math.inf).amax(3), kp.nan_to_num(math.inf).amin(3)], -1)
         H, Tq = q.shape[1], q.shape[2]
         qc = q.view(B, Hkv, H // Hkv, Tq, D).transpose(2, 3).reshape(B, Hkv, Tq, -1)
-        return (qc @ self.wq[layer][None]) @ (pooled @ self.wk[layer][None]).transpose(-1, -2)
+        return (qc @ self.wq[layer].to(q.device)[None]) @ (pooled @ self.wk[layer].to(q.device)[None]).transpose(-1, -2)
     def logits(self, layer, q, k=None, ks=None):
         return self.block_logits(layer, q, k).repeat_interleave(self.block, -1)[..., :k.shape[2]]
     def loss(self, layer, q, k, p):
@@ -102,27 +108,36 @@ class BlockGate(SpotSelector):
         logq = s.masked_fill(fut, -math.inf).log_softmax(-1).masked_fill(fut, 0)
         return (torch.xlogy(pb, pb) - pb * logq).sum(-1).mean()
 
-def estimator_scorer(est):
+class estimator_scorer:
     "Scorer from a trained estimator (selector, indexer or gate) on the model's own keys."
-    return lambda layer, q, k: est.logits(layer, q, k)
+    def __init__(self, est: SpotSelector):
+        if not isinstance(est, SpotSelector): raise TypeError(f"est must be a trained estimator (SpotSelector or subclass), got {type(est).__name__}")
+        self.est = est
+    def __call__(self, layer, q, k): return self.est.logits(layer, q, k)
 
 # %% ../../nbs/spot/25_baselines.ipynb #a1117907
 @torch.no_grad()
 def selection_metrics(model, rows: torch.Tensor, methods: dict, n_queries: int = 16) -> dict:
     "{method: dict(mass_recall, output_error, budget [layers, Hkv])} on the last `n_queries` positions of `rows`."
-    recs = capture(model, rows)
+    for name, method in methods.items():
+        if not callable(method): raise TypeError(f"method {name!r} must be callable (layer, q, k, q_pos) -> (idx, ok)")
+        est = getattr(getattr(method, 'scorer', None), 'sel', None) or getattr(getattr(method, 'scorer', None), 'est', None)
+        if est is not None: est.check_model(model)
+    rows = check_token_ids(rows, model.config.vocab_size, 'rows')
+    if not isinstance(n_queries, int) or not 1 <= n_queries <= rows.shape[1]: raise ValueError(f"n_queries must be an int in [1, {rows.shape[1]}], got {n_queries!r}")
+    recs = capture(model, rows, last=n_queries)
     n_kv = model.config.num_key_value_heads
     out = {}
     for name, method in methods.items():
         rec_l, err_l, bud_l = [], [], []
         for layer, (q, k, v, p) in enumerate(recs):
             Tk = k.shape[2]
-            qq, q_pos = q[:, :, -n_queries:], torch.arange(Tk - n_queries, Tk)
+            qq, q_pos = q, torch.arange(Tk - n_queries, Tk, device=k.device)     # capture kept the last n_queries
             idx, ok = method(layer, qq, k, q_pos)
-            pbar = group_mean(p[:, :, -n_queries:], n_kv)
+            pbar = group_mean(p, n_kv)
             rec_l.append(mass_recall(pbar, idx, ok).mean((0, 2)))                     # [Hkv]
-            dense = p[:, :, -n_queries:] @ v.repeat_interleave(q.shape[1] // n_kv, 1)
-            sp = sparse_attention(qq, k, v, idx, ok)
+            dense = p @ v.float().repeat_interleave(q.shape[1] // n_kv, 1)   # fp32 reference
+            sp = sparse_attention(qq.float(), k.float(), v.float(), idx, ok)
             err_l.append(((sp - dense).norm(dim=-1) / dense.norm(dim=-1)).mean())
             bud_l.append(ok.float().sum(-1).mean((0, 2)))
         out[name] = dict(mass_recall=torch.stack(rec_l).mean().item(), output_error=torch.stack(err_l).mean().item(),

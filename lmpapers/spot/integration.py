@@ -13,6 +13,7 @@ from transformers.masking_utils import eager_mask
 from .selection import select_topk, select_top_p, sparse_attention, dense_attention
 from .quant import quantize, dequantize, FORMATS
 from ..core.models import decoder_layers
+from ..core.guards import check_token_ids, to_model
 from .selector import SpotSelector, attention_impl, attention_layers
 
 # %% auto #0
@@ -23,19 +24,23 @@ class SelectorScorer:
     "Scores from a `SpotSelector` against its own (optionally 4-bit) K-cache, updated incrementally."
     def __init__(self, sel: SpotSelector, fmt: str|None = None):
         if fmt is not None and fmt not in FORMATS: raise ValueError(f"unknown format {fmt!r}; expected None or one of {list(FORMATS)}")
+        if not isinstance(sel, SpotSelector): raise TypeError(f"sel must be a SpotSelector, got {type(sel).__name__}")
         self.sel, self.fmt, self.cache = sel, fmt, {}
+        self.encoded = 0                        # keys encoded so far (a new sequence re-encodes all of its keys)
     def reset(self): self.cache = {}
     def _encode(self, layer, k):
+        self.encoded += k.shape[0] * k.shape[2]
         ks = self.sel.keys(layer, k)
         return ks if self.fmt is None else dequantize(quantize(ks, self.fmt), ks.dtype)
     @torch.no_grad()
     def __call__(self, layer, q, k):
-        c = self.cache.get(layer)
-        Tk = k.shape[2]
-        if c is None or c[1].shape[2] > Tk or c[1].shape[0] != k.shape[0] or not torch.equal(c[0], k[:, :, 0]):
-            c = (k[:, :, 0].clone(), self._encode(layer, k))                   # new sequence: encode all
-        elif c[1].shape[2] < Tk:
-            c = (c[0], torch.cat([c[1], self._encode(layer, k[:, :, c[1].shape[2]:])], 2))
+        c = self.cache.get(layer)              # (model keys seen [B,Hkv,Tc,D], their selector keys)
+        Tc = 0 if c is None else c[0].shape[2]
+        # reuse only when every cached key is a prefix of this call's keys: same sequence, grown by decode steps
+        if c is None or Tc > k.shape[2] or c[0].shape[:2] != k.shape[:2] or not torch.equal(c[0], k[:, :, :Tc]):
+            c = (k.clone(), self._encode(layer, k))                              # another sequence: encode all
+        elif Tc < k.shape[2]:
+            c = (k.clone(), torch.cat([c[1], self._encode(layer, k[:, :, Tc:])], 2))
         self.cache[layer] = c
         return self.sel.logits(layer, q, ks=c[1])
 
@@ -94,7 +99,10 @@ AttentionMaskInterface.register('spot', eager_mask)
 def sparse(model, method, prefill: str = 'dense'):
     "Run `model` (forward or `generate`) with sparse attention chosen by `method`; yields the `SparseConfig`."
     cfg = SparseConfig(method, prefill)
+    if not callable(method): raise TypeError(f"method must be callable (layer, q, k, q_pos) -> (idx, ok), e.g. TopK(...), got {type(method).__name__}")
     scorer = getattr(method, 'scorer', None)
+    est = getattr(scorer, 'sel', None) or getattr(scorer, 'est', None)
+    if est is not None: est.check_model(model)                       # a selector of another model's shape is refused
     if hasattr(scorer, 'reset'): scorer.reset()
     dl = decoder_layers(model)
     attns = [dl[i].self_attn for i in attention_layers(model)]     # full-attention layers only
@@ -109,10 +117,13 @@ def sparse(model, method, prefill: str = 'dense'):
 @torch.no_grad()
 def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, prefill: str = 'dense'):
     "Greedy `generate` with sparse decode; the last prompt token is already decoded sparsely. Returns (new ids, config)."
+    ids = to_model(check_token_ids(ids, model.config.vocab_size), model)
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1: raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
     # DynamicCache(config=...) also holds a hybrid's recurrent states: the prompt but its last token is prefilled once
     cache = DynamicCache(config=model.config)
+    pad = model.config.pad_token_id if model.config.pad_token_id is not None else model.config.eos_token_id
+    pad = pad[0] if isinstance(pad, (list, tuple)) else pad
     with sparse(model, method, prefill) as cfg:
-        model(ids[:, :-1], cache=cache, use_cache=True)
-        out = model.generate(ids, cache=cache, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=model.config.pad_token_id)
+        if ids.shape[1] > 1: model(ids[:, :-1], cache=cache, use_cache=True, logits_to_keep=1)   # only the cache is needed
+        out = model.generate(ids, cache=cache, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
     return out[:, ids.shape[1]:], cfg

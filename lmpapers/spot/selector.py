@@ -4,7 +4,7 @@
 
 # %% ../../nbs/spot/21_selector.ipynb #6847cac1
 from __future__ import annotations
-import json, math, random, time
+import copy, hashlib, json, math, random, time
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -15,21 +15,50 @@ from transformers import AttentionInterface, AttentionMaskInterface, AutoModelFo
 from transformers.masking_utils import eager_mask
 from ..core.cache import cached
 from ..core.data import passkey_task, load_corpus
+from ..core.guards import num_threads, fork_rng, keep_model_state, to_model, check_token_ids, model_device
 from ..core.models import decoder_layers, build_model
 from transformers import Qwen3NextConfig
 from ..core.train import pretrained_lm, train, TrainConfig, token_chunks
 
 # %% auto #0
-__all__ = ['passkey_rows', 'one_thread', 'finetuned_lm', 'passkey_lm', 'packed_passkey_rows', 'passkey_lm_packed',
-           'passkey_lm_copy', 'attention_layers', 'attention_impl', 'capture', 'group_mean', 'SpotSelector', 'kl_loss',
-           'distill', 'weights_fingerprint', 'same_weights', 'distill_rows', 'save_selector', 'load_selector',
-           'train_estimator', 'tiny_hybrid_lm']
+__all__ = ['weights_digest', 'model_key', 'tokenizer_key', 'tensor_digest', 'passkey_rows', 'finetuned_lm', 'passkey_lm',
+           'packed_passkey_rows', 'passkey_lm_packed', 'passkey_lm_copy', 'attention_layers', 'attention_impl',
+           'capture', 'group_mean', 'SpotSelector', 'kl_loss', 'distill', 'weights_fingerprint', 'same_weights',
+           'distill_rows', 'save_selector', 'load_selector', 'train_estimator', 'tiny_hybrid_lm']
+
+# %% ../../nbs/spot/21_selector.ipynb #7f8c0106
+def weights_digest(model) -> str:
+    "SHA-256 of every parameter and buffer of `model` (name, shape, dtype, bytes): what a cache of its derivatives is keyed by."
+    h = hashlib.sha256()
+    for n, t in list(model.named_parameters()) + list(model.named_buffers()):
+        t = t.detach()
+        h.update(f'{n}:{tuple(t.shape)}:{t.dtype};'.encode())
+        h.update(t.reshape(-1).contiguous().view(torch.uint8).cpu().numpy())   # raw bytes: bf16 has no numpy dtype
+    return h.hexdigest()[:32]
+
+def model_key(model) -> dict:
+    "A content key for `model`: its config (paths, versions and private fields dropped) and `weights_digest`."
+    cfg = {k: v for k, v in model.config.to_diff_dict().items()
+           if not k.startswith('_') and k not in ('transformers_version', 'torch_dtype', 'dtype')}
+    return dict(config=cfg, weights=weights_digest(model))
+
+def tokenizer_key(tok) -> str:
+    "SHA-256 of a tokenizer's whole definition (vocabulary, merges, normalisation, special tokens)."
+    backend = getattr(tok, 'backend_tokenizer', None)
+    text = backend.to_str() if backend is not None else json.dumps(sorted(tok.get_vocab().items()))
+    text += json.dumps(dict(tok.special_tokens_map), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+def tensor_digest(x: torch.Tensor) -> str:
+    "SHA-256 of a tensor's shape, dtype and bytes (e.g. the token rows an estimator is trained on)."
+    x = x.detach()
+    return hashlib.sha256(f'{tuple(x.shape)}:{x.dtype};'.encode() + x.reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes()).hexdigest()[:32]
 
 # %% ../../nbs/spot/21_selector.ipynb #786d0f50
-def passkey_rows(tok, n: int, seq_len: int, seed: int = 0, max_words: int = 150) -> torch.Tensor:
-    "[n, seq_len] token rows: corpus text, then a passkey prompt of random length and its answer."
+def passkey_rows(tok, n: int, seq_len: int, seed: int = 0, max_words: int = 150, texts: list[str]|None = None) -> torch.Tensor:
+    "[n, seq_len] token rows: text (`texts`, default the embedded English corpus), then a passkey prompt of random length and its answer."
     rng = random.Random(seed)
-    filler = token_chunks(load_corpus('english')['train']['text'], tok, seq_len, max_rows=n)
+    filler = token_chunks(load_corpus('english')['train']['text'] if texts is None else texts, tok, seq_len, max_rows=n)
     rows = []
     for i in range(n):
         cw = rng.randint(min(10, max_words), max_words)
@@ -39,23 +68,18 @@ def passkey_rows(tok, n: int, seq_len: int, seed: int = 0, max_words: int = 150)
         rows.append(torch.cat([filler[i % len(filler), :seq_len - len(ids)], torch.tensor(ids)]))
     return torch.stack(rows)
 
-@contextmanager
-def one_thread():
-    "Run tiny-tensor work on one torch thread (restored afterwards)."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    try: yield
-    finally: torch.set_num_threads(n)
-
-def finetuned_lm(base, tok, task: str, make_rows, steps: int, batch_size: int, seq_len: int, lr: float, seed: int, **key_extra):
-    "`base` trained through core's `train` on `make_rows()` (one thread), cached under `task` and its hyper-parameters."
-    key = dict(base=str(base.name_or_path), steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=seed,
-               task=task, code=1, **key_extra)
+def finetuned_lm(base, tok, task: str, make_rows, steps: int, batch_size: int, seq_len: int, lr: float, seed: int,
+                 progress: bool = False, **key_extra):
+    "A copy of `base` trained through core's `train` on `make_rows()` (one thread), cached under the base's weights, the tokenizer, `task` and its hyper-parameters."
+    key = dict(base=model_key(base), tokenizer=tokenizer_key(tok), steps=steps, batch_size=batch_size, seq_len=seq_len,
+               lr=lr, seed=seed, task=task, code=2, **key_extra)
     def build(folder):
         rows = make_rows()
         cfg = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, warmup=10, eval_every=0, seed=seed)
-        with one_thread():   # tiny steps run far faster on one thread of a busy CPU
-            t0 = time.time(); h = train(base, rows, None, cfg, progress=True); h['seconds'] = time.time() - t0
-        base.save_pretrained(folder); (folder/'history.json').write_text(json.dumps(h))
+        m = copy.deepcopy(base)                     # the caller's model is not trained
+        with num_threads(1), fork_rng(seed):        # tiny steps run far faster on one thread of a busy CPU
+            t0 = time.time(); h = train(m, rows, None, cfg, progress=progress); h['seconds'] = time.time() - t0
+        m.save_pretrained(folder); (folder/'history.json').write_text(json.dumps(h))
     folder = cached('spot_passkey_lm', key, build)
     return AutoModelForCausalLM.from_pretrained(folder).eval(), tok
 
@@ -93,15 +117,21 @@ def passkey_lm_copy(steps=800, batch_size=16, seq_len=128, lr=3e-3, seed=3, max_
 
 # %% ../../nbs/spot/21_selector.ipynb #07f7379f
 def _capture_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kw):
-    "Eager attention that also records (layer, query [B,H,T,D], key, value [B,Hkv,T,D], probs [B,H,T,T])."
-    G = query.shape[1] // key.shape[1]
-    kk, vv = key.repeat_interleave(G, 1), value.repeat_interleave(G, 1)
-    s = (query @ kk.transpose(-1, -2)) * (scaling if scaling is not None else query.shape[-1] ** -0.5)
-    if attention_mask is not None: s = s + attention_mask[..., :key.shape[2]]
-    w = s.float().softmax(-1).to(query.dtype)
-    rec = getattr(module, '_spot_record', None)        # set by `capture` on the attention modules
-    if rec is not None: rec.append((module.layer_idx, query.detach(), key.detach(), value.detach(), w.detach()))
-    return (w @ vv).transpose(1, 2).contiguous(), w
+    "Attention that also records (layer, last queries [B,H,n,D], key, value [B,Hkv,T,D], their fp32 probs [B,H,n,T])."
+    rec, n = getattr(module, '_spot_record', None), getattr(module, '_spot_last', None)   # set by `capture`
+    scaling = scaling if scaling is not None else query.shape[-1] ** -0.5
+    Tq, Tk = query.shape[2], key.shape[2]
+    if attention_mask is not None: mask = attention_mask[..., :Tk]
+    else: mask = torch.zeros(Tq, Tk, dtype=query.dtype, device=query.device).masked_fill(
+        torch.arange(Tk, device=query.device)[None] > torch.arange(Tk - Tq, Tk, device=query.device)[:, None], torch.finfo(query.dtype).min)
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scaling, enable_gqa=True)
+    if rec is not None:
+        qn = query[:, :, -n:] if n else query                           # only the recorded rows get probabilities
+        G = query.shape[1] // key.shape[1]
+        s = (qn.float() @ key.float().repeat_interleave(G, 1).transpose(-1, -2)) * scaling
+        if mask is not None: s = s + mask[..., -qn.shape[2]:, :].float()
+        rec.append((module.layer_idx, qn.detach(), key.detach(), value.detach(), s.softmax(-1)))
+    return out.transpose(1, 2).contiguous(), None
 
 AttentionInterface.register('spot_capture', _capture_attention)
 AttentionMaskInterface.register('spot_capture', eager_mask)
@@ -127,15 +157,17 @@ def attention_impl(model, name: str):
     finally: model.set_attn_implementation(old)
 
 @torch.no_grad()
-def capture(model, input_ids: torch.Tensor) -> list[tuple]:
-    "Per full-attention layer, in order: (query [B,H,T,D], key, value [B,Hkv,T,D], probs [B,H,T,T]) of a forward pass of `model`."
+def capture(model, input_ids: torch.Tensor, last: int|None = None) -> list[tuple]:
+    "Per full-attention layer, in order: (query [B,H,n,D], key, value [B,Hkv,T,D], fp32 probs [B,H,n,T]) of the last `n` (`last`, default all) queries."
+    input_ids = to_model(check_token_ids(input_ids, model.config.vocab_size), model)
+    if last is not None and (not isinstance(last, int) or last < 1): raise ValueError(f"last must be a positive int or None, got {last!r}")
     dl = decoder_layers(model)
     rec, attns = [], [dl[i].self_attn for i in attention_layers(model)]
-    for a in attns: a._spot_record = rec
+    for a in attns: a._spot_record, a._spot_last = rec, last
     try:
         with attention_impl(model, 'spot_capture'): model(input_ids, use_cache=False)
     finally:
-        for a in attns: a._spot_record = None
+        for a in attns: a._spot_record = a._spot_last = None
     return [r[1:] for r in sorted(rec, key=lambda r: r[0])]
 
 def group_mean(probs: torch.Tensor, n_kv: int) -> torch.Tensor:
@@ -178,19 +210,24 @@ class SpotSelector(nn.Module):
         if other.dims != self.dims or other.meta != self.meta:
             raise ValueError(f"selector trained for a different model: selector {self.dims | self.meta}, model {other.dims | other.meta}")
 
+    def _check(self, x, heads, what):
+        if x.dim() != 4 or x.shape[1] != self.dims[heads] or x.shape[-1] != self.dims['head_dim']:
+            raise ValueError(f"{what} must be [B, {self.dims[heads]}, T, {self.dims['head_dim']}] for this selector, got {list(x.shape)}")
+        return x.to(next(self.parameters()).dtype)    # computed in the selector's dtype (its parameters follow x's device)
+
     def keys(self, layer: int, k: torch.Tensor) -> torch.Tensor:
-        "Selector keys [B,Hkv,Tk,D] from the model's post-RoPE keys."
-        return _cmul(k, self.b[layer][None, :, None])
+        "Selector keys [B,Hkv,Tk,D] (in the selector's dtype) from the model's post-RoPE keys."
+        return _cmul(self._check(k, 'n_kv', 'keys'), self.b[layer].to(k.device)[None, :, None])
 
     def queries(self, layer: int, q: torch.Tensor) -> torch.Tensor:
         "One selector query per KV head [B,Hkv,Tq,D] from the model's post-RoPE queries [B,H,Tq,D]."
-        B, H, Tq, D = q.shape
-        qg = q.view(B, self.dims['n_kv'], H // self.dims['n_kv'], Tq, D)
-        return _cmul(qg, self.a[layer][None, :, :, None]).sum(2)
+        B, H, Tq, D = self._check(q, 'n_heads', 'queries').shape
+        qg = q.to(self.a.dtype).view(B, self.dims['n_kv'], H // self.dims['n_kv'], Tq, D)
+        return _cmul(qg, self.a[layer].to(q.device)[None, :, :, None]).sum(2)
 
     def logits(self, layer, q, k=None, ks=None):
         "Scores [B,Hkv,Tq,Tk] (pass the model's keys `k` or cached selector keys `ks`)."
-        ks = self.keys(layer, k) if ks is None else ks
+        ks = self.keys(layer, k) if ks is None else ks.to(self.a.dtype)
         return (self.queries(layer, q) @ ks.transpose(-1, -2)) * self.dims['head_dim'] ** -0.5
 
 # %% ../../nbs/spot/21_selector.ipynb #3c74b1c8
@@ -202,16 +239,20 @@ def kl_loss(logits: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return (torch.xlogy(p, p) - p * logq.masked_fill(future, 0)).sum(-1).mean()
 
 def distill(estimator: nn.Module, model, rows: torch.Tensor, steps: int = 200, batch_size: int = 8,
-            lr: float = 2e-2, seed: int = 0, progress: bool = True) -> dict:
-    "Train `estimator` (its `loss(layer, q, k, p)`) to match `model`'s attention on `rows`; the model stays frozen."
-    torch.manual_seed(seed)
+            lr: float = 2e-2, seed: int = 0, progress: bool = False, last: int|None = None) -> dict:
+    "Train `estimator` (its `loss(layer, q, k, p)`) to match `model`'s attention on `rows` (the last `last` queries of each); the model stays frozen."
+    rows = check_token_ids(rows, model.config.vocab_size, 'rows')
+    estimator.check_model(model)
+    if not isinstance(steps, int) or steps < 1 or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive ints, got {steps!r}, {batch_size!r}")
     n_kv = model.config.num_key_value_heads
+    estimator.to(model_device(model))              # trained where the model runs, in its own (fp32) dtype
     opt = torch.optim.Adam(estimator.parameters(), lr=lr)
     hist = dict(step=[], loss=[])
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)          # batches from a local generator: the global RNG is untouched
     for step in tqdm(range(steps), desc='distill', disable=not progress):
         batch = rows[torch.randint(0, len(rows), (batch_size,), generator=g)]
-        recs = capture(model, batch)
+        recs = capture(model, batch, last)
         loss = sum(estimator.loss(l, q, k, group_mean(p, n_kv)) for l, (q, k, v, p) in enumerate(recs)) / len(recs)
         opt.zero_grad(); loss.backward(); opt.step()
         hist['step'].append(step + 1); hist['loss'].append(loss.item())
@@ -230,10 +271,11 @@ def same_weights(model, snapshot: dict) -> bool:
     now = dict(list(model.named_parameters()) + list(model.named_buffers()))
     return now.keys() == snapshot.keys() and all(torch.equal(now[n], snapshot[n]) for n in now)
 
-def distill_rows(tok, seq_len: int = 64, n: int = 512, seed: int = 0) -> torch.Tensor:
-    "Training rows for the selector: corpus chunks and synthetic passkey rows, half each, shuffled."
-    text = token_chunks(load_corpus('english+code')['train']['text'], tok, seq_len, max_rows=n // 2)
-    pk = passkey_rows(tok, n - len(text), seq_len, seed=seed + 17, max_words=max(2, seq_len // 8))
+def distill_rows(tok, seq_len: int = 64, n: int = 512, seed: int = 0, texts: list[str]|None = None) -> torch.Tensor:
+    "Training rows for the selector: chunks of `texts` (default the embedded corpus) and synthetic passkey rows, half each, shuffled."
+    texts = load_corpus('english+code')['train']['text'] if texts is None else list(texts)
+    text = token_chunks(texts, tok, seq_len, max_rows=n // 2)
+    pk = passkey_rows(tok, n - len(text), seq_len, seed=seed + 17, max_words=max(2, seq_len // 8), texts=None if texts is None else texts[::-1])
     rows = torch.cat([text, pk])
     return rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))]
 
@@ -249,21 +291,24 @@ def load_selector(folder: Path, model, cls=SpotSelector) -> nn.Module:
     folder = Path(folder)
     info = json.loads((folder/'selector.json').read_text())
     if info['cls'] != cls.__name__: raise ValueError(f"checkpoint holds a {info['cls']}, not a {cls.__name__}")
-    est = cls(**info['dims'], meta=info['meta'])
+    with fork_rng(): est = cls(**info['dims'], meta=info['meta'])     # the random init is overwritten; keep the caller's RNG
     est.check_model(model)
-    est.load_state_dict(torch.load(folder/'selector.pt', weights_only=True), strict=True)
-    return est
+    est.load_state_dict(torch.load(folder/'selector.pt', weights_only=True, map_location='cpu'), strict=True)
+    return est.to(model_device(model))
 
 def train_estimator(cls, model, tok, seq_len: int = 64, steps: int = 200, lr: float = 2e-2, seed: int = 0,
-                    progress: bool = True, **kw):
-    "The estimator `cls` distilled on `model` (cached by model and config), its history, and whether the base stayed unchanged."
-    key = dict(cls=cls.__name__, model=str(model.name_or_path), seq_len=seq_len, steps=steps, lr=lr, seed=seed, kw=kw, code=1)
+                    progress: bool = False, rows: torch.Tensor|None = None, batch_size: int = 8, last: int|None = None, **kw):
+    "(estimator `cls` distilled on `model` over `rows` (default `distill_rows(tok, seq_len)`), its history); cached by content: model config and weights, rows, settings."
+    rows = check_token_ids(distill_rows(tok, seq_len, seed=seed) if rows is None else rows, model.config.vocab_size, 'rows')
+    key = dict(cls=cls.__name__, model=model_key(model), rows=tensor_digest(rows), steps=steps, batch_size=batch_size,
+               lr=lr, seed=seed, last=last, kw=kw, code=2)
     def build(folder):
         snap = weights_fingerprint(model)
-        for p in model.parameters(): p.requires_grad_(False)
-        est = cls.for_model(model, **kw)
-        t0 = time.time()
-        hist = distill(est, model, distill_rows(tok, seq_len, seed=seed), steps=steps, lr=lr, seed=seed, progress=progress)
+        with keep_model_state(model), fork_rng(seed):   # the caller's flags, mode and global RNG come back as they were
+            model.eval()
+            est = cls.for_model(model, **kw)
+            t0 = time.time()
+            hist = distill(est, model, rows, steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress, last=last)
         hist['seconds'] = time.time() - t0
         hist['base_weights_unchanged'] = same_weights(model, snap)
         save_selector(est, folder); (folder/'history.json').write_text(json.dumps(hist))
