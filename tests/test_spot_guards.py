@@ -65,6 +65,19 @@ def test_scorer_cache_not_reused_across_sequences_sharing_first_token():
     assert sc.encoded - n == 1
     torch.testing.assert_close(sc(0, q, grown), SelectorScorer(sel)(0, q, grown))
 
+@pytest.mark.parametrize('fmt', [None, 'int4', 'mxfp4', 'nvfp4'])
+def test_scorer_cache_causal_and_chunking_invariant(fmt):
+    "Encoding a sequence's keys all at once or one decode step at a time gives the same scores; no key depends on a later one."
+    sel = SpotSelector(1, 4, 2, 32)
+    g = torch.Generator().manual_seed(1)
+    k, q = torch.randn(1, 2, 12, 32, generator=g) * 4, torch.randn(1, 4, 1, 32, generator=g)
+    k[0, 0, 11] *= 50                                             # a large later key must not change earlier codes
+    step = SelectorScorer(sel, fmt)
+    for t in range(1, 13): s_step = step(0, q, k[:, :, :t])
+    torch.testing.assert_close(s_step, SelectorScorer(sel, fmt)(0, q, k), rtol=0, atol=0)
+    early = SelectorScorer(sel, fmt)(0, q, k[:, :, :11])
+    torch.testing.assert_close(SelectorScorer(sel, fmt)(0, q, k)[..., :11], early, rtol=0, atol=0)
+
 # --- side effects ------------------------------------------------------------------------------
 
 def test_train_estimator_restores_model_state_and_rng(cache):

@@ -1,7 +1,7 @@
-"The results contract of `lmpapers reproduce spot` (about a minute with the cached models; the first run trains them)."
-import json
-import pytest
-from lmpapers.spot.experiment import reproduce, TINY
+"The results contract of `lmpapers reproduce spot` (about a minute with the cached models; the first run trains them), and the small/full path as a CPU smoke run."
+import json, time
+import matplotlib, pytest, torch
+from lmpapers.spot.experiment import reproduce, TINY, scale_config
 
 def test_contract(tmp_path):
     r = json.loads(reproduce(out=tmp_path).read_text())
@@ -19,8 +19,33 @@ def test_contract(tmp_path):
     assert m['mass_recall_oracle']['value'] >= m['mass_recall_spot_topk']['value'] - 1e-6   # oracle top-K is optimal
     assert m['selector_kl_end']['value'] < m['selector_kl_start']['value']
     assert (tmp_path / r['figures']['spot_summary']).exists()
-    assert r['paper'] == 'spot' and r['scale'] == 'tiny'
+    assert r['paper'] == 'spot' and r['scale'] == 'tiny' and r['smoke'] is False
+    # claims are the paper's statements, never a measured number; tiny says it cannot carry the accuracy claim
+    assert m['passkey_acc_spot_topk_x1']['claim'].startswith('matches dense') and m['passkey_acc_dense_x1']['claim'] is None
+    assert any('cannot carry' in n for n in r['notes'])
 
 def test_bad_scale(tmp_path):
     with pytest.raises(ValueError, match='expected one of'): reproduce('huge', out=tmp_path)
-    with pytest.raises(NotImplementedError): reproduce('small', out=tmp_path)
+    with pytest.raises(ValueError, match='small'): reproduce('tiny', smoke=True, out=tmp_path)
+    with pytest.raises(ValueError, match='small/full'): reproduce('tiny', model='Qwen/Qwen3-0.6B', out=tmp_path)
+
+def test_smoke_small(tmp_path):
+    "The small-scale code path (Qwen3-0.6B architecture, bf16) on CPU, random-init and cut to 2 layers."
+    threads, backend = torch.get_num_threads(), matplotlib.get_backend()
+    t0 = time.time()
+    r = json.loads(reproduce('small', smoke=True, out=tmp_path).read_text())
+    took = time.time() - t0
+    m = {x['name']: x for x in r['metrics']}
+    cfg = scale_config('small', smoke=True)
+    assert r['scale'] == 'small' and r['smoke'] is True and r['config']['model'] == 'Qwen/Qwen3-0.6B'
+    for M in cfg['multipliers']:
+        for n in ('dense', 'spot_topk', 'spot_topp', 'twilight', 'oracle'): assert 0 <= m[f'passkey_acc_{n}_x{M}']['value'] <= 1
+    assert m['mass_recall_oracle']['value'] >= m['mass_recall_spot_topk']['value'] - 1e-6
+    assert m['base_weights_unchanged']['value'] is True
+    for L in cfg['timing_lengths']: assert m[f'decode_speedup_vs_dense_L{L}']['value'] > 0
+    assert any('smoke run' in n for n in r['notes'])
+    measured = {x['value'] for x in r['metrics'] if not isinstance(x['value'], bool)}
+    assert not any(x['claim'] in measured and not isinstance(x['claim'], bool) and x['claim'] not in (0.0,) for x in r['metrics'])
+    assert (tmp_path / r['figures']['spot_summary']).exists()
+    assert torch.get_num_threads() == threads and matplotlib.get_backend() == backend
+    print(f'smoke run: {took:.1f} s')

@@ -31,7 +31,9 @@ class SelectorScorer:
     def _encode(self, layer, k):
         self.encoded += k.shape[0] * k.shape[2]
         ks = self.sel.keys(layer, k)
-        return ks if self.fmt is None else dequantize(quantize(ks, self.fmt), ks.dtype)
+        if self.fmt is None: return ks
+        # nvfp4 with a fixed unit tensor scale: each key's code depends on that key only (causal, chunking-invariant)
+        return dequantize(quantize(ks, self.fmt, tensor_scale=1.0 if self.fmt == 'nvfp4' else None), ks.dtype)
     @torch.no_grad()
     def __call__(self, layer, q, k):
         c = self.cache.get(layer)              # (model keys seen [B,Hkv,Tc,D], their selector keys)

@@ -68,7 +68,8 @@ def _check(x, fmt):
 
 # %% ../../nbs/spot/23_quant.ipynb #92b589b9
 def quantize(x: torch.Tensor, # [..., D] values, D a multiple of the format's block
-             fmt: str = 'mxfp4'  # 'int4' | 'mxfp4' | 'nvfp4'
+             fmt: str = 'mxfp4', # 'int4' | 'mxfp4' | 'nvfp4'
+             tensor_scale: float|None = None  # nvfp4: a fixed second-level scale (None: from the tensor's max)
             ) -> QTensor:
     "Block-quantise `x` along its last dimension."
     _check(x, fmt)
@@ -87,8 +88,9 @@ def quantize(x: torch.Tensor, # [..., D] values, D a multiple of the format's bl
         codes = e2m1_encode(v / torch.exp2(e))
         scales = (e + 127).to(torch.uint8).squeeze(-1)
     else:
-        gmax = float(v.abs().max()) if v.numel() else 0.0
-        ts = torch.tensor(gmax / (6 * 448) if gmax > 0 else 1.0)
+        gmax = float(v.abs().max()) if v.numel() and tensor_scale is None else 0.0
+        if tensor_scale is not None and not tensor_scale > 0: raise ValueError(f"tensor_scale must be > 0, got {tensor_scale}")
+        ts = torch.tensor(float(tensor_scale) if tensor_scale is not None else gmax / (6 * 448) if gmax > 0 else 1.0)
         sb = (amax / (6 * ts)).clamp(max=448).to(torch.float8_e4m3fn)
         sbf = sb.float() * ts
         codes = torch.where(sbf > 0, e2m1_encode(v / torch.where(sbf > 0, sbf, 1)), 0).to(torch.uint8)
