@@ -128,7 +128,7 @@ SMALL = dict(model='Qwen/Qwen3-0.6B', L_train=1024, budget=128, n_sink=4, n_rece
              new_tokens=8, metric_len=4096, metric_rows=8, metric_queries=64)
 FULL = dict(SMALL, model='Qwen/Qwen3-4B', L_train=4096,          # paper: Qwen3 4B-32B, trained at 16K, evaluated to 128K
             budget=1024, n_recent=128, p_kmax=2048, n_passkey=50, distill_steps=1000, distill_queries=512, batch_size=2,
-            metric_len=16384, metric_queries=128)
+            metric_len=16384, metric_rows=4, metric_queries=128)
 _SMOKE = dict(L_train=32, budget=8, n_sink=2, n_recent=4, p_kmax=16, page=4, n_passkey=SMOKE['prompts'], multipliers=(1, 2),
               distill_steps=SMOKE['steps'], distill_rows=SMOKE['rows'], distill_queries=16, batch_size=2,
               timing_lengths=(256, 1024), timing_k=64, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8)

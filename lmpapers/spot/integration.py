@@ -8,6 +8,7 @@ import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 import torch
+import torch.nn.functional as F
 from transformers import AttentionInterface, AttentionMaskInterface, DynamicCache
 from transformers.masking_utils import eager_mask
 from .selection import select_topk, select_top_p, sparse_attention, dense_attention
@@ -85,8 +86,10 @@ def spot_attention(module, query, key, value, attention_mask, scaling=None, drop
         if not torch.equal(allowed.expand(B, -1, -1, -1)[:, 0], causal.expand(B, -1, -1)):
             raise ValueError("spot attention supports unpadded causal batches only (the attention mask holds padding)")
     cfg = getattr(module, '_spot_cfg', None)          # set by `sparse` on the attention modules, with `_spot_slot`
-    if cfg is None or (Tq > 1 and cfg.prefill == 'dense'):
-        out = dense_attention(query, key, value, scaling)
+    if cfg is None or (Tq > 1 and cfg.prefill == 'dense'):     # causal SDPA: no [T, T] score matrix at long contexts
+        causal = None if Tq == Tk else torch.arange(Tk, device=key.device)[None, :] <= torch.arange(Tk - Tq, Tk, device=key.device)[:, None]
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=causal, is_causal=Tq == Tk and Tq > 1,
+                                             scale=scaling, enable_gqa=True)
     else:
         q_pos = torch.arange(Tk - Tq, Tk, device=key.device)
         idx, ok = cfg.method(module._spot_slot, query, key, q_pos)
