@@ -10,6 +10,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, Qwen3Config
 from transformers.cache_utils import DynamicLayer
 from transformers.models.qwen3.modeling_qwen3 import Qwen3DecoderLayer, Qwen3MLP, Qwen3Model, Qwen3ForCausalLM
+from ..core.guards import check_token_ids, fork_rng, model_device, model_dtype
 from ..core.models import n_params, decoder_layers
 from ..core.train import evaluate_loss
 from .theory import fanin
@@ -106,21 +107,32 @@ def cascade_config(base: Qwen3Config, kind: str = 'cascade', **kw) -> CascadeQwe
 
 def from_qwen3(model) -> CascadeQwen3ForCausalLM:
     "The same weights as a uniform `CascadeQwen3ForCausalLM` (for side-by-side timing with the same code path)."
-    out = CascadeQwen3ForCausalLM(cascade_config(model.config, 'uniform')).eval()
-    out.load_state_dict(model.state_dict()); return out
+    with fork_rng(): out = CascadeQwen3ForCausalLM(cascade_config(model.config, 'uniform')).eval()   # its random init is overwritten;
+    out.load_state_dict(model.state_dict())                                                           # the caller's RNG is not consumed
+    return out.to(device=model_device(model), dtype=model_dtype(model))     # where and how `model` runs
 
 # %% ../../nbs/gfa/15_cascadeformer.ipynb #32012c06
+def _sync(model):
+    if model_device(model).type == 'cuda': torch.cuda.synchronize(model_device(model))
+
 @torch.no_grad()
 def time_generation(models: dict, prompt: torch.Tensor, # [1, P] prompt ids
                     new_tokens: int = 32, batch: int = 16, rounds: int = 5) -> dict:
     "Per model: median decode seconds per token (batch 1) and tokens/s (batch `batch`), measured round-robin."
+    check_token_ids(prompt, name='prompt')
+    if prompt.shape[0] != 1: raise ValueError(f"prompt must be one row [1, P], got shape {list(prompt.shape)}")
     lat, thr = {k: [] for k in models}, {k: [] for k in models}
     kw = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=1)
-    for k, m in models.items(): m.eval(); m.generate(prompt, **kw)                 # warm-up
-    for _ in range(rounds):
-        for k, m in models.items():
-            t0 = time.perf_counter(); m.generate(prompt, **kw); lat[k].append((time.perf_counter() - t0) / new_tokens)
-            t0 = time.perf_counter(); m.generate(prompt.expand(batch, -1), **kw); thr[k].append(batch * new_tokens / (time.perf_counter() - t0))
+    modes = {k: m.training for k, m in models.items()}
+    p = {k: prompt.to(model_device(m)) for k, m in models.items()}
+    try:
+        for k, m in models.items(): m.eval(); m.generate(p[k], **kw)                 # warm-up
+        for _ in range(rounds):
+            for k, m in models.items():
+                t0 = time.perf_counter(); m.generate(p[k], **kw); _sync(m); lat[k].append((time.perf_counter() - t0) / new_tokens)
+                t0 = time.perf_counter(); m.generate(p[k].expand(batch, -1), **kw); _sync(m); thr[k].append(batch * new_tokens / (time.perf_counter() - t0))
+    finally:
+        for k, m in models.items(): m.train(modes[k])
     return {k: dict(latency_s=float(np.median(lat[k])), throughput_tps=float(np.median(thr[k]))) for k in models}
 
 def ratios_to(timings: dict, ref: str = 'uniform') -> dict:
@@ -129,13 +141,14 @@ def ratios_to(timings: dict, ref: str = 'uniform') -> dict:
     return {k: dict(latency_ratio=v['latency_s'] / r['latency_s'], throughput_ratio=v['throughput_tps'] / r['throughput_tps']) for k, v in timings.items()}
 
 # %% ../../nbs/gfa/15_cascadeformer.ipynb #7abe4680
-def cascade_comparison(base_config, cfg, eval_rows, prompt, seed_model=None, new_tokens: int = 32, batch: int = 16, rounds: int = 5) -> dict:
-    "Validation loss, parameters, and latency/throughput ratios to uniform for every `ARCH_KINDS` model."
+def cascade_comparison(base_config, cfg, eval_rows, prompt, seed_model=None, new_tokens: int = 32, batch: int = 16, rounds: int = 5,
+                       **train_kw) -> dict:
+    "Validation loss, parameters, and latency/throughput ratios to uniform for every `ARCH_KINDS` model (`train_kw` go to `tracked_lm`)."
     from lmpapers.gfa.tracking import tracked_lm
     models = {}
     for k in ARCH_KINDS:
         if k == 'uniform' and seed_model is not None: models[k] = from_qwen3(seed_model)
-        else: models[k] = tracked_lm(cascade_config(base_config, k), cfg)[0]
+        else: models[k] = tracked_lm(cascade_config(base_config, k), cfg, **train_kw)[0]
     loss = {k: evaluate_loss(m, eval_rows) for k, m in models.items()}
     rt = ratios_to(time_generation(models, prompt, new_tokens, batch, rounds))
     return {k: dict(loss=loss[k], ppl=math.exp(loss[k]), ppl_ratio=math.exp(loss[k] - loss['uniform']), params=n_params(models[k]), **rt[k]) for k in models}

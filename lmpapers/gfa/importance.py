@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr, kendalltau
 from tqdm.auto import tqdm
+from ..core.guards import check_token_ids
 from ..core.models import decoder_layers
 from ..core.train import evaluate_loss
 
 # %% auto #0
-__all__ = ['check_layer_list', 'skip_layers', 'ablation_importance', 'rank_correlation', 'correlations_over_seeds']
+__all__ = ['check_layer_list', 'check_rows', 'skip_layers', 'ablation_importance', 'rank_correlation', 'correlations_over_seeds']
 
 # %% ../../nbs/gfa/12_importance.ipynb #05f52f6d
 def check_layer_list(layers, n: int, what: str = 'layers') -> list[int]:
@@ -25,6 +26,14 @@ def check_layer_list(layers, n: int, what: str = 'layers') -> list[int]:
         if not 0 <= i < n: raise ValueError(f"{what} index {i} out of range: the model has {n} blocks (valid 0..{n-1})")
     if len(set(layers)) != len(layers): raise ValueError(f"{what} contain duplicates: {layers}")
     return [int(i) for i in layers]
+
+def check_rows(rows, model, name: str = 'rows') -> torch.Tensor:
+    "`rows` if it is a `[N, T]` integer tensor of ids the model's vocabulary holds; a clear error otherwise."
+    emb = model.get_input_embeddings() if hasattr(model, 'get_input_embeddings') else None
+    vocab = getattr(emb, 'num_embeddings', None) or getattr(model.config.get_text_config(), 'vocab_size', None)
+    rows = check_token_ids(rows, vocab, name)
+    if rows.shape[0] == 0 or rows.shape[1] < 2: raise ValueError(f"{name} must hold at least one row of >= 2 tokens, got shape {list(rows.shape)}")
+    return rows
 
 @contextmanager
 def skip_layers(model, layers):
@@ -41,6 +50,7 @@ def skip_layers(model, layers):
 def ablation_importance(model, rows: torch.Tensor, # [N, T] evaluation token rows
                         batch_size: int = 16, progress: bool = False) -> dict:
     "Base loss and, per block, the loss and perplexity increase when that block alone is skipped."
+    rows = check_rows(rows, model)
     base = evaluate_loss(model, rows, batch_size)
     L = len(decoder_layers(model))
     loss = np.zeros(L)

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 from tqdm.auto import tqdm
+from ..core.guards import keep_model_state, model_device
 from ..core.models import decoder_layers
 from ..core.train import evaluate_loss, lm_loss
-from .importance import check_layer_list, skip_layers, ablation_importance
+from .importance import check_layer_list, check_rows, skip_layers, ablation_importance
 from .tracking import block_scores
 
 # %% auto #0
@@ -52,6 +53,7 @@ def remove_layers(model,               # any HF causal LM
 @torch.no_grad()
 def block_hidden_states(model, rows: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
     "Residual stream before block 0 and after every block: `[L+1, N, T, D]` (float32) for calibration `rows` [N, T]."
+    rows = check_rows(rows, model, 'calib')
     blocks = decoder_layers(model); out, cur = [[] for _ in range(len(blocks) + 1)], {}
     def pre(mod, args, kwargs): cur['in'] = (args[0] if args else kwargs['hidden_states']).float()
     def post(i):
@@ -84,16 +86,17 @@ def streamline_similarity(H: torch.Tensor, n: int = 1) -> np.ndarray:
     return (0.5 + 0.5 * _cos(H[:-n], H[n:])).mean((1, 2)).double().numpy()
 
 def taylor_scores(model, rows: torch.Tensor, batch_size: int = 16) -> np.ndarray:
-    "LLM-Pruner block Taylor score Σ|W⊙∇W| from one calibration pass (gradients summed over `rows`)."
-    model.zero_grad(set_to_none=True)
-    was = model.training; model.eval()
-    for s in range(0, len(rows), batch_size):
-        b = rows[s:s + batch_size]
-        (lm_loss(model(b).logits.float(), b) * len(b) / len(rows)).backward()
-    out = np.array([sum(float((p.detach() * p.grad).abs().sum()) for p in blk.parameters() if p.grad is not None)
-                    for blk in decoder_layers(model)])
-    model.zero_grad(set_to_none=True); model.train(was)
-    return out
+    "LLM-Pruner block Taylor score Σ|W⊙∇W| from one calibration pass; the model's `.grad`, `requires_grad` and mode are restored."
+    rows, blocks = check_rows(rows, model, 'calib'), decoder_layers(model)
+    with keep_model_state(model):                  # a frozen model is scored too, and the caller's gradients survive
+        model.eval()
+        for p in model.parameters(): p.grad = None; p.requires_grad_(False)
+        for p in blocks.parameters(): p.requires_grad_(True)
+        for s in range(0, len(rows), batch_size):
+            b = rows[s:s + batch_size].to(model_device(model))
+            (lm_loss(model(b).logits.float(), b) * len(b) / len(rows)).backward()
+        return np.array([sum(float((p.detach().float() * p.grad.float()).abs().sum()) for p in blk.parameters() if p.grad is not None)
+                         for blk in blocks])
 
 # %% ../../nbs/gfa/13_pruning.ipynb #49de232d
 PRUNE_METHODS = ('cascadeflow', 'grad_norm', 'bi', 'angular', 'streamline', 'taylor', 'taylor_plus', 'ppl', 'sleb', 'random', 'deepest')
@@ -127,6 +130,7 @@ def _check_inputs(model, k, method, calib, stats):
     if not isinstance(k, (int, np.integer)) or not 1 <= k < L: raise ValueError(f"k must be an int in 1..{L-1} for a model of {L} blocks, got {k!r}")
     if method in _NEEDS_STATS and stats is None: raise ValueError(f"method {method!r} ranks by gradients accumulated during training: pass stats (GradTracker.as_dict()) — none were collected")
     if method in _NEEDS_CALIB and calib is None: raise ValueError(f"method {method!r} needs calibration token rows `calib` [N, T]")
+    if calib is not None: check_rows(calib, model, 'calib')
     return L
 
 def select_layers(model, k: int, method: str = 'cascadeflow',

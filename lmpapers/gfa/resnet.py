@@ -13,6 +13,7 @@ from .importance import check_layer_list, rank_correlation, correlations_over_se
 from .theory import fanin
 import json
 from ..core.cache import cached
+from ..core.guards import fork_rng
 
 # %% auto #0
 __all__ = ['RESNET_CODE_VERSION', 'PreActBlock', 'TinyResNet', 'digits_data', 'train_resnet', 'resnet_eval', 'resnet_importance',
@@ -46,7 +47,7 @@ class TinyResNet(nn.Module):
 # %% ../../nbs/gfa/14_resnet.ipynb #8f6b28dc
 def digits_data(seed: int = 0, test_fraction: float = 0.25):
     "scikit-learn's 8×8 digits as tensors `(x_train, y_train, x_test, y_test)`, pixels scaled to [0, 1]."
-    from sklearn.datasets import load_digits
+    with fork_rng(): from sklearn.datasets import load_digits    # importing sklearn reseeds Python's `random`; undo that
     d = load_digits()
     x = torch.tensor(d.images / 16.0, dtype=torch.float32)[:, None]   # [N, 1, 8, 8]
     y = torch.tensor(d.target)
@@ -58,8 +59,7 @@ def digits_data(seed: int = 0, test_fraction: float = 0.25):
 def train_resnet(depth: int = 8, width: int = 16, epochs: int = 15, batch_size: int = 64, lr: float = 3e-3, seed: int = 0):
     "A `TinyResNet` trained on digits with a `GradTracker` attached by hooks: `(model, tracker, test accuracy)`."
     xtr, ytr, xte, yte = digits_data()
-    torch.manual_seed(seed)
-    model = TinyResNet(depth, width)
+    with fork_rng(seed): model = TinyResNet(depth, width)   # seeded init; the caller's RNG is left as it was
     tracker = GradTracker(blocks=model.blocks).attach()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     g = torch.Generator().manual_seed(seed)
@@ -101,9 +101,11 @@ def cached_resnet(depth: int = 8, width: int = 16, epochs: int = 10, seed: int =
     st = json.loads((folder/'stats.json').read_text())
     return m, st, st['accuracy']
 
-def resnet_study(seeds=(0, 1, 2), depth: int = 8, epochs: int = 10) -> dict:
+def resnet_study(seeds=(0, 1, 2), depth: int = 8, epochs: int = 10,
+                 n_test: int|None = None) -> dict:   # score importance on the first n_test test images (None: all)
     "Per seed accumulated gradient norms and ablation importance; Spearman/Kendall with fan-in and with each other."
     _, _, xte, yte = digits_data()
+    xte, yte = xte[:n_test], yte[:n_test]
     grads, imps, accs = [], [], []
     for s in seeds:
         m, st, acc = cached_resnet(depth, epochs=epochs, seed=s)

@@ -64,11 +64,14 @@ def path_sum_gradient(A: list[np.ndarray], # L matrices [d, d] of the linear blo
 # %% ../../nbs/gfa/10_derivation.ipynb #fe9a22f9
 def block_grad_norms(model, input_ids: torch.Tensor) -> np.ndarray:
     "L2 norm of the parameter gradient of each decoder block for one LM-loss backward on `input_ids` [B, T]."
+    from lmpapers.core.guards import check_token_ids, keep_model_state, model_device
     from lmpapers.core.models import decoder_layers
     from lmpapers.core.train import lm_loss
-    model.zero_grad(set_to_none=True)
-    lm_loss(model(input_ids).logits.float(), input_ids).backward()
-    out = [math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in b.parameters() if p.grad is not None))
-           for b in decoder_layers(model)]
-    model.zero_grad(set_to_none=True)
-    return np.array(out)
+    input_ids = check_token_ids(input_ids, model.get_input_embeddings().num_embeddings)
+    with keep_model_state(model):                  # the caller's .grad and requires_grad come back unchanged
+        for p in model.parameters(): p.grad = None
+        for p in decoder_layers(model).parameters(): p.requires_grad_(True)
+        x = input_ids.to(model_device(model))
+        lm_loss(model(x).logits.float(), x).backward()
+        return np.array([math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in b.parameters() if p.grad is not None))
+                         for b in decoder_layers(model)])

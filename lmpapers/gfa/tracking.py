@@ -4,7 +4,8 @@
 
 # %% ../../nbs/gfa/11_tracking.ipynb #5a7f30b0
 from __future__ import annotations
-import json, math, time
+import copy, hashlib, json, math, time
+from contextlib import nullcontext
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -14,13 +15,14 @@ from torch import nn
 from transformers import AutoModelForCausalLM
 from ..core.cache import cached
 from ..core.data import load_corpus, corpus_fingerprint
+from ..core.guards import fork_rng
 from ..core.models import decoder_layers, model_config
 from ..core.tokenizer import train_tokenizer
 from ..core.train import Callback, TrainConfig, train, token_chunks, TRAIN_CODE_VERSION
 
 # %% auto #0
 __all__ = ['SUBMODULES', 'GFA_TINY', 'GFA_TRAIN', 'GFA_CODE_VERSION', 'block_parameters', 'GradTracker', 'attach', 'detach',
-           'block_scores', 'tracking_overhead', 'lm_rows', 'tracked_lm', 'gfa_config']
+           'block_scores', 'tracking_overhead', 'lm_rows', 'rows_digest', 'tracked_lm', 'gfa_config']
 
 # %% ../../nbs/gfa/11_tracking.ipynb #4c34b288
 SUBMODULES = ('attn', 'mlp', 'other')
@@ -76,7 +78,7 @@ class GradTracker(Callback):
                 if p.grad is None: continue
                 g = p.grad.detach()
                 j = SUBMODULES.index(kind)
-                sq[i, j] += g.float().pow(2).sum().double(); tay[i, j] += (p.detach() * g).abs().sum().double()
+                sq[i, j] += g.float().pow(2).sum().double(); tay[i, j] += (p.detach().float() * g.float()).abs().sum().double()
         self._accumulate(sq.numpy(), tay.numpy())
         self.seconds += time.perf_counter() - t0
 
@@ -89,7 +91,7 @@ def _hook_fn(self, i, j, p):
         L, S = len(self.blocks), len(SUBMODULES)
         self._pending = [np.zeros((L, S)), np.zeros((L, S)), 0]
     g = p.grad.detach()
-    self._pending[0][i, j] += float(g.float().pow(2).sum()); self._pending[1][i, j] += float((p.detach() * g).abs().sum())
+    self._pending[0][i, j] += float(g.float().pow(2).sum()); self._pending[1][i, j] += float((p.detach().float() * g.float()).abs().sum())
     self._pending[2] += 1
     if self._pending[2] == self._n_params:
         sq, tay, _ = self._pending; self._pending = None
@@ -161,30 +163,51 @@ def lm_rows(corpus: str = 'english+code', seq_len: int = 128, n_train: int = 120
     ev = token_chunks(ds['validation']['text'], tok, seq_len, max_rows=n_eval)
     return tr[:n_train], tr[n_train:], ev
 
-def tracked_lm(config,                          # a transformers config (any registered causal LM)
+def rows_digest(*rows: torch.Tensor) -> str:
+    "SHA-256 (16 hex digits) of token-row tensors: what a model trained on them is keyed by."
+    h = hashlib.sha256()
+    for r in rows: h.update(str(tuple(r.shape)).encode()); h.update(r.to(torch.int64).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+# %% ../../nbs/gfa/11_tracking.ipynb #1a3a3201
+def _autocast(device, dtype):
+    "Mixed precision at `dtype` (weights stay float32); nothing for float32."
+    if dtype == torch.float32: return nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+def tracked_lm(config,                          # a transformers config (any registered causal LM); never modified
                cfg: TrainConfig = GFA_TRAIN,
-               corpus: str = 'english+code',
+               corpus: str = 'english+code',    # embedded corpus, used when `rows` is None
                callbacks=(),                    # extra callbacks, each with a `key` dict
                snapshot_every: int = 50,
-               progress: bool = False):
+               progress: bool = False,
+               rows: tuple|None = None,         # (train [N, T], eval [M, T]) token rows, e.g. from `text_rows`
+               data: str|None = None,           # a name for `rows`' source, stored in the key
+               device: str|torch.device = 'cpu',   # where the returned model lives
+               dtype: torch.dtype = torch.float32  # autocast dtype for training; the returned model's dtype
+              ):
     "(model, tokenizer, stats dict, history) of `config` trained with `cfg` and a `GradTracker` (cached on disk)."
     for cb in callbacks:
         if not isinstance(getattr(cb, 'key', None), dict): raise TypeError(f"callback {type(cb).__name__} needs a `key` dict for the cache key")
+    config = copy.deepcopy(config)                  # the key and the model come from this copy: the caller's config
+    mkey = config.to_diff_dict(); mkey.pop('transformers_version', None)   # stays as given, saving cannot change the key
     tok = train_tokenizer(corpus)
-    mkey = config.to_diff_dict(); mkey.pop('transformers_version', None)
     key = dict(model=mkey, model_type=config.model_type, train=asdict(cfg), corpus=corpus, fingerprint=corpus_fingerprint(corpus),
                callbacks=[cb.key for cb in callbacks], snapshot_every=snapshot_every, code=(TRAIN_CODE_VERSION, GFA_CODE_VERSION))
+    if rows is not None: key['rows'] = dict(data=data, digest=rows_digest(*rows))
+    if dtype != torch.float32: key['autocast'] = str(dtype)
     def build(folder: Path):
-        tr, _, ev = lm_rows(corpus, cfg.seq_len, n_train=cfg.steps * cfg.batch_size)
-        torch.manual_seed(cfg.seed)
-        model = AutoModelForCausalLM.from_config(config)
-        tracker = GradTracker(model, snapshot_every=snapshot_every)
-        t0 = time.time(); h = train(model, tr, ev, cfg, [*callbacks, tracker], progress=progress); h['seconds'] = time.time() - t0
-        h['tokens'] = cfg.steps * cfg.batch_size * cfg.seq_len
-        model.save_pretrained(folder)
+        tr, ev = rows if rows is not None else lm_rows(corpus, cfg.seq_len, n_train=cfg.steps * cfg.batch_size)[::2]
+        with fork_rng(cfg.seed):                    # the caller's RNG state is left as it was
+            model = AutoModelForCausalLM.from_config(copy.deepcopy(config)).to(device)
+            tracker = GradTracker(model, snapshot_every=snapshot_every)
+            t0 = time.time()
+            with _autocast(device, dtype): h = train(model, tr, ev, cfg, [*callbacks, tracker], progress=progress)
+        h['seconds'], h['tokens'] = time.time() - t0, cfg.steps * cfg.batch_size * cfg.seq_len
+        model.float().save_pretrained(folder)
         (folder/'stats.json').write_text(json.dumps(tracker.as_dict())); (folder/'history.json').write_text(json.dumps(h))
     folder = cached('gfa_lm', key, build)
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    model = AutoModelForCausalLM.from_pretrained(folder).to(device=device, dtype=dtype).eval()
     return model, tok, json.loads((folder/'stats.json').read_text()), json.loads((folder/'history.json').read_text())
 
 def gfa_config(seed: int = 0, **overrides):
