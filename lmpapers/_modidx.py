@@ -733,6 +733,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'lmpapers/spot/experiment.py'),
                                           'lmpapers.spot.experiment.decode_step_times': ( 'spot/experiments.html#decode_step_times',
                                                                                           'lmpapers/spot/experiment.py'),
+                                          'lmpapers.spot.experiment.heldout_kl': ( 'spot/experiments.html#heldout_kl',
+                                                                                   'lmpapers/spot/experiment.py'),
                                           'lmpapers.spot.experiment.methods_for': ( 'spot/experiments.html#methods_for',
                                                                                     'lmpapers/spot/experiment.py'),
                                           'lmpapers.spot.experiment.passkey_eval': ( 'spot/experiments.html#passkey_eval',

@@ -17,7 +17,7 @@ def test_contract(tmp_path):
         assert 3.4 < m[f'selector_cache_compression_{f}']['value'] < 3.8 and f'passkey_acc_delta_quantized_{f}' in m
     assert m['base_weights_unchanged']['value'] is True
     assert m['mass_recall_oracle']['value'] >= m['mass_recall_spot_topk']['value'] - 1e-6   # oracle top-K is optimal
-    assert m['selector_kl_end']['value'] < m['selector_kl_start']['value']
+    assert m['selector_kl_heldout']['value'] < 0.95 * m['selector_kl_heldout_init']['value']   # distillation helps at the training length
     assert (tmp_path / r['figures']['spot_summary']).exists()
     assert r['paper'] == 'spot' and r['scale'] == 'tiny' and r['smoke'] is False
     # claims are the paper's statements, never a measured number; tiny says it cannot carry the accuracy claim
@@ -41,7 +41,7 @@ def test_smoke_small(tmp_path):
     for M in cfg['multipliers']:
         for n in ('dense', 'spot_topk', 'spot_topp', 'twilight', 'oracle'): assert 0 <= m[f'passkey_acc_{n}_x{M}']['value'] <= 1
     assert m['mass_recall_oracle']['value'] >= m['mass_recall_spot_topk']['value'] - 1e-6
-    assert m['base_weights_unchanged']['value'] is True
+    assert m['base_weights_unchanged']['value'] is True and m['selector_kl_heldout']['value'] >= 0
     for L in cfg['timing_lengths']: assert m[f'decode_speedup_vs_dense_L{L}']['value'] > 0
     assert any('smoke run' in n for n in r['notes'])
     measured = {x['value'] for x in r['metrics'] if not isinstance(x['value'], bool)}

@@ -17,14 +17,14 @@ from ..core.train import token_chunks
 from .quant import FORMATS, compression, quantize, dequantize
 from .selection import select_topk, select_top_p, sparse_attention
 from .selector import (SpotSelector, passkey_lm_copy, train_estimator, capture, packed_passkey_rows,
-                                    weights_fingerprint, same_weights, distill_rows)
+                                    weights_fingerprint, same_weights, distill_rows, group_mean)
 from .integration import SelectorScorer, TopK, TopP, generate_sparse
 from .baselines import (oracle_scorer, quest_scorer, twilight_scorer, LightningIndexer, BlockGate,
                                      estimator_scorer, selection_metrics)
 
 # %% auto #0
 __all__ = ['TINY', 'SMALL', 'FULL', 'decode_step_times', 'bytes_ratio', 'passkey_prompts', 'passkey_eval', 'agreement',
-           'scale_config', 'methods_for', 'reproduce']
+           'scale_config', 'methods_for', 'reproduce', 'heldout_kl']
 
 # %% ../../nbs/spot/29_experiments.ipynb #75e34e87
 def _median_time(fn, reps, device):
@@ -121,17 +121,17 @@ def agreement(outs: list, ref: list) -> float:
 # %% ../../nbs/spot/29_experiments.ipynb #d21d05f3
 TINY = dict(L_train=48, budget=16, n_sink=2, n_recent=4, p=0.6, p_kmax=32, twilight_p=0.85, page=4, n_passkey=30,
             multipliers=(1, 2, 4, 8), distill_steps=400, timing_lengths=(1024, 4096, 16384, 65536, 131072),
-            timing_k=2048, new_tokens=6, metric_len=384, metric_rows=8, metric_queries=32)
+            timing_k=2048, new_tokens=6, metric_len=384, metric_rows=8, metric_queries=32, kl_rows=64)
 SMALL = dict(model='Qwen/Qwen3-0.6B', L_train=1024, budget=128, n_sink=4, n_recent=64, p=0.9, p_kmax=512, twilight_p=0.85,
              page=16, n_passkey=20, multipliers=(1, 2, 4, 8), distill_steps=300, distill_rows=512, distill_queries=256,
              batch_size=4, lr=2e-2, baseline_lr=1e-2, timing_lengths=(4096, 16384, 65536, 131072), timing_k=2048,
-             new_tokens=8, metric_len=4096, metric_rows=8, metric_queries=64)
+             new_tokens=8, metric_len=4096, metric_rows=8, metric_queries=64, kl_rows=16)
 FULL = dict(SMALL, model='Qwen/Qwen3-4B', L_train=4096,          # paper: Qwen3 4B-32B, trained at 16K, evaluated to 128K
             budget=1024, n_recent=128, p_kmax=2048, n_passkey=50, distill_steps=1000, distill_queries=512, batch_size=2,
-            metric_len=16384, metric_rows=4, metric_queries=128)
-_SMOKE = dict(L_train=32, budget=8, n_sink=2, n_recent=4, p_kmax=16, page=4, n_passkey=SMOKE['prompts'], multipliers=(1, 2),
+            metric_len=16384, metric_rows=4, metric_queries=128, kl_rows=8)
+_SMOKE = dict(L_train=32, budget=8, n_sink=2, n_recent=4, p_kmax=16, page=4, n_passkey=SMOKE['prompts'], multipliers=(2,),
               distill_steps=SMOKE['steps'], distill_rows=SMOKE['rows'], distill_queries=16, batch_size=2,
-              timing_lengths=(256, 1024), timing_k=64, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8)
+              timing_lengths=(256, 1024), timing_k=64, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8, kl_rows=2)
 
 def scale_config(scale: str, smoke: bool = False) -> dict:
     "The settings of a run at `scale`; `smoke`: the small/full code path cut to sizes that finish in seconds on a CPU."
@@ -167,17 +167,27 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out: str = 'results', smoke: b
 
 # %% ../../nbs/spot/29_experiments.ipynb #191b81c7
 def _setup(cfg, scale, seed, smoke, device, progress):
-    "(model, tokenizer, estimator rows or None, held-out metric rows) for the scale."
+    "(model, tokenizer, estimator rows or None, held-out metric rows, held-out rows of the training length) for the scale."
     if scale == 'tiny':
         stage('tiny passkey model (trained once, then cached)')
         model, tok = passkey_lm_copy()
-        return model, tok, None, packed_passkey_rows(tok, cfg['metric_rows'], cfg['metric_len'], seed=seed + 99)
+        short = distill_rows(tok, cfg['L_train'], n=cfg['kl_rows'], seed=seed + 1000)
+        return model, tok, None, packed_passkey_rows(tok, cfg['metric_rows'], cfg['metric_len'], seed=seed + 99), short
     stage(f"{cfg['model']}{' (smoke: random init, 2 layers)' if smoke else ''} on {device}, {run_dtype(scale, smoke)}")
     model, tok = load_lm(cfg['model'], smoke=smoke, device=device, dtype=run_dtype(scale, smoke), seed=seed)
     text = load_text(cfg['data'], min_tokens=cfg['distill_rows'] * cfg['L_train'] // 2, smoke=smoke)
     rows = distill_rows(tok, cfg['L_train'], n=cfg['distill_rows'], seed=seed, texts=text['train']['text'])
     held = token_chunks(text['validation']['text'], tok, cfg['metric_len'], max_rows=cfg['metric_rows'])
-    return model, tok, rows, held
+    short = distill_rows(tok, cfg['L_train'], n=cfg['kl_rows'], seed=seed + 1000, texts=text['validation']['text'])
+    return model, tok, rows, held, short
+
+def heldout_kl(model, est, rows: torch.Tensor, last: int|None = None, chunk: int = 2) -> float:
+    "Mean KL(group-mean attention ‖ estimator) over layers on `rows` (the last `last` queries), two rows at a time."
+    n_kv, tot = model.config.num_key_value_heads, 0.0
+    for i in range(0, len(rows), chunk):
+        recs = capture(model, rows[i:i + chunk], last)
+        with torch.no_grad(): tot += sum(est.loss(l, q, k, group_mean(p, n_kv)).item() for l, (q, k, v, p) in enumerate(recs)) / len(recs) * len(rows[i:i + chunk])
+    return tot / len(rows)
 
 def _estimators(model, tok, cfg, rows, seed, progress):
     kw = dict(seq_len=cfg['L_train'], steps=cfg['distill_steps'], seed=seed, progress=progress)
@@ -193,10 +203,17 @@ def _estimators(model, tok, cfg, rows, seed, progress):
 def _run(cfg, scale, seed, out, smoke, device, progress):
     res = Results('spot', scale, seed, out, cfg, 'SpotAttention: distilled sparse attention selector', smoke=smoke)
     t_start = time.time()
-    model, tok, rows, held = _setup(cfg, scale, seed, smoke, device, progress)
+    model, tok, rows, held, short = _setup(cfg, scale, seed, smoke, device, progress)
     snap = weights_fingerprint(model)
     sel, idx, gate, h = _estimators(model, tok, cfg, rows, seed, progress)
-    res.add('selector_kl_start', h['loss'][0], 'nats'); res.add('selector_kl_end', h['loss'][-1], 'nats')
+    res.add('selector_kl_start', h['loss'][0], 'nats', note='first training batch, before any update')
+    res.add('selector_kl_end', h['loss'][-1], 'nats', note='last training batch')
+    stage(f"held-out KL of the initial and the trained selector ({len(short)} rows of {short.shape[1]}, {len(held)} of {held.shape[1]})")
+    init, last = SpotSelector.for_model(model), cfg.get('distill_queries')
+    res.add('selector_kl_heldout_init', heldout_kl(model, init, short, last), 'nats', note='held-out rows of the training length; init = group-mean logits')
+    res.add('selector_kl_heldout', heldout_kl(model, sel, short, last), 'nats', note='held-out rows of the training length, trained selector')
+    res.add('selector_kl_long_init', heldout_kl(model, init, held, cfg['metric_queries']), 'nats', note=f"last {cfg['metric_queries']} queries of {held.shape[1]}-token rows")
+    res.add('selector_kl_long', heldout_kl(model, sel, held, cfg['metric_queries']), 'nats', note=f"last {cfg['metric_queries']} queries of {held.shape[1]}-token rows, trained selector")
     unchanged = bool(h['base_weights_unchanged'])
     methods = methods_for(sel, idx, gate, cfg)
     stage(f"mass recall, output error and budgets on {len(held)} held-out rows of {held.shape[1]} tokens")
@@ -275,6 +292,9 @@ def _notes(res, scale, smoke, device):
     if scale == 'tiny' or (dense and min(dense) < 0.5):
         res.note(f"the base model solves only {min(dense):.0%}-{max(dense):.0%} of the passkey prompts with dense attention, so this run "
                  "cannot carry 'matches dense accuracy'; read the accuracy rows, and agreement with dense, as directions only")
+    kl, kl0 = res['selector_kl_long'], res['selector_kl_long_init']
+    if kl >= kl0: res.note(f"on the long held-out rows the trained selector's KL ({kl:.4f}) is not below its initial value ({kl0:.4f}): "
+                           "at this scale distillation at the training length does not carry over to longer contexts")
     if device.type == 'cpu':
         res.note("decode times are one attention layer on synthetic KV on this CPU (torch SDPA standing in for FlashAttention), "
                  "with the 4-bit caches held decoded; they do not measure the paper's GPU kernels")
