@@ -4,7 +4,7 @@
 
 # %% ../../nbs/core/00_data.ipynb #b3ad461b
 from __future__ import annotations
-import ast, hashlib, random, re, string, sysconfig
+import ast, hashlib, os, random, re, string, sys, sysconfig
 from functools import lru_cache
 from pathlib import Path
 from datasets import Dataset, DatasetDict
@@ -49,11 +49,29 @@ def corpus_documents(name: str # a key of `CORPORA`, or several joined by '+', e
     return tuple(doc for p in parts for doc in CORPORA[p]())
 
 # %% ../../nbs/core/00_data.ipynb #b3ea1e5a
+_CORPUS_CODE = 1  # bump when a change to the corpus builders above changes what they return
+
+@lru_cache(maxsize=1)
+def _sources_stamp() -> str:
+    "Hash of the Python version and the path, size and mtime of every standard-library file the corpora read."
+    h = hashlib.sha256(f'{sys.version}|{_CORPUS_CODE}'.encode())
+    for p in sorted(_stdlib().rglob('*.py')):
+        if 'site-packages' in p.parts: continue
+        st = p.stat(); h.update(f'{p}:{st.st_size}:{st.st_mtime_ns}'.encode())
+    return h.hexdigest()[:16]
+
+@lru_cache(maxsize=None)
 def corpus_fingerprint(name: str) -> str:
     "SHA-256 (16 hex digits) of corpus `name`'s ids and texts; part of every cache key built on it."
+    from lmpapers.core.cache import cache_dir
+    memo = cache_dir()/'fingerprints'/f'{name}-{_sources_stamp()}.txt'   # parsing the stdlib takes seconds; its stamp, milliseconds
+    if memo.exists(): return memo.read_text().strip()
     h = hashlib.sha256()
     for doc_id, text in corpus_documents(name): h.update(doc_id.encode()); h.update(text.encode('utf-8', 'replace'))
-    return h.hexdigest()[:16]
+    fp = h.hexdigest()[:16]
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f'.{memo.name}.{os.getpid()}'); tmp.write_text(fp); os.replace(tmp, memo)
+    return fp
 
 # %% ../../nbs/core/00_data.ipynb #7a6895d2
 def _in_validation(doc_id: str, fraction: float) -> bool:
