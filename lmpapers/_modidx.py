@@ -146,6 +146,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'lmpapers.core.data._docstrings': ('core/data.html#_docstrings', 'lmpapers/core/data.py'),
                                     'lmpapers.core.data._in_validation': ('core/data.html#_in_validation', 'lmpapers/core/data.py'),
                                     'lmpapers.core.data._sentences': ('core/data.html#_sentences', 'lmpapers/core/data.py'),
+                                    'lmpapers.core.data._sources_stamp': ('core/data.html#_sources_stamp', 'lmpapers/core/data.py'),
                                     'lmpapers.core.data._stdlib': ('core/data.html#_stdlib', 'lmpapers/core/data.py'),
                                     'lmpapers.core.data.arithmetic_task': ('core/data.html#arithmetic_task', 'lmpapers/core/data.py'),
                                     'lmpapers.core.data.copy_task': ('core/data.html#copy_task', 'lmpapers/core/data.py'),

@@ -9,12 +9,18 @@ from lmpapers.gfa.experiment import PRESETS
 from lmpapers.gfa.importance import ablation_importance
 from lmpapers.gfa.theory import fanin
 from lmpapers.gfa.tracking import tracked_lm, gfa_config, GFA_TRAIN, block_scores, lm_rows
+from lmpapers.core.guards import num_threads
 
 SEEDS = PRESETS['tiny']['seeds']
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    "Models this small run fastest on one thread, and far faster than several when other processes share the cores."
+    with num_threads(1): yield
+
 @pytest.fixture(scope='module')
 def seed_models():
-    return [tracked_lm(gfa_config(), replace(GFA_TRAIN, seed=s)) for s in SEEDS]
+    with num_threads(1): return [tracked_lm(gfa_config(), replace(GFA_TRAIN, seed=s)) for s in SEEDS]
 
 def test_accumulated_gradients_follow_fanin(seed_models):
     f = fanin(8)

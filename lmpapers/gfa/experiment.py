@@ -182,6 +182,8 @@ def _cascade_and_interventions(res, mcfg, cfg, models, imps, calib, ev, P, tk) -
     "CascadeFormer vs uniform/widening/shared at equal parameters; the two interventions' late-block importance."
     stage('gfa: CascadeFormer vs uniform, widening and shared repetition (4 architectures)')
     seed_model = models[0] if mcfg.model_type == 'qwen3' else None   # the comparison is built on Qwen3 blocks
+    if seed_model is None: res.note(f"CascadeFormer, LayerNorm scaling and repetition are built on Qwen3 blocks at the {mcfg.model_type} model's sizes; "
+                                    f"the uniform reference is such a Qwen3-block model, the interventions' baseline is the {mcfg.model_type} model itself")
     cc = cascade_comparison(mcfg, cfg, ev, calib[:1, :32], seed_model, **P['timing'], **tk)
     for name, arch in (('cascadeformer', 'cascade'), ('widening', 'widening'), ('shared', 'shared')):
         v = cc[arch]
