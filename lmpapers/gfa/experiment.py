@@ -215,10 +215,12 @@ def scale_notes(sw: dict, ks, ci: dict, n_seeds: int, smoke: bool = False) -> li
         d = np.array(ppl[best][k]) - np.array(ppl['cascadeflow'][k])         # paired: both prune the same seed model
         se = float(np.std(d, ddof=1) / math.sqrt(n_seeds)) if n_seeds > 1 else float('inf')
         gaps.append((abs(float(d.mean())), se, best, k))
-    if all(g <= 2 * se for g, se, _, _ in gaps):        # equal on every seed counts as not separated
+    small = 0.01 * sw.get('base_ppl', 0.0)                # a gap under 1% of the unpruned perplexity is no separation either
+    if all(g <= 2 * se or g < small for g, se, _, _ in gaps):        # equal on every seed counts as not separated
         g, se, best, k = max(gaps)
-        notes.append(f"pruning: at every k CascadeFlow and the best other heuristic differ by less than two standard errors over {n_seeds} seed(s) "
-                     f"(largest gap {g:.3f} ppl, vs {best} at k={k}, 2 s.e. {2 * se:.3f}); this run cannot carry "
+        notes.append(f"pruning: at every k CascadeFlow and the best other heuristic differ by less than two paired standard errors over {n_seeds} seed(s) "
+                     f"or by less than 1% of the unpruned perplexity ({sw.get('base_ppl', float('nan')):.1f}); largest gap {g:.3f} ppl, vs {best} at k={k}, "
+                     f"2 s.e. {2 * se:.3f}; this run cannot carry "
                      "'outperforms standard heuristics on perplexity' either way")
     if sw.get('copy_acc_k0', 1.0) < 0.05:
         notes.append(f"downstream: the unpruned models score {sw['copy_acc_k0']:.3f} on the copy task, so pruned-model accuracies "
@@ -227,7 +229,7 @@ def scale_notes(sw: dict, ks, ci: dict, n_seeds: int, smoke: bool = False) -> li
                  "its latency/throughput ratios measure how unequal FFN widths run, not the paper's -8.6% / +9.4%, "
                  'whose model sizes the abstract does not give')
     base = np.array(ci['base_shares'])
-    if n_seeds > 1 and np.all(np.isfinite(base)):
+    if len(base) > 1 and np.all(np.isfinite(base)):
         spread = float(np.std(base, ddof=1) / base[0])
         quiet_ = [n for n, r in ci['ratios'].items() if np.isfinite(r) and abs(r - 1) < 2 * spread]
         if quiet_: notes.append(f"interventions: one training seed each; {', '.join(quiet_)} move the late-block share by less than twice "
