@@ -15,11 +15,12 @@ from ..core.data import load_corpus
 from ..core.guards import to_model, model_device, model_dtype
 from ..core.models import decoder_layers
 from ..core.train import token_chunks
-from ..specdec.drafters import DraftTree, Drafter, committed_ids
+from ..specdec.drafters import DraftTree, Drafter, committed_ids, keep_logits
 
 # %% auto #0
-__all__ = ['block_mask', 'DrafterConfig', 'spare_token_id', 'mask_id_for', 'BlockDiffusionDrafter', 'tokenizer_fingerprint',
-           'weights_fingerprint', 'tensor_fingerprint', 'block_drafter']
+__all__ = ['block_mask', 'DrafterConfig', 'spare_token_id', 'mask_id_for', 'init_from_target', 'distill_block_drafter',
+           'BlockDiffusionDrafter', 'tokenizer_fingerprint', 'weights_fingerprint', 'tensor_fingerprint',
+           'block_drafter']
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #8d58b421
 def block_mask(prefix_len: int, block: int, cached: int = 0, batch: int = 1, dtype=torch.float32) -> torch.Tensor:
@@ -43,6 +44,7 @@ class DrafterConfig:
     min_prefix: int = 4
     lr: float = 1e-3
     seed: int = 0
+    freeze_embeddings: bool = False  # keep the target's embeddings and LM head frozen (as DFlash drafters share them)
 
 def spare_token_id(tokenizer, vocab_size: int) -> int:
     "The first embedding row no token of `tokenizer` uses: a mask id for tokenizers that have none."
@@ -60,6 +62,72 @@ def mask_id_for(tokenizer, vocab_size: int, mask_token_id: int|None = None) -> i
     if isinstance(mid, bool) or not isinstance(mid, int) or not 0 <= mid < vocab_size:
         raise ValueError(f"mask_token_id must be an int in [0, {vocab_size}), got {mid!r}")
     return mid
+
+# %% ../../nbs/bastion/45_block_diffusion.ipynb #teach001
+@torch.no_grad()
+def _teacher(target, prefix: torch.Tensor, B: int) -> torch.Tensor:
+    "Target distributions [b, B, V] (float32, on the target's device) along its own greedy continuation of `prefix` [b, c]."
+    cache = DynamicCache(config=target.config)
+    out = target(to_model(prefix, target), cache=cache, **keep_logits(target, 1))
+    probs, logits = [], out.logits[:, -1]
+    for j in range(B):
+        probs.append(logits.float().softmax(-1))
+        if j + 1 < B: logits = target(logits.argmax(-1, keepdim=True), cache=cache).logits[:, -1]
+    return torch.stack(probs, 1)
+
+def _cut_config(cfg, layers: int):
+    cfg.num_hidden_layers = layers
+    for k in ('layer_types', 'mlp_only_layers'):
+        v = getattr(cfg, k, None)
+        if isinstance(v, list) and len(v) > layers: setattr(cfg, k, v[:layers])
+    if getattr(cfg, 'max_window_layers', None) is not None: cfg.max_window_layers = min(cfg.max_window_layers, layers)
+    return cfg
+
+def init_from_target(target: PreTrainedModel, layers: int) -> PreTrainedModel:
+    "A float32 copy of `target` cut to its first `layers` decoder layers (embeddings, norm and head kept), on the target's device."
+    blocks = decoder_layers(target)
+    if not 1 <= layers <= len(blocks): raise ValueError(f"layers must be in [1, {len(blocks)}] (the target's depth), got {layers}")
+    rest = list(blocks)[layers:]
+    del blocks[layers:]                              # copy only what the drafter keeps, then put the target back
+    try: d = copy.deepcopy(target)
+    finally: blocks.extend(rest)
+    _cut_config(d.config, layers)
+    return d.to(torch.float32)
+
+# %% ../../nbs/bastion/45_block_diffusion.ipynb #distil01
+def _distill(target, rows: torch.Tensor, mask_id: int, cfg: DrafterConfig, progress: bool = False):
+    g = torch.Generator().manual_seed(cfg.seed)
+    d = init_from_target(target, cfg.layers).train()
+    if cfg.freeze_embeddings:
+        for m in (d.get_input_embeddings(), d.get_output_embeddings()):
+            for p in m.parameters(): p.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in d.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
+    hist = dict(step=[], loss=[], acc=[])
+    for step in tqdm(range(cfg.steps), desc='distil drafter', disable=not progress):
+        b = rows[torch.randint(0, len(rows), (cfg.batch_size,), generator=g)]
+        c = int(torch.randint(cfg.min_prefix, min(cfg.window, rows.shape[1]) + 1, (1,), generator=g))
+        prefix = b[:, :c]
+        teach = _teacher(target, prefix, cfg.block)                               # [b, B, V]
+        x = to_model(torch.cat([prefix, torch.full((len(b), cfg.block), mask_id)], 1), d)
+        mask = to_model(block_mask(c, cfg.block, batch=len(b), dtype=model_dtype(d)), d)
+        logits = d(x, attention_mask=mask, **keep_logits(d, cfg.block)).logits[:, -cfg.block:].float()   # [b, B, V]
+        loss = -(teach.to(logits.device) * logits.log_softmax(-1)).sum(-1).mean()
+        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(opt.param_groups[0]['params'], 1.0); opt.step()
+        for pg in opt.param_groups: pg['lr'] = cfg.lr * (1 - step / cfg.steps)
+        hist['step'].append(step + 1); hist['loss'].append(loss.item())
+        hist['acc'].append((logits.argmax(-1) == teach.argmax(-1).to(logits.device)).float().mean(0).tolist())
+    return d.eval(), hist
+
+def distill_block_drafter(target: PreTrainedModel, tokenizer, cfg: DrafterConfig = DrafterConfig(),
+                          corpus: str = 'english+code',  # embedded corpus, used when `texts` is None
+                          progress: bool = False,
+                          texts: list[str]|None = None,  # training documents (e.g. load_text(data)['train']['text'])
+                          mask_token_id: int|None = None # default: the tokenizer's mask token
+                         ) -> tuple[PreTrainedModel, dict]:
+    "Train a block-diffusion drafter (float32) on the target's greedy continuations; return it and the loss history."
+    mask_id = mask_id_for(tokenizer, target.config.vocab_size, mask_token_id)
+    texts = load_corpus(corpus)['train']['text'] if texts is None else texts
+    return _distill(target, token_chunks(texts, tokenizer, cfg.window, max_rows=cfg.steps * cfg.batch_size), mask_id, cfg, progress)
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #e117a388
 class BlockDiffusionDrafter(Drafter):
@@ -89,7 +157,7 @@ class BlockDiffusionDrafter(Drafter):
         pos = torch.arange(L, len(ids) + self.block)[None]
         mask = block_mask(len(ids), self.block, cached=L, dtype=model_dtype(self.model))    # in the drafter's dtype, as sdpa wants
         out = self.model(to_model(x, self.model), cache=self._cache, attention_mask=to_model(mask, self.model),
-                         position_ids=to_model(pos, self.model))
+                         position_ids=to_model(pos, self.model), **keep_logits(self.model, self.block))
         self._cache.crop(-self.block)
         self._ids = ids.clone()
         return out.logits[0, -self.block:].float().log_softmax(-1)
@@ -110,12 +178,13 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 @torch.no_grad()
 def weights_fingerprint(model: torch.nn.Module, samples: int = 4096) -> str:
-    "Hash of every tensor's name, shape, dtype and `samples` evenly spaced values (cheap even for 8B models)."
+    "Hash of every tensor's name, shape, dtype, float64 sum and norm, and `samples` evenly spaced values (cheap even for 8B models)."
     parts = []
     for name, t in model.state_dict().items():
         flat = t.reshape(-1)
         idx = torch.linspace(0, max(0, flat.numel() - 1), min(samples, flat.numel())).long().to(flat.device)
-        parts += [name.encode(), str((tuple(t.shape), str(t.dtype))).encode(), flat[idx].double().cpu().numpy().tobytes()]
+        moments = [float(torch.sum(flat, dtype=torch.float64)), float(torch.linalg.vector_norm(flat, dtype=torch.float64))] if flat.is_floating_point() else []
+        parts += [name.encode(), str((tuple(t.shape), str(t.dtype), moments)).encode(), flat[idx].double().cpu().numpy().tobytes()]
     return _sha(*parts)
 
 def tensor_fingerprint(t: torch.Tensor) -> str: return _sha(str(tuple(t.shape)).encode(), t.cpu().contiguous().numpy().tobytes())

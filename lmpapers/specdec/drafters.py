@@ -4,13 +4,14 @@
 
 # %% ../../nbs/specdec/41_drafters.ipynb #2c18c9a2
 from __future__ import annotations
+import inspect
 from dataclasses import dataclass
 import torch
 from transformers import DynamicCache, PreTrainedModel
 from ..core.guards import check_token_ids, to_model
 
 # %% auto #0
-__all__ = ['DraftTree', 'committed_ids', 'Drafter', 'PromptLookupDrafter', 'ModelDrafter']
+__all__ = ['DraftTree', 'committed_ids', 'keep_logits', 'Drafter', 'PromptLookupDrafter', 'ModelDrafter']
 
 # %% ../../nbs/specdec/41_drafters.ipynb #e06ee0d1
 @dataclass
@@ -82,6 +83,17 @@ def committed_ids(ids,                       # one sequence of token ids: [T] or
     if ids.shape[0] != 1: raise ValueError(f"{name} must be one sequence ([T] or [1, T]), got a batch of {ids.shape[0]}")
     return ids[0].long().cpu()
 
+def keep_logits(model, n: int) -> dict:
+    "`logits_to_keep=n` for models whose forward takes it (the LM head then runs on the last `n` positions only), else {}."
+    p = next(model.parameters(), None)
+    # measured: on CPU, torch's bf16/fp16 matmul leaves its fast path for the sliced hidden states (~100x slower
+    # for a 150k-token head), so half-precision CPU models compute every position's logits instead
+    if p is not None and p.device.type == 'cpu' and p.dtype in (torch.bfloat16, torch.float16): return {}
+    fwd = getattr(model, 'forward', None)
+    try: ok = 'logits_to_keep' in inspect.signature(fwd).parameters
+    except (TypeError, ValueError): ok = False
+    return dict(logits_to_keep=n) if ok else {}
+
 class Drafter:
     "Base class: propose a `DraftTree` for the committed tokens `ids`."
     vocab_size: int|None = None
@@ -141,7 +153,7 @@ class ModelDrafter(Drafter):
         L = m if bool(agree.all()) else int(agree.argmin())
         if self._cache is None: self._cache = DynamicCache(config=self.model.config)
         if self._cache.get_seq_length() > L: self._cache.crop(L - self._cache.get_seq_length())
-        out = self.model(to_model(ids[None, L:], self.model), cache=self._cache)   # the drafter's own device
+        out = self.model(to_model(ids[None, L:], self.model), cache=self._cache, **keep_logits(self.model, 1))   # the drafter's own device
         self._ids = ids.clone()
         return out.logits[0, -1].float().cpu()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from transformers import DynamicCache, PreTrainedModel
 from ..core.guards import to_model, model_dtype
-from .drafters import DraftTree
+from .drafters import DraftTree, keep_logits
 
 # %% auto #0
 __all__ = ['tree_ancestry', 'tree_attention_mask', 'tree_position_ids', 'prefill', 'verify_tree', 'keep_path']
@@ -45,7 +45,7 @@ def prefill(model: PreTrainedModel, ids: torch.Tensor # [T] prompt, T >= 1
     if getattr(model.config, 'is_encoder_decoder', False): raise TypeError("encoder-decoder targets are not supported")
     cache = DynamicCache(config=model.config)
     if len(ids) > 1:
-        with torch.no_grad(): out = model(to_model(ids[None, :-1], model), cache=cache, use_cache=True)
+        with torch.no_grad(): out = model(to_model(ids[None, :-1], model), cache=cache, use_cache=True, **keep_logits(model, 1))
         got = getattr(out, 'cache', None) or getattr(out, 'past_key_values', None)
         if got is None or got.get_seq_length() != len(ids) - 1:
             raise TypeError(f"{type(model).__name__} did not fill a KV cache; speculative decoding needs a target with KV-cache support")
