@@ -12,7 +12,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 from .cache import cached, config_hash
-from .guards import check_token_ids, fork_rng
+from .guards import check_token_ids, fork_rng, model_device
 from .scales import show_progress
 from .data import load_corpus, corpus_fingerprint
 from .models import build_model, model_config, n_params
@@ -129,7 +129,7 @@ def train(model: PreTrainedModel,            # any HF causal LM
     with fork_rng(cfg.seed): return _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, show_progress(progress), mixed_precision)
 
 def _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, progress, mixed_precision='no'):
-    acc = Accelerator(mixed_precision=mixed_precision)
+    acc = Accelerator(mixed_precision=mixed_precision, cpu=model_device(model).type == 'cpu')   # train where the model is: a CPU model stays on the CPU on a GPU machine
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
     model, opt, sched = acc.prepare(model, opt, sched)
