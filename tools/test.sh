@@ -17,7 +17,7 @@ if [ "$before" != "$after" ]; then
 fi
 
 step "nbdev-test: every notebook, tiny paths (slow and gpu cells skipped)"
-$bin/nbdev-test --n-workers 2 --timing
+OMP_NUM_THREADS=1 $bin/nbdev-test --n-workers 2 --timing   # two notebooks at once on two cores: one thread each
 
 step "smoke: every paper's small-scale code path on CPU, real architectures cut to two layers (reproduce all --scale small --smoke)"
 smoke_out=$(mktemp -d)
