@@ -166,8 +166,8 @@ def _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, progress, mixe
 # %% ../../nbs/core/04_train.ipynb #91c9a740
 def plot_history(history: dict, title: str = ''):
     "Training and validation loss against step."
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3))
+    from lmpapers.core.results import new_figure
+    fig, ax = new_figure(figsize=(5, 3))   # no pyplot: the caller's backend and figure list stay as they were
     ax.plot(history['step'], history['loss'], lw=1, alpha=0.7, label='train')
     if history.get('val_loss'): ax.plot(history['val_step'], history['val_loss'], 'o-', label='validation')
     ax.set(xlabel='step', ylabel='loss (nats/token)', title=title); ax.legend(); ax.grid(alpha=0.3)
