@@ -5,3 +5,11 @@ import os
 # so it must be set before any test module imports triton or a kernel. Kept first and additive:
 # a value already in the environment (e.g. TRITON_INTERPRET=0 on a GPU machine) wins.
 os.environ.setdefault('TRITON_INTERPRET', '1')
+
+import pytest
+
+@pytest.fixture
+def one_thread():
+    "Tiny models run fastest on one torch thread, and far faster than on several when other processes share the cores."
+    from lmpapers.core.guards import num_threads
+    with num_threads(1): yield

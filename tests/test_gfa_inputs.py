@@ -1,16 +1,13 @@
 "Bad calibration/evaluation rows are refused at the boundary with a message that says what is expected."
 import pytest
-from lmpapers.core.guards import fork_rng, num_threads
+from lmpapers.core.guards import fork_rng
 import torch
 from lmpapers.core.models import build_model, model_config
 from lmpapers.gfa.importance import ablation_importance
 from lmpapers.gfa.pruning import select_layers, layer_ranking, taylor_scores, block_hidden_states
 from lmpapers.gfa.cascadeformer import time_generation
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Models this small run fastest on one thread, and far faster than several when other processes share the cores."
-    with num_threads(1): yield
+pytestmark = pytest.mark.usefixtures('one_thread')   # see tests/conftest.py
 
 SMALL = dict(vocab_size=128, num_hidden_layers=4, hidden_size=32, intermediate_size=64, head_dim=8, num_attention_heads=4, num_key_value_heads=2)
 with fork_rng(): M = build_model(model_config('tiny', **SMALL), 0).eval()   # collecting this file leaves the global RNG alone

@@ -1,7 +1,6 @@
 "Layer removal returns working HF models across families; every pruning method runs through one API; bad input is refused."
 import tempfile
 import pytest
-from lmpapers.core.guards import num_threads
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache, MistralConfig
 from lmpapers.core.models import model_config, build_model, decoder_layers
@@ -10,10 +9,7 @@ from lmpapers.gfa.pruning import remove_layers, select_layers, layer_ranking, pr
 from lmpapers.gfa.tracking import GradTracker
 from lmpapers.gfa.cascadeformer import CascadeQwen3Config, cascade_config
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Models this small run fastest on one thread, and far faster than several when other processes share the cores."
-    with num_threads(1): yield
+pytestmark = pytest.mark.usefixtures('one_thread')   # see tests/conftest.py
 
 SMALL = dict(vocab_size=128, num_hidden_layers=6, hidden_size=64, intermediate_size=96, head_dim=16,
              num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2)

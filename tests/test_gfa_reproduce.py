@@ -13,10 +13,7 @@ from lmpapers.core.guards import num_threads
 
 SEEDS = PRESETS['tiny']['seeds']
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Models this small run fastest on one thread, and far faster than several when other processes share the cores."
-    with num_threads(1): yield
+pytestmark = pytest.mark.usefixtures('one_thread')   # see tests/conftest.py
 
 @pytest.fixture(scope='module')
 def seed_models():

@@ -2,7 +2,6 @@
 import random
 import numpy as np
 import pytest
-from lmpapers.core.guards import num_threads
 import torch
 from lmpapers.core.models import build_model, model_config, decoder_layers
 from lmpapers.core.train import TrainConfig
@@ -12,10 +11,7 @@ from lmpapers.gfa.theory import block_grad_norms
 from lmpapers.gfa.resnet import train_resnet
 from lmpapers.gfa.cascadeformer import time_generation
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Models this small run fastest on one thread, and far faster than several when other processes share the cores."
-    with num_threads(1): yield
+pytestmark = pytest.mark.usefixtures('one_thread')   # see tests/conftest.py
 
 SMALL = dict(vocab_size=128, num_hidden_layers=3, hidden_size=32, intermediate_size=64, head_dim=8, num_attention_heads=4, num_key_value_heads=2)
 
