@@ -23,8 +23,8 @@ step "smoke: every paper's small-scale code path on CPU, real architectures cut 
 smoke_out=$(mktemp -d)
 $bin/lmpapers reproduce all --scale small --smoke --out "$smoke_out"
 
-step "pytest tests/ (kernels under TRITON_INTERPRET=1, CLI, packaging, docs build)"
-set +e; $bin/pytest tests -q --durations=10; rc=$?; set -e
+step "pytest tests/ (kernels under TRITON_INTERPRET=1, CLI, packaging, docs build); two workers, one thread each"
+set +e; OMP_NUM_THREADS=1 $bin/pytest tests -q -n 2 --dist loadfile --durations=15; rc=$?; set -e
 if [ $rc -ne 0 ]; then echo "pytest failed (exit $rc; 5 means no tests were collected)"; exit 1; fi
 
 echo; echo "== all tests passed in $((SECONDS - t0)) s"
