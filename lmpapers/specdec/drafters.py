@@ -101,6 +101,8 @@ class Drafter:
     def draft(self, ids: torch.Tensor # [T] committed tokens
              ) -> DraftTree: raise NotImplementedError
     def feedback(self, n_accepted: int, tree: DraftTree, verify_seconds: float): pass
+    def verified(self, logits: torch.Tensor, # [n+1, V] target logits at the root and every node (target's device)
+                 tree: DraftTree, path: list, committed: list, sampling: dict): pass
     def reset(self): pass
 
 # %% ../../nbs/specdec/41_drafters.ipynb #1ac6bcae
@@ -140,22 +142,32 @@ class ModelDrafter(Drafter):
         self.model, self.k0, self.schedule, self.sample, self.temperature, self.max_k = model.eval(), k, schedule, sample, temperature, max_k
         self.vocab_size = model.config.vocab_size
         self.gen = torch.Generator().manual_seed(seed)
+        self.fed_tokens = 0   # tokens run through the drafter model since construction (prefill and catch-up cost)
         self.reset()
 
     def reset(self):
-        self.k, self._cache, self._ids = self.k0, None, torch.zeros(0, dtype=torch.long)
+        self.k, self._cache, self._ids, self.last_q = self.k0, None, torch.zeros(0, dtype=torch.long), None
 
     @torch.no_grad()
-    def _logits_after(self, ids: torch.Tensor) -> torch.Tensor:
-        "Next-token logits after `ids`, feeding only what the cache lacks."
-        m = min(len(self._ids), len(ids) - 1)
+    def _logits_after(self, ids: torch.Tensor, n: int = 1) -> torch.Tensor:
+        "Next-token logits after `ids` ([V]), or after each of its last `n` prefixes ([n, V]), feeding only what the cache lacks."
+        m = min(len(self._ids), len(ids) - n)
         agree = (self._ids[:m] == ids[:m]).long()
         L = m if bool(agree.all()) else int(agree.argmin())
         if self._cache is None: self._cache = DynamicCache(config=self.model.config)
         if self._cache.get_seq_length() > L: self._cache.crop(L - self._cache.get_seq_length())
-        out = self.model(to_model(ids[None, L:], self.model), cache=self._cache, **keep_logits(self.model, 1))   # the drafter's own device
-        self._ids = ids.clone()
-        return out.logits[0, -1].float().cpu()
+        out = self.model(to_model(ids[None, L:], self.model), cache=self._cache, **keep_logits(self.model, n))   # the drafter's own device
+        self._ids = ids.clone(); self.fed_tokens += len(ids) - L
+        return out.logits[0, -1].float().cpu() if n == 1 else out.logits[0, -n:].float().cpu()
+
+    def next_probs(self, ids: torch.Tensor, # [T] committed tokens
+                   n: int = 1,               # rows: the distributions after ids[:T-n+1], ..., ids[:T]
+                   temperature: float = 1.0) -> torch.Tensor:
+        "The drafter's next-token distributions [n, V] after the last `n` prefixes of `ids`; its cache is brought up to `ids`."
+        ids = committed_ids(ids, self.vocab_size)
+        if not 1 <= n <= len(ids): raise ValueError(f"n must be in 1..{len(ids)} (the length of ids), got {n}")
+        if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
+        return torch.softmax(self._logits_after(ids, n).reshape(n, -1) / temperature, -1)
 
     def draft(self, ids: torch.Tensor) -> DraftTree:
         ids = committed_ids(ids, self.vocab_size)
@@ -167,7 +179,8 @@ class ModelDrafter(Drafter):
             t = torch.multinomial(probs, 1, generator=self.gen).item() if self.sample else int(logits.argmax())
             toks.append(t); qs.append(probs); conf.append(probs[t].item())
             cur = torch.cat([cur, torch.tensor([t])])
-        return DraftTree.chain(toks, torch.stack(qs) if self.sample else None, torch.tensor(conf))
+        self.last_q = torch.stack(qs)   # [k, V] the distributions the tokens came from (temperature 1 when greedy)
+        return DraftTree.chain(toks, self.last_q if self.sample else None, torch.tensor(conf))
 
     def feedback(self, n_accepted: int, tree: DraftTree, verify_seconds: float):
         if self.schedule == 'heuristic' and tree.n:

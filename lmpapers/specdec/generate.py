@@ -100,6 +100,7 @@ def speculative_generate(target,                        # HF causal LM with KV-c
     if eos_token_id == 'default': eos_token_id = getattr(getattr(target, 'generation_config', None), 'eos_token_id', None)
     eos = set([eos_token_id] if isinstance(eos_token_id, int) else (eos_token_id or []))
     if drafter is not None: drafter.reset()
+    sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p)
     t0 = time.perf_counter()
     cache = prefill(target, ids)
     out = SpecOutput(ids[None].clone(), len(ids), prefill_s=time.perf_counter() - t0)
@@ -129,6 +130,7 @@ def speculative_generate(target,                        # HF causal LM with KV-c
         if eos:
             cut = next((i for i, t in enumerate(new) if t in eos), None)
             if cut is not None: new = new[:cut + 1]
+        if drafter is not None: drafter.verified(logits, tree, path, new[:left], sampling)
         seq += new[:left]
         out.steps.append(StepStats(tree.n, len(path), int(tree.depths().max()) if tree.n else 0, t2 - t1, t3 - t2))
         if drafter is not None: drafter.feedback(len(path), tree, t3 - t2)
