@@ -42,11 +42,13 @@ def token_chunks(texts: list[str],                 # documents
 
 # %% ../../nbs/core/04_train.ipynb #189baa13
 def lm_loss(logits: torch.Tensor,    # [B, T, V]
-            input_ids: torch.Tensor  # [B, T]
+            input_ids: torch.Tensor, # [B, T]
+            mask: torch.Tensor|None = None  # [B, T] bool: tokens that count as targets (e.g. SFT answers); None: all
            ) -> torch.Tensor:
-    "Mean next-token cross-entropy of `logits` for `input_ids`."
+    "Mean next-token cross-entropy of `logits` for `input_ids` (over the target tokens `mask` marks)."
     V = logits.shape[-1]
-    return cross_entropy(logits[:, :-1].reshape(-1, V), input_ids[:, 1:].reshape(-1))
+    labels = input_ids[:, 1:] if mask is None else input_ids[:, 1:].masked_fill(~mask[:, 1:].bool(), -100)
+    return cross_entropy(logits[:, :-1].reshape(-1, V), labels.reshape(-1))
 
 # %% ../../nbs/core/04_train.ipynb #572a918e
 @torch.no_grad()
@@ -84,7 +86,8 @@ class TrainConfig:
         if not self.lr > 0: raise ValueError(f"lr must be positive, got {self.lr}")
 
 class Callback:
-    "Hooks into `train`; override any of them."
+    "Hooks into `train`; override any of them. `after_step` returning `True` stops training after that step."
+    def before_fit(self, model, optimizer, scheduler, start_step: int): pass
     def after_backward(self, step: int, model): pass
     def after_step(self, step: int, model, loss: float): pass
     def after_eval(self, step: int, model, val_loss: float): pass
@@ -121,14 +124,20 @@ def train(model: PreTrainedModel,            # any HF causal LM
           callbacks: list[Callback] = (),
           ckpt_dir: str|Path|None = None,    # where checkpoints go; resumes from one found there
           progress: bool|None = None, # None: bars only in a terminal
-          mixed_precision: str = 'no' # Accelerate's 'no', 'bf16' or 'fp16': fp32 master weights, autocast compute
+          mixed_precision: str = 'no', # Accelerate's 'no', 'bf16' or 'fp16': fp32 master weights, autocast compute
+          sampler=None,               # callable (step, rank, world) -> indices of train_rows; None: a permutation per epoch
+          loss_mask: torch.Tensor|None = None # [N, T] bool, parallel to train_rows: target tokens; None: every token
          ) -> dict:
     "Train `model` in place on next-token prediction; return the loss history."
     check_token_ids(train_rows, model.config.vocab_size, 'train_rows')
     if val_rows is not None: check_token_ids(val_rows, model.config.vocab_size, 'val_rows')
-    with fork_rng(cfg.seed): return _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, show_progress(progress), mixed_precision)
+    if sampler is not None and not callable(sampler): raise TypeError(f"sampler must be callable (step, rank, world) -> indices, got {type(sampler).__name__}")
+    if loss_mask is not None and (not isinstance(loss_mask, torch.Tensor) or loss_mask.shape != train_rows.shape):
+        raise ValueError(f"loss_mask must be a tensor of the shape of train_rows {list(train_rows.shape)}, got "
+                         f"{list(loss_mask.shape) if isinstance(loss_mask, torch.Tensor) else type(loss_mask).__name__}")
+    with fork_rng(cfg.seed): return _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, show_progress(progress), mixed_precision, sampler, loss_mask)
 
-def _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, progress, mixed_precision='no'):
+def _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, progress, mixed_precision='no', sampler=None, loss_mask=None):
     acc = Accelerator(mixed_precision=mixed_precision, cpu=model_device(model).type == 'cpu')   # train where the model is: a CPU model stays on the CPU on a GPU machine
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
@@ -139,19 +148,22 @@ def _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, progress, mixe
         acc.load_state(str(ckpt_dir/'last'))
         state = json.loads((ckpt_dir/'last'/'trainer_state.json').read_text())
         start, history = state['step'], state['history']
+    for cb in callbacks: cb.before_fit(acc.unwrap_model(model), opt, sched, start)
     model.train()
     bar = tqdm(range(start, cfg.steps), desc='train', disable=not progress or not acc.is_local_main_process,
                initial=start, total=cfg.steps)
     for step in bar:
-        batch = train_rows[_batch_indices(step, len(train_rows), cfg, acc.process_index, acc.num_processes)].to(acc.device)
-        loss = lm_loss(model(batch).logits.float(), batch)
+        idx = (_batch_indices(step, len(train_rows), cfg, acc.process_index, acc.num_processes) if sampler is None
+               else torch.as_tensor(sampler(step, acc.process_index, acc.num_processes), dtype=torch.long))
+        batch = train_rows[idx].to(acc.device)
+        loss = lm_loss(model(batch).logits.float(), batch, None if loss_mask is None else loss_mask[idx].to(acc.device))
         acc.backward(loss)
         for cb in callbacks: cb.after_backward(step, acc.unwrap_model(model))
         if cfg.grad_clip: acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         loss_v = acc.gather(loss.detach()).mean().item()
         history['step'].append(step + 1); history['loss'].append(loss_v); history['lr'].append(sched.get_last_lr()[0])
-        for cb in callbacks: cb.after_step(step, acc.unwrap_model(model), loss_v)
+        stop = [cb.after_step(step, acc.unwrap_model(model), loss_v) for cb in callbacks]
         bar.set_postfix(loss=f'{loss_v:.3f}')
         last = step + 1 == cfg.steps
         if val_rows is not None and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or last):
@@ -160,6 +172,7 @@ def _train(model, train_rows, val_rows, cfg, callbacks, ckpt_dir, progress, mixe
             for cb in callbacks: cb.after_eval(step, acc.unwrap_model(model), v)
         if ckpt_dir and cfg.ckpt_every and ((step + 1) % cfg.ckpt_every == 0 or last) and acc.is_main_process:
             _save_checkpoint(acc, ckpt_dir, step + 1, history)
+        if any(x is True for x in stop): break
     model.eval()
     return history
 
