@@ -4,48 +4,102 @@
 
 # %% ../../nbs/gfa/13_pruning.ipynb #6474a95f
 from __future__ import annotations
-import copy, itertools, math
+import copy, itertools, math, warnings
 import numpy as np
 import torch
 from scipy.stats import kendalltau
 from tqdm.auto import tqdm
-from ..core.guards import keep_model_state, model_device
+from transformers import PretrainedConfig
+from ..core.guards import keep_model_state, model_device, warn_once
 from ..core.models import decoder_layers
 from ..core.train import evaluate_loss, lm_loss
 from .importance import check_layer_list, check_rows, skip_layers, ablation_importance
-from .tracking import block_scores
+from .tracking import GradTracker, block_scores
 
 # %% auto #0
-__all__ = ['PER_LAYER_CONFIG_LISTS', 'PRUNE_METHODS', 'remove_layers', 'block_hidden_states', 'block_influence',
-           'angular_distance', 'streamline_similarity', 'taylor_scores', 'taylor_plus_protected', 'sleb_order',
-           'select_layers', 'prune', 'layer_ranking', 'ranking_stability']
+__all__ = ['PER_LAYER_CONFIG_LISTS', 'INDEX_LIST_FIELDS', 'REFUSED_INDEX_FLAGS', 'PRUNE_METHODS', 'pruned_config',
+           'check_rebuilds', 'remove_layers', 'block_hidden_states', 'block_influence', 'angular_distance',
+           'streamline_similarity', 'taylor_scores', 'taylor_plus_protected', 'sleb_order', 'select_layers', 'prune',
+           'layer_ranking', 'ranking_stability']
 
 # %% ../../nbs/gfa/13_pruning.ipynb #3b6aa9cb
 PER_LAYER_CONFIG_LISTS = ('layer_types', 'intermediate_sizes', 'layer_repeats', 'no_rope_layers', 'layer_scales')
+INDEX_LIST_FIELDS = ('moe_layers',)                 # config lists holding block *indices* (not one entry per block)
+REFUSED_INDEX_FLAGS = ('scale_attn_by_inverse_layer_idx',)  # index-dependent behaviour no config field can carry
+
+def _text_configs(config):
+    return list({id(c): c for c in (config, config.get_text_config())}.values())
+
+def _carry_moe_layout(cfg, keep: list[int], L: int) -> None:
+    "Rewrite index-based dense/sparse rules of `cfg` so block j of the pruned model has the kind of old block keep[j]."
+    if hasattr(cfg, 'decoder_sparse_step') and hasattr(cfg, 'mlp_only_layers'):
+        step, dense = cfg.decoder_sparse_step or 1, set(cfg.mlp_only_layers or [])
+        sparse = [i not in dense and getattr(cfg, 'num_experts', 0) > 0 and (i + 1) % step == 0 for i in range(L)]
+        cfg.decoder_sparse_step, cfg.mlp_only_layers = 1, [j for j, i in enumerate(keep) if not sparse[i]]
+    if isinstance(getattr(cfg, 'first_k_dense_replace', None), int):   # kept dense blocks stay a prefix: order is preserved
+        cfg.first_k_dense_replace = sum(i < cfg.first_k_dense_replace for i in keep)
+
+def pruned_config(config, keep: list[int], L: int):
+    "A copy of `config` for the model that keeps blocks `keep` of `L`; raises for index-dependent behaviour it cannot carry."
+    config = copy.deepcopy(config)
+    for cfg in _text_configs(config):
+        for flag in REFUSED_INDEX_FLAGS:
+            if getattr(cfg, flag, False):
+                raise ValueError(f"cannot remove blocks from a {cfg.model_type} model with {flag}=True: each block's behaviour "
+                                 "depends on its index, so the pruned model would change after save/load")
+        cfg.num_hidden_layers = len(keep)
+        for name in PER_LAYER_CONFIG_LISTS:
+            v = getattr(cfg, name, None)
+            if isinstance(v, (list, tuple)) and len(v) == L: setattr(cfg, name, [v[i] for i in keep])
+        for name in INDEX_LIST_FIELDS:
+            v = getattr(cfg, name, None)
+            if isinstance(v, (list, tuple)): setattr(cfg, name, [j for j, i in enumerate(keep) if i in v])
+        if isinstance(getattr(cfg, 'max_window_layers', None), int): cfg.max_window_layers = min(cfg.max_window_layers, len(keep))
+        _carry_moe_layout(cfg, keep, L)
+    return config
+
+def _block_signature(block) -> dict:
+    return {k: tuple(v.shape) for k, v in block.state_dict().items()}
+
+def check_rebuilds(model, config, keep: list[int]) -> None:
+    "Raise unless `type(model)(config)`, built on the meta device, has blocks shaped like `model`'s blocks `keep`."
+    try:
+        with torch.device('meta'), warnings.catch_warnings():
+            warnings.simplefilter('ignore'); rebuilt = decoder_layers(type(model)(config))
+    except Exception as e:      # an architecture that cannot be built on meta: say so, the in-memory result is still exact
+        warn_once(f'rebuild-{type(model).__name__}', f"could not rebuild {type(model).__name__} from its pruned config on the meta "
+                  f"device ({type(e).__name__}: {e}); save/load of the pruned model is unchecked")
+        return
+    old = decoder_layers(model)
+    for j, i in enumerate(keep):
+        a, b = _block_signature(old[i]), _block_signature(rebuilt[j])
+        if a != b:
+            diff = sorted(set(a.items()) ^ set(b.items()))[:4]
+            raise ValueError(f"cannot remove these blocks from {type(model).__name__}: block {i} would be rebuilt at index {j} "
+                             f"with different parameters after save/load ({diff}); its structure depends on the layer index")
 
 def remove_layers(model,               # any HF causal LM
                   layers,              # 0-based indices of the blocks to remove
                   inplace: bool = False # mutate `model` itself instead of a copy
                  ):
-    "A model with `layers` removed: config, attention `layer_idx` and per-layer config lists made consistent."
+    "A model with `layers` removed: config, attention `layer_idx` and per-layer config lists made consistent; survives save/load."
     blocks = decoder_layers(model)
     L = len(blocks)
     layers = check_layer_list(layers, L)
     if len(layers) >= L: raise ValueError(f"cannot remove {len(layers)} of {L} blocks: at least one must remain")
-    if not inplace: model = copy.deepcopy(model); blocks = decoder_layers(model)
     keep = [i for i in range(L) if i not in layers]
+    config = pruned_config(model.config, keep, L)  # refusals happen here, before anything is changed
+    check_rebuilds(model, config, keep)
+    if not inplace: model = copy.deepcopy(model); blocks = decoder_layers(model)
     for i in sorted(layers, reverse=True): del blocks[i]
     for j, b in enumerate(blocks):
         if hasattr(b, "set_layer_index"): b.set_layer_index(j, len(keep))
         else:
             for mod in b.modules():
                 if hasattr(mod, 'layer_idx'): mod.layer_idx = j
-    for cfg in {id(c): c for c in (model.config, model.config.get_text_config())}.values():
-        cfg.num_hidden_layers = len(keep)
-        for name in PER_LAYER_CONFIG_LISTS:
-            v = getattr(cfg, name, None)
-            if isinstance(v, (list, tuple)) and len(v) == L: setattr(cfg, name, [v[i] for i in keep])
-        if isinstance(getattr(cfg, 'max_window_layers', None), int): cfg.max_window_layers = min(cfg.max_window_layers, len(keep))
+    for cur, new in zip(_text_configs(model.config), _text_configs(config)):   # in place: every module shares these objects
+        for name, v in vars(new).items():
+            if not isinstance(v, PretrainedConfig) and vars(cur).get(name, object()) != v: setattr(cur, name, v)
     model.pruned_layers = getattr(model, 'pruned_layers', []) + [layers]
     return model
 
@@ -135,10 +189,11 @@ def _check_inputs(model, k, method, calib, stats):
 
 def select_layers(model, k: int, method: str = 'cascadeflow',
                   calib: torch.Tensor|None = None, # [N, T] calibration token rows
-                  stats: dict|None = None,         # accumulated training statistics (GradTracker.as_dict())
+                  stats=None,                      # accumulated training statistics: a `GradTracker` or its `as_dict()`
                   seed: int = 0, batch_size: int = 16) -> list[int]:
     "The k (0-based, sorted) block indices `method` removes."
     L = _check_inputs(model, k, method, calib, stats)
+    if isinstance(stats, GradTracker): stats = stats.as_dict()
     if stats is not None and len(stats['grad_norm']) != L: raise ValueError(f"stats cover {len(stats['grad_norm'])} blocks, the model has {L}")
     if method == 'cascadeflow': return _lowest(block_scores(stats, 'taylor'), k)
     if method == 'grad_norm': return _lowest(block_scores(stats, 'grad_norm'), k)
