@@ -14,7 +14,7 @@ from ..core.guards import keep_model_state, model_device, warn_once
 from ..core.models import decoder_layers
 from ..core.train import evaluate_loss, lm_loss
 from .importance import check_layer_list, check_rows, skip_layers, ablation_importance
-from .tracking import GradTracker, block_scores
+from .tracking import block_scores
 
 # %% auto #0
 __all__ = ['PER_LAYER_CONFIG_LISTS', 'INDEX_LIST_FIELDS', 'REFUSED_INDEX_FLAGS', 'PRUNE_METHODS', 'pruned_config',
@@ -193,7 +193,7 @@ def select_layers(model, k: int, method: str = 'cascadeflow',
                   seed: int = 0, batch_size: int = 16) -> list[int]:
     "The k (0-based, sorted) block indices `method` removes."
     L = _check_inputs(model, k, method, calib, stats)
-    if isinstance(stats, GradTracker): stats = stats.as_dict()
+    if callable(getattr(stats, 'as_dict', None)): stats = stats.as_dict()   # a GradTracker
     if stats is not None and len(stats['grad_norm']) != L: raise ValueError(f"stats cover {len(stats['grad_norm'])} blocks, the model has {L}")
     if method == 'cascadeflow': return _lowest(block_scores(stats, 'taylor'), k)
     if method == 'grad_norm': return _lowest(block_scores(stats, 'grad_norm'), k)

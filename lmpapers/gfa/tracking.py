@@ -135,6 +135,16 @@ def block_scores(stats,                 # a `GradTracker` or its `as_dict()`
     if sub not in SUBMODULES: raise ValueError(f"sub must be None or one of {SUBMODULES}, got {sub!r}")
     return np.asarray(d[kind + '_sub'], dtype=np.float64)[:, SUBMODULES.index(sub)] / d['steps']
 
+# %% ../../nbs/gfa/11_tracking.ipynb
+def _trainer_callback(self):
+    "A `transformers.TrainerCallback` adding one tracked step per optimizer step (gradients summed over accumulation)."
+    from transformers import TrainerCallback
+    tracker = self
+    class _Track(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, **kw): tracker.update()
+    return _Track()
+GradTracker.trainer_callback = _trainer_callback
+
 # %% ../../nbs/gfa/11_tracking.ipynb #e8091cdd
 def tracking_overhead(model_fn, rows: torch.Tensor, steps: int = 20, batch_size: int = 8) -> dict:
     "Wall-clock seconds of `steps` training steps with and without `GradTracker`, and their ratio."
