@@ -4,16 +4,19 @@
 
 # %% ../../nbs/judges/61_estimators.ipynb #89b2e2f3
 from __future__ import annotations
-import math
+import math, warnings
 from dataclasses import dataclass, field
 import numpy as np
-from .theory import (check_instance, check_p, best_judge, oracle_split, oracle_allocation,
+from scipy.stats import norm
+from .theory import (check_instance, check_p, check_number, best_judge, oracle_split, oracle_allocation,
                                     oracle_risk, uniform_risk, variance_bounds)
 
 # %% auto #0
-__all__ = ['PATTERNS', 'METHODS', 'Stats', 'ivwe', 'lp_error', 'GaussianPool', 'CategoricalPool', 'make_instance', 'check_budget',
-           'round_allocation', 'uniform_allocation', 'cheapest_allocation', 'neyman_allocation',
-           'oracle_integer_allocation', 'pooled_variance', 'est_plan', 'est_ivwe', 'compare']
+__all__ = ['PATTERNS', 'METHODS', 'RANGE_POLICIES', 'Stats', 'ivwe', 'lp_error', 'GaussianPool', 'CategoricalPool',
+           'make_instance', 'check_budget', 'round_allocation', 'uniform_allocation', 'cheapest_allocation',
+           'neyman_allocation', 'oracle_integer_allocation', 'pooled_variance', 'shrunk_variance', 'variance_estimates',
+           'likert_pool', 'Calibration', 'calibrate', 'ppi_mean', 'est_plan', 'Rounds', 'est_ivwe', 'compare',
+           'range_width', 'check_answers', 'ScoresPool', 'Allocation', 'allocate_scores']
 
 # %% ../../nbs/judges/61_estimators.ipynb #80ab4a79
 @dataclass
@@ -135,15 +138,15 @@ def make_instance(K: int = 40, # number of items
     return dict(theta=rng.uniform(0, 1, K), var=sd ** 2, cost=cost, value_range=2.0)
 
 # %% ../../nbs/judges/61_estimators.ipynb #5b98f9b3
-def check_budget(budget, # total budget
+def check_budget(budget, # total budget (a number, numpy scalar or 0-d array)
                  K: int, # number of items
                  cost) -> float:
     "Return `budget` as float if it can pay at least one query of the cheapest judge for every item."
-    if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer, np.floating)): raise TypeError(f"budget must be a number, got {type(budget).__name__}")
+    budget = check_number(budget, 'budget')
     if not (budget > 0 and math.isfinite(budget)): raise ValueError(f"budget must be finite and > 0, got {budget}")
     need = K * float(np.min(cost))
     if budget < need: raise ValueError(f"budget {budget:g} cannot query every one of the {K} items once (needs >= {need:g})")
-    return float(budget)
+    return budget
 
 def round_allocation(n_cont, # [K, J] continuous allocation
                      cost, # [J] costs
@@ -194,6 +197,120 @@ def pooled_variance(stats: Stats) -> np.ndarray:
     dof = np.maximum(stats.n - 1, 0).sum(0)
     return (stats.m2.sum(0) / np.maximum(dof, 1))[None, :]
 
+def shrunk_variance(stats: Stats, # answers so far
+                    iters: int = 8, # alternating fits of the item x judge model
+                    ) -> tuple[np.ndarray, np.ndarray]: # ([K, J] shrunk variances, [K, J] effective dof)
+    "Sample variances shrunk toward a multiplicative item x judge model, eq. (5.3) of `60_derivation`."
+    m, s2 = np.maximum(stats.n - 1, 0), stats.sample_var(); K, J = m.shape
+    if m.sum() == 0: return np.full((K, J), np.nan), np.zeros((K, J))
+    d, v = np.ones(K), np.ones(J)
+    for _ in range(iters):                                      # weighted moment fit of s2 ~ d_k v_j
+        mv = m.sum(0); v = np.divide((m * s2 / d[:, None]).sum(0), mv, out=np.full(J, np.nan), where=mv > 0)
+        v = np.where(np.isfinite(v), v, np.nanmean(v))
+        md = m.sum(1); d = np.divide((m * s2 / v).sum(1), md, out=np.full(K, np.nan), where=md > 0)
+        d = np.where(np.isfinite(d), d, np.nanmedian(d))
+    model = d[:, None] * v
+    tiny = 1e-12 * max(float(np.nanmax(model)), 1e-300)
+    model = np.maximum(model, tiny)
+    has = m > 0
+    u = s2[has] / model[has]
+    tau2 = max(0., np.average((u - 1) ** 2, weights=m[has]) - np.average(2 / m[has], weights=m[has])) if has.sum() > 1 else np.inf
+    Mk, Mj = np.maximum(m.sum(1, keepdims=True), 1), np.maximum(m.sum(0, keepdims=True), 1)
+    m0 = 2 / (tau2 + 2 / Mk + 2 / Mj)
+    den = m + m0                                                 # 0 only with no dof anywhere but one pair
+    return np.where(den > 0, (m * s2 + m0 * model) / np.where(den > 0, den, 1), model), den
+
+def variance_estimates(stats: Stats, # answers so far
+                       value_range: float = 1.0, # width R of the answer range
+                       beta: float = 0.3, # scale of the confidence radius
+                       L: float = 3.0, # log confidence level
+                       optimism: bool = True, # False: plug-in estimates (lo = hi = point)
+                       shrink: bool = True, # shrink toward the item x judge model, eq. (5.3)
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # (point, lower, upper), each [K, J]
+    "The variance estimates EST-IVWE decides and weights with: point, optimistic and pessimistic, eqs. (3.1), (5.3)."
+    R2 = value_range ** 2 / 4
+    if shrink: s2, dof = shrunk_variance(stats)
+    else: s2, dof = stats.sample_var(), np.maximum(stats.n - 1, 0)
+    s2 = np.where(np.isfinite(s2), s2, R2)
+    if not optimism:
+        pt = np.where(dof > 0, np.maximum(s2, 1e-6 * R2), np.inf)
+        return pt, pt, pt
+    lo, hi = variance_bounds(dof + 1, s2, value_range, beta, L, pooled_variance(stats))
+    hi = np.where(np.isinf(hi), R2, hi)                         # no information: the largest variance in the range
+    return np.where(dof > 0, s2, R2), lo, np.maximum(hi, 1e-6 * R2)
+
+# %% ../../nbs/judges/61_estimators.ipynb #38100ffc
+def likert_pool(theta, # [K] latent scores (the truth)
+                sd, # [K, J] latent noise sds
+                levels=(1, 5), # integer scale: (1, 5) Likert, (0, 4) HelpSteer2
+                bias=None, # [K, J] per-pair bias of the latent score (default 0)
+                ) -> CategoricalPool:
+    "Judges that report clip(round(theta_k + b_kj + sd_kj Z)) on integer levels; pool.theta is the latent truth."
+    theta, sd = np.asarray(theta, dtype=np.float64), np.asarray(sd, dtype=np.float64)
+    if sd.ndim != 2 or sd.shape[0] != theta.shape[0]: raise ValueError(f"sd must be [K={len(theta)}, J], got {sd.shape}")
+    if np.any(sd <= 0): raise ValueError("sd must be > 0")
+    mu = theta[:, None] + (0 if bias is None else np.asarray(bias, dtype=np.float64))
+    lo, hi = int(levels[0]), int(levels[1])
+    v = np.arange(lo, hi + 1, dtype=np.float64)
+    up = np.where(v < hi, norm.cdf((v + 0.5 - mu[..., None]) / sd[..., None]), 1.)
+    dn = np.where(v > lo, norm.cdf((v - 0.5 - mu[..., None]) / sd[..., None]), 0.)
+    pool = CategoricalPool(np.clip(up - dn, 0, None) / np.clip(up - dn, 0, None).sum(-1, keepdims=True), v)
+    pool.theta = theta
+    return pool
+
+@dataclass
+class Calibration:
+    "Per-judge correction from gold labels: corrected = gamma * answer + shift; tau2 the per-item bias variance left."
+    shift: np.ndarray  # [J]
+    gamma: np.ndarray  # [J]
+    tau2: np.ndarray   # [J] variance of the item-specific bias, eq. (6.4)
+    n_gold: int
+
+    def apply(self, stats: Stats, var) -> tuple[np.ndarray, np.ndarray]: # ([K, J] corrected means, [K, J] effective variance of one answer at the current counts)
+        "Corrected answer means and the per-answer variance gamma^2 var + n tau2 (1 + 1/n_gold) that makes n answers worth n / that."
+        t2 = self.tau2 * (1 + 1 / max(self.n_gold, 1))
+        return self.gamma * stats.mean + self.shift, self.gamma ** 2 * np.asarray(var) + stats.n * t2
+
+def calibrate(stats: Stats, # answers so far (on all items, gold ones included)
+              gold_items, # indices of the items with gold scores
+              gold_values, # their gold scores
+              var, # [K, J] variance estimates of one answer (e.g. `variance_estimates(...)[0]`)
+              mode: str = 'offset', # 'offset' (shift only) or 'affine' (shift and scale; needs >= 3 gold items per judge)
+              ) -> Calibration:
+    "Per-judge bias from a few gold labels, and the item-specific bias variance that remains, eq. (6.4) of `60_derivation`."
+    if mode not in ('offset', 'affine'): raise ValueError(f"mode must be 'offset' or 'affine', got {mode!r}")
+    g, y = np.asarray(gold_items, dtype=int), np.asarray(gold_values, dtype=np.float64)
+    if g.ndim != 1 or g.shape != y.shape or len(g) < 2: raise ValueError("need at least 2 gold items, with one value each")
+    if len(set(g.tolist())) != len(g) or g.min() < 0 or g.max() >= stats.n.shape[0]: raise ValueError("gold_items must be distinct item indices")
+    J = stats.n.shape[1]; var = np.asarray(var, dtype=np.float64)
+    shift, gamma, tau2 = np.zeros(J), np.ones(J), np.zeros(J)
+    for j in range(J):
+        h = stats.n[g, j] > 0
+        if h.sum() < 2: continue                                   # too few gold answers: no correction for this judge
+        yb, yy, noise = stats.mean[g[h], j], y[h], var[g[h], j] / stats.n[g[h], j]
+        if mode == 'affine' and h.sum() >= 3 and np.var(yb) > 0:
+            gamma[j], shift[j] = np.polyfit(yb, yy, 1); ddof = 2
+        else: shift[j] = np.mean(yy - yb); ddof = 1
+        r = yy - (gamma[j] * yb + shift[j])
+        tau2[j] = max(0., (r ** 2).sum() / (h.sum() - ddof) - np.mean(gamma[j] ** 2 * noise)) if h.sum() > ddof else 0.
+    return Calibration(shift, gamma, tau2, len(g))
+
+def ppi_mean(y_gold, # [n] gold scores
+             f_gold, # [n] predictions on the gold items
+             f_rest, # [N] predictions on the items without gold
+             tune: bool = True, # lambda = Cov(y, f) / Var(f) (power tuning); False: lambda = 1 (plain PPI)
+             ) -> tuple[float, float]: # (estimate of the mean score over all n + N items, standard error)
+    "Prediction-powered estimate of the mean score of the items at hand (gold drawn at random among them), eq. (6.5)."
+    y, f, fr = (np.asarray(a, dtype=np.float64) for a in (y_gold, f_gold, f_rest))
+    if y.shape != f.shape or y.ndim != 1 or len(y) < 2 or fr.ndim != 1 or len(fr) < 1: raise ValueError("need >= 2 gold pairs (y, f) and >= 1 other prediction")
+    n, N = len(y), len(fr)
+    lam = float(np.cov(y, f)[0, 1] / np.var(f, ddof=1)) if tune and np.var(f) > 0 else 1.0
+    d = y - lam * f
+    rest = lam * fr.mean() + d.mean()                              # mean score of the items without gold
+    return float((y.sum() + N * rest) / (n + N)), float(np.std(d, ddof=1) * math.sqrt(1 / n - 1 / (n + N)))
+
+
+# %% ../../nbs/judges/61_estimators.ipynb #81ae112f
 def est_plan(stats: Stats, # answers so far
              cost, # [J] costs
              spend: float, # budget to spend in this round
@@ -203,22 +320,22 @@ def est_plan(stats: Stats, # answers so far
              L: float = 3.0, # log confidence level
              optimism: bool = True, # False: plug-in variance estimates
              usable=None, # [K, J] bool, pairs that may be queried (default all)
+             shrink: bool = True, # shrunk variances, eq. (5.3)
+             calib: Calibration | None = None, # per-judge bias correction: decide on the effective variances of eq. (6.4)
              ) -> np.ndarray: # [K, J] integer number of new queries
     "Next batch of EST-IVWE queries: explore plausibly better judges, then fill the items furthest below target."
     cost = np.asarray(cost, dtype=np.float64); K, J = stats.n.shape; rows = np.arange(K)
     usable = np.ones((K, J), bool) if usable is None else np.asarray(usable, bool)
-    s2 = stats.sample_var()
-    if optimism: lo, hi = variance_bounds(stats.n, s2, value_range, beta, L, pooled_variance(stats))
-    else:
-        lo = hi = np.where(stats.n > 1, np.maximum(s2, 1e-6 * value_range ** 2), np.inf)
+    pt, lo, hi = variance_estimates(stats, value_range, beta, L, optimism, shrink)
+    if calib is not None: pt, lo, hi = (calib.apply(stats, v)[1] for v in (pt, lo, hi))   # more answers of a biased judge help less
     hi = np.where(usable, hi, np.inf)
-    point = np.where(usable & (stats.n > 1), cost * np.maximum(s2, 1e-12), np.inf)
+    point = np.where(usable & np.isfinite(pt), cost * np.maximum(pt, 1e-12), np.inf)
     ok = np.isfinite(point).any(1)
     e = np.where(ok, point.argmin(1), 0)                        # exploit: the best judge by point estimate
     ce, he = cost[e], hi[rows, e]
     he = np.where(np.isfinite(he), he, value_range ** 2 / 4)
     # explore: judges whose optimistic cost-weighted variance beats the exploit judge's, double their answers
-    plaus = usable & (cost * lo < (ce * np.where(optimism, he, s2[rows, e]))[:, None]) & ok[:, None]
+    plaus = usable & (cost * lo < (ce * he)[:, None]) & ok[:, None]
     plaus[rows, e] = False
     ne = stats.n[rows, e][:, None]
     x = np.where(plaus & (stats.n <= ne), np.maximum(stats.n, 1), 0)      # the less-answered side of each comparison
@@ -246,7 +363,89 @@ def est_plan(stats: Stats, # answers so far
     out = x.astype(np.float64); out[rows, e] += n
     return out
 
-def est_ivwe(pool, # simulated judges with .sample(n, rng) -> Stats
+class Rounds:
+    "EST-IVWE's schedule and final weighting, the one implementation behind `est_ivwe`, `allocate_scores` and `OnlineAllocator`."
+    def __init__(self, K: int, # number of items
+                 cost, # [J] costs
+                 budget: float, # total budget B
+                 p: float = 2, # exponent of the l_p error
+                 value_range: float = 1.0, # width R of the answer range
+                 n0: int = 2, # exploration answers per pair (>= 2)
+                 growth: float = 1.5, # ratio of consecutive cumulative round budgets
+                 beta: float = 0.3, # scale of the confidence radius (the theoretical 1 is conservative)
+                 optimism: bool = True, # False: plug-in ablation
+                 shrink: bool = True, # shrunk variances, eq. (5.3)
+                 gold=None, # (item indices, gold scores): correct each judge's bias, eq. (6.4)
+                 calib_mode: str = 'offset'): # 'offset' or 'affine' (see `calibrate`)
+        self.cost = np.asarray(cost, dtype=np.float64); self.K, self.J = int(K), len(self.cost)
+        check_instance(np.ones((self.K, self.J)), self.cost)
+        self.budget, self.p = check_budget(budget, self.K, self.cost), check_p(p)
+        self.R = check_number(value_range, 'value_range')
+        if not self.R > 0: raise ValueError(f"value_range must be > 0, got {self.R}")
+        n0, growth = check_number(n0, 'n0'), check_number(growth, 'growth')
+        if n0 < 2 or n0 != int(n0): raise ValueError(f"n0 must be an integer >= 2 to estimate variances, got {n0:g}")
+        if not growth > 1: raise ValueError(f"growth must be > 1, got {growth}")
+        self.n0, self.growth, self.beta, self.optimism, self.shrink = int(n0), growth, beta, optimism, shrink
+        self.L = max(1.0, math.log(self.budget / self.cost.min()))
+        self.explore_cost = self.n0 * self.K * self.cost.sum()
+        self.fallback = self.budget < self.explore_cost          # too small to explore: spread uniformly (§5 step 4)
+        self.gold, self.calib_mode = None, calib_mode
+        if gold is not None:
+            g, y = np.asarray(gold[0], dtype=int), np.asarray(gold[1], dtype=np.float64)
+            if g.shape != y.shape or g.ndim != 1 or len(g) < 2: raise ValueError("gold must be (item indices, scores) with >= 2 items")
+            self.gold = (g, y)
+
+    def calibration(self, stats: Stats) -> Calibration | None:
+        "The per-judge bias correction from the gold items' answers so far (None without gold)."
+        if self.gold is None: return None
+        pt = variance_estimates(stats, self.R, self.beta, self.L, self.optimism, self.shrink)[0]
+        return calibrate(stats, *self.gold, pt, self.calib_mode)
+
+    def _spread(self, stats: Stats, left: float, usable) -> np.ndarray:
+        "Uniform spread of `left` over the usable pairs, topping up the least-answered first."
+        c = self.cost
+        t = (stats.spent(c) + left) / max((usable * c).sum(), 1e-300)   # answers per pair if all were uniform
+        d = np.where(usable, np.maximum(t - stats.n, 0), 0)
+        n = np.floor(d); money = left - (n * c).sum()
+        cur = stats.n + n
+        for i in np.lexsort(((np.ones_like(cur) * c).ravel(), cur.ravel())):
+            k, j = divmod(int(i), self.J)
+            if usable[k, j] and c[j] <= money: n[k, j] += 1; money -= c[j]
+        return n
+
+    def plan(self, stats: Stats, # answers so far
+             spent: float, # budget spent so far (failures included if they are charged)
+             usable=None, # [K, J] bool, pairs that may still be queried
+             ) -> np.ndarray: # [K, J] queries of the next round (all 0: done)
+        "The next round's queries."
+        usable = np.ones((self.K, self.J), bool) if usable is None else np.asarray(usable, bool)
+        left = self.budget - check_number(spent, 'spent')
+        zero = np.zeros((self.K, self.J))
+        if left < self.cost[usable.any(0)].min(initial=np.inf): return zero
+        if self.fallback: return self._spread(stats, left, usable)
+        todo = np.where(usable, np.maximum(self.n0 - stats.n, 0), 0).astype(np.float64)
+        if todo.sum() > 0:                                       # exploration (or its retries) first
+            while (todo * self.cost).sum() > left and todo.sum() > 0:
+                todo[np.unravel_index(np.argmax(todo * self.cost), todo.shape)] -= 1
+            return todo
+        target = min(self.budget, spent * self.growth)
+        if self.budget - target < 0.25 * (target - spent): target = self.budget   # do not leave a sliver for a last round
+        return est_plan(stats, self.cost, target - spent, self.p, self.R, self.beta, self.L, self.optimism, usable, self.shrink,
+                        self.calibration(stats))
+
+    def estimates(self, stats: Stats) -> tuple[np.ndarray, np.ndarray]: # ([K] estimates, [K] standard errors; NaN: no answer)
+        "IVWE with the pessimistic variances as weights (bias-corrected with gold labels), and its standard error."
+        _, _, hi = variance_estimates(stats, self.R, self.beta, self.L, self.optimism, self.shrink)
+        mean = stats.mean
+        if self.gold is not None: mean, hi = self.calibration(stats).apply(stats, hi)
+        w = np.where(stats.n > 0, stats.n / hi, 0)
+        tot = w.sum(1); has = tot > 0
+        est = np.where(has, (w * mean).sum(1) / np.where(has, tot, 1), np.nan)
+        se = np.where(has, 1 / np.sqrt(np.where(has, tot, 1)), np.nan)
+        if self.gold is not None: est[self.gold[0]], se[self.gold[0]] = self.gold[1], 0.   # known there
+        return est, se
+
+def est_ivwe(pool, # judges with .sample(n, rng) -> Stats (simulated, or replayed scores)
              cost, # [J] costs
              budget: float, # total budget B
              p: float = 2, # exponent of the l_p error
@@ -256,30 +455,19 @@ def est_ivwe(pool, # simulated judges with .sample(n, rng) -> Stats
              beta: float = 0.3, # scale of the confidence radius (the theoretical 1 is conservative)
              optimism: bool = True, # False: plug-in ablation
              rng=None, # numpy Generator
+             shrink: bool = True, # shrunk variances, eq. (5.3)
+             gold=None, # (item indices, gold scores): bias-corrected EST-IVWE, eq. (6.4)
              ) -> tuple[np.ndarray, Stats]: # (estimates [K], final statistics)
-    "Run EST-IVWE against a simulated judge pool; return the estimates and the answers' statistics."
+    "Run EST-IVWE against a pool; return the estimates and the answers' statistics."
     rng = np.random.default_rng(rng)
-    cost = np.asarray(cost, dtype=np.float64); K, J = pool.K, pool.J
-    check_instance(np.ones((K, J)), cost); budget = check_budget(budget, K, cost); p = check_p(p)
-    if n0 < 2: raise ValueError(f"n0 must be >= 2 to estimate variances, got {n0}")
-    if not growth > 1: raise ValueError(f"growth must be > 1, got {growth}")
-    explore = n0 * K * cost.sum()
-    if budget < explore: raise ValueError(f"budget {budget:g} is below EST-IVWE's exploration cost n0*K*sum(c) = {explore:g}")
-    L = max(1.0, math.log(budget / cost.min()))
-    stats = pool.sample(np.full((K, J), n0), rng)
-    spent = stats.spent(cost)
-    while budget - spent >= cost.min():
-        target = min(budget, spent * growth)
-        if budget - target < 0.25 * (target - spent): target = budget   # do not leave a sliver for a last round
-        n = est_plan(stats, cost, target - spent, p, value_range, beta, L, optimism)
-        if n.sum() == 0: break
-        stats = stats.merge(pool.sample(n, rng)); spent = stats.spent(cost)
-    s2 = stats.sample_var()
-    _, hi = variance_bounds(stats.n, s2, value_range, beta, L, pooled_variance(stats)) if optimism else (None, s2)
-    return ivwe(stats, np.maximum(hi, 1e-6 * value_range ** 2)), stats   # floor: identical answers everywhere give a zero estimate
+    r = Rounds(pool.K, cost, budget, p, value_range, n0, growth, beta, optimism, shrink, gold)
+    stats, spent = Stats.zeros(pool.K, pool.J), 0.
+    while (n := r.plan(stats, spent)).sum() > 0:
+        stats = stats.merge(pool.sample(n, rng)); spent = stats.spent(r.cost)
+    return r.estimates(stats)[0], stats
 
 # %% ../../nbs/judges/61_estimators.ipynb #f98cb54b
-METHODS = ('uniform', 'cheapest', 'neyman', 'oracle', 'est')
+METHODS = ('uniform', 'cheapest', 'neyman', 'oracle', 'uniform_est', 'est')
 
 def compare(pool, cost, budget: float, p: float = 2, value_range: float = 1.0, rng=None,
             methods=METHODS, **est_kw) -> dict:
@@ -292,7 +480,102 @@ def compare(pool, cost, budget: float, p: float = 2, value_range: float = 1.0, r
     out = {}
     for m in methods:
         if m == 'est': est, _ = est_ivwe(pool, cost, budget, p, value_range, rng=rng, **est_kw)
+        elif m == 'uniform_est':                       # uniform allocation, weighted like EST-IVWE (no known variances)
+            r = Rounds(K, cost, budget, p, value_range, **{k: v for k, v in est_kw.items() if k in ('beta', 'optimism', 'shrink')})
+            est = r.estimates(pool.sample(uniform_allocation(K, cost, budget), rng))[0]
         elif m in fixed: est = ivwe(pool.sample(fixed[m](), rng), pool.var)
         else: raise ValueError(f"unknown method {m!r}; expected some of {METHODS}")
         out[m] = float(lp_error(est, theta, p))
     return out
+
+# %% ../../nbs/judges/61_estimators.ipynb #0f400379
+RANGE_POLICIES = ('raise', 'warn', 'clip', 'ignore')
+
+def range_width(value_range) -> float:
+    "Width of `value_range`: a number R, or a (low, high) pair."
+    if isinstance(value_range, (tuple, list)):
+        if len(value_range) != 2: raise ValueError(f"value_range must be a width or a (low, high) pair, got {value_range}")
+        lo, hi = check_number(value_range[0], 'value_range low'), check_number(value_range[1], 'value_range high')
+        if not hi > lo: raise ValueError(f"value_range high must exceed low, got {value_range}")
+        return hi - lo
+    w = check_number(value_range, 'value_range')
+    if not (w > 0 and math.isfinite(w)): raise ValueError(f"value_range must be finite and > 0, got {w}")
+    return w
+
+def check_answers(values, # answers (any shape; NaN = missing)
+                  value_range, # width R, or a (low, high) pair
+                  on_range: str = 'warn', # one of `RANGE_POLICIES`
+                  ) -> np.ndarray:
+    "The answers as float64, checked against the declared range (raise, warn, clip or ignore by policy)."
+    if on_range not in RANGE_POLICIES: raise ValueError(f"on_range must be one of {RANGE_POLICIES}, got {on_range!r}")
+    v = np.array(values, dtype=np.float64); range_width(value_range)
+    if np.any(np.isinf(v)): raise ValueError("answers must be finite (NaN marks a missing answer)")
+    ok = v[~np.isnan(v)]
+    if ok.size == 0 or on_range == 'ignore': return v
+    if isinstance(value_range, (tuple, list)):
+        lo, hi = float(value_range[0]), float(value_range[1]); bad = (ok < lo) | (ok > hi)
+        msg = f"{int(bad.sum())} answers outside value_range [{lo:g}, {hi:g}] (seen {ok.min():g} to {ok.max():g})"
+    else:
+        lo = hi = None; bad = np.array([ok.max() - ok.min() > value_range])
+        msg = f"answers span {ok.min():g} to {ok.max():g}, wider than value_range={value_range:g}"
+    if not bad.any(): return v
+    if on_range == 'raise': raise ValueError(msg + "; pass the scale's true range, or on_range='warn'/'clip'")
+    if on_range == 'clip':
+        if lo is None: raise ValueError(msg + "; on_range='clip' needs value_range=(low, high)")
+        return np.where(np.isnan(v), v, np.clip(v, lo, hi))
+    warnings.warn(msg + "; the confidence radius assumes the range", stacklevel=2)
+    return v
+
+# %% ../../nbs/judges/61_estimators.ipynb #f8a40e75
+class ScoresPool:
+    "Replays a score matrix [K, J, R] in order: the n-th query of a pair returns its n-th non-missing score."
+    def __init__(self, scores): # [K, J, R] scores, NaN where missing
+        s = np.asarray(scores, dtype=np.float64)
+        if s.ndim == 2: s = s[..., None]
+        if s.ndim != 3: raise ValueError(f"scores must be [K, J, R] (or [K, J]), got shape {s.shape}")
+        self.K, self.J, _ = s.shape
+        self.rows = [[s[k, j][~np.isnan(s[k, j])] for j in range(self.J)] for k in range(self.K)]
+        self.avail = np.array([[len(r) for r in row] for row in self.rows], dtype=np.float64)   # [K, J]
+        self.used = np.zeros((self.K, self.J))
+
+    def left(self) -> np.ndarray: return self.avail - self.used
+
+    def sample(self, n, rng=None) -> Stats:
+        "Statistics of the next n_kj unused scores of every pair (n is cut to what is left)."
+        n = np.minimum(np.asarray(n, dtype=np.float64), self.left())
+        items, judges, vals = [], [], []
+        for k, j in zip(*np.nonzero(n)):
+            u, c = int(self.used[k, j]), int(n[k, j])
+            vals.extend(self.rows[k][j][u:u + c]); items.extend([k] * c); judges.extend([j] * c)
+        self.used += n
+        return Stats.from_answers(self.K, self.J, items, judges, vals)
+
+@dataclass
+class Allocation:
+    "What `allocate_scores` returns."
+    n: np.ndarray          # [K, J] answers used per pair
+    estimates: np.ndarray  # [K] IVWE estimates (NaN where an item has no answer)
+    se: np.ndarray         # [K] standard errors (from the pessimistic variances)
+    spent: float           # budget spent
+    stats: Stats           # statistics of the answers used
+
+def allocate_scores(scores, # [K, J, R] already collected scores, NaN where missing
+                    cost, # [J] cost of one score of each judge
+                    budget: float, # budget to spend (at most the cost of all scores is used)
+                    value_range=1.0, # width R of the scale, or (low, high)
+                    on_range: str = 'warn', # scores outside value_range: one of `RANGE_POLICIES`
+                    p: float = 2, # exponent of the l_p error
+                    **kw) -> Allocation: # Rounds options: n0, growth, beta, optimism, shrink
+    "EST-IVWE on a matrix of collected scores: which scores to use within `budget`, the estimates and their standard errors."
+    s = check_answers(scores, value_range, on_range)
+    pool = ScoresPool(s); cost = np.asarray(cost, dtype=np.float64)
+    if cost.shape != (pool.J,): raise ValueError(f"cost must have one entry per judge (J={pool.J}), got shape {cost.shape}")
+    if np.any(pool.avail.sum(1) == 0): raise ValueError(f"items {np.flatnonzero(pool.avail.sum(1) == 0)[:10].tolist()} have no score at all")
+    r = Rounds(pool.K, cost, budget, p, range_width(value_range), **kw)
+    stats, spent = Stats.zeros(pool.K, pool.J), 0.
+    while True:
+        plan = np.minimum(r.plan(stats, spent, usable=pool.left() > 0), pool.left())
+        if plan.sum() == 0: break
+        stats = stats.merge(pool.sample(plan)); spent = stats.spent(cost)
+    est, se = r.estimates(stats)
+    return Allocation(stats.n, est, se, spent, stats)

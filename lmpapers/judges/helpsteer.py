@@ -17,34 +17,50 @@ __all__ = ['ATTRIBUTES', 'CONFIGS', 'load_helpsteer2', 'make_helpsteer2_fixture'
 ATTRIBUTES = ('helpfulness', 'correctness', 'coherence', 'complexity', 'verbosity')
 CONFIGS = ('default', 'disagreements')
 
-def _find(path: Path, stem: str) -> Path:
+def _find(folder: Path, stem: str, split: str) -> list[Path]:
+    "Data files of one split: the repository's `stem.jsonl(.gz)`, or the hub's parquet export."
     for ext in ('.jsonl.gz', '.jsonl', '.json.gz', '.json', '.parquet'):
-        if (f := path / f'{stem}{ext}').exists(): return f
-    raise FileNotFoundError(f"no {stem}.jsonl(.gz) or {stem}.parquet under {path}")
+        if (f := folder / f'{stem}{ext}').exists(): return [f]
+    for pat in (f'{split}/*.parquet', f'{split}-*.parquet', f'*{split}*.parquet'):
+        if fs := sorted(folder.glob(pat)): return fs
+    if split == 'train' and (fs := sorted(folder.glob('*.parquet'))): return fs
+    raise FileNotFoundError(f"no {stem}.jsonl(.gz), {split}/*.parquet or {split}-*.parquet under {folder}")
 
-def load_helpsteer2(path, # local folder laid out like nvidia/HelpSteer2
+def _is_hub_name(path) -> bool:
+    s = str(path)
+    return not Path(s).exists() and s.count('/') == 1 and not s.startswith(('.', '/', '~'))
+
+def _check_ratings(ds, config, where):
+    for a in ATTRIBUTES:
+        vals = ds[a]
+        if config == 'disagreements' and any(not isinstance(r, list) or len(r) < 1 for r in vals):
+            raise ValueError(f"{where}: '{a}' must be a non-empty list of annotator ratings in the disagreements configuration")
+        flat = [v for row in vals for v in row] if config == 'disagreements' else vals
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not 0 <= v <= 4 for v in flat):
+            raise ValueError(f"{where}: '{a}' ratings must be integers 0-4")
+
+def load_helpsteer2(path, # local folder (repository files or parquet export), or a hub name such as 'nvidia/HelpSteer2'
                     config: str = 'default', # 'default' (aggregated scores) or 'disagreements' (per-annotator lists)
                     split: str = 'train', # 'train' or 'validation' (default config only)
                     ) -> datasets.Dataset:
-    "HelpSteer2 from local files through `datasets`, with its columns and rating ranges checked."
-    path = Path(path)
+    "HelpSteer2 through `datasets`, from a local copy or the hub, with its columns and rating ranges checked."
     if config not in CONFIGS: raise ValueError(f"unknown config {config!r}; expected one of {CONFIGS}")
-    if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder")
-    if config == 'disagreements':
-        if split != 'train': raise ValueError("the disagreements configuration has only a 'train' split")
-        f = _find(path / 'disagreements', 'disagreements')
+    if config == 'disagreements' and split != 'train': raise ValueError("the disagreements configuration has only a 'train' split")
+    if split not in ('train', 'validation'): raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+    if _is_hub_name(path):
+        ds = datasets.load_dataset(str(path), data_dir='disagreements' if config == 'disagreements' else None, split=split)
+        where = str(path)
     else:
-        if split not in ('train', 'validation'): raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
-        f = _find(path, split)
-    ds = datasets.load_dataset('parquet' if f.suffix == '.parquet' else 'json', data_files=str(f), split='train')
+        path = Path(path)
+        if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder (nor a hub name like 'nvidia/HelpSteer2')")
+        if config == 'disagreements': folder = path / 'disagreements'
+        else: folder = path / 'default' if not any(path.glob(f'{split}.json*')) and (path / 'default').is_dir() else path
+        fs = _find(folder, 'disagreements' if config == 'disagreements' else split, split)
+        ds = datasets.load_dataset('parquet' if fs[0].suffix == '.parquet' else 'json', data_files=[str(f) for f in fs], split='train')
+        where = str(fs[0])
     missing = [c for c in ('prompt', 'response', *ATTRIBUTES) if c not in ds.column_names]
-    if missing: raise ValueError(f"{f} lacks HelpSteer2 columns {missing}")
-    for a in ATTRIBUTES:
-        vals = ds[a]
-        flat = [v for row in vals for v in row] if config == 'disagreements' else vals
-        if config == 'disagreements' and any(not isinstance(r, list) or len(r) < 1 for r in vals):
-            raise ValueError(f"{f}: '{a}' must be a non-empty list of annotator ratings in the disagreements configuration")
-        if any(not isinstance(v, int) or not 0 <= v <= 4 for v in flat): raise ValueError(f"{f}: '{a}' ratings must be integers 0-4")
+    if missing: raise ValueError(f"{where} lacks HelpSteer2 columns {missing}")
+    _check_ratings(ds, config, where)
     return ds
 
 # %% ../../nbs/judges/64_helpsteer.ipynb #08362d4c

@@ -8,11 +8,12 @@ import hashlib, json, math, os, re, threading, time, uuid, warnings, urllib.requ
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
-from .estimators import Stats, est_plan, ivwe, pooled_variance
-from .theory import variance_bounds, check_p
+from .estimators import Stats, Rounds, check_answers, range_width, RANGE_POLICIES
+from .theory import check_p, check_number
 
 # %% auto #0
-__all__ = ['DEFAULT_TEMPLATE', 'Judge', 'FunctionJudge', 'parse_score', 'OpenAIJudge', 'HFJudge', 'QueryLog', 'OnlineAllocator']
+__all__ = ['DEFAULT_TEMPLATE', 'Judge', 'FunctionJudge', 'parse_score', 'OpenAIJudge', 'HFJudge', 'QueryLog', 'OnlineAllocator',
+           'scores_from_log']
 
 # %% ../../nbs/judges/63_online.ipynb #6562c198
 class Judge:
@@ -20,9 +21,9 @@ class Judge:
     def __init__(self, name: str, # unique name, used in the log
                  cost: float): # price of one query
         if not isinstance(name, str) or not name: raise TypeError("a judge needs a non-empty string name")
-        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not (cost > 0 and math.isfinite(cost)):
-            raise ValueError(f"judge {name!r}: cost must be a finite number > 0, got {cost!r}")
-        self.name, self.cost = name, float(cost)
+        cost = check_number(cost, f'judge {name!r}: cost')
+        if not (cost > 0 and math.isfinite(cost)): raise ValueError(f"judge {name!r}: cost must be a finite number > 0, got {cost!r}")
+        self.name, self.cost = name, cost
     def __call__(self, prompt: str, response: str) -> float: raise NotImplementedError
     def __repr__(self): return f"{type(self).__name__}({self.name!r}, cost={self.cost:g})"
 
@@ -123,30 +124,29 @@ def _fingerprint(items) -> str:
     return h.hexdigest()[:16]
 
 class OnlineAllocator:
-    "EST-IVWE over live judges with an append-only log and crash-safe resume."
+    "EST-IVWE over live judges with an append-only log and crash-safe resume (the rounds are `Rounds` of `61_estimators`)."
     def __init__(self, items, # list of (prompt, response) pairs
                  judges, # list of `Judge`
                  budget: float, # total budget
                  log_path, # JSONL log; reused to resume
-                 p: float = 2, value_range: float = 4.0, n0: int = 2, growth: float = 1.5, beta: float = 0.3,
+                 p: float = 2, value_range=4.0, n0: int = 2, growth: float = 1.5, beta: float = 0.3,
                  max_failures: int = 3, # failures after which a pair is skipped
                  timeout: float | None = 120.0, # seconds per query (None: wait forever)
                  workers: int = 4, # queries in flight at once
-                 charge_failures: bool = True): # count failed attempts against the budget
+                 charge_failures: bool = True, # count failed attempts against the budget
+                 on_range: str = 'warn', # an answer outside value_range (low, high): 'raise' logs it as a failure, 'clip', 'warn', 'ignore'
+                 shrink: bool = True): # shrunk variances, eq. (5.3)
         self.items = [(str(p_), str(r_)) for p_, r_ in items]
         if not self.items: raise ValueError("no items to judge")
         if not judges or not all(isinstance(j, Judge) for j in judges): raise TypeError("judges must be a non-empty list of Judge")
         if len({j.name for j in judges}) != len(judges): raise ValueError("judge names must be unique")
         self.judges, self.cost = list(judges), np.array([j.cost for j in judges])
         self.K, self.J = len(self.items), len(self.judges)
-        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (budget > 0 and math.isfinite(budget)):
-            raise ValueError(f"budget must be a finite number > 0, got {budget!r}")
-        if n0 < 2: raise ValueError(f"n0 must be >= 2, got {n0}")
-        if budget < n0 * self.K * self.cost.sum():
-            raise ValueError(f"budget {budget:g} is below the exploration cost n0*K*sum(c) = {n0 * self.K * self.cost.sum():g}")
-        self.budget, self.p, self.value_range, self.n0 = float(budget), check_p(p), value_range, n0
-        self.growth, self.beta, self.max_failures, self.timeout = growth, beta, max_failures, timeout
-        self.workers, self.charge_failures = workers, charge_failures
+        if on_range not in RANGE_POLICIES: raise ValueError(f"on_range must be one of {RANGE_POLICIES}, got {on_range!r}")
+        self.value_range, self.on_range = value_range, on_range
+        self.rounds = Rounds(self.K, self.cost, budget, p, range_width(value_range), n0, growth, beta, True, shrink)
+        self.budget, self.p, self.n0 = self.rounds.budget, self.rounds.p, self.rounds.n0
+        self.max_failures, self.timeout, self.workers, self.charge_failures = max_failures, timeout, workers, charge_failures
         self.log, self._lock, self._timed_out = QueryLog(log_path), threading.Lock(), set()
         header = dict(type='header', items=_fingerprint(self.items), K=self.K, judges=[j.name for j in judges],
                       costs=self.cost.tolist(), budget=self.budget)
@@ -173,8 +173,11 @@ class OnlineAllocator:
 
     def _ask(self, k, j):
         v = self.judges[j](*self.items[k])
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)): raise TypeError(f"judge returned {type(v).__name__}, not a number")
+        if isinstance(v, np.ndarray) and v.ndim == 0: v = v[()]
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.floating, np.integer)): raise TypeError(f"judge returned {type(v).__name__}, not a number")
         if not math.isfinite(v): raise ValueError(f"judge returned a non-finite answer {v}")
+        if isinstance(self.value_range, (tuple, list)) and self.on_range != 'ignore':
+            v = float(check_answers([v], self.value_range, self.on_range)[0])   # 'raise' -> logged as a failure
         return float(v)
 
     def _attempt(self, qid, k, j, slot):
@@ -223,17 +226,7 @@ class OnlineAllocator:
     def step(self) -> int:
         "Plan and run one round; return the number of queries attempted (0 when done)."
         st, spent, fails = self.state()
-        usable = fails < self.max_failures
-        left = self.budget - spent
-        if left < self.cost[usable.any(0)].min(initial=np.inf): return 0
-        todo = np.where(usable, np.maximum(self.n0 - st.n, 0), 0)
-        if todo.sum() > 0:                                   # exploration (or its retries) first
-            while (todo * self.cost).sum() > left and todo.sum() > 0: todo[np.unravel_index(np.argmax(todo * self.cost), todo.shape)] -= 1
-            return self._execute(todo)
-        target = min(self.budget, spent * self.growth)
-        if self.budget - target < 0.25 * (target - spent): target = self.budget
-        L = max(1.0, math.log(self.budget / self.cost.min()))
-        plan = est_plan(st, self.cost, target - spent, self.p, self.value_range, self.beta, L, usable=usable)
+        plan = self.rounds.plan(st, spent, usable=fails < self.max_failures)
         return self._execute(plan) if plan.sum() > 0 else 0
 
     def run(self, max_rounds: int = 1000, progress: bool = True) -> np.ndarray:
@@ -246,14 +239,25 @@ class OnlineAllocator:
         bar.close()
         return self.estimates()
 
-    def estimates(self) -> np.ndarray:
-        "IVWE of every item from the logged answers (upper variance estimates as weights); NaN where an item has none."
-        st, _, _ = self.state()
-        s2 = st.sample_var()
-        L = max(1.0, math.log(self.budget / self.cost.min()))
-        _, hi = variance_bounds(st.n, s2, self.value_range, self.beta, L, pooled_variance(st))
-        hi = np.where(st.n == 1, self.value_range ** 2 / 4, hi)       # a lone answer: worst-case variance
-        w = np.where(st.n > 0, st.n / hi, 0)
-        tot = w.sum(1)
-        if np.any(tot == 0): warnings.warn(f"{int((tot == 0).sum())} items have no usable answer; their estimate is NaN")
-        return np.where(tot > 0, (w * st.mean).sum(1) / np.where(tot > 0, tot, 1), np.nan)
+    def estimates(self, se: bool = False): # se=True: also return the standard errors
+        "IVWE of every item from the logged answers (the weighting of `Rounds.estimates`); NaN where an item has none."
+        est, err = self.rounds.estimates(self.state()[0])
+        if np.isnan(est).any(): warnings.warn(f"{int(np.isnan(est).sum())} items have no usable answer; their estimate is NaN")
+        return (est, err) if se else est
+
+def scores_from_log(path, # a JSONL log written by `OnlineAllocator`
+                    ) -> tuple[np.ndarray, np.ndarray, list]: # (scores [K, J, R] NaN-padded, costs [J], judge names)
+    "The answers of a query log as a score matrix, in the order they were logged, for `allocate_scores`."
+    recs = QueryLog(path).read()
+    if not recs or recs[0].get('type') != 'header': raise ValueError(f"{path} is not a query log (no header line)")
+    h = recs[0]; K, names = h['K'], h['judges']; J = len(names)
+    seen, cells = set(), [[[] for _ in range(J)] for _ in range(K)]
+    for r in recs[1:]:
+        if r.get('type') == 'query' and r.get('status') == 'ok' and r['id'] not in seen:
+            seen.add(r['id']); cells[r['item']][r['judge']].append(float(r['value']))
+    R = max([len(c) for row in cells for c in row] + [1])
+    s = np.full((K, J, R), np.nan)
+    for k in range(K):
+        for j in range(J): s[k, j, :len(cells[k][j])] = cells[k][j]
+    return s, np.array(h['costs'], dtype=np.float64), names
+

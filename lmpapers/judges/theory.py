@@ -9,11 +9,22 @@ import numpy as np
 from scipy import optimize, special
 
 # %% auto #0
-__all__ = ['check_instance', 'check_p', 'ivwe_variance', 'abs_moment', 'best_judge', 'oracle_split', 'oracle_allocation',
-           'oracle_risk', 'allocation_risk', 'uniform_risk', 'variance_bounds', 'assouad_value', 'assouad_bound',
-           'assouad_relaxed']
+__all__ = ['check_number', 'check_instance', 'check_p', 'ivwe_variance', 'abs_moment', 'best_judge', 'oracle_split',
+           'oracle_allocation', 'oracle_risk', 'allocation_risk', 'uniform_risk', 'variance_bounds', 'assouad_value',
+           'assouad_bound', 'assouad_relaxed', 'exploration_overhead', 'meier_factor', 'rounded_moments']
 
 # %% ../../nbs/judges/60_derivation.ipynb #b81ab6a4
+def check_number(x, # a Python or numpy number, or a 0-d array
+                 name: str = 'value', # what it is, for the message
+                 ) -> float:
+    "Return `x` as a float if it is a real number (int, float, numpy scalar or 0-d array); TypeError otherwise."
+    if isinstance(x, np.ndarray):
+        if x.ndim != 0: raise TypeError(f"{name} must be a number, got an array of shape {x.shape}")
+        x = x[()]
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(x).__name__}")
+    return float(x)
+
 def check_instance(var, # [K, J] noise variances sigma^2_kj
                    cost, # [J] cost of one query of each judge
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -30,9 +41,9 @@ def check_instance(var, # [K, J] noise variances sigma^2_kj
 def check_p(p: float # the exponent of the l_p error
            ) -> float:
     "Return `p` as a float if it is finite and >= 1."
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)): raise TypeError(f"p must be a number, got {type(p).__name__}")
+    p = check_number(p, 'p')
     if not (1 <= p < math.inf): raise ValueError(f"p must be finite and >= 1, got {p}")
-    return float(p)
+    return p
 
 # %% ../../nbs/judges/60_derivation.ipynb #61da70b7
 def ivwe_variance(n, # [K, J] number of queries per item and judge
@@ -168,3 +179,37 @@ def assouad_relaxed(var, cost, budget: float, p: float = 2) -> float:
     "The min-max upper envelope (4.4) of the Assouad bound: (1/4)(p/4e)^(p/2) B^(-p/2) S^((p+2)/2)."
     p = check_p(p)
     return (p / (4 * math.e)) ** (p / 2) / (4 * abs_moment(p)) * oracle_risk(var, cost, budget, p)
+
+# %% ../../nbs/judges/60_derivation.ipynb #bdade4f7
+def exploration_overhead(explore_cost: float, # B_0 = n0 * K * sum(c)
+                         budget: float, # total budget B
+                         p: float = 2) -> float:
+    "Risk factor (1 - B_0/B)^(-p/2) of spending B_0 before allocating, eq. (5.1); inf when B <= B_0."
+    B0, B, p = check_number(explore_cost, 'explore_cost'), check_number(budget, 'budget'), check_p(p)
+    return math.inf if B <= B0 else (1 - B0 / B) ** (-p / 2)
+
+# %% ../../nbs/judges/60_derivation.ipynb #f70a79bd
+def meier_factor(prec, # [..., J] precisions pi_j = n_j / sigma^2_j of one item's judges
+                 dof, # [..., J] degrees of freedom of each variance estimate
+                 ) -> np.ndarray: # [...] Var(IVWE with estimated weights) * sum(pi)
+    "Relative variance 1 + 2 sum_j w_j (1 - w_j) / nu_j of IVWE with estimated weights, eq. (5.2)."
+    prec, dof = np.asarray(prec, dtype=np.float64), np.asarray(dof, dtype=np.float64)
+    w = prec / prec.sum(-1, keepdims=True)
+    return 1 + 2 * (w * (1 - w) / dof).sum(-1)
+
+# %% ../../nbs/judges/60_derivation.ipynb #a4b43cc5
+def rounded_moments(mu, # latent mean(s)
+                    sd, # latent noise sd(s), > 0
+                    levels=(1, 5), # lowest and highest integer level
+                    ) -> tuple[np.ndarray, np.ndarray]: # (mean, variance) of clip(round(mu + sd Z))
+    "Mean and variance of a Gaussian score rounded to integer levels and clipped, eq. (6.1)."
+    from scipy.stats import norm
+    lo_, hi_ = int(levels[0]), int(levels[1])
+    if hi_ <= lo_: raise ValueError(f"levels must be (low, high) with high > low, got {levels}")
+    mu, sd = np.asarray(mu, dtype=np.float64)[..., None], np.asarray(sd, dtype=np.float64)[..., None]
+    if np.any(sd <= 0): raise ValueError("sd must be > 0")
+    v = np.arange(lo_, hi_ + 1, dtype=np.float64)
+    up = np.where(v < hi_, norm.cdf((v + 0.5 - mu) / sd), 1.); dn = np.where(v > lo_, norm.cdf((v - 0.5 - mu) / sd), 0.)
+    pr = up - dn
+    m = (pr * v).sum(-1)
+    return m, (pr * v ** 2).sum(-1) - m ** 2
