@@ -1,0 +1,103 @@
+"The Lean REPL client against every recorded transcript, the Lean oracle driven by recordings, LeanDojo without a toolchain."
+import json, os
+from pathlib import Path
+import pytest
+from lmpapers.leanrl.lean import (LeanDojoOracle, LeanOracle, LeanREPL, ReplayTransport, SubprocessTransport, dojo_verdicts,
+                                  lean_repl_command, parse_reply, read_transcript, statement_head, transcript_stems)
+
+DATA = Path(__file__).parent/'data'/'leanrl'
+SHARED = Path(__file__).resolve().parents[2]/'shared'/'data'/'lean-repl-transcripts'
+TRANSCRIPTS = SHARED if SHARED.is_dir() else DATA/'lean-repl-transcripts'
+STEMS = transcript_stems(TRANSCRIPTS)
+
+def test_every_recorded_session_is_found():
+    assert len(STEMS) == 55   # 57 inputs, 2 of them without an expected output upstream
+
+@pytest.mark.parametrize('stem', STEMS, ids=lambda p: p.name)
+def test_transcript_replays_and_round_trips(stem):
+    pairs = read_transcript(stem)
+    repl = LeanREPL(ReplayTransport(pairs))
+    for req, rep in pairs:
+        r = repl.run(req)
+        assert r.to_json() == rep                          # every field the REPL sent is kept
+        if 'proofStatus' in rep: assert r.kind == 'tactic' and r.proof_status == rep['proofStatus']
+        if set(rep) == {'message'}: assert r.kind == 'error' and r.failed
+        for m, raw in zip(r.messages, rep.get('messages', [])): assert m.pos == (raw['pos']['line'], raw['pos']['column'])
+    with pytest.raises(RuntimeError, match='exhausted'): repl.run({'cmd': 'x'})
+
+def test_protocol_facts_at_head():
+    "Omitted empty lists, bare error replies for failing tactics, proofStatus values."
+    kinds, statuses = set(), set()
+    for s in STEMS:
+        for _, rep in read_transcript(s):
+            r = parse_reply(rep); kinds.add(r.kind)
+            if r.proof_status: statuses.add(r.proof_status.split(':')[0])
+            assert rep.get('messages', None) != [] and rep.get('sorries', None) != []
+    assert kinds == {'command', 'tactic', 'error'} and {'Completed', 'Incomplete'} <= statuses
+    assert parse_reply(read_transcript(TRANSCRIPTS/'unknown_tactic')[1][1]).message.startswith('Lean error:')
+
+def test_replay_refuses_an_unrecorded_request():
+    repl = LeanREPL(ReplayTransport(read_transcript(TRANSCRIPTS/'proof_step')))
+    with pytest.raises(ValueError, match='mismatch'): repl.command('def g : Nat := by sorry')
+
+def test_oracle_tactic_and_command_modes_on_recordings():
+    o = LeanOracle(LeanREPL(ReplayTransport(read_transcript(TRANSCRIPTS/'readme'))), mode='tactic', recheck=False)
+    r = o.check('def f (x : Unit) : Nat := by', 'apply Int.natAbs\nexact -37')
+    assert r.verdicts == ['sound', 'sound'] and r.status == 'ok'
+    # command mode: the recorded session 'invalid_line_break' elaborated `theorem bar : 1 = 1 := by` + `rfl` without the line break
+    pairs = read_transcript(TRANSCRIPTS/'invalid_line_break')[1:]
+    o = LeanOracle(LeanREPL(ReplayTransport([({'cmd': 'theorem bar : 1 = 1 := by\nrfl'}, pairs[0][1])])))
+    r = o.check('theorem bar : 1 = 1', 'rfl')
+    assert r.accepted is False and r.error == 'Unknown identifier `byrfl`'
+    # a recorded failing whole-proof command: errors map to the failing tactic, "unsolved goals" alone does not
+    rep = {"messages": [{"severity": "error", "pos": {"line": 3, "column": 2}, "endPos": {"line": 3, "column": 9}, "data": "type mismatch"},
+                        {"severity": "error", "pos": {"line": 1, "column": 27}, "endPos": {"line": 1, "column": 29}, "data": "unsolved goals\n⊢ x"}], "env": 1}
+    cmd = 'theorem t (x : Nat) : x = x := by\nintro\nexact h\nrfl'
+    o = LeanOracle(LeanREPL(ReplayTransport([({'cmd': cmd}, rep)])))
+    r = o.check('theorem t (x : Nat) : x = x := by', 'intro\nexact h\nrfl')
+    assert r.verdicts == ['sound', 'failed', 'after'] and r.error == 'type mismatch' and not r.accepted
+
+def test_sorry_is_never_accepted():
+    rep = json.loads((TRANSCRIPTS/'proof_step.expected.out').read_text().split('\n\n')[0])
+    o = LeanOracle(LeanREPL(ReplayTransport([({'cmd': 'def f : Nat := by\nsorry'}, rep)])))
+    r = o.check('def f : Nat', 'sorry')
+    assert r.accepted is False and r.verdicts == ['sound']
+
+def test_minif2f_statements_and_header():
+    rows = [json.loads(l) for l in (DATA/'minif2f_head.jsonl').read_text().splitlines()]
+    for row in rows:
+        assert row['formal_statement'].rstrip().endswith(':= by') and not statement_head(row['formal_statement']).endswith('by')
+    # the header is trusted (it sets maxHeartbeats 0); only proofs are screened, and it is elaborated once
+    hdr = {'cmd': rows[0]['header']}
+    stmt = statement_head(rows[0]['formal_statement'])
+    o = LeanOracle(LeanREPL(ReplayTransport([(hdr, {'env': 0}), ({'cmd': stmt + ' := by\nnorm_num', 'env': 0}, {'env': 1}),
+                                             ({'cmd': stmt + ' := by\nsimp', 'env': 0}, {'env': 2})])), header=rows[0]['header'])
+    assert o.check(rows[0]['formal_statement'], 'norm_num').accepted and o.check(rows[0]['formal_statement'], 'simp').accepted
+    assert o.check(rows[0]['formal_statement'], 'set_option maxHeartbeats 0 in\nnlinarith').status == 'rejected'
+
+def test_no_toolchain_errors_are_clear(monkeypatch):
+    monkeypatch.delenv('LEAN_REPL', raising=False)
+    monkeypatch.setenv('PATH', '/nonexistent')
+    assert lean_repl_command() is None
+    with pytest.raises(FileNotFoundError, match='LEAN_REPL'): SubprocessTransport()
+    with pytest.raises(ImportError, match='lean-dojo'): LeanDojoOracle()
+
+def test_dojo_adapter_with_stand_in_types():
+    class TacticState: pass
+    class ProofFinished: pass
+    class LeanError: error = 'bad'
+    class Dojo:
+        def run_tac(self, s, t): return {'intro x': TacticState(), 'simp': ProofFinished()}.get(t, LeanError())
+    assert dojo_verdicts(Dojo(), TacticState(), 'intro x\nsimp').accepted is True
+    r = dojo_verdicts(Dojo(), TacticState(), 'intro x\nring\nsimp')
+    assert r.verdicts == ['sound', 'failed', 'after'] and r.error == 'bad'
+    assert dojo_verdicts(Dojo(), TacticState(), 'intro x\n#eval 1').status == 'rejected'
+
+@pytest.mark.skipif(not lean_repl_command(), reason='no Lean REPL here (set $LEAN_REPL or put lake on PATH)')
+def test_real_repl_if_present():
+    t = SubprocessTransport()
+    try:
+        o = LeanOracle(LeanREPL(t))
+        assert o.check('theorem t : 1 + 1 = 2', 'rfl').accepted
+        assert o.check('theorem t : 1 + 1 = 3', 'rfl').verdicts == ['failed']
+    finally: t.close()
