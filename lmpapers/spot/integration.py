@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface, AttentionMaskInterface, DynamicCache
-from transformers.masking_utils import eager_mask
+from transformers.masking_utils import eager_mask, sdpa_mask
 from .selection import select_topk, select_top_p, sparse_attention, dense_attention
 from .quant import quantize, dequantize, FORMATS
 from ..core.models import decoder_layers
@@ -72,9 +72,12 @@ class SparseConfig:
     "What the `'spot'` attention does: the selection method, dense or sparse prefill, and budget statistics."
     method: object                 # callable (layer, q, k, q_pos) -> (idx, ok)
     prefill: str = 'dense'         # 'dense' | 'sparse'
+    chunk: int|None = None         # queries scored at once in a sparse prefill; None: 2²² // T (peak scores ≈ 16 MB per head)
     budgets: list = field(default_factory=list)   # (layer, mean kept keys per query and KV head, Tk)
     def __post_init__(self):
         if self.prefill not in ('dense', 'sparse'): raise ValueError(f"prefill must be 'dense' or 'sparse', got {self.prefill!r}")
+        if self.chunk is not None and (not isinstance(self.chunk, int) or self.chunk < 1):
+            raise ValueError(f"chunk must be None or a positive int, got {self.chunk!r}")
 
 def spot_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kw):
     "Attention over the keys the active `SparseConfig`'s method selects (dense when inactive or in a dense prefill)."
@@ -91,19 +94,24 @@ def spot_attention(module, query, key, value, attention_mask, scaling=None, drop
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=causal, is_causal=Tq == Tk and Tq > 1,
                                              scale=scaling, enable_gqa=True)
     else:
-        q_pos = torch.arange(Tk - Tq, Tk, device=key.device)
-        idx, ok = cfg.method(module._spot_slot, query, key, q_pos)
-        cfg.budgets.append((module.layer_idx, ok.float().sum(-1).mean().item(), Tk))
-        out = sparse_attention(query, key, value, idx, ok, scaling)
+        q_pos, outs = torch.arange(Tk - Tq, Tk, device=key.device), []
+        step = cfg.chunk or max(1, 2**22 // Tk)
+        for s in range(0, Tq, step):                   # query chunks, each against the keys up to its last position
+            e = min(s + step, Tq); end = Tk - Tq + e
+            kc, vc = key[:, :, :end], value[:, :, :end]
+            idx, ok = cfg.method(module._spot_slot, query[:, :, s:e], kc, q_pos[s:e])
+            cfg.budgets.append((module.layer_idx, ok.float().sum(-1).mean().item(), end))
+            outs.append(sparse_attention(query[:, :, s:e], kc, vc, idx, ok, scaling))
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, 2)
     return out.transpose(1, 2).contiguous(), None
 
 AttentionInterface.register('spot', spot_attention)
-AttentionMaskInterface.register('spot', eager_mask)
+AttentionMaskInterface.register('spot', sdpa_mask)     # None for unpadded causal batches: no [T, T] mask
 
 @contextmanager
-def sparse(model, method, prefill: str = 'dense'):
+def sparse(model, method, prefill: str = 'dense', chunk: int|None = None):
     "Run `model` (forward or `generate`) with sparse attention chosen by `method`; yields the `SparseConfig`."
-    cfg = SparseConfig(method, prefill)
+    cfg = SparseConfig(method, prefill, chunk)
     if not callable(method): raise TypeError(f"method must be callable (layer, q, k, q_pos) -> (idx, ok), e.g. TopK(...), got {type(method).__name__}")
     scorer = getattr(method, 'scorer', None)
     est = getattr(scorer, 'sel', None) or getattr(scorer, 'est', None)
@@ -120,7 +128,7 @@ def sparse(model, method, prefill: str = 'dense'):
 
 # %% ../../nbs/spot/24_integration.ipynb #d06b32fd
 @torch.no_grad()
-def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, prefill: str = 'dense'):
+def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, prefill: str = 'dense', chunk: int|None = None):
     "Greedy `generate` with sparse decode; the last prompt token is already decoded sparsely. Returns (new ids, config)."
     ids = to_model(check_token_ids(ids, model.config.vocab_size), model)
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1: raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
@@ -128,7 +136,7 @@ def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, p
     cache = DynamicCache(config=model.config)
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else model.config.eos_token_id
     pad = pad[0] if isinstance(pad, (list, tuple)) else pad
-    with sparse(model, method, prefill) as cfg:
+    with sparse(model, method, prefill, chunk) as cfg:
         if ids.shape[1] > 1: model(ids[:, :-1], cache=cache, use_cache=True, logits_to_keep=1)   # only the cache is needed
         out = model.generate(ids, cache=cache, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
     return out[:, ids.shape[1]:], cfg
