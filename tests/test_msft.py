@@ -10,7 +10,7 @@ from lmpapers.msft.rollout import StagedSampler, WeightedSampler
 MODEL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=1, num_key_value_heads=1, head_dim=32)
 
 def _spec(d, name):
-    sp = dict(data_seed=0, seq_len=56, model=MODEL, model_seed=0, run_dir=str(Path(d)/name),
+    sp = dict(data_seed=0, seq_len=40, model=MODEL, model_seed=0, run_dir=str(Path(d)/name),
               cfg=dict(budget=0.5, lr=1e-2, max_rounds=3, seed=0))
     p = Path(d)/f'{name}.json'; p.write_text(json.dumps(sp)); return p
 
@@ -48,11 +48,11 @@ def test_bad_input():
     from lmpapers.core.tokenizer import train_tokenizer
     from lmpapers.core.models import build_model, model_config
     tok = train_tokenizer()
-    tr, va = encode(mix, tok, 56), encode(mix, tok, 56, 'validation')
+    tr, va = encode(mix, tok, 40), encode(mix, tok, 40, 'validation')
     va.tokenizer = 'other'
     with pytest.raises(ValueError, match='different tokenizers'): msft(build_model(model_config(vocab_size=len(tok), **MODEL)), tr, va)
     with pytest.raises(ValueError, match='mismatched tokenizers'):
-        msft(build_model(model_config(vocab_size=500, **MODEL)), tr, encode(mix, tok, 56, 'validation'))
+        msft(build_model(model_config(vocab_size=500, **MODEL)), tr, encode(mix, tok, 40, 'validation'))
 
 def test_samplers_are_functions_of_the_step():
     s = StagedSampler([(10, torch.arange(40))], 8, seed=3)
