@@ -47,10 +47,17 @@ class SelectorScorer:
         self.cache[layer] = c
         return self.sel.logits(layer, q, ks=c[1])
 
+def _check_budget_ints(**kw):
+    for name, v in kw.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0: raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+
 @dataclass
 class TopK:
     "Keep the top `k` keys by `scorer` (plus sinks and recent window, inside the budget)."
     scorer: object; k: int = 64; n_sink: int = 4; n_recent: int = 16
+    def __post_init__(self):
+        _check_budget_ints(k=self.k, n_sink=self.n_sink, n_recent=self.n_recent)
+        if self.k < 1: raise ValueError(f"k must be >= 1, got {self.k}")
     def __call__(self, layer, q, k, q_pos):
         return select_topk(self.scorer(layer, q, k), min(self.k, k.shape[2]), self.n_sink, self.n_recent, q_pos)
 
@@ -58,6 +65,10 @@ class TopK:
 class TopP:
     "Dual top-p on `scorer`'s logits: smallest set with estimated mass ≥ p, budget in [k_min, k_max]."
     scorer: object; p: float = 0.9; k_min: int = 16; k_max: int = 256; n_sink: int = 4; n_recent: int = 16
+    def __post_init__(self):
+        _check_budget_ints(k_min=self.k_min, k_max=self.k_max, n_sink=self.n_sink, n_recent=self.n_recent)
+        if not (isinstance(self.p, (int, float)) and 0 < self.p <= 1): raise ValueError(f"p must be in (0, 1], got {self.p!r}")
+        if not 0 < self.k_min <= self.k_max: raise ValueError(f"k_min and k_max must satisfy 0 < k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
     def __call__(self, layer, q, k, q_pos):
         Tk = k.shape[2]
         s = self.scorer(layer, q, k)
@@ -130,7 +141,8 @@ def sparse(model, method, prefill: str = 'dense', chunk: int|None = None):
 @torch.no_grad()
 def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, prefill: str = 'dense', chunk: int|None = None):
     "Greedy `generate` with sparse decode; the last prompt token is already decoded sparsely. Returns (new ids, config)."
-    ids = to_model(check_token_ids(ids, model.config.vocab_size), model)
+    one_d = isinstance(ids, torch.Tensor) and ids.dim() == 1        # a single unbatched prompt: answered unbatched
+    ids = to_model(check_token_ids(ids[None] if one_d else ids, model.config.vocab_size), model)
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1: raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
     # DynamicCache(config=...) also holds a hybrid's recurrent states: the prompt but its last token is prefilled once
     cache = DynamicCache(config=model.config)
@@ -139,4 +151,5 @@ def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, p
     with sparse(model, method, prefill, chunk) as cfg:
         if ids.shape[1] > 1: model(ids[:, :-1], cache=cache, use_cache=True, logits_to_keep=1)   # only the cache is needed
         out = model.generate(ids, cache=cache, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
-    return out[:, ids.shape[1]:], cfg
+    new = out[:, ids.shape[1]:]
+    return (new[0] if one_d else new), cfg
