@@ -789,6 +789,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'lmpapers.leanrl.lean._offset': ('leanrl/lean.html#_offset', 'lmpapers/leanrl/lean.py'),
                                       'lmpapers.leanrl.lean._reply_done': ('leanrl/lean.html#_reply_done', 'lmpapers/leanrl/lean.py'),
                                       'lmpapers.leanrl.lean._segments': ('leanrl/lean.html#_segments', 'lmpapers/leanrl/lean.py'),
+                                      'lmpapers.leanrl.lean.check_benchmark': ( 'leanrl/lean.html#check_benchmark',
+                                                                                'lmpapers/leanrl/lean.py'),
                                       'lmpapers.leanrl.lean.dojo_verdicts': ('leanrl/lean.html#dojo_verdicts', 'lmpapers/leanrl/lean.py'),
                                       'lmpapers.leanrl.lean.lean_repl_command': ( 'leanrl/lean.html#lean_repl_command',
                                                                                   'lmpapers/leanrl/lean.py'),
