@@ -141,7 +141,8 @@ def test_bad_input_refused():
     ids = rows(1, 8)
     with pytest.raises(TypeError, match='torch.Tensor'): generate_sparse(m, ids[0].tolist(), meth)
     with pytest.raises(TypeError, match='integer'): generate_sparse(m, ids.float(), meth)
-    with pytest.raises(ValueError, match='2-D'): generate_sparse(m, ids[0], meth)
+    assert generate_sparse(m, ids[0], meth)[0].dim() == 1                       # one unbatched prompt is accepted
+    with pytest.raises(ValueError, match='2-D'): generate_sparse(m, ids[None], meth)
     with pytest.raises(ValueError, match='vocabulary'): generate_sparse(m, ids + V, meth)
     with pytest.raises(ValueError, match='max_new_tokens'): generate_sparse(m, ids, meth, max_new_tokens=0)
     with pytest.raises(TypeError, match='callable'): generate_sparse(m, ids, 'topk')
