@@ -135,7 +135,7 @@ def block_scores(stats,                 # a `GradTracker` or its `as_dict()`
     if sub not in SUBMODULES: raise ValueError(f"sub must be None or one of {SUBMODULES}, got {sub!r}")
     return np.asarray(d[kind + '_sub'], dtype=np.float64)[:, SUBMODULES.index(sub)] / d['steps']
 
-# %% ../../nbs/gfa/11_tracking.ipynb
+# %% ../../nbs/gfa/11_tracking.ipynb #dc3c61e0
 def _trainer_callback(self):
     "A `transformers.TrainerCallback` adding one tracked step per optimizer step (gradients summed over accumulation)."
     from transformers import TrainerCallback
