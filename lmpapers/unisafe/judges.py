@@ -134,7 +134,7 @@ class HFJudge(Judge):
         enc = self.proc(text=[text], images=images or None, return_tensors='pt') if self.sees_images else self.proc(text, return_tensors='pt')
         p = next(self.model.parameters())
         enc = {k: (v.to(p.device, p.dtype) if k == 'pixel_values' else v.to(p.device)) for k, v in enc.items()}
-        with torch.no_grad(): logits = self.model(**enc).logits[0, -1]
+        with torch.no_grad(): logits = self.model(**enc, logits_to_keep=1).logits[0, -1]   # only the last position's logits
         return int(max(range(len(ids)), key=lambda i: float(logits[ids[i]])))
     def complete(self, prompt, images):
         from lmpapers.unisafe.models import hf_generate

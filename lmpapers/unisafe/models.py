@@ -6,10 +6,7 @@
 from __future__ import annotations
 import base64, copy, hashlib, io, re
 from pathlib import Path
-import torch
 from .schema import TASKS, IMAGE_TASKS, TEXT_TASKS, MT_TURNS, Case, load_image, split_of
-from ..core.models import model_config
-from ..core.guards import fork_rng
 
 # %% auto #0
 __all__ = ['CHAT_TEMPLATE', 'UnsupportedTask', 'ModelAdapter', 'case_seed', 'prompt_text', 'chat_prompt', 'hf_generate',
@@ -50,15 +47,16 @@ def chat_prompt(tok, # tokenizer or processor
     text = content if isinstance(content, str) else ' '.join(c.get('text', '') for c in content)
     return f'User: {text}\nAssistant:'
 
-@torch.no_grad()
 def hf_generate(model, proc, prompt: str, images=None, max_new_tokens: int = 32, do_sample: bool = False, seed: int = 0) -> str:
     "Decode `max_new_tokens` after `prompt` (and `images`, for a processor) and return the new text."
+    import torch
+    from lmpapers.core.guards import fork_rng
     if hasattr(proc, 'image_processor'): enc = proc(text=[prompt], images=images or None, return_tensors='pt')
     else: enc = proc(prompt, return_tensors='pt')
     dev = next(model.parameters()).device
     enc = {k: (v.to(dev, next(model.parameters()).dtype) if k == 'pixel_values' else v.to(dev)) for k, v in enc.items()}
     tok = getattr(proc, 'tokenizer', proc)
-    with fork_rng(seed):
+    with fork_rng(seed), torch.no_grad():
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tok.pad_token_id or tok.eos_token_id)
     return tok.decode(out[0, enc['input_ids'].shape[1]:], skip_special_tokens=True)
 
@@ -102,6 +100,7 @@ class DiffusersImageModel(ModelAdapter):
         self.i2i = img2img or AutoPipelineForImage2Image.from_pipe(pipe)
         for p in (self.pipe, self.i2i): p.set_progress_bar_config(disable=True)
     def _gen(self, case, turn):
+        import torch
         return torch.Generator().manual_seed(case_seed(self.seed, case, turn))
     def _flagged(self, out): return bool(any(getattr(out, 'nsfw_content_detected', None) or []))
     def _t2i(self, text, case, turn=0):
@@ -152,6 +151,8 @@ def tiny_vlm(arch: str = 'llama', # decoder family: 'llama' or 'qwen3'
              seed: int = 0, image_size: int = 32, patch_size: int = 8, layers: int = 2):
     "(LLaVA model, processor): a random-init vision-language model of the real architecture, cut down."
     from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor)
+    from lmpapers.core.models import model_config
+    from lmpapers.core.guards import fork_rng
     tok = tiny_tokenizer()
     vc = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=layers, num_attention_heads=2,
                           image_size=image_size, patch_size=patch_size, projection_dim=32)
@@ -168,6 +169,7 @@ def tiny_diffusion(seed: int = 0, sample_size: int = 16):
     "A random-init Stable Diffusion pipeline (UNet, VAE, CLIP text encoder, DDIM) of the real architecture, cut down."
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
+    from lmpapers.core.guards import fork_rng
     tok = tiny_tokenizer(); tok.model_max_length = 32
     with fork_rng(seed):
         unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=sample_size, in_channels=4, out_channels=4,
@@ -181,13 +183,17 @@ def tiny_diffusion(seed: int = 0, sample_size: int = 16):
     return StableDiffusionPipeline(vae=vae, text_encoder=te.eval(), tokenizer=tok, unet=unet.eval(), scheduler=sch,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
-def load_vlm(path, dtype=torch.float32, device='cpu'):
-    "(model, processor) of a saved image-text-to-text checkpoint folder or hub name."
+def load_vlm(path, dtype=None, device='cpu'):
+    "(model, processor) of a saved image-text-to-text checkpoint folder or hub name (fp32 unless `dtype`)."
+    import torch
+    dtype = dtype or torch.float32
     from transformers import AutoModelForImageTextToText, AutoProcessor
     return AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device).eval(), AutoProcessor.from_pretrained(path)
 
-def load_diffusion(path, dtype=torch.float32, device='cpu'):
-    "A saved text-to-image pipeline folder or hub name."
+def load_diffusion(path, dtype=None, device='cpu'):
+    "A saved text-to-image pipeline folder or hub name (fp32 unless `dtype`)."
+    import torch
+    dtype = dtype or torch.float32
     from diffusers import AutoPipelineForText2Image
     return AutoPipelineForText2Image.from_pretrained(path, torch_dtype=dtype).to(device)
 
