@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from transformers import AttentionInterface, AttentionMaskInterface, DynamicCache
 from transformers.masking_utils import eager_mask, sdpa_mask
 from .selection import select_topk, select_top_p, sparse_attention, dense_attention
-from .quant import quantize, dequantize, FORMATS
+from .quant import quantize, dequantize, FORMATS, PackedKeys
 from ..core.models import decoder_layers
 from ..core.guards import check_token_ids, to_model
 from .selector import SpotSelector, attention_impl, attention_layers
@@ -22,30 +22,38 @@ __all__ = ['SelectorScorer', 'TopK', 'TopP', 'SparseConfig', 'spot_attention', '
 
 # %% ../../nbs/spot/24_integration.ipynb #be39bc75
 class SelectorScorer:
-    "Scores from a `SpotSelector` against its own (optionally 4-bit) K-cache, updated incrementally."
-    def __init__(self, sel: SpotSelector, fmt: str|None = None):
+    "Scores from a `SpotSelector` against its own K-cache — packed 4-bit (`PackedKeys`) when `fmt` is given — appended per step."
+    def __init__(self, sel: SpotSelector, fmt: str|None = None,
+                 chunk: int = 4096):              # keys decoded at once when scoring a packed cache
         if fmt is not None and fmt not in FORMATS: raise ValueError(f"unknown format {fmt!r}; expected None or one of {list(FORMATS)}")
         if not isinstance(sel, SpotSelector): raise TypeError(f"sel must be a SpotSelector, got {type(sel).__name__}")
-        self.sel, self.fmt, self.cache = sel, fmt, {}
+        self.sel, self.fmt, self.chunk, self.cache = sel, fmt, chunk, {}
         self.encoded = 0                        # keys encoded so far (a new sequence re-encodes all of its keys)
     def reset(self): self.cache = {}
-    def _encode(self, layer, k):
-        self.encoded += k.shape[0] * k.shape[2]
-        ks = self.sel.keys(layer, k)
-        if self.fmt is None: return ks
-        # nvfp4 with a fixed unit tensor scale: each key's code depends on that key only (causal, chunking-invariant)
-        return dequantize(quantize(ks, self.fmt, tensor_scale=1.0 if self.fmt == 'nvfp4' else None), ks.dtype)
+
+    @property
+    def nbytes(self) -> int:
+        "Bytes the selector cache holds over all layers (packed codes + scales, or the full-precision keys)."
+        return sum(c['keys'].nbytes if self.fmt else c['keys'].numel() * c['keys'].element_size() for c in self.cache.values())
+
+    def _continues(self, c, q, k) -> bool:
+        # a continuation: the keys before this call's queries are exactly the cached ones (same batch and heads, same
+        # last key); anything else — a new text, even one sharing a prefix — is encoded afresh
+        n = c['n'] if c else 0
+        return n > 0 and n == k.shape[2] - q.shape[2] and c['heads'] == k.shape[:2] and torch.equal(c['last'], k[:, :, n - 1])
+
     @torch.no_grad()
     def __call__(self, layer, q, k):
-        c = self.cache.get(layer)              # (model keys seen [B,Hkv,Tc,D], their selector keys)
-        Tc = 0 if c is None else c[0].shape[2]
-        # reuse only when every cached key is a prefix of this call's keys: same sequence, grown by decode steps
-        if c is None or Tc > k.shape[2] or c[0].shape[:2] != k.shape[:2] or not torch.equal(c[0], k[:, :, :Tc]):
-            c = (k.clone(), self._encode(layer, k))                              # another sequence: encode all
-        elif Tc < k.shape[2]:
-            c = (k.clone(), torch.cat([c[1], self._encode(layer, k[:, :, Tc:])], 2))
+        c = self.cache.get(layer)
+        if not self._continues(c, q, k): c = dict(n=0, keys=None, heads=k.shape[:2])
+        new = self.sel.keys(layer, k[:, :, c['n']:])
+        self.encoded += new.shape[0] * new.shape[2]
+        if self.fmt: c['keys'] = (PackedKeys(self.fmt) if c['keys'] is None else c['keys']).append(new)
+        else: c['keys'] = new if c['keys'] is None else torch.cat([c['keys'], new], 2)
+        c['n'], c['last'] = k.shape[2], k[:, :, -1].clone()     # one model key per head kept, for the continuation check
         self.cache[layer] = c
-        return self.sel.logits(layer, q, ks=c[1])
+        if self.fmt is None: return self.sel.logits(layer, q, ks=c['keys'])
+        return c['keys'].scores(self.sel.queries(layer, q), self.chunk) * self.sel.dims['head_dim'] ** -0.5
 
 def _check_budget_ints(**kw):
     for name, v in kw.items():

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 
 # %% auto #0
-__all__ = ['E2M1_GRID', 'FORMATS', 'e2m1_encode', 'e2m1_decode', 'pack_nibbles', 'unpack_nibbles', 'QTensor', 'quantize',
-           'dequantize', 'compression', 'relative_error']
+__all__ = ['E2M1_GRID', 'FORMATS', 'SCALE_BYTES', 'e2m1_encode', 'e2m1_decode', 'pack_nibbles', 'unpack_nibbles', 'QTensor',
+           'quantize', 'dequantize', 'compression', 'relative_error', 'bytes_per_key', 'PackedKeys']
 
 # %% ../../nbs/spot/23_quant.ipynb #60f1f58a
 E2M1_GRID = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])  # magnitude of codes 0..7
@@ -114,3 +114,52 @@ def compression(x: torch.Tensor, fmt: str) -> float:
 def relative_error(x: torch.Tensor, fmt: str) -> float:
     "‖dequantize(quantize(x)) − x‖ / ‖x‖."
     return float((dequantize(quantize(x, fmt)) - x).norm() / x.norm())
+
+# %% ../../nbs/spot/23_quant.ipynb #3b2f5f7e
+SCALE_BYTES = {'int4': 2, 'mxfp4': 1, 'nvfp4': 1}
+
+def bytes_per_key(fmt: str, D: int) -> int:
+    "Bytes one D-dimensional key takes in `fmt`: packed codes plus block scales."
+    return D // 2 + D // FORMATS[fmt] * SCALE_BYTES[fmt]
+
+class PackedKeys:
+    "A growing cache of block-quantised keys [B, H, T, D], held packed (codes + block scales) and appended along T."
+    def __init__(self, fmt: str):
+        if fmt not in FORMATS: raise ValueError(f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
+        self.fmt, self.codes, self.scales, self.D = fmt, None, None, None
+        self.tensor_scale = 1.0 if fmt == 'nvfp4' else None    # fixed, so each key's code depends on that key only
+
+    def __len__(self) -> int: return 0 if self.codes is None else self.codes.shape[2]
+
+    def append(self, x: torch.Tensor # [B, H, t, D] new keys
+              ) -> PackedKeys:
+        "Encode `x` and add it at the end of the token axis."
+        if x.dim() != 4: raise ValueError(f"keys must be [B, H, t, D], got {list(x.shape)}")
+        q = quantize(x, self.fmt, self.tensor_scale)
+        if self.codes is None: self.codes, self.scales, self.D = q.codes, q.scales, x.shape[-1]
+        else:
+            if q.codes.shape[:2] != self.codes.shape[:2] or x.shape[-1] != self.D:
+                raise ValueError(f"keys {list(x.shape)} do not extend a cache of {list(self.codes.shape[:2])} heads and D={self.D}")
+            self.codes, self.scales = torch.cat([self.codes, q.codes], 2), torch.cat([self.scales, q.scales], 2)
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        "Bytes held: codes + block scales."
+        return 0 if self.codes is None else self.codes.numel() * self.codes.element_size() + self.scales.numel() * self.scales.element_size()
+
+    def dequantize(self, start: int = 0, end: int|None = None, dtype=torch.float32) -> torch.Tensor:
+        "Keys `start:end` decoded to `dtype`: [B, H, end - start, D]."
+        c, s = self.codes[:, :, start:end], self.scales[:, :, start:end]
+        ts = torch.tensor(self.tensor_scale if self.tensor_scale is not None else 1.0)
+        return dequantize(QTensor(self.fmt, c, s, ts, (*c.shape[:3], self.D)), dtype)
+
+    def scores(self, q: torch.Tensor, # [B, H, Tq, D] queries (in the dtype the scores are computed in)
+               chunk: int = 4096      # keys decoded at once
+              ) -> torch.Tensor:
+        "q · kᵀ for every cached key, [B, H, Tq, T], decoding `chunk` keys at a time."
+        T = len(self)
+        out = q.new_empty(*q.shape[:3], T)
+        for s in range(0, T, chunk):
+            out[..., s:s + chunk] = q @ self.dequantize(s, min(s + chunk, T), q.dtype).to(q.device).transpose(-1, -2)
+        return out
