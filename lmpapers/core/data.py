@@ -173,7 +173,7 @@ def word_mapping(seed: int = 0) -> dict[str, str]:
     syll = ['ka', 'lo', 'mi', 'ne', 'su', 'tar', 'vi', 'zu', 'ren', 'po', 'qua', 'dil']
     made = set()
     while len(made) < len(WORDS): made.add(''.join(rng.sample(syll, 2)))
-    return dict(zip(WORDS, sorted(made, key=lambda w: rng.random())))
+    return dict(zip(WORDS, sorted(sorted(made), key=lambda w: rng.random())))   # sorted first: set order varies by process
 
 def mapping_task(n: int = 100, length: int = 6, seed: int = 0) -> Dataset:
     "Translate a word sequence word by word with `word_mapping(seed)`: a stand-in for translation."
