@@ -4,16 +4,21 @@ from lmpapers.judges.experiment import run_experiment, PRESETS, reproduce
 import pytest
 
 CONTRACT = ('err_ratio_est_vs_uniform', 'err_ratio_est_vs_oracle', 'loglog_slope_oracle', 'loglog_slope_est',
-            'oracle_over_lower_bound', 'helpsteer_fixture_err_ratio_est_vs_uniform')
+            'oracle_over_lower_bound', 'helpsteer_fixture_err_ratio_est_vs_uniform',
+            'err_ratio_est_vs_uniform_min_budget', 'err_ratio_est_vs_uniform_max_over_budgets',
+            'err_ratio_est_vs_uniform_estvar_min_budget', 'err_ratio_est_vs_uniform_estvar_max_over_budgets',
+            'discrete_err_ratio_est_vs_uniform', 'discrete_0_4_err_ratio_est_vs_uniform',
+            'biased_err_ratio_est', 'biased_err_ratio_est_calibrated', 'biased_err_ratio_uniform_calibrated', 'ppi_err_ratio')
 PAPER_CLAIMS = ('err_ratio_est_vs_uniform', 'err_ratio_est_vs_oracle', 'oracle_over_lower_bound', 'loglog_slope_est')
 
 
 @pytest.mark.parametrize('seed', [0, 1])
 def test_contract_and_headline_direction(tmp_path, seed):
-    cfg = dict(PRESETS['tiny'], K=16, mults=(4, 16, 64, 256), seeds=8, hs_seeds=4, hs_prompts=8)
+    cfg = dict(PRESETS['tiny'], K=16, mults=(4, 16, 64, 256), seeds=8, hs_seeds=4, hs_prompts=8,
+               bias_K=20, bias_mults=(64, 256), bias_seeds=4, n_gold=5)
     r = json.loads(run_experiment(cfg, seed=seed, out=tmp_path).read_text())
     m = {x['name']: x for x in r['metrics']}
-    for name in CONTRACT: assert name in m
+    for name in CONTRACT: assert name in m, name
     for name in PAPER_CLAIMS: assert m[name]['claim'] is not None, name
     assert not any(n.startswith('helpsteer_err') for n in m)          # fixture numbers never carry the real dataset's name
     assert m['helpsteer_fixture_err_ratio_est_vs_uniform']['claim'] is None and r['notes']
@@ -23,7 +28,14 @@ def test_contract_and_headline_direction(tmp_path, seed):
     assert m['err_ratio_est_vs_oracle']['value'] < 1.7, m['err_ratio_est_vs_oracle']
     assert m['oracle_over_lower_bound_min']['value'] >= 1
     assert -0.8 < m['loglog_slope_oracle']['value'] < -0.3
-    assert (tmp_path / r['figures']['error_vs_budget']).exists()
+    # the worst case is at least the smallest-budget case, and it names where it was reached
+    assert m['err_ratio_est_vs_uniform_max_over_budgets']['value'] >= m['err_ratio_est_vs_uniform_min_budget']['value']
+    assert "reached on '" in m['err_ratio_est_vs_uniform_max_over_budgets']['note']
+    lo, hi = m['err_ratio_est_vs_uniform_min_budget_ci']['value']
+    assert lo <= m['err_ratio_est_vs_uniform_min_budget']['value'] <= hi
+    # gold-label calibration removes most of the judges' offsets
+    assert m['biased_err_ratio_est_calibrated']['value'] < 0.8 * m['biased_err_ratio_est']['value']
+    assert (tmp_path / r['figures']['error_vs_budget']).exists() and (tmp_path / r['figures']['discrete_biased']).exists()
     assert r['paper'] == 'judges' and r['scale'] == 'tiny' and r['smoke'] is False
 
 

@@ -51,8 +51,10 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match='> 0'): best_judge(np.full((2, 2), np.nan), [1., 1.])
     with pytest.raises(ValueError, match='finite'): Stats.from_answers(2, 2, [0, 1], [0, 0], [1.0, np.inf])
     with pytest.raises(ValueError, match='no usable answer'): ivwe(Stats.zeros(3, 2), np.ones((3, 2)))
-    with pytest.raises(ValueError, match='exploration cost'):
-        est_ivwe(GaussianPool(inst['theta'], inst['var']), inst['cost'], 50., value_range=2.)
+    with pytest.raises(ValueError, match='cannot query every one'):
+        est_ivwe(GaussianPool(inst['theta'], inst['var']), inst['cost'], 5., value_range=2.)
+    with pytest.raises(TypeError, match='budget must be a number'): check_budget('100', 10, inst['cost'])
+    with pytest.raises(TypeError, match='shape'): check_budget(np.ones(2), 10, inst['cost'])
 
 
 def test_est_ivwe_allocation_converges_to_oracle():
@@ -70,7 +72,7 @@ def test_est_beats_uniform_and_tracks_oracle():
     inst = make_instance(30, 4, 'hetero', 3); pool = GaussianPool(inst['theta'], inst['var'])
     B = 1024 * 30 * inst['cost'].sum(); rng = np.random.default_rng(0)
     e = np.array([list(compare(pool, inst['cost'], B, 2, 2., rng).values()) for _ in range(30)])
-    rms = dict(zip(('uniform', 'cheapest', 'neyman', 'oracle', 'est'), np.sqrt((e ** 2).mean(0))))
+    rms = dict(zip(('uniform', 'cheapest', 'neyman', 'oracle', 'uniform_est', 'est'), np.sqrt((e ** 2).mean(0))))
     assert rms['est'] < 0.8 * rms['uniform'] and rms['est'] < 1.2 * rms['oracle']
 
 
@@ -84,7 +86,7 @@ def test_plugin_variances_starve_items_on_discrete_ratings():
     pool = CategoricalPool(probs); pool.theta = theta
     cost = np.array([1., 3.]); B = 200 * K * cost.sum()
     opt = np.mean([lp_error(est_ivwe(pool, cost, B, value_range=4., rng=rng)[0], theta) ** 2 for _ in range(10)])
-    plug = np.mean([lp_error(est_ivwe(pool, cost, B, value_range=4., optimism=False, rng=rng)[0], theta) ** 2 for _ in range(10)])
+    plug = np.mean([lp_error(est_ivwe(pool, cost, B, value_range=4., optimism=False, shrink=False, rng=rng)[0], theta) ** 2 for _ in range(10)])
     assert plug > 1.2 * opt, (plug, opt)
 
 

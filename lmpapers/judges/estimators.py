@@ -36,6 +36,7 @@ class Stats:
         items, judges, v = np.asarray(items, dtype=int), np.asarray(judges, dtype=int), np.asarray(values, dtype=np.float64)
         if not (items.shape == judges.shape == v.shape): raise ValueError("items, judges and values must have the same length")
         if not np.all(np.isfinite(v)): raise ValueError("answers must be finite; record NaN/inf answers as failures instead")
+        o = np.lexsort((v, judges, items)); items, judges, v = items[o], judges[o], v[o]   # same answers, same floats, in any order
         n = np.zeros((K, J)); s = np.zeros((K, J))
         np.add.at(n, (items, judges), 1); np.add.at(s, (items, judges), v)
         mean = np.divide(s, n, out=np.zeros((K, J)), where=n > 0)
@@ -198,27 +199,28 @@ def pooled_variance(stats: Stats) -> np.ndarray:
     return (stats.m2.sum(0) / np.maximum(dof, 1))[None, :]
 
 def shrunk_variance(stats: Stats, # answers so far
-                    iters: int = 8, # alternating fits of the item x judge model
+                    iters: int = 4, # alternating fits of the item x judge model
                     ) -> tuple[np.ndarray, np.ndarray]: # ([K, J] shrunk variances, [K, J] effective dof)
     "Sample variances shrunk toward a multiplicative item x judge model, eq. (5.3) of `60_derivation`."
     m, s2 = np.maximum(stats.n - 1, 0), stats.sample_var(); K, J = m.shape
     if m.sum() == 0: return np.full((K, J), np.nan), np.zeros((K, J))
+    ms2, mv, md = m * s2, m.sum(0), m.sum(1)
+    cv, cd = mv > 0, md > 0
     d, v = np.ones(K), np.ones(J)
+    def fill(x, ok):                                            # rows/columns without dof get the mean; no zeros
+        x[~ok] = x[ok].mean(); top = x.max()
+        return np.maximum(x, 1e-9 * top if top > 0 else 1e-300)
     for _ in range(iters):                                      # weighted moment fit of s2 ~ d_k v_j
-        mv = m.sum(0); v = np.divide((m * s2 / d[:, None]).sum(0), mv, out=np.full(J, np.nan), where=mv > 0)
-        v = np.where(np.isfinite(v), v, np.nanmean(v))
-        md = m.sum(1); d = np.divide((m * s2 / v).sum(1), md, out=np.full(K, np.nan), where=md > 0)
-        d = np.where(np.isfinite(d), d, np.nanmedian(d))
-    model = d[:, None] * v
-    tiny = 1e-12 * max(float(np.nanmax(model)), 1e-300)
-    model = np.maximum(model, tiny)
+        v = fill((ms2 / d[:, None]).sum(0) / np.maximum(mv, 1), cv)
+        d = fill((ms2 / v).sum(1) / np.maximum(md, 1), cd)
+    model = np.maximum(d[:, None] * v, 1e-300)                 # all answers identical: a tiny positive variance
     has = m > 0
     u = s2[has] / model[has]
     tau2 = max(0., np.average((u - 1) ** 2, weights=m[has]) - np.average(2 / m[has], weights=m[has])) if has.sum() > 1 else np.inf
-    Mk, Mj = np.maximum(m.sum(1, keepdims=True), 1), np.maximum(m.sum(0, keepdims=True), 1)
+    Mk, Mj = np.maximum(md, 1)[:, None], np.maximum(mv, 1)[None, :]
     m0 = 2 / (tau2 + 2 / Mk + 2 / Mj)
     den = m + m0                                                 # 0 only with no dof anywhere but one pair
-    return np.where(den > 0, (m * s2 + m0 * model) / np.where(den > 0, den, 1), model), den
+    return np.where(den > 0, (ms2 + m0 * model) / np.where(den > 0, den, 1), model), den
 
 def variance_estimates(stats: Stats, # answers so far
                        value_range: float = 1.0, # width R of the answer range
@@ -348,14 +350,14 @@ def est_plan(stats: Stats, # answers so far
     spend = spend - (x * cost).sum()
     share = oracle_split(np.where(ok, ce * he, 1.), 1.0, p) * ok # fraction of a total budget per item
     have = ((stats.n + x) * cost).sum(1)                         # budget the item has had, this round's exploration included
-    def need(T): return np.maximum(T * share - have, 0) / ce * ok
-    lo_T, hi_T = 0., max(1., have.sum())
-    while (need(hi_T) * ce).sum() < spend: hi_T *= 2
-    for _ in range(60):
-        mid = (lo_T + hi_T) / 2
-        if (need(mid) * ce).sum() < spend: lo_T = mid
-        else: hi_T = mid
-    d = need(lo_T)
+    sh = share * ok; val = sh > 0                                # spend(T) = sum_k (T sh_k - have_k)_+ is piecewise linear:
+    Tk = np.where(val, have / np.where(val, sh, 1), np.inf)[val]  # solve spend(T) = spend exactly at its breakpoints
+    o = np.argsort(Tk, kind='stable'); S, H = np.cumsum(sh[val][o]), np.cumsum(have[val][o])
+    T = 0.
+    if len(Tk):
+        seg = max(int(np.searchsorted(Tk[o] * S - H, spend, side='right')) - 1, 0)
+        T = (spend + H[seg]) / S[seg]
+    d = np.maximum(T * sh - have, 0) / ce * ok
     n = np.floor(d); left = spend - (n * ce).sum()
     for k in np.argsort(-(d - n), kind='stable'):
         if d[k] - n[k] <= 0 or left < ce[k]: continue
@@ -550,6 +552,13 @@ class ScoresPool:
         self.used += n
         return Stats.from_answers(self.K, self.J, items, judges, vals)
 
+    def stats(self) -> Stats:
+        "Statistics of every score used so far, computed afresh (the same floats a log of the same answers gives)."
+        it, jd, vals = [], [], []
+        for k, j in zip(*np.nonzero(self.used)):
+            c = int(self.used[k, j]); vals.extend(self.rows[k][j][:c]); it.extend([k] * c); jd.extend([j] * c)
+        return Stats.from_answers(self.K, self.J, it, jd, vals)
+
 @dataclass
 class Allocation:
     "What `allocate_scores` returns."
@@ -576,6 +585,6 @@ def allocate_scores(scores, # [K, J, R] already collected scores, NaN where miss
     while True:
         plan = np.minimum(r.plan(stats, spent, usable=pool.left() > 0), pool.left())
         if plan.sum() == 0: break
-        stats = stats.merge(pool.sample(plan)); spent = stats.spent(cost)
+        pool.sample(plan); stats = pool.stats(); spent = stats.spent(cost)
     est, se = r.estimates(stats)
     return Allocation(stats.n, est, se, spent, stats)
