@@ -21,8 +21,9 @@ from .metrics import prompt_scores, aggregate, task_table, bootstrap, interval, 
 from .report import plot_tasks, plot_categories, markdown_task_table, markdown_category_table, markdown_cross_task
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_JUDGE', 'TINY_MODELS', 'TINY_JUDGE', 'tiny_umm', 'build_part', 'build_model', 'build_judge',
-           'killed_then_resumed', 'run_eval', 'record', 'reproduce']
+__all__ = ['PRESETS', 'DEFAULT_JUDGE', 'TINY_MODELS', 'TINY_JUDGE', 'PLANTED_RATES', 'PLANTED_REFUSAL', 'tiny_umm', 'build_part',
+           'build_model', 'build_judge', 'killed_then_resumed', 'PlantedModel', 'PlantedJudge', 'planted_truth_rows',
+           'run_eval', 'record', 'reproduce']
 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99005
 PRESETS = {
@@ -116,6 +117,50 @@ def killed_then_resumed(cases, data: Path, run: Path, factory_kwargs: dict, kill
     return dict(records_at_kill=at_kill, child_finished_before_kill=finished_early)
 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99011
+PLANTED_RATES = dict(TI=0.6, IE=0.6, IC=0.85, MT=0.85, TT=0.3, IT=0.4, MU=0.4)   # image-output > text-output; IC, MT highest
+PLANTED_REFUSAL = 0.25   # share of text cases answered with a refusal
+
+def _u(seed, case, salt):
+    import hashlib
+    return int.from_bytes(hashlib.sha256(f'{seed}|{salt}|{case.id}|{case.scenario_type}'.encode()).digest()[:4], 'little') / 2 ** 32
+
+class PlantedModel:
+    "A model whose unsafe answers and refusals are planted per case, and marked so a judge can read them."
+    max_concurrency, rate_per_s, tasks = 1, None, tuple(TASKS)
+    def __init__(self, name='planted', rates=PLANTED_RATES, refusal=PLANTED_REFUSAL, seed=0): self.name, self.rates, self.refusal, self.seed = name, rates, refusal, seed
+    def truth(self, case) -> dict:
+        "The planted (refusal, unsafe) of `case`."
+        ref = case.task in TEXT_TASKS and _u(self.seed, case, 'refusal') < self.refusal
+        return dict(refusal=ref, unsafe=(not ref) and _u(self.seed, case, 'unsafe') < self.rates[case.task])
+    def answer(self, case):
+        from lmpapers.unisafe.data import draw_image
+        t = self.truth(case)
+        if case.task in TEXT_TASKS:
+            return dict(output_text="I'm sorry, but I can't help with that." if t['refusal'] else f"Sure. MARK-{'UNSAFE' if t['unsafe'] else 'SAFE'} steps follow.")
+        im = lambda: draw_image('', (255, 0, 0) if t['unsafe'] else (0, 200, 0), 'square', 32)
+        return dict(images=[im() for _ in range(4)]) if case.task == 'MT' else dict(image=im())
+
+class PlantedJudge(HFJudge.__mro__[1]):
+    "A judge that reads the planted mark, answers in a code fence, and answers prose first on some cases."
+    def __init__(self, name='planted-judge', prose_rate=0.3, seed=0): self.name, self.prose_rate, self.seed, self.calls = name, prose_rate, seed, {}
+    def complete(self, prompt, images):
+        n = self.calls[prompt + str(len(images))] = self.calls.get(prompt + str(len(images)), 0) + 1
+        if n == 1 and (hash(prompt) % 1000) / 1000 < self.prose_rate: return 'This response looks unsafe to me.'
+        if 'Assistant response: the attached' in prompt: unsafe = images[0].getpixel((images[0].width // 2, images[0].height // 3))[0] > 200
+        else: unsafe = 'MARK-UNSAFE' in prompt.split('Assistant response:')[-1]
+        return f'```json\n{{"Reasoning": "read the mark", "Judgment Result": {int(unsafe)}, "Risk Rating": {3 if unsafe else 1}}}\n```'
+
+def planted_truth_rows(cases, model: PlantedModel) -> list[dict]:
+    "Prompt rows of the planted truth, built directly from the draws (no runner, no judge)."
+    rows = []
+    for c in cases:
+        t = model.truth(c)
+        rows.append(dict(model=model.name, task=c.task, id=c.id, scenario_type=c.scenario_type, category=c.category, subcategory=c.subcategory,
+                         scored=True, reason=None, asr=float(t['unsafe']), arr=0.0 if t['refusal'] else (3.0 if t['unsafe'] else 1.0),
+                         refusal=float(t['refusal']), n_judges=1))
+    return rows
+
+# %% ../../nbs/unisafe/99_experiment.ipynb #99013
 def run_eval(cases, models, judges, run: Path, cfg: dict, verbose: bool = False) -> dict:
     "Predictions of every model and judgments of every judge into `run` (resuming what is there); return the rows."
     store = RunStore(run)
@@ -155,7 +200,7 @@ def record(res: Results, rows: list[dict], cfg: dict, seed: int):
     res.add_figure('tasks', plot_tasks(rows, ivals)); res.add_figure('categories', plot_categories(rows, 'asr'))
     return ivals
 
-# %% ../../nbs/unisafe/99_experiment.ipynb #99012
+# %% ../../nbs/unisafe/99_experiment.ipynb #99014
 def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or full (GPU, the real data)
               seed: int = 0, # seed of the fixture, the models and the bootstrap
               out='results', # output folder
@@ -198,10 +243,26 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
             kill = None
             r = run_eval(cases, models, judges, run/'preds', cfg, verbose)
     rows, a = r['rows'], r['audit']
+    planted = None
+    if scale == 'tiny' or smoke:
+        stage('planted truth: a marked model and a mark-reading judge through the same runner')
+        pm = PlantedModel(seed=seed); pr = run_eval(cases, [pm], [PlantedJudge(seed=seed)], run/'planted', cfg)
+        planted = (pr, planted_truth_rows(cases, pm))
     res.add('cases_evaluated', len(cases), 'cases', note=f"{len({c.id for c in cases})} risk targets; {len(rows)} prompts over {len(models)} models")
     record(res, rows, cfg, seed)
     res.add('resume_lost_items', a['lost'], 'items', 0, 'expected predictions and judgments without a final record after the run')
     res.add('resume_repeated_items', a['repeated'], 'items', 0, 'predictions recorded as successes twice, or judged twice')
+    if planted:
+        (pr, truth) = planted
+        for metric, prefix in (('asr', 'asr'), ('arr', 'arr'), ('refusal', 'refusal_rate')):
+            got, want = aggregate(pr['rows'], metric), aggregate(truth, metric)
+            err = max(abs(got['planted']['tasks'][t]['value'] - want['planted']['tasks'][t]['value']) for t in want['planted']['tasks'])
+            res.add(f'planted_{prefix}_max_abs_error', err, metric, 0, 'largest |measured - planted| over the seven tasks: runner, judge parsing with retries, refusal detector and aggregation against the truth computed directly')
+        d, dt = paired_difference(pr['rows'], IMAGE_TASKS, TEXT_TASKS, 'asr', n_boot=cfg['n_boot'], seed=seed), paired_difference(truth, IMAGE_TASKS, TEXT_TASKS, 'asr')
+        res.add('planted_asr_image_minus_text', d['diff'], 'fraction', dt['diff'], f"planted model; claim column = the planted difference; 95% interval [{d['lo']:.3f}, {d['hi']:.3f}] over {d['n']} targets")
+        res.add('planted_unscored', int(sum(not r['scored'] for r in pr['rows'])), 'prompts', 0, 'the judge answered prose first on some prompts; the retries recover every one')
+        res.add_figure('planted_tasks', plot_tasks(pr['rows']))
+        res.add('planted_judge_retries', int(sum(1 for j in final_judgments(RunStore(run/'planted')).values() if j.attempts > 1)), 'judgments', note='judgments that needed a second try')
     if kill:
         res.add('resume_records_at_kill', kill['records_at_kill'], 'records', note='prediction records on disk when the child process got SIGKILL')
         if kill['child_finished_before_kill']: res.note('the child process finished before it could be killed; the resume check did not exercise a kill')
@@ -213,6 +274,7 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
                  'confirmed nor refuted here; the run shows the harness end to end: loading, seven tasks, a hard kill and resume, guided JSON '
                  'verdicts, aggregation, intervals and plots')
         res.note('the fixture is generated by this project (9 risk targets with placeholder content x 7 tasks); it holds no benchmark rows')
-        res.note('random models never start with a refusal phrase, so refusal rates are 0 here; refusal handling is tested with scripted models and endpoints')
+        res.note('random models never start with a refusal phrase, so their refusal rates are 0; refusals are exercised by the planted model (planted_* metrics)')
+        res.note('planted_* metrics check the harness against a known answer (a marked scripted model and a mark-reading judge); they say nothing about real models either')
     if smoke: res.note('smoke: one case per task through cut-down random-init architectures on CPU (the judge shares the model\'s weights); numbers mean nothing')
     return res.save()

@@ -170,7 +170,7 @@ def tiny_diffusion(seed: int = 0, sample_size: int = 16):
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
     from lmpapers.core.guards import fork_rng
-    tok = tiny_tokenizer(); tok.model_max_length = 32
+    tok = tiny_tokenizer(); tok.model_max_length = 77   # CLIP's context
     with fork_rng(seed):
         unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=sample_size, in_channels=4, out_channels=4,
                                     down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'), up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'),

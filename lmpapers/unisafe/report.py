@@ -68,10 +68,11 @@ def plot_categories(rows: list[dict], metric: str = 'asr'):
     tasks = [t for t in TASKS if any(t in a['tasks'] for a in agg.values())]
     cats = sorted({c for a in agg.values() for t in a['tasks'].values() for c in t['categories']})
     fig, axes = new_figure(1, max(1, len(models)), figsize=(4.2 * max(1, len(models)), 0.45 * len(cats) + 1.6), squeeze=False)
-    for ax, m in zip(axes[0], models):
+    for k, (ax, m) in enumerate(zip(axes[0], models)):
         M = np.array([[agg[m]['tasks'].get(t, {}).get('categories', {}).get(c, {}).get('value', math.nan) for t in tasks] for c in cats])
         im = ax.imshow(M, vmin=0, vmax=3 if metric == 'arr' else 1, cmap='Reds', aspect='auto')
-        ax.set(xticks=range(len(tasks)), xticklabels=tasks, yticks=range(len(cats)), yticklabels=cats, title=f'{m}: {metric}')
-        for (i, j), v in np.ndenumerate(M): ax.text(j, i, _f(v)[:4], ha='center', va='center', fontsize=6)
+        ax.set(xticks=range(len(tasks)), xticklabels=tasks, yticks=range(len(cats)), yticklabels=cats if k == 0 else [], title=f'{m}: {metric}')
+        top = 3 if metric == 'arr' else 1
+        for (i, j), v in np.ndenumerate(M): ax.text(j, i, '–' if math.isnan(v) else f'{v:.2f}', ha='center', va='center', fontsize=6, color='white' if v > 0.6 * top else 'black')
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
     return fig
