@@ -25,14 +25,16 @@ def test_every_listed_escape_is_rejected_on_text():
 def test_network_isolation_is_detected_and_recorded():
     prefix, status = network_isolation()
     assert status.startswith('unshare') == bool(prefix) and (prefix or status.startswith('none'))
-    if prefix:   # inside the namespace there is only a loopback interface, down
-        p = ProverProcess(['cat', '/proc/net/dev'], Limits(wall_s=5))
-        out = p.read_until(lambda s: None if p.alive() or not s else len(s), time.monotonic() + 5) if False else None
-        p.kill()
+    if prefix:   # inside the namespace there is only a loopback interface
         import subprocess
         r = subprocess.run(prefix + ['cat', '/proc/net/dev'], capture_output=True, text=True, timeout=10)
         names = {l.split(':')[0].strip() for l in r.stdout.splitlines()[2:]}
         assert names <= {'lo'}
+        p = ProverProcess(['cat'], Limits(wall_s=5))          # provers start inside it
+        p.send('x\n'); p.read_until(lambda s: s.find('\n') + 1 or None, time.monotonic() + 5)   # cat runs: unshare is done
+        assert os.readlink(f'/proc/{p.proc.pid}/ns/net') != os.readlink('/proc/self/ns/net')
+        assert p.network.startswith('unshare')
+        p.kill()
 
 @needs_coq
 def test_pool_survives_escapes_loop_memory_and_a_killed_worker():
