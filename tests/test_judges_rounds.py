@@ -91,6 +91,18 @@ def test_value_range_policy(tmp_path):
     with pytest.raises(ValueError, match='on_range must be'): check_answers([1.], 4., 'loud')
 
 
+def test_allocate_scores_with_gold_labels():
+    "Collected scores from offset judges: the gold option removes the offsets (the documented three-line use)."
+    truth, sc = _scores(30, 3, 40, seed=5)
+    biased = sc + np.array([0.5, -0.4, 0.3])[:, None]
+    g = np.arange(0, 30, 4)
+    raw = allocate_scores(biased, [1., 4., 10.], 30 * 200., value_range=(-1, 6))
+    cal = allocate_scores(biased, [1., 4., 10.], 30 * 200., value_range=(-1, 6), gold=(g, truth[g]))
+    rest = np.setdiff1d(np.arange(30), g)
+    assert lp_error(cal.estimates[rest], truth[rest]) < 0.6 * lp_error(raw.estimates[rest], truth[rest])
+    assert abs((cal.estimates - truth)[rest].mean()) < 0.3 * abs((raw.estimates - truth)[rest].mean())   # the net offset is gone
+
+
 def test_small_budget_fallback_spreads_uniformly():
     "Below the exploration cost n0*K*sum(c) the budget is spread uniformly, spent, and no item is left out."
     inst = make_instance(20, 3, 'hetero', 1); pool = GaussianPool(inst['theta'], inst['var'])
