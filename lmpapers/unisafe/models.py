@@ -95,9 +95,11 @@ class DiffusersImageModel(ModelAdapter):
     tasks = IMAGE_TASKS
     def __init__(self, pipe, name: str = 'diffusers', steps: int = 20, size: int|None = None, strength: float = 0.7,
                  guidance_scale: float = 5.0, seed: int = 0, img2img=None):
-        from diffusers import AutoPipelineForImage2Image
         self.pipe, self.name, self.steps, self.size, self.strength, self.gs, self.seed = pipe, name, steps, size, strength, guidance_scale, seed
-        self.i2i = img2img or AutoPipelineForImage2Image.from_pipe(pipe)
+        if img2img is None:
+            from diffusers import AutoPipelineForImage2Image
+            img2img = AutoPipelineForImage2Image.from_pipe(pipe)   # same components, no second copy of the weights
+        self.i2i = img2img
         for p in (self.pipe, self.i2i): p.set_progress_bar_config(disable=True)
     def _gen(self, case, turn):
         import torch
