@@ -11,7 +11,7 @@ MODEL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_atte
 
 def _spec(d, name):
     sp = dict(data_seed=0, seq_len=40, model=MODEL, model_seed=0, run_dir=str(Path(d)/name),
-              cfg=dict(budget=0.5, lr=1e-2, max_rounds=3, seed=0))
+              cfg=dict(budget=0.5, lr=1e-2, max_rounds=2, seed=0))
     p = Path(d)/f'{name}.json'; p.write_text(json.dumps(sp)); return p
 
 def _launch(spec):
@@ -60,3 +60,24 @@ def test_samplers_are_functions_of_the_step():
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     w = WeightedSampler(torch.tensor([0] * 5 + [1] * 5), 2, 4, [1, 1], seed=0)
     assert torch.equal(w(7), w(7))
+
+def test_restored_optimizer_is_loaded_at_a_fresh_start(tmp_path):
+    from lmpapers.core.tokenizer import train_tokenizer
+    from lmpapers.core.models import build_model, model_config
+    from lmpapers.core.train import train
+    from lmpapers.msft.msft import train_config
+    from lmpapers.msft.rollout import MixtureEval
+    tok = train_tokenizer(); mix = tiny_mixture()
+    tr, va = encode(mix, tok, 40), encode(mix, tok, 40, 'validation')
+    m = build_model(model_config(vocab_size=len(tok), **MODEL))
+    cfg = MSFTConfig(batch_size=8)
+    saved = {}
+    class Grab(MixtureEval):
+        def before_fit(self, model, optimizer, scheduler, start_step):
+            super().before_fit(model, optimizer, scheduler, start_step); saved['opt'] = optimizer
+    train(m, tr.rows, None, train_config(cfg, 3, 40, 0), [Grab(va, [0], 3, 3, 10.0)], sampler=StagedSampler([(3, torch.arange(len(tr)))], 8), loss_mask=tr.mask)
+    state = saved['opt'].state_dict()
+    ev = Grab(va, [0], 2, 2, 10.0, ckpt_dir=tmp_path, init_optimizer=state)
+    train(m, tr.rows, None, train_config(cfg, 2, 40, 0), [ev], sampler=StagedSampler([(2, torch.arange(len(tr)))], 8), loss_mask=tr.mask)
+    steps = [s['step'] for s in saved['opt'].state_dict()['state'].values()]
+    assert all(float(s) == 5 for s in steps)          # 3 restored + 2 new Adam steps
