@@ -32,23 +32,28 @@ class Arm:
         t0, d = time.perf_counter(), self.drafter
         fed = getattr(d, 'fed_tokens', 0)
         if self.kind == 'block':
-            lq = d.marginals(ids); v, t = lq.max(-1)
-            tree, q = DraftTree.chain(t.cpu(), conf=v.exp().cpu()), lq.exp().cpu()
+            v, t = d.marginals(ids).max(-1)
+            tree, q = DraftTree.chain(t.cpu(), conf=v.exp().cpu()), None
         else:
             tree = self._check(d.draft(ids), vocab_size)
-            q = d.last_q if self.kind == 'model' else None
+            q = tree.q                                                                          # sampled chains only
             if self.kind == 'model': self.catchup_tokens += max(0, d.fed_tokens - fed - tree.n)   # fed beyond the draft steps
         self.seconds += time.perf_counter() - t0; self.calls += 1
         return tree, q
 
     def committed_laws(self, ids: torch.Tensor, committed: list, sampling_temperature: float = 0.0):
-        "('q', [r, V] laws at the committed positions) or ('tokens', proposal) after the prefix `ids`."
+        "What the drafter proposes at each committed position after the prefix `ids`: laws [m, V] (sampling drafters) or tokens (-1: none)."
         t0, d, m = time.perf_counter(), self.drafter, len(committed)
+        ids = committed_ids(ids)
         try:
             if self.kind == 'model':
-                full = torch.cat([committed_ids(ids), torch.tensor(committed[:-1], dtype=torch.long)])
-                T = d.temperature if d.sample else 1.0
-                return 'q', d.next_probs(full, m, T)
-            if self.kind == 'block': return 'q', d.marginals(ids).exp().cpu()[:m]
-            return 'tokens', self._check(d.draft(ids), None).tokens.tolist()
+                full = torch.cat([ids, torch.tensor(committed[:-1], dtype=torch.long)])
+                laws = d.next_probs(full, m, d.temperature if d.sample else 1.0)
+                return laws if d.sample else laws.argmax(-1).tolist()
+            if self.kind == 'block': return d.marginals(ids).argmax(-1).cpu().tolist()[:m]
+            out = []
+            for j in range(m):
+                t = self._check(d.draft(torch.cat([ids, torch.tensor(committed[:j], dtype=torch.long)])), None)
+                out.append(int(t.tokens[0]) if t.n else -1)
+            return out
         finally: self.seconds += time.perf_counter() - t0
