@@ -248,7 +248,7 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
         cur = bcurves[name]
         res.add(f'{label}_err_ratio_est_vs_uniform', _ratio(cur, 'est', 'uniform'), '×',
                 note=f"rounded, clipped {name.replace('likert_', 'Likert ').replace('_', '-')} scores, truth = latent score; {top}; per budget: "
-                     + ', '.join(f'{v:.2f}' for v in _curve(cur, 'est') / _curve(cur, 'uniform')) + '; > 1 means the rounding bias of precise judges (eq. 6.2) outweighs the allocation gain')
+                     + ', '.join(f'{v:.2f}' for v in _curve(cur, 'est') / _curve(cur, 'uniform')) + '; > 1: the rounding and clipping biases (eqs. 6.1-6.3) outweigh the allocation gain (here every judge has the same c sigma^2, so concentrating on one judge per item only stops averaging their biases)')
         res.add(f'{label}_err_ratio_est_calibrated_vs_uniform', _ratio(cur, 'est_calibrated', 'uniform'), '×',
                 note=f"EST-IVWE with {cfg['n_gold']} gold items (offset + item-bias variance, eq. 6.4); same run")
     bc = bcurves['biased']
