@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .quant import quantize, dequantize
 from .selection import sparse_attention, mass_recall, key_masks
 from ..core.guards import check_token_ids
-from .selector import SpotSelector, kl_loss, capture, group_mean, distill
+from .selector import AttentionEstimator, SpotSelector, kl_loss, capture, group_mean, distill
 
 # %% auto #0
 __all__ = ['oracle_scorer', 'quest_scorer', 'twilight_scorer', 'LightningIndexer', 'BlockGate', 'estimator_scorer',
@@ -54,11 +54,10 @@ def twilight_scorer(fmt: str = 'int4'):
     return score
 
 # %% ../../nbs/spot/25_baselines.ipynb #7c034ed5
-class LightningIndexer(SpotSelector):
+class LightningIndexer(AttentionEstimator):
     "DSA-style indexer per layer and KV head: weighted ReLU of small dot products."
     def __init__(self, n_layers, n_heads, n_kv, head_dim, meta=None, n_idx: int = 4, d_idx: int = 16):
-        nn.Module.__init__(self)
-        self.dims, self.meta = dict(n_layers=n_layers, n_heads=n_heads, n_kv=n_kv, head_dim=head_dim), meta or {}
+        super().__init__(n_layers, n_heads, n_kv, head_dim, meta)
         G = n_heads // n_kv
         self.n_idx, self.d_idx = n_idx, d_idx
         self.wq = nn.Parameter(torch.randn(n_layers, n_kv, G * head_dim, n_idx * d_idx) * (G * head_dim) ** -0.5)
@@ -77,11 +76,10 @@ class LightningIndexer(SpotSelector):
         dots = F.relu(qi.transpose(2, 3) @ ki[:, :, None].transpose(-1, -2))              # [B,Hkv,n_idx,Tq,Tk]
         return (w.transpose(2, 3)[..., None] * dots).sum(2)
 
-class BlockGate(SpotSelector):
+class BlockGate(AttentionEstimator):
     "SeerAttention-style gate: block-pooled keys (avg, max, min) against a projection of the group's queries."
     def __init__(self, n_layers, n_heads, n_kv, head_dim, meta=None, block: int = 4, d_gate: int = 32):
-        nn.Module.__init__(self)
-        self.dims, self.meta = dict(n_layers=n_layers, n_heads=n_heads, n_kv=n_kv, head_dim=head_dim), meta or {}
+        super().__init__(n_layers, n_heads, n_kv, head_dim, meta)
         G = n_heads // n_kv
         self.block = block
         self.wq = nn.Parameter(torch.randn(n_layers, n_kv, G * head_dim, d_gate) * (G * head_dim) ** -0.5)
@@ -110,9 +108,11 @@ class BlockGate(SpotSelector):
 
 class estimator_scorer:
     "Scorer from a trained estimator (selector, indexer or gate) on the model's own keys."
-    def __init__(self, est: SpotSelector):
-        if not isinstance(est, SpotSelector): raise TypeError(f"est must be a trained estimator (SpotSelector or subclass), got {type(est).__name__}")
+    def __init__(self, est: AttentionEstimator):
+        if not isinstance(est, AttentionEstimator): raise TypeError(f"est must be a trained AttentionEstimator (selector, indexer or gate), got {type(est).__name__}")
         self.est = est
+    @property
+    def estimator(self): return self.est
     def __call__(self, layer, q, k): return self.est.logits(layer, q, k)
 
 # %% ../../nbs/spot/25_baselines.ipynb #a1117907
@@ -121,7 +121,7 @@ def selection_metrics(model, rows: torch.Tensor, methods: dict, n_queries: int =
     "{method: dict(mass_recall, output_error, budget [layers, Hkv])} on the last `n_queries` positions of `rows`."
     for name, method in methods.items():
         if not callable(method): raise TypeError(f"method {name!r} must be callable (layer, q, k, q_pos) -> (idx, ok)")
-        est = getattr(getattr(method, 'scorer', None), 'sel', None) or getattr(getattr(method, 'scorer', None), 'est', None)
+        est = getattr(getattr(method, 'scorer', None), 'estimator', None)
         if est is not None: est.check_model(model)
     rows = check_token_ids(rows, model.config.vocab_size, 'rows')
     if not isinstance(n_queries, int) or not 1 <= n_queries <= rows.shape[1]: raise ValueError(f"n_queries must be an int in [1, {rows.shape[1]}], got {n_queries!r}")

@@ -30,6 +30,8 @@ class SelectorScorer:
         self.sel, self.fmt, self.chunk, self.cache = sel, fmt, chunk, {}
         self.encoded = 0                        # keys encoded so far (a new sequence re-encodes all of its keys)
     def reset(self): self.cache = {}
+    @property
+    def estimator(self): return self.sel
 
     @property
     def nbytes(self) -> int:
@@ -133,7 +135,7 @@ def sparse(model, method, prefill: str = 'dense', chunk: int|None = None):
     cfg = SparseConfig(method, prefill, chunk)
     if not callable(method): raise TypeError(f"method must be callable (layer, q, k, q_pos) -> (idx, ok), e.g. TopK(...), got {type(method).__name__}")
     scorer = getattr(method, 'scorer', None)
-    est = getattr(scorer, 'sel', None) or getattr(scorer, 'est', None)
+    est = getattr(scorer, 'estimator', None)
     if est is not None: est.check_model(model)                       # a selector of another model's shape is refused
     if hasattr(scorer, 'reset'): scorer.reset()
     dl = decoder_layers(model)

@@ -23,8 +23,8 @@ from ..core.train import pretrained_lm, train, TrainConfig, token_chunks
 # %% auto #0
 __all__ = ['weights_digest', 'model_key', 'tokenizer_key', 'tensor_digest', 'passkey_rows', 'finetuned_lm', 'passkey_lm',
            'packed_passkey_rows', 'passkey_lm_packed', 'passkey_lm_copy', 'attention_layers', 'attention_impl',
-           'capture', 'group_mean', 'SpotSelector', 'kl_loss', 'distill', 'weights_fingerprint', 'same_weights',
-           'distill_rows', 'save_selector', 'load_selector', 'train_estimator', 'tiny_hybrid_lm']
+           'capture', 'group_mean', 'AttentionEstimator', 'SpotSelector', 'kl_loss', 'distill', 'weights_fingerprint',
+           'same_weights', 'distill_rows', 'save_selector', 'load_selector', 'train_estimator', 'tiny_hybrid_lm']
 
 # %% ../../nbs/spot/21_selector.ipynb #7f8c0106
 def weights_digest(model) -> str:
@@ -182,38 +182,58 @@ def _cmul(x, c):
     cr, ci = c[..., 0], c[..., 1]
     return torch.cat([xr * cr - xi * ci, xr * ci + xi * cr], -1)
 
-class SpotSelector(nn.Module):
-    "Distilled attention estimator for a frozen HF decoder: one complex reweighting of q and k per layer and KV head."
+class AttentionEstimator(nn.Module):
+    "Base of every trained attention estimator (selector, indexer, gate): the layout it was built for, input checks, the distillation loss."
     def __init__(self, n_layers: int, n_heads: int, n_kv: int, head_dim: int, meta: dict|None = None):
         super().__init__()
-        if n_heads % n_kv or head_dim % 2: raise ValueError("unsupported attention layout: need n_heads % n_kv == 0 and even head_dim")
+        if n_heads % n_kv: raise ValueError(f"unsupported attention layout: need n_heads % n_kv == 0, got {n_heads} and {n_kv}")
         self.dims = dict(n_layers=n_layers, n_heads=n_heads, n_kv=n_kv, head_dim=head_dim)
         self.meta = meta or {}
-        G = n_heads // n_kv
-        a = torch.zeros(n_layers, n_kv, G, head_dim // 2, 2); a[..., 0] = 1.0 / G
-        b = torch.zeros(n_layers, n_kv, head_dim // 2, 2); b[..., 0] = 1.0
-        self.a, self.b = nn.Parameter(a), nn.Parameter(b)
 
-    @classmethod
-    def for_model(cls, model, **kw):
-        "A selector shaped for `model`'s full-attention layers (one slot each, in order; a hybrid's layer types kept in `meta`)."
+    @staticmethod
+    def layout(model) -> tuple[dict, dict]:
+        "(dims, meta) of `model`'s full-attention layers (one slot each, in order; a hybrid's layer types kept in `meta`)."
         c = model.config
         layers = attention_layers(model)
         hd = getattr(c, 'head_dim', None) or c.hidden_size // c.num_attention_heads
         meta = dict(model_type=c.model_type, hidden_size=c.hidden_size, vocab_size=c.vocab_size)
         if len(layers) != c.num_hidden_layers: meta['layer_types'] = list(c.layer_types)   # hybrid: the layout is part of the fit
-        return cls(len(layers), c.num_attention_heads, c.num_key_value_heads, hd, meta=meta, **kw)
+        return dict(n_layers=len(layers), n_heads=c.num_attention_heads, n_kv=c.num_key_value_heads, head_dim=hd), meta
+
+    @classmethod
+    def for_model(cls, model, **kw):
+        "An estimator shaped for `model`."
+        dims, meta = cls.layout(model)
+        return cls(**dims, meta=meta, **kw)
 
     def check_model(self, model):
-        "Raise `ValueError` unless this selector was built for a model shaped like `model`."
-        other = SpotSelector.for_model(model)
-        if other.dims != self.dims or other.meta != self.meta:
-            raise ValueError(f"selector trained for a different model: selector {self.dims | self.meta}, model {other.dims | other.meta}")
+        "Raise `ValueError` unless this estimator was built for a model shaped like `model`."
+        dims, meta = self.layout(model)
+        if dims != self.dims or meta != self.meta:
+            raise ValueError(f"{type(self).__name__} trained for a different model: estimator {self.dims | self.meta}, model {dims | meta}")
 
     def _check(self, x, heads, what):
         if x.dim() != 4 or x.shape[1] != self.dims[heads] or x.shape[-1] != self.dims['head_dim']:
-            raise ValueError(f"{what} must be [B, {self.dims[heads]}, T, {self.dims['head_dim']}] for this selector, got {list(x.shape)}")
-        return x.to(next(self.parameters()).dtype)    # computed in the selector's dtype (its parameters follow x's device)
+            raise ValueError(f"{what} must be [B, {self.dims[heads]}, T, {self.dims['head_dim']}] for this {type(self).__name__}, got {list(x.shape)}")
+        return x.to(next(self.parameters()).dtype)    # computed in the estimator's dtype (its parameters follow x's device)
+
+    def logits(self, layer: int, q: torch.Tensor, k: torch.Tensor|None = None, ks=None) -> torch.Tensor:
+        "Scores [B,Hkv,Tq,Tk] of every key for every query (higher: keep)."
+        raise NotImplementedError
+
+    def loss(self, layer, q, k, p):
+        "Distillation loss against the model's group-mean attention `p` [B,Hkv,Tq,Tk]: KL(p ‖ softmax(logits))."
+        return kl_loss(self.logits(layer, q, k), p)
+
+class SpotSelector(AttentionEstimator):
+    "Distilled attention estimator for a frozen HF decoder: one complex reweighting of q and k per layer and KV head."
+    def __init__(self, n_layers: int, n_heads: int, n_kv: int, head_dim: int, meta: dict|None = None):
+        super().__init__(n_layers, n_heads, n_kv, head_dim, meta)
+        if head_dim % 2: raise ValueError(f"unsupported attention layout: need an even head_dim (RoPE pairs), got {head_dim}")
+        G = n_heads // n_kv
+        a = torch.zeros(n_layers, n_kv, G, head_dim // 2, 2); a[..., 0] = 1.0 / G
+        b = torch.zeros(n_layers, n_kv, head_dim // 2, 2); b[..., 0] = 1.0
+        self.a, self.b = nn.Parameter(a), nn.Parameter(b)
 
     def keys(self, layer: int, k: torch.Tensor) -> torch.Tensor:
         "Selector keys [B,Hkv,Tk,D] (in the selector's dtype) from the model's post-RoPE keys."
@@ -257,9 +277,6 @@ def distill(estimator: nn.Module, model, rows: torch.Tensor, steps: int = 200, b
         opt.zero_grad(); loss.backward(); opt.step()
         hist['step'].append(step + 1); hist['loss'].append(loss.item())
     return hist
-
-def _selector_loss(self, layer, q, k, p): return kl_loss(self.logits(layer, q, k), p)
-SpotSelector.loss = _selector_loss
 
 # %% ../../nbs/spot/21_selector.ipynb #61400564
 def weights_fingerprint(model) -> dict:
