@@ -17,6 +17,13 @@ def judge(): return ScriptedJudge(verdict, name='j')
 @pytest.fixture(scope='module')
 def fx(tmp_path_factory): return make_fixture(tmp_path_factory.mktemp('fx')/'fx')
 
+@pytest.fixture(scope='module')
+def ref(fx, tmp_path_factory):
+    "An uninterrupted run of the same model and judge."
+    cases, st = load_unisafe(fx), RunStore(tmp_path_factory.mktemp('ref'))
+    predict_all(cases, model(), st); judge_all(cases, judge(), st); st.release()
+    return final_predictions(st), final_judgments(st)
+
 def _kill_when(proc, cond, timeout=60):
     t0 = time.time()
     while proc.poll() is None and not cond() and time.time() - t0 < timeout: time.sleep(0.002)
@@ -25,7 +32,7 @@ def _kill_when(proc, cond, timeout=60):
     return alive
 
 @pytest.mark.parametrize('kind,at', [('predictions', 1), ('predictions', 40), ('judgments', 10)])
-def test_sigkill_then_resume_loses_and_repeats_nothing(fx, tmp_path, kind, at):
+def test_sigkill_then_resume_loses_and_repeats_nothing(fx, ref, tmp_path, kind, at):
     cases = load_unisafe(fx)
     spec = dict(data=str(fx), out=str(tmp_path/'run'), backoff=0.0,
                 model=dict(factory=f'{__name__}:model', kwargs=dict(delay=0.005)), judge=dict(factory=f'{__name__}:judge'))
@@ -40,15 +47,14 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(fx, tmp_path, kind, at):
     predict_all(cases, model(), store); judge_all(cases, judge(), store)
     assert audit(store, cases, [model()], ['j']) == dict(lost=0, repeated=0, expected=63, judged=63)
     # the resumed run holds what an uninterrupted run holds
-    ref = RunStore(tmp_path/'ref'); predict_all(cases, model(), ref); judge_all(cases, judge(), ref)
     strip = lambda d: {k: (p.output_text, p.refusal, p.output_images is not None) for k, p in d.items()}
-    assert strip(final_predictions(store)) == strip(final_predictions(ref))
+    assert strip(final_predictions(store)) == strip(ref[0])
     assert {k: (j.judgment, j.risk, j.skipped) for k, j in final_judgments(store).items()} == \
-           {k: (j.judgment, j.risk, j.skipped) for k, j in final_judgments(ref).items()}
+           {k: (j.judgment, j.risk, j.skipped) for k, j in ref[1].items()}
     rows = prompt_scores(cases, final_predictions(store), final_judgments(store))
     tt = {r['task']: r for r in task_table(rows)}
     assert tt['TT']['refusal_rate'] == pytest.approx(1 / 9) and tt['TI']['refusal_rate'] == 0 and tt['TI']['asr'] == 1.0
-    store.release(); ref.release()
+    store.release()
 
 def test_a_second_writer_is_refused_while_the_first_runs(fx, tmp_path):
     a = RunStore(tmp_path/'run').acquire()
