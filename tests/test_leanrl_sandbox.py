@@ -74,6 +74,9 @@ def test_coq_verdicts_positions_and_incomplete_proofs():
         r = s.check('True', 'exact I')                                # no final period
         assert r.verdicts == ['failed'] and 'unterminated' in r.error
         with pytest.raises(ValueError, match='statement'): s.check('Foo Bar Baz', 'exact I.')
+        # malformed input (an unclosed bracket) must not leave stale replies for the next attempt
+        assert s.check('True', 'destruct H as [HA HB. exact I.').verdicts[0] == 'failed'
+        assert s.check('forall P : Prop, P -> P', 'intros P H. exact H.').accepted
     finally: s.close()
 
 def test_pool_records_a_raising_worker():
