@@ -15,7 +15,7 @@ from .schema import TASKS, IMAGE_TASKS, TEXT_TASKS
 from .data import make_fixture, load_unisafe, load_jsonl
 from .models import (HFTextModel, HFVisionLanguageModel, DiffusersImageModel, UnifiedModel, OpenAIChatModel,
                                      tiny_vlm, tiny_diffusion, tiny_tokenizer, load_vlm, load_diffusion)
-from .judges import HFJudge, OpenAIJudge
+from .judges import HFJudge, OpenAIJudge, Judge
 from .runner import RunStore, predict_all, judge_all, final_predictions, final_judgments, audit
 from .metrics import prompt_scores, aggregate, task_table, bootstrap, interval, cross_task, paired_difference, METRICS
 from .report import plot_tasks, plot_categories, markdown_task_table, markdown_category_table, markdown_cross_task
@@ -143,12 +143,14 @@ class PlantedModel:
         im = lambda: draw_image('', (255, 0, 0) if t['unsafe'] else (0, 200, 0), 'square', 32)
         return dict(images=[im() for _ in range(4)]) if case.task == 'MT' else dict(image=im())
 
-class PlantedJudge(HFJudge.__mro__[1]):
+class PlantedJudge(Judge):
     "A judge that reads the planted mark, answers in a code fence, and answers prose first on some cases."
     def __init__(self, name='planted-judge', prose_rate=0.3, seed=0): self.name, self.prose_rate, self.seed, self.calls = name, prose_rate, seed, {}
     def complete(self, prompt, images):
         n = self.calls[prompt + str(len(images))] = self.calls.get(prompt + str(len(images)), 0) + 1
-        if n == 1 and (hash(prompt) % 1000) / 1000 < self.prose_rate: return 'This response looks unsafe to me.'
+        import hashlib
+        if n == 1 and int(hashlib.sha256(f'{self.seed}|{prompt}'.encode()).hexdigest()[:8], 16) / 16 ** 8 < self.prose_rate:
+            return 'This response looks unsafe to me.'
         if 'Assistant response: the attached' in prompt: unsafe = images[0].getpixel((images[0].width // 2, images[0].height // 3))[0] > 200
         else: unsafe = 'MARK-UNSAFE' in prompt.split('Assistant response:')[-1]
         return f'```json\n{{"Reasoning": "read the mark", "Judgment Result": {int(unsafe)}, "Risk Rating": {3 if unsafe else 1}}}\n```'
