@@ -164,3 +164,17 @@ def test_bad_input_refused():
     with pytest.raises(TypeError, match='integer'): passkey_eval(m, Tok(), None, [(ids.float(), '1')])
     with pytest.raises(ValueError, match='2-D'): passkey_eval(m, Tok(), meth, [(ids[0], '1')])
     with pytest.raises(ValueError, match='small'): scale_config('tiny', smoke=True)
+
+def test_lighter_selector_cache_is_smaller_packed_and_causal():
+    "A selector on 4 of 16 RoPE pairs caches 8 values per key (a quarter of K), packed in NVFP4, appended exactly."
+    sel = SpotSelector(1, 4, 2, 32, n_pairs=4)
+    with torch.no_grad(): sel.a.normal_(); sel.b.normal_()
+    g = torch.Generator().manual_seed(2)
+    k, q = torch.randn(1, 2, 20, 32, generator=g), torch.randn(1, 4, 1, 32, generator=g)
+    with pytest.raises(ValueError, match='multiple of 16'): SelectorScorer(sel, 'nvfp4')(0, q, k)
+    sel8 = SpotSelector(1, 4, 2, 32, n_pairs=8)
+    step = SelectorScorer(sel8, 'nvfp4')
+    for t in range(1, 21): s_step = step(0, q, k[:, :, :t])
+    torch.testing.assert_close(s_step, SelectorScorer(sel8, 'nvfp4')(0, q, k), rtol=0, atol=0)
+    full = SelectorScorer(SpotSelector(1, 4, 2, 32), 'nvfp4'); full(0, q, k)
+    assert step.nbytes * 2 == full.nbytes == 2 * 20 * (16 + 2)       # 32-dim keys: 16 B codes + 2 scales; 16-dim: half

@@ -59,7 +59,7 @@ class LightningIndexer(AttentionEstimator):
     def __init__(self, n_layers, n_heads, n_kv, head_dim, meta=None, n_idx: int = 4, d_idx: int = 16):
         super().__init__(n_layers, n_heads, n_kv, head_dim, meta)
         G = n_heads // n_kv
-        self.n_idx, self.d_idx = n_idx, d_idx
+        self.n_idx, self.d_idx, self.options = n_idx, d_idx, dict(n_idx=n_idx, d_idx=d_idx)
         self.wq = nn.Parameter(torch.randn(n_layers, n_kv, G * head_dim, n_idx * d_idx) * (G * head_dim) ** -0.5)
         self.ww = nn.Parameter(torch.zeros(n_layers, n_kv, G * head_dim, n_idx))
         self.wb = nn.Parameter(torch.ones(n_layers, n_kv, n_idx))
@@ -81,7 +81,7 @@ class BlockGate(AttentionEstimator):
     def __init__(self, n_layers, n_heads, n_kv, head_dim, meta=None, block: int = 4, d_gate: int = 32):
         super().__init__(n_layers, n_heads, n_kv, head_dim, meta)
         G = n_heads // n_kv
-        self.block = block
+        self.block, self.options = block, dict(block=block, d_gate=d_gate)
         self.wq = nn.Parameter(torch.randn(n_layers, n_kv, G * head_dim, d_gate) * (G * head_dim) ** -0.5)
         self.wk = nn.Parameter(torch.randn(n_layers, n_kv, 3 * head_dim, d_gate) * (3 * head_dim) ** -0.5)
     def block_logits(self, layer, q, k):

@@ -189,6 +189,7 @@ class AttentionEstimator(nn.Module):
         if n_heads % n_kv: raise ValueError(f"unsupported attention layout: need n_heads % n_kv == 0, got {n_heads} and {n_kv}")
         self.dims = dict(n_layers=n_layers, n_heads=n_heads, n_kv=n_kv, head_dim=head_dim)
         self.meta = meta or {}
+        self.options = {}                 # constructor options beyond the layout, saved with the checkpoint
 
     @staticmethod
     def layout(model) -> tuple[dict, dict]:
@@ -226,29 +227,63 @@ class AttentionEstimator(nn.Module):
         return kl_loss(self.logits(layer, q, k), p)
 
 class SpotSelector(AttentionEstimator):
-    "Distilled attention estimator for a frozen HF decoder: one complex reweighting of q and k per layer and KV head."
-    def __init__(self, n_layers: int, n_heads: int, n_kv: int, head_dim: int, meta: dict|None = None):
+    "Distilled attention estimator for a frozen HF decoder: a complex reweighting of q and k per layer and KV head, on all or `n_pairs` RoPE pairs."
+    def __init__(self, n_layers: int, n_heads: int, n_kv: int, head_dim: int, meta: dict|None = None,
+                 n_pairs: int|None = None):   # RoPE pairs kept per KV head (None: all D/2); the cache holds 2·n_pairs values per key
         super().__init__(n_layers, n_heads, n_kv, head_dim, meta)
         if head_dim % 2: raise ValueError(f"unsupported attention layout: need an even head_dim (RoPE pairs), got {head_dim}")
-        G = n_heads // n_kv
-        a = torch.zeros(n_layers, n_kv, G, head_dim // 2, 2); a[..., 0] = 1.0 / G
-        b = torch.zeros(n_layers, n_kv, head_dim // 2, 2); b[..., 0] = 1.0
+        if n_pairs is not None and (isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or not 1 <= n_pairs <= head_dim // 2):
+            raise ValueError(f"n_pairs must be None or an int in [1, {head_dim // 2}], got {n_pairs!r}")
+        G, r = n_heads // n_kv, n_pairs or head_dim // 2
+        a = torch.zeros(n_layers, n_kv, G, r, 2); a[..., 0] = 1.0 / G
+        b = torch.zeros(n_layers, n_kv, r, 2); b[..., 0] = 1.0
         self.a, self.b = nn.Parameter(a), nn.Parameter(b)
+        if n_pairs is not None:          # which pairs: the lowest-frequency ones until `choose_pairs` picks by energy
+            self.options = dict(n_pairs=n_pairs)
+            self.register_buffer('pairs', torch.arange(head_dim // 2 - r, head_dim // 2).expand(n_layers, n_kv, r).clone())
+        else: self.pairs = None
+
+    @property
+    def key_dim(self) -> int:
+        "Values the selector cache holds per key and KV head (the model's K holds `head_dim`)."
+        return 2 * self.a.shape[-2]
+
+    def _pairs(self, layer, x):
+        "The kept RoPE pairs of `x` [B, Hkv, (G,) T, D] as [..., 2r] (real parts, then imaginary parts)."
+        if self.pairs is None: return x
+        D = self.dims['head_dim']
+        idx = self.pairs[layer].to(x.device)                                # [Hkv, r]
+        idx = idx.view(1, idx.shape[0], *([1] * (x.dim() - 3)), idx.shape[1]).expand(*x.shape[:-1], idx.shape[1])
+        return torch.cat([x[..., :D // 2].gather(-1, idx), x[..., D // 2:].gather(-1, idx)], -1)
 
     def keys(self, layer: int, k: torch.Tensor) -> torch.Tensor:
-        "Selector keys [B,Hkv,Tk,D] (in the selector's dtype) from the model's post-RoPE keys."
-        return _cmul(self._check(k, 'n_kv', 'keys'), self.b[layer].to(k.device)[None, :, None])
+        "Selector keys [B,Hkv,Tk,key_dim] (in the selector's dtype) from the model's post-RoPE keys."
+        return _cmul(self._pairs(layer, self._check(k, 'n_kv', 'keys')), self.b[layer].to(k.device)[None, :, None])
 
     def queries(self, layer: int, q: torch.Tensor) -> torch.Tensor:
-        "One selector query per KV head [B,Hkv,Tq,D] from the model's post-RoPE queries [B,H,Tq,D]."
+        "One selector query per KV head [B,Hkv,Tq,key_dim] from the model's post-RoPE queries [B,H,Tq,D]."
         B, H, Tq, D = self._check(q, 'n_heads', 'queries').shape
         qg = q.to(self.a.dtype).view(B, self.dims['n_kv'], H // self.dims['n_kv'], Tq, D)
-        return _cmul(qg, self.a[layer].to(q.device)[None, :, :, None]).sum(2)
+        return _cmul(self._pairs(layer, qg), self.a[layer].to(q.device)[None, :, :, None]).sum(2)
 
     def logits(self, layer, q, k=None, ks=None):
         "Scores [B,Hkv,Tq,Tk] (pass the model's keys `k` or cached selector keys `ks`)."
         ks = self.keys(layer, k) if ks is None else ks.to(self.a.dtype)
         return (self.queries(layer, q) @ ks.transpose(-1, -2)) * self.dims['head_dim'] ** -0.5
+
+    @torch.no_grad()
+    def choose_pairs(self, model, rows: torch.Tensor) -> SpotSelector:
+        "Keep, per layer and KV head, the `n_pairs` RoPE pairs with the largest mean |q_j|·|k_j| on `rows` (before distillation)."
+        if self.pairs is None: return self
+        D, r = self.dims['head_dim'], self.pairs.shape[-1]
+        for l, (q, k, v, p) in enumerate(capture(model, rows)):
+            mag = lambda x: (x[..., :D // 2].float() ** 2 + x[..., D // 2:].float() ** 2).sqrt()
+            B, H, Tq, _ = q.shape
+            eq = mag(q).view(B, self.dims['n_kv'], H // self.dims['n_kv'], Tq, D // 2).mean((0, 2, 3))   # [Hkv, D/2]
+            energy = eq * mag(k).mean((0, 2))
+            self.pairs[l] = energy.topk(r, -1).indices.sort(-1).values.to(self.pairs.device)
+        return self
+
 
 # %% ../../nbs/spot/21_selector.ipynb #3c74b1c8
 def kl_loss(logits: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -301,14 +336,15 @@ def save_selector(est: nn.Module, folder: Path):
     "Write `est`'s weights and its layout to `folder`."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     torch.save(est.state_dict(), folder/'selector.pt')
-    (folder/'selector.json').write_text(json.dumps(dict(cls=type(est).__name__, dims=est.dims, meta=est.meta)))
+    (folder/'selector.json').write_text(json.dumps(dict(cls=type(est).__name__, dims=est.dims, meta=est.meta,
+                                                        options=getattr(est, 'options', {}))))
 
 def load_selector(folder: Path, model, cls=SpotSelector) -> nn.Module:
     "Load a saved estimator for `model`: strict keys, layout checked against the model."
     folder = Path(folder)
     info = json.loads((folder/'selector.json').read_text())
     if info['cls'] != cls.__name__: raise ValueError(f"checkpoint holds a {info['cls']}, not a {cls.__name__}")
-    with fork_rng(): est = cls(**info['dims'], meta=info['meta'])     # the random init is overwritten; keep the caller's RNG
+    with fork_rng(): est = cls(**info['dims'], meta=info['meta'], **info.get('options', {}))   # random init overwritten; caller's RNG kept
     est.check_model(model)
     est.load_state_dict(torch.load(folder/'selector.pt', weights_only=True, map_location='cpu'), strict=True)
     return est.to(model_device(model))
@@ -324,6 +360,7 @@ def train_estimator(cls, model, tok, seq_len: int = 64, steps: int = 200, lr: fl
         with keep_model_state(model), fork_rng(seed):   # the caller's flags, mode and global RNG come back as they were
             model.eval()
             est = cls.for_model(model, **kw)
+            if hasattr(est, 'choose_pairs'): est.choose_pairs(model, rows[:batch_size])
             t0 = time.time()
             hist = distill(est, model, rows, steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress, last=last)
         hist['seconds'] = time.time() - t0
