@@ -19,7 +19,6 @@ def test_list_names_all_nine_papers():
 
 @pytest.mark.parametrize('args,message', [
     (['reproduce', 'gpt5'], 'unknown paper'),
-    (['reproduce', 'unisafe'], 'not implemented yet'),
     (['reproduce', 'all', '--scale', 'huge'], "invalid choice: 'huge'"),
     (['reproduce', 'all', '--seed', 'x'], "invalid int value"),
     (['reproduce', 'all', '--out', '/proc/not-here'], 'cannot write to output folder'),
@@ -29,6 +28,15 @@ def test_bad_input_gives_one_line_and_nonzero_exit(args, message):
     code, out, err = run(*args)
     assert code == 2, (code, out, err)
     assert message in err and 'Traceback' not in err + out
+
+def test_paper_not_installed_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(cli, 'implemented', lambda: {k: v for k, v in md_papers().items() if k != 'unisafe'})
+    assert cli.main(['reproduce', 'unisafe', '--out', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "paper 'unisafe' is not implemented yet" in err and len(err.strip().splitlines()) == 1
+
+def md_papers():
+    return {ep.name: ep for ep in md.entry_points(group='lmpapers.papers')}
 
 def test_missing_optional_dependency_is_named(monkeypatch, capsys, tmp_path):
     ep = md.EntryPoint(name='leanrl', value='lean_dojo_not_installed_here:reproduce', group='lmpapers.papers')
