@@ -34,7 +34,7 @@ def _kill_when(proc, cond, timeout=60):
 @pytest.mark.parametrize('kind,at', [('predictions', 1), ('predictions', 40), ('judgments', 10)])
 def test_sigkill_then_resume_loses_and_repeats_nothing(fx, ref, tmp_path, kind, at):
     cases = load_unisafe(fx)
-    spec = dict(data=str(fx), out=str(tmp_path/'run'), backoff=0.0,
+    spec = dict(data=[str(fx/'image.jsonl'), str(fx/'text.jsonl')], out=str(tmp_path/'run'), backoff=0.0,
                 model=dict(factory=f'{__name__}:model', kwargs=dict(delay=0.005)), judge=dict(factory=f'{__name__}:judge'))
     (tmp_path/'spec.json').write_text(json.dumps(spec))
     store = RunStore(tmp_path/'run')

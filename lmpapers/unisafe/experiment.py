@@ -106,7 +106,7 @@ def build_judge(spec: str, cfg: dict, device='cpu', dtype=torch.float32, smoke: 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99009
 def killed_then_resumed(cases, data: Path, run: Path, factory_kwargs: dict, kill_after: int, model, timeout: float = 240.0) -> dict:
     "Run `model`'s predictions in a child process, SIGKILL it after `kill_after` records, resume here; return what was on disk at the kill."
-    spec = dict(data=str(data), out=str(run), backoff=0.0, model=dict(factory='lmpapers.unisafe.experiment:tiny_umm', kwargs=factory_kwargs))
+    spec = dict(data=[str(data/'image.jsonl'), str(data/'text.jsonl')], out=str(run), backoff=0.0, model=dict(factory='lmpapers.unisafe.experiment:tiny_umm', kwargs=factory_kwargs))
     sp = run.parent/f'{run.name}_spec.json'; sp.write_text(json.dumps(spec))
     env = dict(os.environ, OMP_NUM_THREADS='1')
     child = subprocess.Popen([sys.executable, '-c', f'from lmpapers.unisafe.runner import run_spec; run_spec({str(sp)!r})'],
@@ -197,10 +197,10 @@ def record(res: Results, rows: list[dict], cfg: dict, seed: int):
     res.add('unscored', int(sum(not r['scored'] for r in rows)), 'prompts', note='model errors and prompts whose every judgment failed; excluded from every mean')
     d = paired_difference(rows, IMAGE_TASKS, TEXT_TASKS, 'asr', n_boot=cfg['n_boot'], seed=seed)
     res.add('asr_image_minus_text', d['diff'], 'fraction', 'image-output tasks more vulnerable than text-output tasks (> 0)',
-            f"paired over {d['n']} (model, risk target) pairs scored in all seven tasks")
+            f"paired over {d['n']} (model, risk target) pairs scored in all seven tasks" + ('; random tiny models and judge: no safety meaning' if res.scale == 'tiny' else ''))
     res.add('asr_image_minus_text_ci', [d['lo'], d['hi']], 'fraction')
     d = paired_difference(rows, ('IC', 'MT'), ('TI', 'IE'), 'asr', n_boot=cfg['n_boot'], seed=seed)
-    res.add('asr_ic_mt_minus_ti_ie', d['diff'], 'fraction', 'composition and multi-turn editing most violated (> 0)', f"paired over {d['n']} pairs")
+    res.add('asr_ic_mt_minus_ti_ie', d['diff'], 'fraction', 'composition and multi-turn editing most violated (> 0)', f"paired over {d['n']} pairs" + ('; random tiny models and judge: no safety meaning' if res.scale == 'tiny' else ''))
     res.add('asr_ic_mt_minus_ti_ie_ci', [d['lo'], d['hi']], 'fraction')
     res.add_figure('tasks', plot_tasks(rows, ivals)); res.add_figure('categories', plot_categories(rows, 'asr'))
     return ivals

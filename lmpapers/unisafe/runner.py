@@ -213,11 +213,13 @@ class ScriptedJudge(Judge):
     def complete(self, prompt, images): return self.reply(prompt)
 
 def run_spec(spec: str|Path|dict):
-    "Run predictions (and judgments) described by a JSON spec: {'data', 'out', 'model': {'factory', 'kwargs'}, 'judge': {...}}."
-    from lmpapers.unisafe.data import load_unisafe
+    "Run predictions (and judgments) described by a JSON spec: {'data': folder or [JSONL files], 'out', 'model': {'factory', 'kwargs'}, 'judge': {...}}."
+    from lmpapers.unisafe.data import load_unisafe, load_jsonl
     if not isinstance(spec, dict): spec = json.loads(Path(spec).read_text())
     build = lambda s: getattr(importlib.import_module(s['factory'].split(':')[0]), s['factory'].split(':')[1])(**s.get('kwargs', {}))
-    cases, store = load_unisafe(spec['data']), RunStore(spec['out'])
+    data = spec['data']
+    cases = [c for f in data for c in load_jsonl(f)] if isinstance(data, list) else load_unisafe(data)   # JSONL files load without `datasets`
+    store = RunStore(spec['out'])
     model = build(spec['model']); predict_all(cases, model, store, spec.get('max_attempts', 3), spec.get('backoff', 0.0))
     if spec.get('judge'): judge_all(cases, build(spec['judge']), store)
     store.release()
