@@ -10,8 +10,7 @@ def test_reproduce_takes_every_cli_option(): check_reproduce('unisafe', reproduc
 def test_full_scale_needs_a_gpu(tmp_path):
     with pytest.raises(ScaleUnavailable, match='needs a CUDA GPU'): reproduce('full', out=tmp_path)
 
-def test_smoke_needs_data_and_tiny_takes_none(tmp_path):
-    with pytest.raises(ScaleUnavailable, match='needs the benchmark'): reproduce('small', smoke=True, out=tmp_path)
+def test_tiny_takes_no_model_or_data_and_no_smoke(tmp_path):
     with pytest.raises(ValueError, match='--model/--data are for small/full'): reproduce('tiny', data='x', out=tmp_path)
     with pytest.raises(ValueError, match='smoke'): reproduce('tiny', smoke=True, out=tmp_path)
 

@@ -236,7 +236,10 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
                                        cfg['kill_after'], models[0])
             r = run_eval(cases, models, judges, run/'preds', cfg, verbose)
         else:
-            if data is None: raise ScaleUnavailable(f"scale {scale!r} needs the benchmark: pass --data PATH (a local copy in the published layout) or --data NAME (the gated hub dataset)")
+            if data is None and not smoke: raise ScaleUnavailable(f"scale {scale!r} needs the benchmark: pass --data PATH (a local copy in the published layout) or --data NAME (the gated hub dataset)")
+            if data is None:
+                data = make_fixture(run/'fixture', seed)
+                res.note('smoke without --data: the generated fixture stands in for the benchmark')
             cases = load_jsonl(data) if str(data).endswith('.jsonl') and Path(data).is_file() else load_unisafe(data)
             if smoke: cases = [next(c for c in cases if c.task == t) for t in TASKS if any(c.task == t for c in cases)]
             elif cfg['per_task']: cases = [c for t in TASKS for c in [c for c in cases if c.task == t][:cfg['per_task']]]
