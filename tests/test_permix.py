@@ -95,3 +95,16 @@ def test_reproduce_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match='--smoke'): reproduce('tiny', smoke=True)
     if not torch.cuda.is_available():
         with pytest.raises(ScaleUnavailable): reproduce('small')
+
+
+def test_permix_mixture_trains_in_trl_with_rewards_skipped_per_row(tmp_path):
+    "Each row is scored by exactly one of the two PerMix rewards; TRL logs both and the run completes."
+    from lmpapers.core.data import arithmetic_task
+    from lmpapers.rl.trainer import tiny_grpo_setup
+    from lmpapers.permix.training import GRPOSettings, grpo_train, permix_dataset, permix_rewards
+    m, tok, _, _ = tiny_grpo_setup(str(tmp_path))
+    qs = arithmetic_task(8, digits=1, seed=0)
+    ds = permix_dataset(qs, arithmetic_task(8, digits=1, seed=1), ratio=1.0, persona_share=0.5, seed=0)
+    _, log = grpo_train(m, tok, ds, permix_rewards(), GRPOSettings(steps=2, prompts_per_step=4, G=2, max_new=4, beta=0.0))
+    keys = {k for h in log for k in h}
+    assert {'rewards/exact_match_reward_verify/mean', 'rewards/fidelity_persona/mean'} <= keys
