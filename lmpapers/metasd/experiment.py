@@ -24,7 +24,8 @@ from .selectors import Fixed, make_selector
 
 # %% auto #0
 __all__ = ['PRESETS', 'SMOKE_PRESET', 'SELECTOR_NAMES', 'VARIANTS', 'preset', 'make_methods', 'run_suite', 'summarise', 'oracle',
-           'arm_means', 'regret_curve', 'log_slope', 'best_arm_rate', 'lossless_pvalue', 'P_rounds', 'reproduce']
+           'arm_means', 'regret_curve', 'log_slope', 'prompt_bootstrap', 'tau_of', 'best_arm_rate', 'lossless_pvalue',
+           'P_rounds', 'reproduce']
 
 # %% ../../nbs/metasd/59_experiment.ipynb #d70cd674
 PRESETS = {
@@ -122,6 +123,19 @@ def log_slope(curve: np.ndarray, t0: int = 1) -> float:
     t = np.arange(1, len(curve) + 1); keep = t >= t0
     if keep.sum() < 2: return float('nan')
     return float(np.polyfit(np.log(t[keep]), curve[keep], 1)[0])
+
+def prompt_bootstrap(rows: list[dict], stat, n: int = 500, seed: int = 0, level: float = 0.95) -> list[float]:
+    "Percentile interval of `stat(rows)` with prompts resampled (paired: every method keeps the same resampled prompts)."
+    by = {}
+    for r in rows: by.setdefault(r['prompt'], []).append(r)
+    ids, rng, vals = sorted(by), np.random.default_rng(seed), []
+    for _ in range(n): vals.append(stat([r for i in rng.choice(ids, len(ids)) for r in by[i]]))
+    return [float(np.quantile(vals, (1 - level) / 2)), float(np.quantile(vals, (1 + level) / 2))]
+
+def tau_of(rows: list[dict], method: str) -> float:
+    "Committed tokens per target call of `method` over `rows`."
+    rs = [r for r in rows if r['method'] == method]
+    return sum(r['new'] for r in rs) / sum(r['calls'] for r in rs)
 
 def best_arm_rate(rows: list[dict], method: str, best: dict) -> float:
     "Share of queries whose most-pulled arm is the category's oracle arm."
@@ -249,6 +263,17 @@ def _record(res, S, rows, names, methods, cats, scale, smoke, device, P):
                     note='slope of the carried regret over the second half of the rounds (0 = stopped regretting)')
     for m in sel:
         res.add(f'best_arm_identification_{m}', best_arm_rate(rows, m, best), note="share of queries whose most-pulled arm is the category's τ oracle")
+    orc_names = {c: f'fixed_{names[best[c]]}' for c in cats}
+    tau_orc_of = lambda rs: sum(r['new'] for r in rs if r['method'] == orc_names[r['category']]) / sum(r['calls'] for r in rs if r['method'] == orc_names[r['category']])
+    cis = dict(tau_ucb=lambda rs: tau_of(rs, 'ucb'), tau_best_single_drafter=lambda rs: tau_of(rs, f'fixed_{single}'),
+               metasd_over_best_single=lambda rs: tau_of(rs, 'ucb') / tau_of(rs, f'fixed_{single}'),
+               metasd_over_oracle=lambda rs: tau_of(rs, 'ucb') / tau_orc_of(rs))
+    if 'hedge' in methods: cis.update(tau_hedge=lambda rs: tau_of(rs, 'hedge'), hedge_over_ucb=lambda rs: tau_of(rs, 'hedge') / tau_of(rs, 'ucb'))
+    if 'generalist' in names: cis['metasd_over_generalist'] = lambda rs: tau_of(rs, 'ucb') / tau_of(rs, 'fixed_generalist')
+    if len({r['prompt'] for r in rows}) > 2:
+        for k, f in cis.items():
+            res.add(f'{k}_ci', prompt_bootstrap(rows, f, seed=res.seed), res.metrics[k].unit,
+                    note='paired bootstrap 95% over prompts (the hindsight choices of the best single drafter and the oracle kept fixed)')
     res.add_figure('metasd', _plot(S, rows, names, methods, cats, mu, best))
     return single, best, mu
 
