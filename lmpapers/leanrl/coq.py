@@ -4,7 +4,7 @@
 
 # %% ../../nbs/leanrl/37_coq.ipynb #14e48fa8
 from __future__ import annotations
-import os, re, shutil, time
+import os, re, shutil, tempfile, time
 from .oracle import CheckResult, Oracle, find_escape, rejected, verdicts_at
 from .parse import mask_comments, parse_coq_proof
 from .sandbox import Limits, ProverDied, ProverProcess, ProverTimeout, WorkerPool
@@ -36,7 +36,8 @@ class CoqSession:
         self.proc = None; self._start()
 
     def _start(self):
-        self.proc = ProverProcess([os.environ.get('COQTOP', 'coqtop'), '-emacs', '-q'], self.limits, merge_stderr=True)
+        self.workdir = self.workdir if getattr(self, 'workdir', None) else tempfile.mkdtemp(prefix='lmpapers-coq-')   # coqtop writes caches (.lia.cache) to its cwd
+        self.proc = ProverProcess([os.environ.get('COQTOP', 'coqtop'), '-emacs', '-q'], self.limits, cwd=self.workdir, merge_stderr=True)
         self.proc.read_until(_first_prompt, time.monotonic() + 30)
         for line in self.prelude:
             err = _error_of(self._say(line, time.monotonic() + 60))
@@ -98,6 +99,7 @@ class CoqSession:
 
     def close(self):
         if self.proc is not None: self.proc.kill(); self.proc = None
+        if getattr(self, 'workdir', None): shutil.rmtree(self.workdir, ignore_errors=True); self.workdir = None
 
 # %% ../../nbs/leanrl/37_coq.ipynb #e36c4a91
 class CoqOracle(Oracle):
