@@ -29,7 +29,7 @@ __all__ = ['PRESETS', 'METHODS', 'CODE_VERSION', 'COLORS', 'PAPER', 'preset', 's
 # %% ../../nbs/permix/79_experiment.ipynb #9f50d236
 PRESETS = {
     'tiny':  dict(sft_n=8000, persona_rate=0.6, harmful_wrong=0.6, voice_rate=0.5, sft_steps=500, sft_batch=32, seq_len=52, sft_lr=3e-3,
-                  rl_steps=40, prompts_per_step=8, G=8, max_new=14, rl_lr=1e-4, beta=0.04, temperature=1.0,
+                  rl_steps=100, prompts_per_step=8, G=8, max_new=14, rl_lr=1e-4, beta=0.04, temperature=1.0,
                   mix_ratio=0.75, persona_share=0.25, eval_q=60, seeds=3, digits=1, ops='+-*', vllm=False, model=dict(preset='tiny', hidden_size=96, intermediate_size=256, num_hidden_layers=3, num_attention_heads=3, num_key_value_heads=1, head_dim=32)),
     'small': dict(sft_n=0, persona_rate=0.6, harmful_wrong=0.6, voice_rate=0.8, sft_steps=0, sft_batch=32, seq_len=96, sft_lr=2e-5,
                   rl_steps=200, prompts_per_step=16, G=8, max_new=48, rl_lr=1e-6, beta=0.04, temperature=1.0,
@@ -278,6 +278,10 @@ def _direction_notes(R, P, n):
         if sd != sd: R.note(f"{key}: PerMix over RLVR {g:+.1%} from one seed (no spread)."); continue
         R.note(f"{key}: PerMix over RLVR {g:+.1%} with a per-seed std of {sd:.1%} over {n} seeds: "
                + ('within one std of no change; the tiny run does not resolve it.' if not abs(g) > sd else 'more than one std from no change.'))
+    low = {m: min(R.metrics[f'accuracy_{m}_{g}'].value for g in GROUPS if f'accuracy_{m}_{g}' in R.metrics) for m in METHODS}
+    R.note('Accuracy by persona group (helpful / irrelevant / harmful / roleplay): ' + '; '.join(
+        f"{m} " + ' / '.join(f"{R[f'accuracy_{m}_{g}']:.2f}" for g in GROUPS if f'accuracy_{m}_{g}' in R.metrics) for m in METHODS)
+        + '. The accuracy range in PSS is set by the lowest group (lowest: ' + ', '.join(f'{m} {v:.2f}' for m, v in low.items()) + ').')
     R.note('PerMix-RLVR is rewarded with the same rule proxy that measures its fidelity here, so its fidelity gain at this scale is the '
            'training objective being met, not evidence that judged (PersonaGym) fidelity transfers; and since that reward does not check the '
            'answer, accuracy under the role-play characters can fall while fidelity rises (compare accuracy_*_roleplay).')
