@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..core.data import load_corpus, filler_text, copy_task, kv_retrieval_task, arithmetic_task, mapping_task
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet
+from ..core.scales import SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import pretrained_lm
 from ..core.models import model_config, build_model
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter
@@ -43,11 +43,7 @@ SMOKE_PRESET = dict(per_category=1, prompts=SMOKE['prompts'], max_new_tokens=SMO
 
 def preset(scale: str, smoke: bool = False) -> dict:
     "The sizes of a run at `scale` (smoke: the small/full path with `SMOKE` sizes)."
-    P = dict(PRESETS[check_scale(scale)])
-    if smoke:
-        if scale == 'tiny': raise ValueError("smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
-        P.update(SMOKE_PRESET)
-    return P
+    return scale_preset(PRESETS, scale, smoke, SMOKE_PRESET)
 
 def prompt_suite(per_category: int = 3, seed: int = 0) -> list[dict]:
     "Prompts with a `category`: free_text, code, copy, arithmetic, mapping."

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/core/09_scales.ipynb #0345422c
 from __future__ import annotations
-import contextlib, logging, os, sys
+import contextlib, copy, logging, os, sys
 from pathlib import Path
 import torch
 from datasets import Dataset, DatasetDict, load_dataset
@@ -15,18 +15,34 @@ from .results import check_scale
 from .tokenizer import train_tokenizer
 
 # %% auto #0
-__all__ = ['ARCHITECTURES', 'SMOKE', 'ScaleUnavailable', 'run_device', 'run_dtype', 'register_architecture', 'smoke_config',
-           'stage', 'show_progress', 'quiet', 'load_lm', 'embedded_tokens', 'load_text']
+__all__ = ['ARCHITECTURES', 'SMOKE', 'ScaleUnavailable', 'check_smoke', 'scale_preset', 'run_device', 'run_dtype',
+           'register_architecture', 'smoke_config', 'stage', 'show_progress', 'quiet', 'load_lm', 'embedded_tokens',
+           'load_text']
 
 # %% ../../nbs/core/09_scales.ipynb #9ab6f152
 class ScaleUnavailable(RuntimeError):
     "What a scale needs that this machine lacks, and how to provide it, in one line."
 
 # %% ../../nbs/core/09_scales.ipynb #54a65560
+def check_smoke(scale: str, smoke: bool) -> str:
+    "Return `scale` if known, and refuse `smoke` at `tiny` (a smoke run is the small/full code path)."
+    if check_scale(scale) == 'tiny' and smoke:
+        raise ValueError("--smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
+    return scale
+
+def scale_preset(presets: dict,          # scale -> the settings of a run at that scale
+                 scale: str, smoke: bool = False,
+                 smoke_sizes=None        # what a smoke run changes: a dict, or a function of the preset returning one
+                ) -> dict:
+    "A copy of `presets[scale]`; with `smoke`, updated to the smoke sizes (the same entries, so the same code runs)."
+    if scale not in presets: raise ValueError(f"unknown scale {scale!r}; expected one of {', '.join(presets)}")
+    P = copy.deepcopy(presets[check_smoke(scale, smoke)])
+    if smoke: P.update(smoke_sizes(P) if callable(smoke_sizes) else dict(smoke_sizes or {}))
+    return P
+
 def run_device(scale: str, smoke: bool = False) -> torch.device:
     "The device of a run at `scale`: CPU for `tiny` and smoke runs (`$LMPAPERS_SMOKE_DEVICE` overrides), else CUDA, refused when none is visible."
-    check_scale(scale)
-    if smoke and scale == 'tiny': raise ValueError("--smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
+    check_smoke(scale, smoke)
     if scale == 'tiny': return torch.device('cpu')
     if smoke: return torch.device(os.environ.get('LMPAPERS_SMOKE_DEVICE', 'cpu'))   # tools/gpu_check.sh sets cuda
     if not torch.cuda.is_available():

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from ..core.data import copy_task
 from ..core.guards import fork_rng, model_device
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import ARCHITECTURES, SMOKE, ScaleUnavailable, load_text, quiet, run_device, run_dtype, show_progress, smoke_config, stage
+from ..core.scales import ARCHITECTURES, SMOKE, ScaleUnavailable, load_text, quiet, run_device, run_dtype, show_progress, smoke_config, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import evaluate_loss, TrainConfig, token_chunks
 from .theory import fanin
@@ -41,16 +41,13 @@ PRESETS = {
 
 def preset(scale: str, smoke: bool = False) -> dict:
     "The sizes of a run at `scale`; with `smoke`, the same entries cut to the `SMOKE` sizes (2 layers, 3 steps, 8 rows)."
-    P = copy.deepcopy(PRESETS[check_scale(scale)])
-    if not smoke: return P
-    if scale == 'tiny': raise ValueError("--smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
     S = SMOKE
-    P.update(seeds=tuple(range(S['seeds'])), model=dict(P['model'], num_hidden_layers=S['layers']),
-             train=dict(P['train'], steps=S['steps'], batch_size=2, seq_len=min(P['train']['seq_len'], 32), warmup=1,
-                        eval_every=S['steps'], eval_rows=S['rows']),
-             resnet_epochs=1, resnet_test=8 * S['rows'], timing=dict(new_tokens=S['new_tokens'], batch=S['prompts'], rounds=1),
-             task_n=S['prompts'], calib_rows=S['rows'], eval_rows=S['rows'])
-    return P
+    return scale_preset(PRESETS, scale, smoke, lambda P: dict(
+        seeds=tuple(range(S['seeds'])), model=dict(P['model'], num_hidden_layers=S['layers']),
+        train=dict(P['train'], steps=S['steps'], batch_size=2, seq_len=min(P['train']['seq_len'], 32), warmup=1,
+                   eval_every=S['steps'], eval_rows=S['rows']),
+        resnet_epochs=1, resnet_test=8 * S['rows'], timing=dict(new_tokens=S['new_tokens'], batch=S['prompts'], rounds=1),
+        task_n=S['prompts'], calib_rows=S['rows'], eval_rows=S['rows']))
 
 # %% ../../nbs/gfa/19_experiments.ipynb #f78ef553
 def _arch_layers(name: str) -> int|None:

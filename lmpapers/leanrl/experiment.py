@@ -13,7 +13,7 @@ from ..core.cache import cached, config_hash
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
 from ..core.results import Results, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, stage
+from ..core.scales import SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import TrainConfig, train
 from .coq import CoqOracle, coq_available
@@ -114,12 +114,9 @@ SFT_VERSION = 1
 
 def preset(scale: str, smoke: bool = False) -> dict:
     "The preset of `scale`, cut to `SMOKE` sizes for a smoke run."
-    if scale not in PRESETS: raise ValueError(f"unknown scale {scale!r}; expected one of {', '.join(PRESETS)}")
-    P = dict(PRESETS[scale])
-    if smoke:
-        P.update(sft_theorems=8, sft_steps=1, sft_batch=4, settings=('tactic',), rl_steps=1, prompts_per_step=2, G=2,
-                 max_new=SMOKE['new_tokens'], eval_seen=2, eval_unseen=1, eval_samples=2, seeds=SMOKE['seeds'], ablation_seeds=0, workers=1)
-    return P
+    return scale_preset(PRESETS, scale, smoke, dict(
+        sft_theorems=8, sft_steps=1, sft_batch=4, settings=('tactic',), rl_steps=1, prompts_per_step=2, G=2,
+        max_new=SMOKE['new_tokens'], eval_seen=2, eval_unseen=1, eval_samples=2, seeds=SMOKE['seeds'], ablation_seeds=0, workers=1))
 
 # %% ../../nbs/leanrl/39_experiment.ipynb #297c91e6
 def sft_rows(tok, ths: list, good_frac: float, seq_len: int, seed: int = 0):

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.models import model_config, build_model
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet
+from ..core.scales import SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import pretrained_lm, TrainConfig
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter
 from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof, BigramTableDrafter
@@ -43,11 +43,8 @@ VARIANTS = ('ucb_carry', 'ucb_time', 'ucb_accepted')
 
 def preset(scale: str, smoke: bool = False) -> dict:
     "The sizes of a run at `scale` (smoke: the small/full path with `SMOKE` sizes)."
-    P = dict(PRESETS[check_scale(scale)])
-    if smoke:
-        if scale == 'tiny': raise ValueError("smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
-        P.update(SMOKE_PRESET)
-    return P
+    return scale_preset(PRESETS, scale, smoke, SMOKE_PRESET)
+
 
 # %% ../../nbs/metasd/59_experiment.ipynb #a44b5e2c
 def make_methods(arms: dict, P: dict, seed: int = 0, categories=()) -> dict:

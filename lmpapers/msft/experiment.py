@@ -12,7 +12,7 @@ from ..core.cache import cached, tokenizer_key, rows_key, weights_key
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config, n_params
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, show_progress, smoke_config, stage
+from ..core.scales import SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, show_progress, smoke_config, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from .data import SPLITS, SubDataset, chat_subdataset, encode, tiny_mixture
 from .evaluate import task_metrics
@@ -37,11 +37,8 @@ CODE_VERSION = 2   # bump when a change here or in lmpapers.msft changes what a 
 
 def preset(scale: str, smoke: bool = False) -> dict:
     "The sizes of a run at `scale`; `smoke`: the small/full path cut to a few steps."
-    P = dict(PRESETS[check_scale(scale)], methods=METHODS, tasks=None)
-    if smoke:
-        if scale == 'tiny': raise ValueError("--smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
-        P.update(SMOKE_PRESET)
-    return P
+    return dict(methods=METHODS, tasks=None) | scale_preset(PRESETS, scale, smoke, SMOKE_PRESET)
+
 
 # %% ../../nbs/msft/89_experiment.ipynb #9941c01e
 def write_chat_mixture(mixture: list[SubDataset], folder: Path) -> Path:

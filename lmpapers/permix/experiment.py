@@ -14,7 +14,7 @@ from ..core.data import arithmetic_task
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
 from ..core.results import Results, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, stage
+from ..core.scales import SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import TrainConfig
 from .personas import GROUPS, PERSONA_POOL, SYSTEM_TEMPLATE, persona_mix, plain_chat
@@ -43,11 +43,8 @@ CODE_VERSION = 1
 
 def preset(scale: str, smoke: bool = False) -> dict:
     "The preset of `scale`, cut to `SMOKE` sizes for a smoke run."
-    if scale not in PRESETS: raise ValueError(f"unknown scale {scale!r}; expected one of {', '.join(PRESETS)}")
-    P = dict(PRESETS[scale])
-    if smoke: P.update(vllm=False, sft_batch=4, rl_steps=1, prompts_per_step=2, G=2, max_new=SMOKE['new_tokens'],
-                       eval_q=1, beta=0.0, seeds=SMOKE['seeds'])
-    return P
+    return scale_preset(PRESETS, scale, smoke, dict(vllm=False, sft_batch=4, rl_steps=1, prompts_per_step=2, G=2,
+                                                     max_new=SMOKE['new_tokens'], eval_q=1, beta=0.0, seeds=SMOKE['seeds']))
 
 def sft_data(P: dict, seed: int = 0, pool=PERSONA_POOL) -> tuple[list, list]:
     "(prompts, replies) of the SFT set: persona-mixed additions with harmful personas corrupting and characters voicing answers."

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..core.data import passkey_task, score
 from ..core.guards import check_token_ids, to_model, num_threads
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import SMOKE, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet
+from ..core.scales import SMOKE, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import token_chunks
 from .quant import FORMATS, compression, quantize, dequantize
 from .selection import select_topk, select_top_p, sparse_attention
@@ -135,10 +135,7 @@ _SMOKE = dict(L_train=32, budget=8, n_sink=2, n_recent=4, p_kmax=16, page=4, n_p
 
 def scale_config(scale: str, smoke: bool = False) -> dict:
     "The settings of a run at `scale`; `smoke`: the small/full code path cut to sizes that finish in seconds on a CPU."
-    check_scale(scale)
-    if smoke and scale == 'tiny': raise ValueError("--smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
-    cfg = dict({'tiny': TINY, 'small': SMALL, 'full': FULL}[scale])
-    return cfg | _SMOKE if smoke else cfg
+    return scale_preset(dict(tiny=TINY, small=SMALL, full=FULL), scale, smoke, _SMOKE)
 
 # %% ../../nbs/spot/29_experiments.ipynb #077cd662
 def methods_for(sel, idx, gate, cfg, fmt=None) -> dict:
