@@ -110,3 +110,9 @@ def test_reproduce_writes_results_and_report(tmp_path):
     for fig in res['figures'].values(): assert (tmp_path/fig).stat().st_size > 1000
     assert '## judges' in (tmp_path/'report.md').read_text()
     assert (tmp_path/'report.html').read_text().startswith('<!doctype html>')
+
+def test_output_folder_check_is_safe_for_runs_sharing_a_folder(tmp_path):
+    "Papers run side by side into one folder (as `make test`'s smoke step does) each probe it without tripping the others."
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(8) as ex: outs = list(ex.map(cli.check_out_dir, [tmp_path] * 400))
+    assert all(o == tmp_path for o in outs) and not list(tmp_path.iterdir())   # no probe left behind

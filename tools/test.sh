@@ -21,7 +21,7 @@ OMP_NUM_THREADS=1 $bin/nbdev-test --n-workers 2 --timing   # two notebooks at on
 
 step "smoke: every paper's small-scale code path on CPU, real architectures cut to two layers (--scale small --smoke, two papers at a time)"
 smoke_out=$(mktemp -d)
-smoke_one='t=$SECONDS; if "$0" reproduce "$2" --scale small --smoke --out "$1" >"$1/$2.log" 2>&1; then echo "  ok   $2 ($((SECONDS - t)) s)";
+smoke_one='t=$SECONDS; if "$0" reproduce "$2" --scale small --smoke --out "$1/$2" >"$1/$2.log" 2>&1; then echo "  ok   $2 ($((SECONDS - t)) s)";
   else echo "  FAIL $2 ($((SECONDS - t)) s):"; tail -25 "$1/$2.log"; exit 1; fi'
 $bin/lmpapers list | awk '$1 == "✓" {print $2}' | OMP_NUM_THREADS=1 xargs -P 2 -I{} bash -c "$smoke_one" "$bin/lmpapers" "$smoke_out" {}
 

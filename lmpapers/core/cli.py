@@ -4,7 +4,7 @@
 
 # %% ../../nbs/core/06_cli.ipynb #29ce50d4
 from __future__ import annotations
-import argparse, importlib.metadata as md, inspect, os, sys, time, traceback
+import argparse, importlib.metadata as md, inspect, os, sys, tempfile, time, traceback
 from pathlib import Path
 from .results import SCALES, load_results, write_report, write_failure
 from .scales import ScaleUnavailable, quiet
@@ -48,7 +48,7 @@ def check_out_dir(out: str|Path) -> Path:
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out/'.write-test'; probe.write_text('ok'); probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=out, prefix='.write-test-'): pass   # unique: runs sharing a folder do not collide
     except OSError as e: raise CLIError(f"cannot write to output folder {str(out)!r}: {e.strerror or e}") from None
     return out
 
