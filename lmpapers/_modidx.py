@@ -127,6 +127,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'lmpapers.core.cache.check_entry': ('core/cache.html#check_entry', 'lmpapers/core/cache.py'),
                                      'lmpapers.core.cache.config_hash': ('core/cache.html#config_hash', 'lmpapers/core/cache.py'),
                                      'lmpapers.core.cache.rows_key': ('core/cache.html#rows_key', 'lmpapers/core/cache.py'),
+                                     'lmpapers.core.cache.shipped_dir': ('core/cache.html#shipped_dir', 'lmpapers/core/cache.py'),
+                                     'lmpapers.core.cache.shipped_entry': ('core/cache.html#shipped_entry', 'lmpapers/core/cache.py'),
                                      'lmpapers.core.cache.tokenizer_key': ('core/cache.html#tokenizer_key', 'lmpapers/core/cache.py'),
                                      'lmpapers.core.cache.weights_key': ('core/cache.html#weights_key', 'lmpapers/core/cache.py'),
                                      'lmpapers.core.cache.write_manifest': ('core/cache.html#write_manifest', 'lmpapers/core/cache.py')},

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 # %% auto #0
-__all__ = ['cache_dir', 'config_hash', 'write_manifest', 'check_entry', 'cached', 'weights_key', 'tokenizer_key', 'rows_key']
+__all__ = ['SHIPPED_CAP_MB', 'cache_dir', 'config_hash', 'write_manifest', 'check_entry', 'shipped_dir', 'shipped_entry',
+           'cached', 'weights_key', 'tokenizer_key', 'rows_key']
 
 # %% ../../nbs/core/01_cache.ipynb #860d2834
 def cache_dir() -> Path:
@@ -66,13 +67,36 @@ def _locked(path: Path):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
+# %% ../../nbs/core/01_cache.ipynb #50f5cf9f
+SHIPPED_CAP_MB = 48   # total size of everything under checkpoints/
+
+def shipped_dir() -> Path|None:
+    "Folder of committed cache entries: `$LMPAPERS_SHIPPED` (`off` disables them), else the repository's `checkpoints/` if present."
+    env = os.environ.get('LMPAPERS_SHIPPED')
+    if env is not None:
+        return None if env.strip().lower() in ('', '0', 'off', 'no', 'none') else Path(env).expanduser()
+    import lmpapers
+    repo = Path(lmpapers.__file__).resolve().parent.parent/'checkpoints'   # the package's folder sits in the repository root
+    return repo if repo.is_dir() else None
+
+def shipped_entry(kind: str, # kind of artefact
+                  key: str,  # its config hash
+                  verbose: bool = True) -> Path|None:
+    "The verified shipped entry `kind/key`, or None (none shipped, shipped entries off, or damaged: reported)."
+    root = shipped_dir()
+    if root is None or not (root/kind/key).is_dir(): return None
+    problem = check_entry(root/kind/key)
+    if problem is None: return root/kind/key
+    if verbose: print(f'shipped entry {root/kind/key} is unusable ({problem}); building it instead')
+    return None
+
 # %% ../../nbs/core/01_cache.ipynb #d9620cc7
 def cached(kind: str,      # folder name for this kind of artefact, e.g. 'tokenizer'
            config: dict,   # everything that determines the artefact (hashed into its key)
            build: Callable[[Path], None], # writes the artefact's files into the folder it is given
            root: str|Path|None = None,   # cache root; default `cache_dir()`
            verbose: bool = True) -> Path:
-    "Folder holding the verified artefact for `config`, built by `build` if missing or corrupt."
+    "Folder holding the verified artefact for `config`: cached, else copied from a shipped entry, else built by `build`."
     root = Path(root) if root is not None else cache_dir()
     dest = root/kind/config_hash(config)
     with _locked(root/kind/f'.{dest.name}.lock'):
@@ -83,8 +107,11 @@ def cached(kind: str,      # folder name for this kind of artefact, e.g. 'tokeni
             shutil.rmtree(dest)
         tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-', dir=root/kind))
         try:
-            build(tmp)
-            write_manifest(tmp, config)
+            shipped = shipped_entry(kind, dest.name, verbose)
+            if shipped is not None: shutil.copytree(shipped, tmp, dirs_exist_ok=True)
+            else:
+                build(tmp)
+                write_manifest(tmp, config)
             os.replace(tmp, dest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True); raise

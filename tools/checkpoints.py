@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Shipped cache entries under checkpoints/: add one, list them, or rebuild them all and compare.
+
+  python tools/checkpoints.py ship KIND/KEY --cmd "lmpapers reproduce gfa --scale tiny"
+  python tools/checkpoints.py list
+  python tools/checkpoints.py verify [KIND/KEY ...]
+
+`ship` copies a verified entry of the local cache into checkpoints/ and records the command that
+rebuilds it in checkpoints/INDEX.json; the total size stays under `SHIPPED_CAP_MB`.
+`verify` runs each recorded command with an empty cache and shipped entries off
+(LMPAPERS_SHIPPED=off, one torch thread), then compares every rebuilt file's SHA-256 with the
+shipped manifest. It exits 1 unless every entry was rebuilt bit-exactly.
+"""
+from __future__ import annotations
+import argparse, json, os, shlex, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from lmpapers.core.cache import SHIPPED_CAP_MB, cache_dir, check_entry
+
+SHIP = REPO/'checkpoints'
+INDEX = SHIP/'INDEX.json'
+
+
+def load_index() -> dict:
+    return json.loads(INDEX.read_text()) if INDEX.exists() else {}
+
+
+def entry_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob('*') if p.is_file())
+
+
+def total_bytes() -> int:
+    return entry_bytes(SHIP) if SHIP.exists() else 0
+
+
+def ship(name: str, cmd: str) -> None:
+    kind, key = name.split('/')
+    src = cache_dir()/kind/key
+    if not src.is_dir(): sys.exit(f"error: no cache entry {src}; run the command that builds it first")
+    if (problem := check_entry(src)): sys.exit(f"error: cache entry {src} is unusable ({problem})")
+    if not cmd.split()[0] in ('lmpapers', 'python'): sys.exit("error: --cmd must be an `lmpapers ...` or `python ...` command")
+    dest = SHIP/kind/key
+    size = entry_bytes(src)
+    if (total_bytes() - (entry_bytes(dest) if dest.exists() else 0) + size) / 2**20 > SHIPPED_CAP_MB:
+        sys.exit(f"error: shipping {name} ({size / 2**20:.1f} MB) would take checkpoints/ over {SHIPPED_CAP_MB} MB")
+    if dest.exists(): shutil.rmtree(dest)
+    shutil.copytree(src, dest)
+    idx = load_index()
+    idx[name] = dict(cmd=cmd, bytes=size)
+    SHIP.mkdir(exist_ok=True)
+    INDEX.write_text(json.dumps(dict(sorted(idx.items())), indent=1) + '\n')
+    print(f"shipped {name}: {size / 2**20:.2f} MB; checkpoints/ now {total_bytes() / 2**20:.1f} of {SHIPPED_CAP_MB} MB")
+
+
+def show() -> None:
+    idx = load_index()
+    for name, info in idx.items():
+        problem = check_entry(SHIP/name)
+        print(f"{name}  {info['bytes'] / 2**20:6.2f} MB  {'ok' if problem is None else problem}  <- {info['cmd']}")
+    print(f"{len(idx)} entries, {total_bytes() / 2**20:.1f} of {SHIPPED_CAP_MB} MB")
+
+
+def compare(shipped: Path, rebuilt: Path) -> str:
+    "'bit-exact', or what differs."
+    if not rebuilt.is_dir(): return 'not rebuilt by its command (its config key changed?)'
+    want = json.loads((shipped/'MANIFEST.json').read_text())['files']
+    got = json.loads((rebuilt/'MANIFEST.json').read_text())['files']
+    if set(want) != set(got): return f"different files: {sorted(set(want) ^ set(got))}"
+    diff = [f for f in want if want[f]['sha256'] != got[f]['sha256']]
+    return 'bit-exact' if not diff else f"differs in {diff}"
+
+
+def verify(names: list[str]) -> int:
+    idx = load_index()
+    names = names or list(idx)
+    unknown = [n for n in names if n not in idx]
+    if unknown: sys.exit(f"error: not shipped: {unknown}")
+    by_cmd: dict[str, list[str]] = {}
+    for n in names: by_cmd.setdefault(idx[n]['cmd'], []).append(n)
+    bad = 0
+    for cmd, entries in by_cmd.items():
+        with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+            env = dict(os.environ, LMPAPERS_CACHE=cache, LMPAPERS_SHIPPED='off', OMP_NUM_THREADS='1')
+            argv = shlex.split(cmd)
+            if argv[0] == 'lmpapers': argv[0] = str(REPO/'.venv'/'bin'/'lmpapers')
+            if argv[0] == 'python': argv[0] = sys.executable
+            if '--out' not in argv and 'reproduce' in argv: argv += ['--out', out]
+            t = time.time(); print(f"rebuilding {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: {cmd}", flush=True)
+            run = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True)
+            if run.returncode: print(run.stdout[-2000:], run.stderr[-2000:]); bad += len(entries); continue
+            for n in entries:
+                verdict = compare(SHIP/n, Path(cache)/n)
+                bad += verdict != 'bit-exact'
+                print(f"  {n}: {verdict} ({time.time() - t:.0f} s)")
+    print('all shipped entries rebuilt bit-exactly' if not bad else f'{bad} shipped entries were not rebuilt bit-exactly')
+    return int(bad > 0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest='what', required=True)
+    s = sub.add_parser('ship'); s.add_argument('entry'); s.add_argument('--cmd', required=True)
+    sub.add_parser('list')
+    v = sub.add_parser('verify'); v.add_argument('entries', nargs='*')
+    a = ap.parse_args()
+    if a.what == 'ship': ship(a.entry, a.cmd); return 0
+    if a.what == 'list': show(); return 0
+    return verify(a.entries)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
