@@ -470,7 +470,7 @@ def est_ivwe(pool, # judges with .sample(n, rng) -> Stats (simulated, or replaye
     return r.estimates(stats)[0], stats
 
 # %% ../../nbs/judges/61_estimators.ipynb #f98cb54b
-METHODS = ('uniform', 'cheapest', 'neyman', 'oracle', 'uniform_est', 'est')
+METHODS = ('uniform', 'cheapest', 'neyman', 'oracle', 'uniform_est', 'est', 'uniform_mean')
 
 def compare(pool, cost, budget: float, p: float = 2, value_range: float = 1.0, rng=None,
             methods=METHODS, **est_kw) -> dict:
@@ -486,6 +486,9 @@ def compare(pool, cost, budget: float, p: float = 2, value_range: float = 1.0, r
         elif m == 'uniform_est':                       # uniform allocation, weighted like EST-IVWE (no known variances)
             r = Rounds(K, cost, budget, p, value_range, **{k: v for k, v in est_kw.items() if k in ('beta', 'optimism', 'shrink')})
             est = r.estimates(pool.sample(uniform_allocation(K, cost, budget), rng))[0]
+        elif m == 'uniform_mean':                      # uniform allocation, every answer averaged alike (no weights at all)
+            st = pool.sample(uniform_allocation(K, cost, budget), rng)
+            est = (st.n * st.mean).sum(1) / np.maximum(st.n.sum(1), 1)
         elif m in fixed: est = ivwe(pool.sample(fixed[m](), rng), pool.var)
         else: raise ValueError(f"unknown method {m!r}; expected some of {METHODS}")
         out[m] = float(lp_error(est, theta, p))
