@@ -15,12 +15,12 @@ from ..core.data import load_corpus
 from ..core.guards import to_model, model_device, model_dtype
 from ..core.models import decoder_layers
 from ..core.train import token_chunks
-from ..specdec.drafters import DraftTree, Drafter, committed_ids, keep_logits
+from ..specdec.drafters import DraftTree, Drafter, PrefixCache, committed_ids, keep_logits
 
 # %% auto #0
-__all__ = ['block_mask', 'DrafterConfig', 'spare_token_id', 'mask_id_for', 'init_from_target', 'distill_block_drafter',
-           'BlockDiffusionDrafter', 'tokenizer_fingerprint', 'weights_fingerprint', 'tensor_fingerprint',
-           'block_drafter']
+__all__ = ['block_mask', 'DrafterConfig', 'spare_token_id', 'mask_id_for', 'choose_mask_id', 'user_texts', 'init_from_target',
+           'distill_block_drafter', 'BlockDiffusionDrafter', 'tokenizer_fingerprint', 'weights_fingerprint',
+           'tensor_fingerprint', 'block_drafter']
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #8d58b421
 def block_mask(prefix_len: int, block: int, cached: int = 0, batch: int = 1, dtype=torch.float32) -> torch.Tensor:
@@ -63,6 +63,31 @@ def mask_id_for(tokenizer, vocab_size: int, mask_token_id: int|None = None) -> i
         raise ValueError(f"mask_token_id must be an int in [0, {vocab_size}), got {mid!r}")
     return mid
 
+def choose_mask_id(tokenizer, vocab_size: int, # the target's vocabulary (embedding rows)
+                   mask_token_id: int|None = None) -> int:
+    "`mask_token_id`, else the tokenizer's mask token, else the first unused embedding row, else `vocab_size` (a row the drafter adds)."
+    if mask_token_id is not None or getattr(tokenizer, 'mask_token_id', None) is not None:
+        return mask_id_for(tokenizer, vocab_size, mask_token_id)
+    return min(len(tokenizer), vocab_size)
+
+def user_texts(texts,                      # a list of strings, a `datasets` Dataset, or a DatasetDict (its 'train' split)
+               text_column: str = 'text') -> list[str]:
+    "The training documents as a list of strings, or a clear TypeError/ValueError."
+    from datasets import Dataset, DatasetDict
+    if isinstance(texts, DatasetDict):
+        if 'train' not in texts: raise ValueError(f"a DatasetDict needs a 'train' split, got {list(texts.keys())}")
+        texts = texts['train']
+    if isinstance(texts, Dataset):
+        if text_column not in texts.column_names:
+            raise ValueError(f"the dataset has no {text_column!r} column (columns: {texts.column_names}); pass text_column=")
+        texts = list(texts[text_column])
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise TypeError(f"texts must be a list of strings or a datasets Dataset, got {type(texts).__name__}")
+    if not texts: raise ValueError("texts is empty")
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None: raise TypeError(f"texts must hold strings, got a {type(bad).__name__}")
+    return list(texts)
+
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #teach001
 @torch.no_grad()
 def _teacher(target, prefix: torch.Tensor, B: int) -> torch.Tensor:
@@ -97,7 +122,10 @@ def init_from_target(target: PreTrainedModel, layers: int) -> PreTrainedModel:
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #distil01
 def _distill(target, rows: torch.Tensor, mask_id: int, cfg: DrafterConfig, progress: bool = False):
     g = torch.Generator().manual_seed(cfg.seed)
-    d = init_from_target(target, cfg.layers).train()
+    d, V = init_from_target(target, cfg.layers).train(), target.config.vocab_size
+    if mask_id >= V:                                  # a mask row the target lacks: added to the drafter, set to the mean embedding
+        d.resize_token_embeddings(mask_id + 1, mean_resizing=False)
+        with torch.no_grad(): d.get_input_embeddings().weight[V:] = d.get_input_embeddings().weight[:V].mean(0)
     if cfg.freeze_embeddings:
         for m in (d.get_input_embeddings(), d.get_output_embeddings()):
             for p in m.parameters(): p.requires_grad_(False)
@@ -110,7 +138,7 @@ def _distill(target, rows: torch.Tensor, mask_id: int, cfg: DrafterConfig, progr
         teach = _teacher(target, prefix, cfg.block)                               # [b, B, V]
         x = to_model(torch.cat([prefix, torch.full((len(b), cfg.block), mask_id)], 1), d)
         mask = to_model(block_mask(c, cfg.block, batch=len(b), dtype=model_dtype(d)), d)
-        logits = d(x, attention_mask=mask, **keep_logits(d, cfg.block)).logits[:, -cfg.block:].float()   # [b, B, V]
+        logits = d(x, attention_mask=mask, **keep_logits(d, cfg.block)).logits[:, -cfg.block:, :V].float()   # [b, B, V]
         loss = -(teach.to(logits.device) * logits.log_softmax(-1)).sum(-1).mean()
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(opt.param_groups[0]['params'], 1.0); opt.step()
         for pg in opt.param_groups: pg['lr'] = cfg.lr * (1 - step / cfg.steps)
@@ -121,46 +149,45 @@ def _distill(target, rows: torch.Tensor, mask_id: int, cfg: DrafterConfig, progr
 def distill_block_drafter(target: PreTrainedModel, tokenizer, cfg: DrafterConfig = DrafterConfig(),
                           corpus: str = 'english+code',  # embedded corpus, used when `texts` is None
                           progress: bool = False,
-                          texts: list[str]|None = None,  # training documents (e.g. load_text(data)['train']['text'])
-                          mask_token_id: int|None = None # default: the tokenizer's mask token
+                          texts=None,                    # training documents: a list of strings or a `datasets` Dataset
+                          mask_token_id: int|None = None # default: the tokenizer's mask token, else a spare or added row
                          ) -> tuple[PreTrainedModel, dict]:
     "Train a block-diffusion drafter (float32) on the target's greedy continuations; return it and the loss history."
-    mask_id = mask_id_for(tokenizer, target.config.vocab_size, mask_token_id)
-    texts = load_corpus(corpus)['train']['text'] if texts is None else texts
+    mask_id = choose_mask_id(tokenizer, target.config.vocab_size, mask_token_id)
+    texts = load_corpus(corpus)['train']['text'] if texts is None else user_texts(texts)
     return _distill(target, token_chunks(texts, tokenizer, cfg.window, max_rows=cfg.steps * cfg.batch_size), mask_id, cfg, progress)
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #e117a388
 class BlockDiffusionDrafter(Drafter):
     "Predict B next-token marginals in one pass; `draft` returns their argmax chain."
     name = 'block_chain'
-    def __init__(self, model: PreTrainedModel, mask_token_id: int, block: int):
+    def __init__(self, model: PreTrainedModel, mask_token_id: int, block: int,
+                 vocab_size: int|None = None):  # the target's vocabulary, when the drafter added a mask row past it
         if not isinstance(getattr(getattr(model, 'config', None), 'vocab_size', None), int):
             raise TypeError(f"the block drafter must be a Hugging Face causal LM, got {type(model).__name__}")
         if block < 1: raise ValueError(f"block must be >= 1, got {block}")
-        self.vocab_size = model.config.vocab_size
-        self.model, self.mask_id, self.block = model.eval(), mask_id_for(None, self.vocab_size, mask_token_id), block
+        rows = model.config.vocab_size
+        if vocab_size is not None and not 1 <= vocab_size <= rows: raise ValueError(f"vocab_size must be in 1..{rows}, got {vocab_size}")
+        self.vocab_size = vocab_size or rows
+        self.model, self.mask_id, self.block = model.eval(), mask_id_for(None, rows, mask_token_id), block
         self.reset()
 
-    def reset(self): self._cache, self._ids = None, torch.zeros(0, dtype=torch.long)
+    def reset(self): self._prefix = PrefixCache(self.model)
 
     @torch.no_grad()
     def marginals(self, ids: torch.Tensor) -> torch.Tensor:
         "Log-probabilities [B, V] (float32, on the drafter's device) of the next B tokens after `ids`."
         ids = committed_ids(ids, self.vocab_size)
-        m = min(len(self._ids), len(ids))
-        agree = (self._ids[:m] == ids[:m]).long()
-        L = m if bool(agree.all()) else int(agree.argmin())
-        if self._cache is None: self._cache = DynamicCache(config=self.model.config)
-        if self._cache.get_seq_length() > L: self._cache.crop(L - self._cache.get_seq_length())
+        L = self._prefix.reuse(ids)
         new = ids[L:]
         x = torch.cat([new, torch.full((self.block,), self.mask_id)])[None]
         pos = torch.arange(L, len(ids) + self.block)[None]
         mask = block_mask(len(ids), self.block, cached=L, dtype=model_dtype(self.model))    # in the drafter's dtype, as sdpa wants
-        out = self.model(to_model(x, self.model), cache=self._cache, attention_mask=to_model(mask, self.model),
+        out = self.model(to_model(x, self.model), cache=self._prefix.cache, attention_mask=to_model(mask, self.model),
                          position_ids=to_model(pos, self.model), **keep_logits(self.model, self.block))
-        self._cache.crop(-self.block)
-        self._ids = ids.clone()
-        return out.logits[0, -self.block:].float().log_softmax(-1)
+        self._prefix.cache.crop(-self.block)
+        self._prefix.commit(ids)
+        return out.logits[0, -self.block:, :self.vocab_size].float().log_softmax(-1)
 
     def draft(self, ids: torch.Tensor) -> DraftTree:
         v, t = self.marginals(ids).max(-1)
@@ -192,14 +219,14 @@ def tensor_fingerprint(t: torch.Tensor) -> str: return _sha(str(tuple(t.shape)).
 def block_drafter(target: PreTrainedModel, tokenizer, cfg: DrafterConfig = DrafterConfig(),
                   corpus: str = 'english+code',   # embedded corpus, used when `texts` is None
                   progress: bool = False,
-                  texts: list[str]|None = None,   # training documents
-                  mask_token_id: int|None = None, # default: the tokenizer's mask token
+                  texts=None,                     # training documents: a list of strings or a `datasets` Dataset
+                  mask_token_id: int|None = None, # default: the tokenizer's mask token, else a spare or added row
                   dtype: torch.dtype|None = None, # drafter dtype at inference; default: the target's
                   cache: bool = True) -> BlockDiffusionDrafter:
     "The distilled block-diffusion drafter for `target` on its device (trained once, then loaded from the cache)."
-    mask_id = mask_id_for(tokenizer, target.config.vocab_size, mask_token_id)
+    mask_id = choose_mask_id(tokenizer, target.config.vocab_size, mask_token_id)
     dtype = dtype or model_dtype(target)
-    rows = token_chunks(load_corpus(corpus)['train']['text'] if texts is None else texts, tokenizer, cfg.window,
+    rows = token_chunks(load_corpus(corpus)['train']['text'] if texts is None else user_texts(texts), tokenizer, cfg.window,
                         max_rows=cfg.steps * cfg.batch_size)
     if not cache:
         t0 = time.time(); model, hist = _distill(target, rows, mask_id, cfg, progress); hist['seconds'] = time.time() - t0
@@ -217,6 +244,6 @@ def block_drafter(target: PreTrainedModel, tokenizer, cfg: DrafterConfig = Draft
         folder = cached('block_drafter', key, build)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(model_device(target))
         hist = json.loads((folder/'history.json').read_text())
-    dr = BlockDiffusionDrafter(model, mask_id, cfg.block)
+    dr = BlockDiffusionDrafter(model, mask_id, cfg.block, vocab_size=target.config.vocab_size)
     dr.history = hist
     return dr

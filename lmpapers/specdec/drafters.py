@@ -11,7 +11,8 @@ from transformers import DynamicCache, PreTrainedModel
 from ..core.guards import check_token_ids, to_model
 
 # %% auto #0
-__all__ = ['DraftTree', 'committed_ids', 'keep_logits', 'Drafter', 'PromptLookupDrafter', 'ModelDrafter']
+__all__ = ['FULL', 'SLIDING', 'DraftTree', 'committed_ids', 'keep_logits', 'Drafter', 'PromptLookupDrafter', 'attention_kinds',
+           'sliding_window_of', 'new_cache', 'PrefixCache', 'ModelDrafter']
 
 # %% ../../nbs/specdec/41_drafters.ipynb #e06ee0d1
 @dataclass
@@ -123,6 +124,47 @@ class PromptLookupDrafter(Drafter):
                 return DraftTree.chain(ids[start:start + self.k])
         return DraftTree.empty()
 
+# %% ../../nbs/specdec/41_drafters.ipynb #pcache02
+FULL, SLIDING = 'full_attention', 'sliding_attention'
+
+def attention_kinds(model) -> list[str]:
+    "Each decoder layer's attention kind as Hugging Face caches see it ('full_attention', 'sliding_attention', ...)."
+    from transformers.cache_utils import get_layer_types_and_kwargs
+    cfg = getattr(model, 'config', None)
+    if cfg is None: raise TypeError(f"expected a Hugging Face model with a config, got {type(model).__name__}")
+    return list(get_layer_types_and_kwargs(cfg.get_text_config(decoder=True))[0])
+
+def sliding_window_of(model) -> int|None:
+    "The window of the model's sliding-window attention layers, or None if it has none."
+    if SLIDING not in attention_kinds(model): return None
+    return int(model.config.get_text_config(decoder=True).sliding_window)
+
+def new_cache(model) -> DynamicCache:
+    "A KV cache for `model` that can be cropped and re-indexed: sliding-window layers keep every entry (the model masks its window)."
+    if sliding_window_of(model) is not None: return DynamicCache()   # every layer a full DynamicLayer, created on first use
+    return DynamicCache(config=model.config)
+
+class PrefixCache:
+    "A model's KV cache of a token prefix, kept across calls so that each call feeds only the tokens the cache lacks."
+    def __init__(self, model): self.model = model; self.reset()
+    def reset(self): self.cache, self.ids = None, torch.zeros(0, dtype=torch.long)
+
+    def reuse(self, ids: torch.Tensor, # [T] tokens the caller is about to run
+              fresh: int = 0           # at least this many of the last tokens are fed again
+             ) -> int:
+        "Crop the cache to the longest prefix it shares with `ids[:T-fresh]`; return its length L (feed `ids[L:]`)."
+        if fresh < 0 or fresh > len(ids): raise ValueError(f"fresh must be in 0..{len(ids)}, got {fresh}")
+        m = min(len(self.ids), len(ids) - fresh)
+        agree = (self.ids[:m] == ids[:m]).long()
+        L = m if bool(agree.all()) else int(agree.argmin())
+        if self.cache is None: self.cache = new_cache(self.model)
+        if self.cache.get_seq_length() > L: self.cache.crop(L - self.cache.get_seq_length())
+        return L
+
+    def commit(self, ids: torch.Tensor):
+        "Record that the cache now holds `ids`."
+        self.ids = ids.clone()
+
 # %% ../../nbs/specdec/41_drafters.ipynb #fb0789aa
 class ModelDrafter(Drafter):
     "Draft `k` tokens with a small causal LM, greedily or by sampling, with a cached prefix."
@@ -146,18 +188,15 @@ class ModelDrafter(Drafter):
         self.reset()
 
     def reset(self):
-        self.k, self._cache, self._ids, self.last_q = self.k0, None, torch.zeros(0, dtype=torch.long), None
+        self.k, self.last_q = self.k0, None
+        self._prefix = PrefixCache(self.model)
 
     @torch.no_grad()
     def _logits_after(self, ids: torch.Tensor, n: int = 1) -> torch.Tensor:
         "Next-token logits after `ids` ([V]), or after each of its last `n` prefixes ([n, V]), feeding only what the cache lacks."
-        m = min(len(self._ids), len(ids) - n)
-        agree = (self._ids[:m] == ids[:m]).long()
-        L = m if bool(agree.all()) else int(agree.argmin())
-        if self._cache is None: self._cache = DynamicCache(config=self.model.config)
-        if self._cache.get_seq_length() > L: self._cache.crop(L - self._cache.get_seq_length())
-        out = self.model(to_model(ids[None, L:], self.model), cache=self._cache, **keep_logits(self.model, n))   # the drafter's own device
-        self._ids = ids.clone(); self.fed_tokens += len(ids) - L
+        L = self._prefix.reuse(ids, fresh=n)
+        out = self.model(to_model(ids[None, L:], self.model), cache=self._prefix.cache, **keep_logits(self.model, n))   # the drafter's own device
+        self._prefix.commit(ids); self.fed_tokens += len(ids) - L
         return out.logits[0, -1].float().cpu() if n == 1 else out.logits[0, -n:].float().cpu()
 
     def next_probs(self, ids: torch.Tensor, # [T] committed tokens

@@ -7,10 +7,11 @@ from __future__ import annotations
 import torch
 from transformers import DynamicCache, PreTrainedModel
 from ..core.guards import to_model, model_dtype
-from .drafters import DraftTree, keep_logits
+from .drafters import DraftTree, keep_logits, new_cache, attention_kinds, sliding_window_of, FULL, SLIDING
 
 # %% auto #0
-__all__ = ['tree_ancestry', 'tree_attention_mask', 'tree_position_ids', 'prefill', 'verify_tree', 'keep_path']
+__all__ = ['tree_ancestry', 'tree_attention_mask', 'tree_position_ids', 'check_attention_kinds', 'tree_masks', 'prefill',
+           'verify_tree', 'keep_path']
 
 # %% ../../nbs/specdec/42_verify.ipynb #a5e41139
 def tree_ancestry(parents: torch.Tensor # [n] parent of each node, -1 = root
@@ -25,10 +26,17 @@ def tree_ancestry(parents: torch.Tensor # [n] parent of each node, -1 = root
 
 def tree_attention_mask(parents: torch.Tensor, # [n] parent of each node, -1 = root
                         prefix_len: int,       # P, tokens already in the target's cache
-                        dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                        dtype: torch.dtype = torch.float32,
+                        window: int|None = None # sliding window: a query at position p sees keys at positions > p - window
+                       ) -> torch.Tensor:
     "Additive 4D mask [1, 1, n+1, P+n+1] for verifying root + tree after a cached prefix."
     A = tree_ancestry(parents)
     allowed = torch.cat([torch.ones(len(A), prefix_len, dtype=torch.bool), A], 1)
+    if window is not None:
+        if window < 1: raise ValueError(f"window must be >= 1, got {window}")
+        pos = tree_position_ids(parents, prefix_len)[0]                     # [n+1] positions of root and nodes
+        kpos = torch.cat([torch.arange(prefix_len), pos])                    # [P+n+1] positions of every key
+        allowed &= (pos[:, None] - kpos[None, :]) < window
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
     return mask[None, None]
 
@@ -37,13 +45,30 @@ def tree_position_ids(parents: torch.Tensor, prefix_len: int) -> torch.Tensor:
     return (prefix_len + torch.cat([torch.zeros(1, dtype=torch.long), DraftTree(torch.arange(len(parents)), parents).depths()]))[None]
 
 # %% ../../nbs/specdec/42_verify.ipynb #ebb958c0
+def check_attention_kinds(model):
+    "Refuse, before any decoding, a target whose attention layers a tree pass cannot mask exactly (e.g. chunked attention)."
+    kinds = set(attention_kinds(model))
+    ok = {FULL, SLIDING, 'dummy'} if SLIDING in kinds else {FULL, 'linear_attention', 'conv', 'hybrid', 'dummy'}
+    bad = sorted(kinds - ok)
+    if bad: raise NotImplementedError(f"{type(model).__name__} has {', '.join(bad)} layers; speculative verification supports full "
+                                      "and sliding-window attention (and chains on linear-attention hybrids), not these")
+
+def tree_masks(model, parents: torch.Tensor, prefix_len: int):
+    "The tree pass's `attention_mask`: one additive mask, or one per attention kind when full and sliding-window layers mix."
+    dt, kinds = model_dtype(model), set(attention_kinds(model))
+    full = lambda: to_model(tree_attention_mask(parents, prefix_len, dt), model)
+    if SLIDING not in kinds: return full()
+    win = to_model(tree_attention_mask(parents, prefix_len, dt, sliding_window_of(model)), model)
+    return win if kinds == {SLIDING} else {FULL: full(), SLIDING: win}   # Qwen2, Gemma-2/3 take a mask per layer kind
+
 def prefill(model: PreTrainedModel, ids: torch.Tensor # [T] prompt, T >= 1
            ) -> DynamicCache:
     "A `DynamicCache` holding all but the last token of `ids` (the root of the first verification)."
     if not hasattr(model, 'config') or not callable(model):
         raise TypeError(f"the target must be a Hugging Face causal LM, got {type(model).__name__}")
     if getattr(model.config, 'is_encoder_decoder', False): raise TypeError("encoder-decoder targets are not supported")
-    cache = DynamicCache(config=model.config)
+    check_attention_kinds(model)
+    cache = new_cache(model)
     if len(ids) > 1:
         with torch.no_grad(): out = model(to_model(ids[None, :-1], model), cache=cache, use_cache=True, **keep_logits(model, 1))
         got = getattr(out, 'cache', None) or getattr(out, 'past_key_values', None)
@@ -60,8 +85,7 @@ def verify_tree(model: PreTrainedModel, cache: DynamicCache,
     ids = to_model(torch.cat([torch.tensor([root]), tree.tokens])[None], model)
     kw = {}
     if not tree.is_chain:   # a chain needs only the ordinary causal mask
-        kw = dict(attention_mask=to_model(tree_attention_mask(tree.parents, P, model_dtype(model)), model),
-                  position_ids=to_model(tree_position_ids(tree.parents, P), model))
+        kw = dict(attention_mask=tree_masks(model, tree.parents, P), position_ids=to_model(tree_position_ids(tree.parents, P), model))
     out = model(ids, cache=cache, use_cache=True, **kw)
     if cache.get_seq_length() != P + tree.n + 1:
         raise TypeError(f"{type(model).__name__} did not update its KV cache; a target with KV-cache support is needed")
