@@ -122,31 +122,70 @@ def bytes_per_key(fmt: str, D: int) -> int:
     "Bytes one D-dimensional key takes in `fmt`: packed codes plus block scales."
     return D // 2 + D // FORMATS[fmt] * SCALE_BYTES[fmt]
 
+def _int4_scores(q, codes, scales, blk=32):
+    "q · dequant(codes)ᵀ for INT4 read straight from the packed bytes, in fp32: q [B,H,Tq,D], codes [B,H,t,D/2] -> [B,H,t,Tq]."
+    B, H, Tq, D = q.shape
+    R, t, nb, hb = B * H, codes.shape[2], D // blk, blk // 2          # rows, keys, blocks per key, bytes per block
+    qf = q.float().reshape(R, Tq, D)
+    qe, qo = qf[..., 0::2], qf[..., 1::2]                             # weights of each byte's low / high nibble
+    # byte = lo + 16·hi, so qe·lo + qo·hi = (qe − qo/16)·lo + (qo/16)·byte: the high nibble is never shifted out
+    eye = torch.eye(nb, device=q.device).repeat_interleave(hb, 0)    # [D/2, nb]: the block of each byte
+    w = lambda x: (x.transpose(-1, -2)[..., :, None, :] * eye[:, :, None]).flatten(-2)   # [R, D/2, nb·Tq] block-diagonal
+    off = 8 * qf.view(R, Tq, nb, blk).sum(-1).transpose(-1, -2)       # [R, nb, Tq]: codes are value + 8
+    c = codes.reshape(R, t, D // 2)
+    part = torch.baddbmm(c.float() @ w(qo / 16), (c & 15).float(), w(qe - qo / 16))   # [R, t, nb·Tq]
+    s = scales.reshape(R, t, nb).float()
+    out = (part - off) * s if nb == 1 else (part.view(R, t, nb, Tq) * s[..., None]).sum(2) - s @ off
+    return out.view(B, H, t, Tq)
+
 class PackedKeys:
     "A growing cache of block-quantised keys [B, H, T, D], held packed (codes + block scales) and appended along T."
-    def __init__(self, fmt: str):
+    def __init__(self, fmt: str,
+                 grow: int = 1024):   # keys of spare room added when full (appends are amortised O(new keys))
         if fmt not in FORMATS: raise ValueError(f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
-        self.fmt, self.codes, self.scales, self.D = fmt, None, None, None
+        if isinstance(grow, bool) or not isinstance(grow, int) or grow < 1: raise ValueError(f"grow must be a positive int, got {grow!r}")
+        self.fmt, self.grow, self.n, self.D = fmt, grow, 0, None
+        self._codes = self._scales = None                      # storage [B, H, capacity, ·]; the first `n` keys are used
         self.tensor_scale = 1.0 if fmt == 'nvfp4' else None    # fixed, so each key's code depends on that key only
 
-    def __len__(self) -> int: return 0 if self.codes is None else self.codes.shape[2]
+    def __len__(self) -> int: return self.n
+    @property
+    def codes(self): return None if self._codes is None else self._codes[:, :, :self.n]     # [B, H, T, D/2] uint8
+    @property
+    def scales(self): return None if self._scales is None else self._scales[:, :, :self.n]  # [B, H, T, D/block]
 
     def append(self, x: torch.Tensor # [B, H, t, D] new keys
               ) -> PackedKeys:
         "Encode `x` and add it at the end of the token axis."
         if x.dim() != 4: raise ValueError(f"keys must be [B, H, t, D], got {list(x.shape)}")
+        if self._codes is not None and (tuple(x.shape[:2]) != tuple(self._codes.shape[:2]) or x.shape[-1] != self.D):
+            raise ValueError(f"keys {list(x.shape)} do not extend a cache of {list(self._codes.shape[:2])} heads and D={self.D}")
         q = quantize(x, self.fmt, self.tensor_scale)
-        if self.codes is None: self.codes, self.scales, self.D = q.codes, q.scales, x.shape[-1]
-        else:
-            if q.codes.shape[:2] != self.codes.shape[:2] or x.shape[-1] != self.D:
-                raise ValueError(f"keys {list(x.shape)} do not extend a cache of {list(self.codes.shape[:2])} heads and D={self.D}")
-            self.codes, self.scales = torch.cat([self.codes, q.codes], 2), torch.cat([self.scales, q.scales], 2)
+        t = x.shape[2]
+        if self._codes is None or self.n + t > self._codes.shape[2]:      # grow: copy into a larger buffer
+            cap = self.n + t + (self.grow if self._codes is not None else 0)
+            c, s = q.codes.new_empty(*q.codes.shape[:2], cap, q.codes.shape[3]), q.scales.new_empty(*q.scales.shape[:2], cap, q.scales.shape[3])
+            if self._codes is not None: c[:, :, :self.n], s[:, :, :self.n] = self.codes, self.scales
+            self._codes, self._scales, self.D = c, s, x.shape[-1]
+        self._codes[:, :, self.n:self.n + t], self._scales[:, :, self.n:self.n + t] = q.codes, q.scales
+        self.n += t
+        return self
+
+    def crop(self, n: int) -> PackedKeys:
+        "Keep the first `n` keys (storage kept for the next appends)."
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= self.n: raise ValueError(f"n must be an int in [0, {self.n}], got {n!r}")
+        self.n = n
         return self
 
     @property
     def nbytes(self) -> int:
-        "Bytes held: codes + block scales."
-        return 0 if self.codes is None else self.codes.numel() * self.codes.element_size() + self.scales.numel() * self.scales.element_size()
+        "Bytes of the keys held: codes + block scales (the format's count)."
+        return 0 if self._codes is None else self._codes.shape[0] * self._codes.shape[1] * self.n * bytes_per_key(self.fmt, self.D)
+
+    @property
+    def reserved_bytes(self) -> int:
+        "Bytes of storage allocated (held keys plus at most `grow` keys of spare room)."
+        return 0 if self._codes is None else self._codes.untyped_storage().nbytes() + self._scales.untyped_storage().nbytes()
 
     def dequantize(self, start: int = 0, end: int|None = None, dtype=torch.float32) -> torch.Tensor:
         "Keys `start:end` decoded to `dtype`: [B, H, end - start, D]."
@@ -154,12 +193,16 @@ class PackedKeys:
         ts = torch.tensor(self.tensor_scale if self.tensor_scale is not None else 1.0)
         return dequantize(QTensor(self.fmt, c, s, ts, (*c.shape[:3], self.D)), dtype)
 
-    def scores(self, q: torch.Tensor, # [B, H, Tq, D] queries (in the dtype the scores are computed in)
-               chunk: int = 4096      # keys decoded at once
+    def scores(self, q: torch.Tensor, # [B, H, Tq, D] queries
+               chunk: int = 8192      # keys read at once
               ) -> torch.Tensor:
-        "q · kᵀ for every cached key, [B, H, Tq, T], decoding `chunk` keys at a time."
+        "q · kᵀ for every cached key, [B, H, Tq, T] in q's dtype, `chunk` keys at a time (INT4 straight from the codes in fp32; FP4 decoded per chunk)."
+        if q.dim() != 4 or q.shape[-1] != self.D: raise ValueError(f"queries must be [B, H, Tq, {self.D}], got {list(q.shape)}")
         T = len(self)
         out = q.new_empty(*q.shape[:3], T)
         for s in range(0, T, chunk):
-            out[..., s:s + chunk] = q @ self.dequantize(s, min(s + chunk, T), q.dtype).to(q.device).transpose(-1, -2)
+            e = min(s + chunk, T)
+            if self.fmt == 'int4': out[..., s:e] = _int4_scores(q, self._codes[:, :, s:e].to(q.device), self._scales[:, :, s:e].to(q.device)).transpose(-1, -2)
+            else: out[..., s:e] = q @ self.dequantize(s, e, q.dtype).to(q.device).transpose(-1, -2)
         return out
+

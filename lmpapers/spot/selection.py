@@ -65,6 +65,13 @@ def select_top_p(probs: torch.Tensor, # [..., Tq, Tk] estimated attention distri
     return idx, ok, budget
 
 # %% ../../nbs/spot/22_selection.ipynb #a5e2dbd9
+def _gather_rows(x, idx):
+    "Rows `idx` [B,Hkv,Tq,K] of x [B,Hkv,Tk,D] as [B,Hkv,Tq·K,D]: one contiguous `index_select` over the flattened cache when x is contiguous."
+    B, Hkv, Tk, D = x.shape
+    if not x.is_contiguous(): return x.gather(2, idx.reshape(B, Hkv, -1, 1).expand(-1, -1, -1, D))
+    base = (torch.arange(B * Hkv, device=x.device) * Tk).view(B, Hkv, 1)
+    return x.view(-1, D).index_select(0, (idx.reshape(B, Hkv, -1) + base).reshape(-1)).view(B, Hkv, -1, D)
+
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, # [B,H,Tq,D], [B,Hkv,Tk,D], [B,Hkv,Tk,D]
                      idx: torch.Tensor, ok: torch.Tensor,                # [B,Hkv,Tq,K] long, bool
                      scale: float|None = None) -> torch.Tensor:
@@ -73,9 +80,7 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, # [B,H,T
     Hkv = k.shape[1]
     if H % Hkv: raise ValueError(f"query heads ({H}) must be a multiple of KV heads ({Hkv})")
     G, K = H // Hkv, idx.shape[-1]
-    flat = idx.reshape(B, Hkv, Tq * K, 1).expand(-1, -1, -1, D)
-    kg = k.gather(2, flat).view(B, Hkv, Tq, K, D)                  # [B, Hkv, Tq, K, D]
-    vg = v.gather(2, flat).view(B, Hkv, Tq, K, D)
+    kg, vg = (_gather_rows(x, idx).view(B, Hkv, Tq, K, D) for x in (k, v))   # [B, Hkv, Tq, K, D]
     qg = q.view(B, Hkv, G, Tq, D).transpose(2, 3)                  # [B, Hkv, Tq, G, D]
     s = (qg @ kg.transpose(-1, -2)) * (scale or D ** -0.5)         # [B, Hkv, Tq, G, K]
     s = s.masked_fill(~ok[:, :, :, None, :], -math.inf)
