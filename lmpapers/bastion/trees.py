@@ -5,6 +5,8 @@
 # %% ../../nbs/bastion/46_bastion.ipynb #228af41f
 from __future__ import annotations
 import heapq, math, time
+from collections import deque
+from dataclasses import dataclass
 import numpy as np
 import torch
 from ..core.guards import model_device
@@ -12,7 +14,8 @@ from ..specdec.drafters import DraftTree, Drafter
 from ..specdec.verify import prefill, verify_tree
 
 # %% auto #0
-__all__ = ['GPU_PROFILE', 'expected_tau', 'path_confidence', 'RooflineLatency', 'measure_profile', 'gpu_roofline_profile',
+__all__ = ['H100', 'H200', 'QWEN3_8B', 'QWEN3_0_6B', 'DFLASH_QWEN3_8B', 'expected_tau', 'path_confidence', 'isotonic',
+           'MeasuredLatency', 'measure_profile', 'Accelerator', 'DecoderShape', 'GPUCostModel', 'NoisyClock',
            'fixed_budget_tree', 'threshold_tree', 'bastion_tree', 'eagle2_tree', 'TreeDrafter', 'BastionDrafter']
 
 # %% ../../nbs/bastion/46_bastion.ipynb #4b84c081
@@ -28,40 +31,59 @@ def path_confidence(tree: DraftTree) -> torch.Tensor:
     return c
 
 # %% ../../nbs/bastion/46_bastion.ipynb #b81f6d94
-class RooflineLatency:
-    "t(n) = a + b*max(0, n - knee), least-squares fitted to a prior profile plus online measurements."
-    def __init__(self, profile: dict|None = None, # {tree tokens: seconds} prior points
-                 prior_weight: float = 4.0,       # each prior point counts this many measurements
-                 window: int = 512, refit_every: int = 16,
-                 knees=(1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)):
-        self.prior = dict(profile or {}); self.w0, self.window, self.refit_every, self.knees = prior_weight, window, refit_every, knees
-        self.obs: list[tuple[int, float]] = []
-        self.a, self.b, self.knee = 1.0, 0.0, 1
-        self._since = 0
-        if self.prior: self.fit()
+def isotonic(y, w=None) -> np.ndarray:
+    "Weighted least-squares nondecreasing fit (2) of the sequence `y` by pooling adjacent violators."
+    y = np.asarray(y, dtype=np.float64); w = np.ones_like(y) if w is None else np.asarray(w, dtype=np.float64)
+    if y.shape != w.shape or (w <= 0).any(): raise ValueError("y and w need the same length and w > 0")
+    blocks = []                                                   # [mean, weight, count]
+    for yi, wi in zip(y, w):
+        blocks.append([yi, wi, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            v2, w2, c2 = blocks.pop(); v1, w1, c1 = blocks.pop()
+            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
+    return np.concatenate([np.full(c, v) for v, _, c in blocks]) if blocks else y
+
+class MeasuredLatency:
+    "Verify seconds t(n) for n tree tokens, learned only from measured times: per-size medians (1) made nondecreasing (2)."
+    def __init__(self, profile: dict|None = None, # {tokens: seconds or a list of seconds} measured before decoding
+                 prior_weight: int = 4,           # each profile median counts as this many measurements
+                 window: int = 64,                # recent measurements kept per size
+                 refit_every: int = 8):
+        if prior_weight < 0 or window < 1 or refit_every < 1: raise ValueError("need prior_weight >= 0, window >= 1, refit_every >= 1")
+        self.prior_weight, self.window, self.refit_every = prior_weight, window, refit_every
+        self.prior = {}
+        for n, t in (profile or {}).items():
+            ts = [float(x) for x in (t if isinstance(t, (list, tuple)) else [t])]
+            if int(n) < 1 or not ts or min(ts) < 0: raise ValueError(f"profile needs sizes >= 1 and times >= 0, got {n}: {t}")
+            self.prior[int(n)] = float(np.median(ts))
+        self.obs: dict[int, deque] = {}
+        self.n_obs, self._since = 0, 0
+        self.sizes, self.fitted = np.array([1.0]), np.array([0.0])
+        self.fit()
 
     def fit(self):
-        "Refit (a, b, knee) to prior points and the recent measurements."
-        pts = [(n, t, self.w0) for n, t in self.prior.items()] + [(n, t, 1.0) for n, t in self.obs[-self.window:]]
-        if not pts: return self
-        n, t, w = (np.array(x, dtype=np.float64) for x in zip(*pts))
-        best = None
-        for k in self.knees:
-            X = np.stack([np.ones_like(n), np.maximum(0, n - k)], 1) * np.sqrt(w)[:, None]
-            coef, *_ = np.linalg.lstsq(X, t * np.sqrt(w), rcond=None)
-            coef = np.maximum(coef, 0)
-            sse = float(((X @ coef - t * np.sqrt(w)) ** 2).sum())
-            if best is None or sse < best[0] - 1e-15: best = (sse, coef, k)
-        _, (self.a, self.b), self.knee = best
+        "Refit the medians and the monotone curve to the profile and the recent measurements."
+        sizes = sorted(set(self.prior) | set(self.obs))
+        if not sizes: return self
+        med, w = [], []
+        for n in sizes:
+            ts = list(self.obs.get(n, ())) + ([self.prior[n]] * self.prior_weight if n in self.prior else [])
+            med.append(float(np.median(ts))); w.append(len(ts))
+        self.sizes, self.fitted = np.array(sizes, dtype=np.float64), isotonic(med, w)
         return self
 
     def observe(self, n_tokens: int, seconds: float):
-        "Record one measured verification; refit every `refit_every` observations."
-        self.obs.append((int(n_tokens), float(seconds))); self._since += 1
+        "Record one measured verification pass; refit every `refit_every` measurements."
+        if n_tokens < 1 or not seconds >= 0: raise ValueError(f"need n_tokens >= 1 and seconds >= 0, got {n_tokens}, {seconds}")
+        self.obs.setdefault(int(n_tokens), deque(maxlen=self.window)).append(float(seconds))
+        self.n_obs += 1; self._since += 1
         if self._since >= self.refit_every: self._since = 0; self.fit()
 
     def __call__(self, n_tokens) -> float:
-        return float(self.a + self.b * max(0.0, n_tokens - self.knee))
+        s, f = self.sizes, self.fitted
+        if n_tokens <= s[-1] or len(s) == 1: return float(np.interp(n_tokens, s, f))
+        slope = max(0.0, (f[-1] - f[-2]) / (s[-1] - s[-2]))
+        return float(f[-1] + slope * (n_tokens - s[-1]))
 
 # %% ../../nbs/bastion/46_bastion.ipynb #c5a2d39b
 def _sync(device):
@@ -74,26 +96,85 @@ def measure_profile(target, prefix_len: int = 64, sizes=(1, 2, 4, 8, 16, 32, 64,
     V = vocab or target.config.vocab_size
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, V, (prefix_len,), generator=g)
-    out = {}
+    trees = {}
     for n in sizes:
         par = torch.tensor([-1] + [int(torch.randint(-1, i, (1,), generator=g)) for i in range(1, n - 1)]) if n > 1 else torch.zeros(0, dtype=torch.long)
-        tree = DraftTree(torch.arange(len(par)), par)
-        ts = []
-        for _ in range(reps):
+        trees[n] = DraftTree(torch.arange(len(par)), par)
+    ts = {n: [] for n in sizes}
+    for _ in range(reps):                       # sizes interleaved: a burst of load on a shared machine hits every size alike
+        for n in sizes:
             cache = prefill(target, ids); _sync(model_device(target))
-            t0 = time.perf_counter(); verify_tree(target, cache, int(ids[-1]), tree); _sync(model_device(target))
-            ts.append(time.perf_counter() - t0)
-        out[n] = float(np.median(ts))
-    return out
+            t0 = time.perf_counter(); verify_tree(target, cache, int(ids[-1]), trees[n]); _sync(model_device(target))
+            ts[n].append(time.perf_counter() - t0)
+    return {n: float(np.median(v)) for n, v in ts.items()}
 
-GPU_PROFILE = dict(knee=64, slope=1 / 64, block_draft=0.15, ar_draft_step=0.10, lookup_draft=0.0)   # hand-set, not measured
-# knee: tree tokens a memory-bound verify pass absorbs for free (~64-128 for 8B targets on H100-class GPUs)
-# block_draft: one parallel pass of a 5-layer block drafter vs a 36-layer target; ar_draft_step: one small-model step
+@dataclass(frozen=True)
+class Accelerator:
+    "Stated facts of a GPU and the fractions of them kernels reach."
+    name: str
+    hbm_bytes_per_s: float          # memory bandwidth
+    peak_flops: float               # dense bf16 tensor-core peak
+    bandwidth_efficiency: float = 0.8
+    flops_efficiency: float = 0.6
+    launch_s: float = 2e-4          # per forward: kernel launches and host work (CUDA graphs bring it lower)
 
-def gpu_roofline_profile(knee: int = GPU_PROFILE['knee'], slope: float = GPU_PROFILE['slope'],
-                         sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256)) -> dict:
-    "Synthetic GPU verify times (units of one AR step): 1 until `knee` tokens, then +`slope` per token."
-    return {n: 1.0 + slope * max(0, n - knee) for n in sizes}
+H100 = Accelerator('NVIDIA H100 SXM: HBM3 3.35 TB/s, 989 TFLOP/s dense bf16', 3.35e12, 989e12)
+H200 = Accelerator('NVIDIA H200 SXM: HBM3e 4.8 TB/s, 989 TFLOP/s dense bf16', 4.8e12, 989e12)
+
+@dataclass(frozen=True)
+class DecoderShape:
+    "A decoder's shape, enough to count the bytes and FLOPs of a forward pass."
+    name: str
+    layers: int; hidden: int; heads: int; kv_heads: int; head_dim: int; intermediate: int; vocab: int
+    bytes_per_param: int = 2        # bf16 weights and KV cache
+    @property
+    def layer_params(self) -> int: return self.hidden * self.head_dim * (2 * self.heads + 2 * self.kv_heads) + 3 * self.hidden * self.intermediate
+    @property
+    def read_params(self) -> int: return self.layers * self.layer_params + self.vocab * self.hidden   # layers + LM head (not the embedding table)
+    @property
+    def kv_bytes_per_token(self) -> int: return 2 * self.layers * self.kv_heads * self.head_dim * self.bytes_per_param
+
+QWEN3_8B = DecoderShape('Qwen3-8B', layers=36, hidden=4096, heads=32, kv_heads=8, head_dim=128, intermediate=12288, vocab=151936)
+QWEN3_0_6B = DecoderShape('Qwen3-0.6B', layers=28, hidden=1024, heads=16, kv_heads=8, head_dim=128, intermediate=3072, vocab=151936)
+DFLASH_QWEN3_8B = DecoderShape('block drafter of Qwen3-8B (DFlash-like: 5 target-shaped layers, the target\'s LM head)',
+                               layers=5, hidden=4096, heads=32, kv_heads=8, head_dim=128, intermediate=12288, vocab=151936)
+
+class GPUCostModel:
+    "Seconds (3) of one forward of `shape` over n new tokens after `context` cached ones on `hw`."
+    def __init__(self, shape: DecoderShape = QWEN3_8B, hw: Accelerator = H200, context: int = 1024):
+        if context < 0: raise ValueError(f"context must be >= 0, got {context}")
+        self.shape, self.hw, self.context = shape, hw, context
+    def bytes(self, n: int) -> float:
+        s = self.shape
+        return (s.read_params * s.bytes_per_param + (self.context + n) * s.kv_bytes_per_token   # weights; KV read + written
+                + n * (self.context + n) * s.bytes_per_param)                                  # the additive tree mask
+    def flops(self, n: int) -> float:
+        s = self.shape
+        return 2 * s.read_params * n + 4 * s.layers * s.heads * s.head_dim * n * (self.context + n)
+    def __call__(self, n: int) -> float:
+        if n < 1: raise ValueError(f"a forward pass needs n >= 1 tokens, got {n}")
+        h = self.hw
+        return h.launch_s + max(self.bytes(n) / (h.hbm_bytes_per_s * h.bandwidth_efficiency), self.flops(n) / (h.peak_flops * h.flops_efficiency))
+    def ridge(self) -> float:
+        "Tokens at which compute time reaches the memory time (without the small attention terms)."
+        s, h = self.shape, self.hw
+        return (s.read_params * s.bytes_per_param / (h.hbm_bytes_per_s * h.bandwidth_efficiency)) / (2 * s.read_params / (h.peak_flops * h.flops_efficiency))
+
+class NoisyClock:
+    "Observed seconds of a cost model: lognormal jitter and occasional slow outliers, as timings on a real machine come."
+    def __init__(self, verify: GPUCostModel, draft_s: float = 0.0, # seconds of one drafting pass, observed through the same noise
+                 sigma: float = 0.03, outlier_rate: float = 0.03, outlier_scale=(1.5, 3.0), seed: int = 0):
+        if sigma < 0 or not 0 <= outlier_rate < 1: raise ValueError("need sigma >= 0 and 0 <= outlier_rate < 1")
+        self.cost, self.draft_s, self.sigma, self.rate, self.scale = verify, draft_s, sigma, outlier_rate, outlier_scale
+        self.rng = np.random.default_rng(seed)
+    def _noise(self) -> float:
+        slow = self.rng.uniform(*self.scale) if self.rng.random() < self.rate else 1.0
+        return float(np.exp(self.rng.normal(0.0, self.sigma)) * slow)
+    def verify(self, n_tokens: int) -> float: return self.cost(n_tokens) * self._noise()
+    def draft(self) -> float: return self.draft_s * self._noise()
+    def profile(self, sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), reps: int = 5) -> dict:
+        "What `measure_profile` would return on that machine: {tokens: [reps observed seconds]}."
+        return {n: [self.verify(n) for _ in range(reps)] for n in sizes}
 
 # %% ../../nbs/bastion/46_bastion.ipynb #2d9bed34
 def _best_first(lq: torch.Tensor, keep, max_nodes: int = 256, top: int = 32) -> DraftTree:
@@ -128,12 +209,18 @@ def threshold_tree(lq: torch.Tensor, threshold: float = 0.05, max_nodes: int = 1
     "OPT-Tree-style: add nodes best first while the gain in E[tau] exceeds `threshold`."
     return _best_first(lq, lambda c, n, E: c > threshold, max_nodes=max_nodes)
 
-def bastion_tree(lq: torch.Tensor, latency, draft_seconds: float, max_nodes: int = 256) -> DraftTree:
-    "BASTION: add nodes best first while confidence > throughput x marginal verify cost."
-    def keep(c, n, E):
-        t_now = draft_seconds + latency(n + 1)
-        return c > E * (latency(n + 2) - latency(n + 1)) / t_now
-    return _best_first(lq, keep, max_nodes=max_nodes)
+def bastion_tree(lq: torch.Tensor, latency, draft_seconds: float, max_nodes: int = 256,
+                 patience: int = 16   # look this many nodes (or the best size, if larger) past the best size before stopping
+                ) -> DraftTree:
+    "BASTION: nodes best first, cut at the size of highest throughput E[tau] / (draft + verify seconds)."
+    best = [0, 1.0 / (draft_seconds + latency(1))]                   # (nodes, throughput) of the best prefix so far
+    def keep(c, n, E):                                                # would the tree with this (n+1)-th node be the best so far?
+        thr = (E + c) / (draft_seconds + latency(n + 2))
+        if thr > best[1]: best[:] = [n + 1, thr]
+        return n + 1 - best[0] <= max(patience, best[0])
+    t = _best_first(lq, keep, max_nodes=max_nodes)
+    k = best[0]                                                       # best-first order: every prefix is a tree
+    return DraftTree(t.tokens[:k], t.parents[:k], conf=t.conf[:k])
 
 def eagle2_tree(lq: torch.Tensor, top_k: int = 8, budget: int = 64) -> DraftTree:
     "EAGLE-2-style: expand the top_k nodes of each layer by top_k children, then keep the `budget` most confident."
@@ -164,20 +251,21 @@ class TreeDrafter(Drafter):
     def draft(self, ids): return self.builder(self.block.marginals(ids))
 
 class BastionDrafter(Drafter):
-    "BASTION: adaptive best-first trees with an online-calibrated roofline latency model."
+    "BASTION: adaptive best-first trees; verify and drafting times learned from measurements (or from a clock's observations)."
     name = 'bastion'
-    def __init__(self, block, latency: RooflineLatency, clock: str = 'measured', draft_cost: float|None = None, max_nodes: int = 256):
-        if clock not in ('measured', 'model'): raise ValueError("clock must be 'measured' or 'model'")
+    def __init__(self, block, latency: MeasuredLatency,
+                 clock: NoisyClock|None = None, # None: this machine's wall clock; else observations of a modelled machine
+                 max_nodes: int = 256):
+        if not isinstance(latency, MeasuredLatency): raise TypeError(f"latency must be a MeasuredLatency, got {type(latency).__name__}")
         self.block, self.latency, self.clock, self.max_nodes = block, latency, clock, max_nodes
-        self.vocab_size, self.draft_cost, self.sizes = block.vocab_size, draft_cost, []
-        self._t_draft = draft_cost or 0.0
+        self.vocab_size, self.sizes, self._drafts = block.vocab_size, [], deque(maxlen=16)
     def reset(self): self.block.reset()
     def draft(self, ids):
         t0 = time.perf_counter()
         lq = self.block.marginals(ids); _sync(lq.device)
-        if self.clock == 'measured': self._t_draft = 0.8 * self._t_draft + 0.2 * (time.perf_counter() - t0) if self._t_draft else time.perf_counter() - t0
-        tree = bastion_tree(lq, self.latency, self._t_draft, self.max_nodes)
+        self._drafts.append(time.perf_counter() - t0 if self.clock is None else self.clock.draft())
+        tree = bastion_tree(lq, self.latency, float(np.median(self._drafts)), self.max_nodes)   # median: robust to slow outliers
         self.sizes.append(tree.n)
         return tree
     def feedback(self, n_accepted, tree, verify_seconds):
-        self.latency.observe(tree.n + 1, verify_seconds if self.clock == 'measured' else self.latency(tree.n + 1))
+        self.latency.observe(tree.n + 1, verify_seconds if self.clock is None else self.clock.verify(tree.n + 1))
