@@ -21,10 +21,11 @@ from transformers import Qwen3NextConfig
 from ..core.train import pretrained_lm, train, TrainConfig, token_chunks
 
 # %% auto #0
-__all__ = ['weights_digest', 'model_key', 'tokenizer_key', 'tensor_digest', 'passkey_rows', 'finetuned_lm', 'passkey_lm',
-           'packed_passkey_rows', 'passkey_lm_packed', 'passkey_lm_copy', 'attention_layers', 'attention_impl',
-           'capture', 'group_mean', 'AttentionEstimator', 'SpotSelector', 'kl_loss', 'distill', 'weights_fingerprint',
-           'same_weights', 'distill_rows', 'save_selector', 'load_selector', 'train_estimator', 'tiny_hybrid_lm']
+__all__ = ['weights_digest', 'model_key_config', 'model_key', 'tokenizer_key', 'tensor_digest', 'passkey_rows', 'finetuned_lm',
+           'passkey_lm', 'packed_passkey_rows', 'passkey_lm_packed', 'passkey_lm_copy', 'attention_layers',
+           'attention_impl', 'capture', 'group_mean', 'model_fingerprint', 'AttentionEstimator', 'SpotSelector',
+           'kl_loss', 'distill', 'weights_fingerprint', 'same_weights', 'distill_rows', 'save_selector',
+           'load_selector', 'train_estimator', 'tiny_hybrid_lm']
 
 # %% ../../nbs/spot/21_selector.ipynb #7f8c0106
 def weights_digest(model) -> str:
@@ -36,11 +37,14 @@ def weights_digest(model) -> str:
         h.update(t.reshape(-1).contiguous().view(torch.uint8).cpu().numpy())   # raw bytes: bf16 has no numpy dtype
     return h.hexdigest()[:32]
 
+def model_key_config(model) -> dict:
+    "`model`'s config as a content key: paths, versions and private fields dropped."
+    return {k: v for k, v in model.config.to_diff_dict().items()
+            if not k.startswith('_') and k not in ('transformers_version', 'torch_dtype', 'dtype')}
+
 def model_key(model) -> dict:
-    "A content key for `model`: its config (paths, versions and private fields dropped) and `weights_digest`."
-    cfg = {k: v for k, v in model.config.to_diff_dict().items()
-           if not k.startswith('_') and k not in ('transformers_version', 'torch_dtype', 'dtype')}
-    return dict(config=cfg, weights=weights_digest(model))
+    "A content key for `model`: its config (`model_key_config`) and `weights_digest`."
+    return dict(config=model_key_config(model), weights=weights_digest(model))
 
 def tokenizer_key(tok) -> str:
     "SHA-256 of a tokenizer's whole definition (vocabulary, merges, normalisation, special tokens)."
@@ -182,6 +186,17 @@ def _cmul(x, c):
     cr, ci = c[..., 0], c[..., 1]
     return torch.cat([xr * cr - xi * ci, xr * ci + xi * cr], -1)
 
+def model_fingerprint(model, n: int = 2048) -> str:
+    "SHA-256 of `model`'s config and of `n` evenly strided values of each full-attention layer's parameters: cheap at any model size."
+    h = hashlib.sha256(json.dumps(model_key_config(model), sort_keys=True, default=str).encode())
+    dl = decoder_layers(model)
+    for i in attention_layers(model):
+        for name, p in dl[i].self_attn.named_parameters():
+            x = p.detach().reshape(-1)
+            x = x[::max(1, x.numel() // n)][:n].float().cpu().contiguous()
+            h.update(f'{i}.{name}:{tuple(p.shape)};'.encode()); h.update(x.numpy().tobytes())
+    return h.hexdigest()[:16]
+
 class AttentionEstimator(nn.Module):
     "Base of every trained attention estimator (selector, indexer, gate): the layout it was built for, input checks, the distillation loss."
     def __init__(self, n_layers: int, n_heads: int, n_kv: int, head_dim: int, meta: dict|None = None):
@@ -203,15 +218,20 @@ class AttentionEstimator(nn.Module):
 
     @classmethod
     def for_model(cls, model, **kw):
-        "An estimator shaped for `model`."
+        "An estimator shaped for `model`, stamped with its `model_fingerprint`."
         dims, meta = cls.layout(model)
-        return cls(**dims, meta=meta, **kw)
+        return cls(**dims, meta=meta | dict(fingerprint=model_fingerprint(model)), **kw)
 
     def check_model(self, model):
-        "Raise `ValueError` unless this estimator was built for a model shaped like `model`."
+        "Raise `ValueError` unless this estimator was built for `model`: same layout, and the same weights when it holds a fingerprint."
         dims, meta = self.layout(model)
-        if dims != self.dims or meta != self.meta:
-            raise ValueError(f"{type(self).__name__} trained for a different model: estimator {self.dims | self.meta}, model {dims | meta}")
+        own = {k: v for k, v in self.meta.items() if k != 'fingerprint'}
+        if dims != self.dims or meta != own:
+            raise ValueError(f"{type(self).__name__} trained for a different model: estimator {self.dims | own}, model {dims | meta}")
+        fp = self.meta.get('fingerprint')
+        if fp is not None and fp != model_fingerprint(model):
+            raise ValueError(f"{type(self).__name__} trained for a different model: its weights fingerprint {fp} is not the model's "
+                             f"{model_fingerprint(model)} (same layout, other weights or config); distil one for this model")
 
     def _check(self, x, heads, what):
         if x.dim() != 4 or x.shape[1] != self.dims[heads] or x.shape[-1] != self.dims['head_dim']:
@@ -367,7 +387,9 @@ def train_estimator(cls, model, tok, seq_len: int = 64, steps: int = 200, lr: fl
         hist['base_weights_unchanged'] = same_weights(model, snap)
         save_selector(est, folder); (folder/'history.json').write_text(json.dumps(hist))
     folder = cached('spot_selector', key, build)
-    return load_selector(folder, model, cls), json.loads((folder/'history.json').read_text())
+    est = load_selector(folder, model, cls)
+    est.meta.setdefault('fingerprint', model_fingerprint(model))   # entries saved before fingerprints: the key holds the weights digest
+    return est, json.loads((folder/'history.json').read_text())
 
 # %% ../../nbs/spot/21_selector.ipynb #95f151ed
 def tiny_hybrid_lm(seed: int = 0, vocab_size: int = 256,
