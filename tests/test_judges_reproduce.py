@@ -8,6 +8,7 @@ CONTRACT = ('err_ratio_est_vs_uniform', 'err_ratio_est_vs_oracle', 'loglog_slope
             'err_ratio_est_vs_uniform_min_budget', 'err_ratio_est_vs_uniform_max_over_budgets',
             'err_ratio_est_vs_uniform_estvar_min_budget', 'err_ratio_est_vs_uniform_estvar_max_over_budgets',
             'err_ratio_est_vs_uniform_mean_min_budget', 'err_ratio_est_vs_uniform_mean_max_over_budgets', 'discrete_err_ratio_est_vs_uniform_mean',
+            'discrete_err_ratio_est_discrete_vs_uniform', 'discrete_err_ratio_est_discrete_vs_uniform_mean', 'discrete_0_4_err_ratio_est_discrete_vs_uniform',
             'discrete_err_ratio_est_vs_uniform', 'discrete_0_4_err_ratio_est_vs_uniform',
             'biased_err_ratio_est', 'biased_err_ratio_est_calibrated', 'biased_err_ratio_uniform_calibrated', 'ppi_err_ratio')
 PAPER_CLAIMS = ('err_ratio_est_vs_uniform', 'err_ratio_est_vs_oracle', 'oracle_over_lower_bound', 'loglog_slope_est')

@@ -13,9 +13,11 @@ def _scores(K=10, J=3, R=30, seed=0):
     return truth, np.clip(truth[:, None, None] + np.array([1.0, 0.5, 0.3])[:J, None] * rng.standard_normal((K, J, R)), 0, 5)
 
 
-def test_live_and_offline_use_the_same_rounds(tmp_path):
-    "Judges that replay a score matrix: OnlineAllocator asks exactly what allocate_scores uses, and the estimates agree."
+@pytest.mark.parametrize('levels', [None, (0, 5)])
+def test_live_and_offline_use_the_same_rounds(tmp_path, levels):
+    "Judges that replay a score matrix: OnlineAllocator asks exactly what allocate_scores uses, and the estimates agree (also with the discrete-score model)."
     truth, sc = _scores(R=200)                                  # enough scores that no pair runs out
+    if levels: sc = np.rint(sc)
     cost = [1., 3., 9.]
     used = {}
     def replay(j):
@@ -24,9 +26,9 @@ def test_live_and_offline_use_the_same_rounds(tmp_path):
             return float(sc[k, j, i])
         return f
     judges = [FunctionJudge(replay(j), f'j{j}', c) for j, c in enumerate(cost)]
-    a = OnlineAllocator([(f'p{k}', 'r') for k in range(10)], judges, 600., tmp_path / 'log.jsonl', workers=1, value_range=5.)
+    a = OnlineAllocator([(f'p{k}', 'r') for k in range(10)], judges, 600., tmp_path / 'log.jsonl', workers=1, value_range=5., levels=levels)
     est_live, se_live = a.run(progress=False), a.estimates(se=True)[1]
-    off = allocate_scores(sc, cost, 600., value_range=5.)
+    off = allocate_scores(sc, cost, 600., value_range=5., levels=levels)
     st, spent, fails = a.state()
     assert fails.sum() == 0 and np.all(off.n < 200)
     np.testing.assert_array_equal(st.n, off.n)

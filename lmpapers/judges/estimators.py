@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm
 from .theory import (check_instance, check_p, check_number, best_judge, oracle_split, oracle_allocation,
-                                    oracle_risk, uniform_risk, variance_bounds)
+                                    oracle_risk, uniform_risk, variance_bounds, rounded_moments)
 
 # %% auto #0
 __all__ = ['PATTERNS', 'METHODS', 'RANGE_POLICIES', 'Stats', 'ivwe', 'lp_error', 'GaussianPool', 'CategoricalPool',
            'make_instance', 'check_budget', 'round_allocation', 'uniform_allocation', 'cheapest_allocation',
            'neyman_allocation', 'oracle_integer_allocation', 'pooled_variance', 'shrunk_variance', 'variance_estimates',
-           'likert_pool', 'Calibration', 'calibrate', 'ppi_mean', 'est_plan', 'Rounds', 'est_ivwe', 'compare',
-           'range_width', 'check_answers', 'ScoresPool', 'Allocation', 'allocate_scores']
+           'likert_pool', 'Calibration', 'calibrate', 'check_levels', 'DiscreteModel', 'fit_discrete', 'ppi_mean',
+           'est_plan', 'Rounds', 'est_ivwe', 'compare', 'range_width', 'check_answers', 'ScoresPool', 'Allocation',
+           'allocate_scores']
 
 # %% ../../nbs/judges/61_estimators.ipynb #80ab4a79
 @dataclass
@@ -298,6 +299,51 @@ def calibrate(stats: Stats, # answers so far (on all items, gold ones included)
         tau2[j] = max(0., (r ** 2).sum() / (h.sum() - ddof) - np.mean(gamma[j] ** 2 * noise)) if h.sum() > ddof else 0.
     return Calibration(shift, gamma, tau2, len(g))
 
+def check_levels(levels) -> tuple[int, int]:
+    "`levels` as (low, high) integers with high > low."
+    ok = isinstance(levels, (tuple, list, np.ndarray)) and len(levels) == 2 and all(float(x).is_integer() for x in levels)
+    if not ok or levels[1] <= levels[0]: raise ValueError(f"levels must be two integers (low, high) with high > low, got {levels!r}")
+    return int(levels[0]), int(levels[1])
+
+@dataclass
+class DiscreteModel:
+    "Judges reporting clip(round(theta_k + sigma_j Z)) on integer levels, fitted to the answers, eq. (6.2b) of `60_derivation`."
+    levels: tuple    # (low, high)
+    sigma: np.ndarray  # [J] latent noise of each judge
+    theta: np.ndarray  # [K] latent score estimates (NaN: no answer)
+    se: np.ndarray     # [K] their standard errors
+    slope2: np.ndarray # [K, J] m_j'(theta_k)^2: what an answer is worth relative to an unbiased one
+
+    def apply(self, stats: Stats, var) -> tuple[np.ndarray, np.ndarray]:
+        "(answer means, per-answer variance var / m'^2 of an equally informative unbiased answer): the allocation's view."
+        return stats.mean, np.asarray(var, dtype=np.float64) / self.slope2
+
+def fit_discrete(stats: Stats, # answers so far, integer scores on `levels`
+                 levels, # (low, high) integer scale
+                 iters: int = 3, # alternations of the score and noise fits
+                 grid: int = 601, # latent scores tried per item
+                 ) -> DiscreteModel:
+    "Latent scores by the likelihood of the answer means under rounding and clipping, judge noise by the within-pair sums of squares, eq. (6.2b)."
+    lo, hi = check_levels(levels); K, J = stats.n.shape
+    g = np.linspace(lo - 0.75, hi + 0.75, grid)
+    S = np.geomspace(0.05, 2.0 * (hi - lo), 64)                       # candidate latent noises
+    sig = np.sqrt(np.maximum(pooled_variance(stats)[0] - 1 / 12, 0.01))  # Sheppard's start
+    has, seen = stats.n > 0, stats.n.sum(1) > 0
+    dof = np.maximum(stats.n - 1, 0)
+    for it in range(iters + 1):
+        m, v = rounded_moments(g[None, :], sig[:, None], (lo, hi))     # [J, G]
+        v = np.maximum(v, 1e-4)
+        nll = (stats.n[:, :, None] * (stats.mean[:, :, None] - m) ** 2 / (2 * v) + 0.5 * has[:, :, None] * np.log(v)).sum(1)
+        theta = np.where(seen, g[nll.argmin(1)], np.nan)
+        if it == iters: break
+        vs = rounded_moments(np.nan_to_num(theta)[None, :], S[:, None], (lo, hi))[1]   # [S, K]
+        for j in range(J):
+            if dof[:, j].sum() > 0: sig[j] = S[np.argmin(np.abs((vs * dof[:, j]).sum(1) - stats.m2[:, j].sum()))]
+    h = 1e-3; t = np.nan_to_num(theta)[:, None]
+    slope2 = np.maximum(((rounded_moments(t + h, sig, (lo, hi))[0] - rounded_moments(t - h, sig, (lo, hi))[0]) / (2 * h)) ** 2, 1e-2)
+    info = (stats.n * slope2 / np.maximum(rounded_moments(t, sig, (lo, hi))[1], 1e-4)).sum(1)
+    return DiscreteModel((lo, hi), sig, theta, np.where(seen, 1 / np.sqrt(np.maximum(info, 1e-300)), np.nan), slope2)
+
 def ppi_mean(y_gold, # [n] gold scores
              f_gold, # [n] predictions on the gold items
              f_rest, # [N] predictions on the items without gold
@@ -379,7 +425,8 @@ class Rounds:
                  optimism: bool = True, # False: plug-in ablation
                  shrink: bool = True, # shrunk variances, eq. (5.3)
                  gold=None, # (item indices, gold scores): correct each judge's bias, eq. (6.4)
-                 calib_mode: str = 'offset'): # 'offset' or 'affine' (see `calibrate`)
+                 calib_mode: str = 'offset', # 'offset' or 'affine' (see `calibrate`)
+                 levels=None): # (low, high) integer scale of discrete scores: fit the rounding and clipping, eq. (6.2b) (ignored with gold)
         self.cost = np.asarray(cost, dtype=np.float64); self.K, self.J = int(K), len(self.cost)
         check_instance(np.ones((self.K, self.J)), self.cost)
         self.budget, self.p = check_budget(budget, self.K, self.cost), check_p(p)
@@ -397,10 +444,11 @@ class Rounds:
             g, y = np.asarray(gold[0], dtype=int), np.asarray(gold[1], dtype=np.float64)
             if g.shape != y.shape or g.ndim != 1 or len(g) < 2: raise ValueError("gold must be (item indices, scores) with >= 2 items")
             self.gold = (g, y)
+        self.levels = None if levels is None else check_levels(levels)
 
-    def calibration(self, stats: Stats) -> Calibration | None:
-        "The per-judge bias correction from the gold items' answers so far (None without gold)."
-        if self.gold is None: return None
+    def calibration(self, stats: Stats) -> Calibration | DiscreteModel | None:
+        "The per-judge bias correction from the gold items' answers so far; without gold, the discrete model for `levels`; else None."
+        if self.gold is None: return None if self.levels is None else fit_discrete(stats, self.levels)
         pt = variance_estimates(stats, self.R, self.beta, self.L, self.optimism, self.shrink)[0]
         return calibrate(stats, *self.gold, pt, self.calib_mode)
 
@@ -438,6 +486,8 @@ class Rounds:
 
     def estimates(self, stats: Stats) -> tuple[np.ndarray, np.ndarray]: # ([K] estimates, [K] standard errors; NaN: no answer)
         "IVWE with the pessimistic variances as weights (bias-corrected with gold labels), and its standard error."
+        if self.gold is None and self.levels is not None:          # discrete scores: the likelihood estimate (6.2b)
+            model = fit_discrete(stats, self.levels); return model.theta, model.se
         _, _, hi = variance_estimates(stats, self.R, self.beta, self.L, self.optimism, self.shrink)
         mean = stats.mean
         if self.gold is not None: mean, hi = self.calibration(stats).apply(stats, hi)
@@ -460,10 +510,11 @@ def est_ivwe(pool, # judges with .sample(n, rng) -> Stats (simulated, or replaye
              rng=None, # numpy Generator
              shrink: bool = True, # shrunk variances, eq. (5.3)
              gold=None, # (item indices, gold scores): bias-corrected EST-IVWE, eq. (6.4)
+             levels=None, # (low, high) integer scale: discrete-score model without gold, eq. (6.2b)
              ) -> tuple[np.ndarray, Stats]: # (estimates [K], final statistics)
     "Run EST-IVWE against a pool; return the estimates and the answers' statistics."
     rng = np.random.default_rng(rng)
-    r = Rounds(pool.K, cost, budget, p, value_range, n0, growth, beta, optimism, shrink, gold)
+    r = Rounds(pool.K, cost, budget, p, value_range, n0, growth, beta, optimism, shrink, gold, levels=levels)
     stats, spent = Stats.zeros(pool.K, pool.J), 0.
     while (n := r.plan(stats, spent)).sum() > 0:
         stats = stats.merge(pool.sample(n, rng)); spent = stats.spent(r.cost)
@@ -578,7 +629,7 @@ def allocate_scores(scores, # [K, J, R] already collected scores, NaN where miss
                     value_range=1.0, # width R of the scale, or (low, high)
                     on_range: str = 'warn', # scores outside value_range: one of `RANGE_POLICIES`
                     p: float = 2, # exponent of the l_p error
-                    **kw) -> Allocation: # Rounds options: n0, growth, beta, optimism, shrink, gold, calib_mode
+                    **kw) -> Allocation: # Rounds options: n0, growth, beta, optimism, shrink, gold, calib_mode, levels
     "EST-IVWE on a matrix of collected scores: which scores to use within `budget`, the estimates and their standard errors."
     s = check_answers(scores, value_range, on_range)
     pool = ScoresPool(s); cost = np.asarray(cost, dtype=np.float64)

@@ -68,10 +68,10 @@ def loglog_slope(budgets, curve, last: int | None = None) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 # %% ../../nbs/judges/69_experiments.ipynb #2b2dfdf1
-BIAS_METHODS = ('uniform', 'est', 'uniform_calibrated', 'est_calibrated', 'uniform_mean')
+BIAS_METHODS = ('uniform', 'est', 'uniform_calibrated', 'est_calibrated', 'uniform_mean', 'est_discrete')
 
 def bias_instances(K: int = 40, seed: int = 0) -> dict:
-    "The discrete (Likert 1-5, 0-4) and biased instances: name -> (pool, cost, value_range)."
+    "The discrete (Likert 1-5, 0-4) and biased instances: name -> (pool, cost, value_range); `pool.values` are the levels."
     rng = np.random.default_rng(seed)
     cost, sd = np.array([1., 4., 16.]), np.array([1.0, 0.5, 0.25])
     diff = np.clip(rng.lognormal(0, 0.3, K), 0.5, 2)[:, None]
@@ -93,8 +93,9 @@ def bias_curve(pool, cost, value_range: float, budgets, seeds: int = 20, n_gold:
             g = np.sort(rng.choice(K, n_gold, replace=False)); rest = np.setdiff1d(np.arange(K), g); gold = (g, pool.theta[g])
             est, _ = est_ivwe(pool, cost, B, p, value_range, rng=rng)
             est_c, _ = est_ivwe(pool, cost, B, p, value_range, rng=rng, gold=gold)
+            est_d, _ = est_ivwe(pool, cost, B, p, value_range, rng=rng, levels=(pool.values[0], pool.values[-1]))
             st_u = pool.sample(uniform_allocation(K, cost, B), rng)
-            got = dict(uniform=ivwe(st_u, pool.var), est=est, est_calibrated=est_c,
+            got = dict(uniform=ivwe(st_u, pool.var), est=est, est_calibrated=est_c, est_discrete=est_d,
                        uniform_calibrated=Rounds(K, cost, B, p, value_range, gold=gold).estimates(st_u)[0],
                        uniform_mean=(st_u.n * st_u.mean).sum(1) / np.maximum(st_u.n.sum(1), 1))
             for m, e in got.items(): errs[m][b, s] = lp_error(e[rest], pool.theta[rest], p)
@@ -255,10 +256,14 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
         res.add(f'{label}_err_ratio_est_vs_uniform', _ratio(cur, 'est', 'uniform'), '×',
                 note=f"rounded, clipped {name.replace('likert_', 'Likert ').replace('_', '-')} scores, truth = latent score; {top}; per budget: "
                      + ', '.join(f'{v:.2f}' for v in _curve(cur, 'est') / _curve(cur, 'uniform')) + '; > 1: the rounding and clipping biases (eqs. 6.1-6.3) outweigh the allocation gain (here every judge has the same c sigma^2, so concentrating on one judge per item only stops averaging their biases)')
+        for base in ('uniform', 'uniform_mean'):
+            res.add(f'{label}_err_ratio_est_discrete_vs_{base}', _ratio(cur, 'est_discrete', base), '×',
+                    note=f"EST-IVWE with levels= (no gold): latent scores by the likelihood of the rounded, clipped answers and allocation by what an answer is worth, eq. (6.2b); {top}; per budget: "
+                         + ', '.join(f'{v:.2f}' for v in _curve(cur, 'est_discrete') / _curve(cur, base)))
         res.add(f'{label}_err_ratio_est_calibrated_vs_uniform', _ratio(cur, 'est_calibrated', 'uniform'), '×',
                 note=f"EST-IVWE with {cfg['n_gold']} gold items (offset + item-bias variance, eq. 6.4); same run")
     bc = bcurves['biased']
-    for m in ('est', 'est_calibrated', 'uniform_calibrated'):
+    for m in ('est', 'est_calibrated', 'uniform_calibrated', 'est_discrete'):
         res.add(f'biased_err_ratio_{m}', _ratio(bc, m, 'uniform'), '×', '< 1' if m == 'est_calibrated' else None,
                 f"judges with offsets (+0.4, -0.3, +0.5) and item-specific bias (sd 0.3, 0.2, 0.1) on rounded 1-5 scores; vs uniform without calibration; {top}; per budget: "
                 + ', '.join(f'{v:.2f}' for v in _curve(bc, m) / _curve(bc, 'uniform')))

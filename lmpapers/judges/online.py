@@ -135,7 +135,8 @@ class OnlineAllocator:
                  workers: int = 4, # queries in flight at once
                  charge_failures: bool = True, # count failed attempts against the budget
                  on_range: str = 'warn', # an answer outside value_range (low, high): 'raise' logs it as a failure, 'clip', 'warn', 'ignore'
-                 shrink: bool = True): # shrunk variances, eq. (5.3)
+                 shrink: bool = True, # shrunk variances, eq. (5.3)
+                 levels=None): # (low, high) integer scale of discrete scores: fit rounding and clipping, eq. (6.2b)
         self.items = [(str(p_), str(r_)) for p_, r_ in items]
         if not self.items: raise ValueError("no items to judge")
         if not judges or not all(isinstance(j, Judge) for j in judges): raise TypeError("judges must be a non-empty list of Judge")
@@ -144,7 +145,7 @@ class OnlineAllocator:
         self.K, self.J = len(self.items), len(self.judges)
         if on_range not in RANGE_POLICIES: raise ValueError(f"on_range must be one of {RANGE_POLICIES}, got {on_range!r}")
         self.value_range, self.on_range = value_range, on_range
-        self.rounds = Rounds(self.K, self.cost, budget, p, range_width(value_range), n0, growth, beta, True, shrink)
+        self.rounds = Rounds(self.K, self.cost, budget, p, range_width(value_range), n0, growth, beta, True, shrink, levels=levels)
         self.budget, self.p, self.n0 = self.rounds.budget, self.rounds.p, self.rounds.n0
         self.max_failures, self.timeout, self.workers, self.charge_failures = max_failures, timeout, workers, charge_failures
         self.log, self._lock, self._timed_out = QueryLog(log_path), threading.Lock(), set()
