@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU readiness on one CUDA GPU, in at most 8 minutes: every Triton kernel against its torch reference (outputs
-# and gradients), every paper's `--scale small --smoke` on CUDA, and the paper-level GPU timings (Spot decode
+# and gradients), the speculative-decoding drafters on the GPU, every paper's `--scale small --smoke` on CUDA, and the paper-level GPU timings (Spot decode
 # against SDPA/FlashAttention, the speculative-decoding verify profile). Ends with one summary table, also
 # written to $OUT/gpu_check.md (OUT defaults to a new temporary folder).
 #
@@ -34,6 +34,11 @@ t0=$SECONDS
 timeout 180 $PY -m pytest tests/test_kernels_cross_entropy.py tests/test_kernels_spot.py -q -p no:cacheprovider >"$OUT/kernels.log" 2>&1
 rc=$?; summary=$(tail -1 "$OUT/kernels.log")
 row "Triton kernels vs references (outputs, gradients)" "$([ $rc = 0 ] && echo ok || echo FAIL)" $((SECONDS - t0)) "$summary"
+
+t0=$SECONDS   # drafters on the GPU under a CPU target: every tensor reaching a drafter on its device and dtype (forward pre-hooks)
+timeout 120 $PY -m pytest tests/test_specdec_setup.py -q -p no:cacheprovider -k "device or dtype" >"$OUT/devices.log" 2>&1
+rc=$?; summary=$(tail -1 "$OUT/devices.log")
+row "drafters follow their model's device and dtype" "$([ $rc = 0 ] && echo ok || echo FAIL)" $((SECONDS - t0)) "$summary"
 
 for paper in $("${LMP[@]}" list | awk '$1 == "✓" {print $2}'); do
   t0=$SECONDS
