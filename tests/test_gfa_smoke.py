@@ -15,7 +15,7 @@ def test_smoke_small(tmp_path, capsys):
     assert (r['paper'], r['scale'], r['smoke'], r['status']) == ('gfa', 'small', True, 'ok')
     assert r['config']['dtype'] == 'bfloat16' and r['config']['device'] == 'cpu' and r['config']['model']['num_hidden_layers'] == 2
     m = {x['name']: x for x in r['metrics']}
-    for n in ('fanin_grad_spearman', 'prune_ppl_k1_cascadeflow', 'cascadeformer_latency_ratio', 'repetition_late_importance_ratio', 'copy_acc_k1_cascadeflow'):
+    for n in ('fanin_grad_spearman', 'prune_ppl_k1_cascadeflow', 'cascadeformer_latency_ratio', 'repetition_late_importance_ratio', 'downstream_acc_k1_cascadeflow', 'cascadeflow_vs_bi_k1', 'prune_ppl_k1_cascadeflow_ci'):
         assert n in m, n
     assert np.isfinite(m['prune_ppl_k0']['value']) and m['train_val_loss_mean']['value'] > 0
     assert any('smoke run' in n for n in r['notes'])

@@ -4,12 +4,13 @@
 
 # %% ../../nbs/gfa/19_experiments.ipynb #bae4d0d4
 from __future__ import annotations
-import copy, math, time
+import copy, json, math, time
 from dataclasses import replace, asdict
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from ..core.cache import cached, config_hash, rows_key, weights_key
 from ..core.data import copy_task
 from ..core.guards import fork_rng, model_device
 from ..core.results import Results, check_scale, new_figure
@@ -17,37 +18,40 @@ from ..core.scales import ARCHITECTURES, SMOKE, ScaleUnavailable, load_text, qui
 from ..core.tokenizer import train_tokenizer
 from ..core.train import evaluate_loss, TrainConfig, token_chunks
 from .theory import fanin
-from .tracking import tracked_lm, gfa_config, GFA_TINY, GFA_TRAIN, block_scores, lm_rows
-from .importance import ablation_importance, correlations_over_seeds
-from .pruning import PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability
+from .tracking import tracked_lm, task_lm, gfa_config, GFA_TINY, GFA_TRAIN, GFA_LM_TRAIN, GFA_TASK, block_scores, lm_rows, mixed_lm_rows, unigram_entropy
+from .importance import ablation_importance, correlations_over_seeds, row_losses, bootstrap_ci, rank_correlation
+from .pruning import PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability, stability_ci
 from .resnet import resnet_study
-from .cascadeformer import cascade_comparison
-from .interventions import intervention_configs, late_share
+from .cascadeformer import cascade_study
+from .deep_supervision import deep_supervision_study
+from .interventions import intervention_configs, late_share, UpdateNorms, application_importance, late_region, share_ratio_ci, _share, late_mask
 
 # %% auto #0
-__all__ = ['PRESETS', 'NESTED', 'CLAIMS', 'TITLE', 'STATED', 'preset', 'run_config', 'text_rows', 'answer_token_accuracy',
-           'prune_sweep', 'mean_ranks', 'scale_notes', 'reproduce']
+__all__ = ['PRESETS', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'preset', 'run_config', 'text_rows',
+           'answer_token_accuracy', 'task_batch', 'task_accuracy', 'cached_eval', 'prune_sweep', 'ppl_stat', 'verdict',
+           'mean_ranks', 'app_importance', 'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
 
 # %% ../../nbs/gfa/19_experiments.ipynb #3fb09762
 PRESETS = {
-    'tiny':  dict(seeds=(0, 1, 2), model=GFA_TINY, train=asdict(GFA_TRAIN), resnet_epochs=10, timing=dict(new_tokens=32, batch=16, rounds=5), task_n=16,
-                  calib_rows=16, eval_rows=32),
+    'tiny':  dict(seeds=(0, 1, 2, 3, 4), model=GFA_TINY, train=asdict(GFA_TRAIN), lm_train=asdict(GFA_LM_TRAIN), task=GFA_TASK, task_eval_seed=7,
+                  intervention_seeds=2, resnet_epochs=10, timing=dict(new_tokens=32, batch=16, rounds=5), task_n=100, calib_rows=16, eval_rows=64),
     'small': dict(seeds=(0, 1, 2), model=dict(GFA_TINY, num_hidden_layers=16, hidden_size=256, intermediate_size=768, head_dim=64),
                   train=asdict(replace(GFA_TRAIN, steps=3000, batch_size=32)), resnet_epochs=30, timing=dict(new_tokens=128, batch=32, rounds=10), task_n=200, calib_rows=64, eval_rows=256),
     'full':  dict(seeds=(0, 1, 2), model=dict(num_hidden_layers=28, hidden_size=1024, intermediate_size=3072, head_dim=128,
                   num_attention_heads=16, num_key_value_heads=8), train=asdict(replace(GFA_TRAIN, steps=20000, batch_size=64, seq_len=1024)),
                   resnet_epochs=60, timing=dict(new_tokens=256, batch=64, rounds=10), task_n=500, calib_rows=128, eval_rows=1024),
 }
+for _p in ('small', 'full'): PRESETS[_p].update(lm_train=PRESETS[_p]['train'], task=None, task_eval_seed=7, intervention_seeds=1)   # real text: no task mixed in
 
 def preset(scale: str, smoke: bool = False) -> dict:
     "The sizes of a run at `scale`; with `smoke`, the same entries cut to the `SMOKE` sizes (2 layers, 3 steps, 8 rows)."
     S = SMOKE
-    return scale_preset(PRESETS, scale, smoke, lambda P: dict(
-        seeds=tuple(range(S['seeds'])), model=dict(P['model'], num_hidden_layers=S['layers']),
-        train=dict(P['train'], steps=S['steps'], batch_size=2, seq_len=min(P['train']['seq_len'], 32), warmup=1,
-                   eval_every=S['steps'], eval_rows=S['rows']),
-        resnet_epochs=1, resnet_test=8 * S['rows'], timing=dict(new_tokens=S['new_tokens'], batch=S['prompts'], rounds=1),
-        task_n=S['prompts'], calib_rows=S['rows'], eval_rows=S['rows']))
+    def cut(P):
+        tr = dict(P['train'], steps=S['steps'], batch_size=2, seq_len=min(P['train']['seq_len'], 32), warmup=1, eval_every=S['steps'], eval_rows=S['rows'])
+        return dict(seeds=tuple(range(S['seeds'])), model=dict(P['model'], num_hidden_layers=S['layers']), train=tr, lm_train=tr, intervention_seeds=1,
+                    resnet_epochs=1, resnet_test=8 * S['rows'], timing=dict(new_tokens=S['new_tokens'], batch=S['prompts'], rounds=1),
+                    task_n=S['prompts'], calib_rows=S['rows'], eval_rows=S['rows'])
+    return scale_preset(PRESETS, scale, smoke, cut)
 
 # %% ../../nbs/gfa/19_experiments.ipynb #f78ef553
 def _arch_layers(name: str) -> int|None:
@@ -87,21 +91,75 @@ def answer_token_accuracy(model, tok, ds) -> float:
         accs.append(float((pred == ids[0, len(p):]).float().mean()))
     return float(np.mean(accs))
 
+def task_batch(tok, ds) -> tuple[torch.Tensor, torch.Tensor]:
+    "(ids [n, T] right-padded, answer mask [n, T]) of a prompt/answer dataset; the mask marks the answer tokens."
+    P, A = [tok(ex['prompt'])['input_ids'] for ex in ds], [tok(ex['answer'])['input_ids'] for ex in ds]
+    if not P: raise ValueError("the task has no examples")
+    T = max(len(p) + len(a) for p, a in zip(P, A))
+    ids, mask = torch.full((len(P), T), tok.pad_token_id or 0, dtype=torch.long), torch.zeros(len(P), T, dtype=torch.bool)
+    for i, (p, a) in enumerate(zip(P, A)): ids[i, :len(p) + len(a)] = torch.tensor(p + a); mask[i, len(p):len(p) + len(a)] = True
+    return ids, mask
+
+@torch.no_grad()
+def task_accuracy(model, batch, batch_size: int = 64) -> np.ndarray:
+    "Per-example teacher-forced answer-token accuracy `[n]` on a `task_batch`."
+    ids, mask = batch
+    out = []
+    for i in range(0, len(ids), batch_size):
+        x, m = ids[i:i + batch_size].to(model_device(model)), mask[i:i + batch_size, 1:].to(model_device(model))
+        hit = (model(x).logits[:, :-1].argmax(-1) == x[:, 1:]) & m
+        out.append((hit.sum(1).double() / m.sum(1).clamp_min(1).double()).cpu())
+    return torch.cat(out).numpy()
+
 # %% ../../nbs/gfa/19_experiments.ipynb #07801a80
 NESTED = ('cascadeflow', 'grad_norm', 'bi', 'taylor', 'taylor_plus', 'ppl', 'sleb', 'deepest')  # k-block choice = first k of the ranking
 
-def prune_sweep(models: list, stats: list, calib, ev, ks, methods=PRUNE_METHODS, progress: bool = True) -> dict:
-    "Perplexity `{method: {k: [per seed]}}`, removed blocks, and full rankings `{method: [per seed]}`."
-    ppl = {m: {k: [] for k in ks} for m in methods}; removed = {m: {k: [] for k in ks} for m in methods}
-    rankings = {m: [] for m in methods}
-    for s, (model, st) in enumerate(zip(models, stats)):
-        for meth in tqdm(methods, desc=f'prune seed {s}', disable=not progress, leave=False):
-            rankings[meth].append(layer_ranking(model, meth, calib, st, seed=s))
-            for k in ks:
-                layers = sorted(rankings[meth][-1][:k]) if meth in NESTED else select_layers(model, k, meth, calib, st, seed=s)
-                ppl[meth][k].append(math.exp(evaluate_loss(remove_layers(model, layers), ev, 32)))
-                removed[meth][k].append(layers)
-    return dict(ppl=ppl, removed=removed, rankings=rankings)
+SWEEP_VERSION = 1   # bump when what a sweep measures changes
+
+def cached_eval(name: str, model, inputs: dict, fn):
+    "`fn()` (JSON-serialisable) for `model` and `inputs`, cached on disk by the model's weights, the inputs' contents and `name`."
+    key = dict(name=name, weights=weights_key(model), version=SWEEP_VERSION,
+               inputs={k: rows_key(v) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()})
+    folder = cached('gfa_eval', key, lambda f: (f/'result.json').write_text(json.dumps(fn())))
+    return json.loads((folder/'result.json').read_text())
+
+def _sweep_one(model, st, s, calib, ev, ks, methods, task, acc_ks):
+    "One seed model's rankings, removed blocks, per-row losses and task accuracies for every method and k."
+    out = dict(loss={}, acc={}, removed={}, rankings={})
+    for meth in methods:
+        r = out['rankings'][meth] = layer_ranking(model, meth, calib, st, seed=s)
+        out['loss'][meth], out['acc'][meth], out['removed'][meth] = {}, {}, {}
+        for k in ks:
+            layers = sorted(r[:k]) if meth in NESTED else select_layers(model, k, meth, calib, st, seed=s)
+            pm = remove_layers(model, layers)
+            out['removed'][meth][str(k)], out['loss'][meth][str(k)] = layers, row_losses(pm, ev).tolist()
+            if k in acc_ks and task is not None: out['acc'][meth][str(k)] = task_accuracy(pm, task).tolist()
+    return out
+
+def prune_sweep(models: list, stats: list, calib, ev, ks, methods=PRUNE_METHODS, progress: bool = True,
+                task=None,            # a `task_batch`, scored at `acc_ks`
+                acc_ks=()) -> dict:
+    "Per-row losses `{method: {k: [S, N]}}`, task accuracies `{method: {k: [S, n]}}`, removed blocks and rankings (each seed cached)."
+    inputs = dict(calib=calib, ev=ev, task=None if task is None else task[0], task_mask=None if task is None else task[1].long(),
+                  ks=list(ks), methods=list(methods), acc_ks=list(acc_ks))
+    per = []
+    for s, (model, st) in enumerate(tqdm(list(zip(models, stats)), desc='prune', disable=not progress, leave=False)):
+        per.append(cached_eval('prune_sweep', model, dict(inputs, seed=s, stats=config_hash(st)),
+                               lambda: _sweep_one(model, st, s, calib, ev, ks, methods, task, acc_ks)))
+    loss = {m: {k: np.array([p['loss'][m][str(k)] for p in per]) for k in ks} for m in methods}
+    acc = {m: {k: np.array([p['acc'][m][str(k)] for p in per]) for k in acc_ks if task is not None} for m in methods}
+    removed = {m: {k: [p['removed'][m][str(k)] for p in per] for k in ks} for m in methods}
+    rankings = {m: [p['rankings'][m] for p in per] for m in methods}
+    ppl = {m: {k: np.exp(v.mean(1)).tolist() for k, v in loss[m].items()} for m in methods}   # per seed, as before
+    return dict(loss=loss, acc=acc, ppl=ppl, removed=removed, rankings=rankings)
+
+def ppl_stat(a):
+    "Mean over seeds of exp(mean row loss): per-row losses [..., S, N] -> [...]."
+    return np.exp(a.mean(-1)).mean(-1)
+
+def verdict(lo: float, hi: float) -> str:
+    "'better' if an interval of (CascadeFlow - other) perplexity lies below 0, 'worse' above, else 'tie'."
+    return 'better' if hi < 0 else 'worse' if lo > 0 else 'tie'
 
 def mean_ranks(ppl: dict) -> dict:
     "Per method, its rank by seed-mean perplexity at each k (1 = best, ties averaged), averaged over k."
@@ -125,10 +183,17 @@ STATED = dict(   # the abstract's sentences, the only text the claim column carr
     repetition='increasing downstream path counts via parameter-shared repetition restores and elevates late-layer value')
 
 # %% ../../nbs/gfa/19_experiments.ipynb #977a8744
+def app_importance(model, ev) -> dict:
+    "`application_importance` of `model` on `ev` as arrays, cached by the model's weights."
+    r = cached_eval('application_importance', model, dict(ev=ev),
+                    lambda: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in application_importance(model, ev).items()})
+    return dict(apps=[tuple(a) for a in r['apps']], base=np.array(r['base']), delta=np.array(r['delta']))
+
 def _importance(res, models, stats, ev, seeds, P) -> dict:
     "Fan-in vs accumulated gradients vs skip-one-block importance, for the LMs and the ResNet."
     L = len(stats[0]['grad_norm']); f = fanin(L)
-    imps = [ablation_importance(m, ev)['delta_loss'] for m in models]
+    apps = [app_importance(m, ev) for m in models]               # one application per block here: skip-one-block, per row
+    imps = [a['delta'].mean(0) for a in apps]
     g = [block_scores(s, 'grad_norm') for s in stats]; ty = [block_scores(s, 'taylor') for s in stats]
     c_fg, c_gi, c_ti, c_fi = (correlations_over_seeds(p) for p in ([(f, x) for x in g], list(zip(g, imps)), list(zip(ty, imps)), [(f, x) for x in imps]))
     res.add('fanin_grad_spearman', c_fg['spearman'], claim=STATED['fanin'], note=f"mean over seeds, per seed {np.round(c_fg['spearman_all'], 3).tolist()}")
@@ -141,97 +206,163 @@ def _importance(res, models, stats, ev, seeds, P) -> dict:
     rs = resnet_study(seeds=seeds, depth=8, epochs=P['resnet_epochs'], n_test=P.get('resnet_test'))
     res.add('resnet_fanin_grad_spearman', rs['fanin_grad']['spearman'], claim=STATED['resnet'], note=f"8-block pre-activation ResNet on sklearn digits, accuracy {np.round(rs['accuracy'], 3).tolist()}")
     res.add('resnet_grad_importance_spearman', rs['grad_importance']['spearman'])
-    return dict(imps=imps, grad=g)
+    return dict(imps=imps, grad=g, apps=apps)
 
 # %% ../../nbs/gfa/19_experiments.ipynb #dc8f7c4d
-def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars) -> dict:
-    "Perplexity of every method at every k, mean ranks, rank stability over seeds and checkpoints, copy-task accuracy."
-    sw = prune_sweep(models, stats, calib, ev, ks, progress=bars)
-    base_ppl = float(np.mean([math.exp(evaluate_loss(m, ev)) for m in models]))
-    res.add('prune_ppl_k0', base_ppl, 'ppl', note='unpruned, mean over seeds')
+def _add_ci(res, name, v, unit='', claim=None, note='', ci_note=''):
+    "Metric `name` = v[0] and `name_ci` = [v[1], v[2]]."
+    res.add(name, v[0], unit, claim=claim, note=note); res.add(f'{name}_ci', [v[1], v[2]], unit, note=ci_note)
+
+def _ckpt_stability(res, stats, sw, models, ev, vs_ks, boot):
+    "Rankings from statistics of earlier checkpoints vs the final ones, and CascadeFlow pruning from the earliest checkpoint."
+    snaps = stats[0]['snapshots']; S = len(stats)
+    if len(snaps) < 2: return {}
+    mean = lambda a: a.mean((-1, -2))
+    out = {}
+    for kind, name in (('taylor', 'cascadeflow'), ('grad_norm', 'grad_norm')):
+        per = np.array([[ranking_stability([list(np.argsort(sn[kind], kind='stable')) for sn in s['snapshots']])] for s in stats])
+        _add_ci(res, f'rank_stability_ckpt_kendall_{name}', bootstrap_ci(mean, per, **boot),
+                note=f"mean pairwise Kendall τ between the rankings at steps {[sn['step'] for sn in snaps]}, mean over {S} seeds", ci_note='bootstrap over seeds')
+        for j, sn in enumerate(snaps[:-1]):
+            t = np.array([[rank_correlation(s['snapshots'][j][kind], s['snapshots'][-1][kind])['kendall']] for s in stats])
+            _add_ci(res, f"rank_ckpt_vs_final_kendall_{name}_step{sn['step']}", bootstrap_ci(mean, t, **boot),
+                    note=f"Kendall τ between the ranking from statistics accumulated to step {sn['step']} and to step {snaps[-1]['step']}, mean over seeds",
+                    ci_note='bootstrap over seeds')
+    first = snaps[0]['step']
+    for k in vs_ks:
+        rm = [sorted(int(i) for i in np.argsort(s['snapshots'][0]['taylor'], kind='stable')[:k]) for s in stats]
+        lo_ = np.stack([row_losses(remove_layers(m, r), ev) for m, r in zip(models, rm)])
+        _add_ci(res, f'prune_ppl_k{k}_cascadeflow_step{first}', bootstrap_ci(ppl_stat, lo_, **boot), 'ppl',
+                note=f'CascadeFlow with the statistics of the first {first} steps only; removed {rm}', ci_note='bootstrap over seeds and rows')
+        d = bootstrap_ci(lambda a, b: ppl_stat(a) - ppl_stat(b), lo_, sw['loss']['cascadeflow'][k], **boot)
+        res.add(f'cascadeflow_step{first}_vs_final_k{k}', verdict(d[1], d[2]),
+                note=f'perplexity (step-{first} statistics) - (final statistics) {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]')
+    return out
+
+def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) -> dict:
+    "Perplexity and task accuracy of every method with intervals, CascadeFlow vs each heuristic, rank stability over seeds and checkpoints."
+    S, boot = len(models), dict(seed=seeds[0])
+    task = task_batch(tok, copy_task(P['task_n'], length=(P['task'] or GFA_TASK)['length'], seed=P['task_eval_seed']))
+    vs_ks = [k for k in (2, 4) if k in ks] or [ks[-1]]
+    sw = prune_sweep(models, stats, calib, ev, ks, progress=bars, task=task, acc_ks=vs_ks)
+    L, A = sw['loss'], sw['acc']
+    rows_note = f'95% bootstrap over {S} seeds and {ev.shape[0]} evaluation rows (crossed)'
+    base = bootstrap_ci(ppl_stat, base_loss, **boot)
+    _add_ci(res, 'prune_ppl_k0', base, 'ppl', note='unpruned, mean over seeds', ci_note=rows_note)
     for k in ks:
         for meth in PRUNE_METHODS:
-            res.add(f'prune_ppl_k{k}_{meth}', float(np.mean(sw['ppl'][meth][k])), 'ppl', note=f"mean over {len(seeds)} seeds; removed {sw['removed'][meth][k]}")
+            _add_ci(res, f'prune_ppl_k{k}_{meth}', bootstrap_ci(ppl_stat, L[meth][k], **boot), 'ppl', note=f"mean over {S} seeds; removed {sw['removed'][meth][k]}", ci_note=rows_note)
+    verdicts, acc_verdicts = {}, {}
+    for k in vs_ks:
+        for meth in PRUNE_METHODS[1:]:
+            d = bootstrap_ci(lambda a, b: ppl_stat(a) - ppl_stat(b), L['cascadeflow'][k], L[meth][k], **boot)
+            same = sum(a == b for a, b in zip(sw['removed']['cascadeflow'][k], sw['removed'][meth][k]))
+            verdicts[meth, k] = verdict(d[1], d[2])
+            res.add(f'cascadeflow_vs_{meth}_k{k}', verdicts[meth, k], claim=STATED['prune_ppl'] if meth != 'random' else None,
+                    note=f'CascadeFlow - {meth} perplexity {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] (paired, {rows_note}); the same blocks removed on {same}/{S} seeds')
+            _add_ci(res, f'cascadeflow_minus_{meth}_ppl_k{k}', d, 'ppl', ci_note=rows_note)
+    mean = lambda a: a.mean((-1, -2))
+    acc0 = np.stack([task_accuracy(m, task) for m in models])
+    a0 = bootstrap_ci(mean, acc0, **boot)
+    _add_ci(res, 'copy_acc_k0', a0, note=f"unpruned; copy task ({P['task_n']} held-out examples), teacher-forced answer-token accuracy",
+            ci_note=f'95% bootstrap over {S} seeds and {P["task_n"]} examples')
+    for k in vs_ks:
+        for meth in PRUNE_METHODS:
+            _add_ci(res, f'downstream_acc_k{k}_{meth}', bootstrap_ci(mean, A[meth][k], **boot), claim=STATED['downstream'] if meth == 'cascadeflow' else None,
+                    note='copy task after removing k blocks', ci_note='bootstrap over seeds and examples')
+            if meth == 'cascadeflow': continue
+            d = bootstrap_ci(lambda a, b: mean(a) - mean(b), A['cascadeflow'][k], A[meth][k], **boot)
+            acc_verdicts[meth, k] = 'better' if d[1] > 0 else 'worse' if d[2] < 0 else 'tie'
+            res.add(f'downstream_cascadeflow_vs_{meth}_k{k}', acc_verdicts[meth, k], note=f'accuracy CascadeFlow - {meth} {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]')
     for meth, r in mean_ranks(sw['ppl']).items():
         res.add(f'prune_mean_rank_{meth}', r, claim=STATED['prune_ppl'] if meth == 'cascadeflow' else None, note=f'rank among {len(PRUNE_METHODS)} methods by perplexity (1 = best), averaged over k')
-    if len(seeds) >= 2:
+    if S >= 2:
         for meth in PRUNE_METHODS:
-            note = 'fixed order: stability is trivially 1' if meth == 'deepest' else ('independent draws per seed' if meth == 'random' else f'{len(seeds)} seeds')
-            res.add(f'rank_stability_kendall_{meth}', ranking_stability(sw['rankings'][meth]), claim=STATED['prune_stability'] if meth == 'cascadeflow' else None, note=note)
-    if len(stats[0]['snapshots']) >= 2:
-        for kind, name in (('taylor', 'cascadeflow'), ('grad_norm', 'grad_norm')):
-            per = [ranking_stability([list(np.argsort(sn[kind], kind='stable')) for sn in s['snapshots']]) for s in stats]
-            res.add(f'rank_stability_ckpt_kendall_{name}', float(np.mean(per)), note=f"between checkpoints at steps {[sn['step'] for sn in stats[0]['snapshots']]}, mean over seeds")
-    task = copy_task(P['task_n'], seed=seeds[0])
-    acc0 = float(np.mean([answer_token_accuracy(m, tok, task) for m in models]))
-    res.add('copy_acc_k0', acc0, note='copy task, teacher-forced answer-token accuracy')
-    kt = ks[len(ks) // 2]
-    for meth in PRUNE_METHODS:
-        acc = [answer_token_accuracy(remove_layers(m, sw['removed'][meth][kt][i]), tok, task) for i, m in enumerate(models)]
-        res.add(f'copy_acc_k{kt}_{meth}', float(np.mean(acc)), claim=STATED['downstream'] if meth == 'cascadeflow' else None)
-    return dict(sw, base_ppl=base_ppl, copy_acc_k0=acc0)
+            note = 'fixed order: stability is trivially 1' if meth == 'deepest' else ('independent draws per seed' if meth == 'random' else f'{S} seeds')
+            _add_ci(res, f'rank_stability_kendall_{meth}', stability_ci(sw['rankings'][meth], **boot), claim=STATED['prune_stability'] if meth == 'cascadeflow' else None,
+                    note=note, ci_note='bootstrap over seeds (pairs of different seeds)')
+    _ckpt_stability(res, stats, sw, models, ev, vs_ks, boot)
+    return dict(sw, base_ppl=base[0], copy_acc_k0=a0[0], verdicts=verdicts, acc_verdicts=acc_verdicts, vs_ks=vs_ks)
 
 # %% ../../nbs/gfa/19_experiments.ipynb #c8ffe6f4
-def _safe_late_share(delta) -> float:
-    try: return late_share(delta)
-    except ValueError: return float('nan')       # no block's removal hurts: the share is undefined
+def _cascade(res, mcfg, cfg, models, calib, ev, P, tk, **kw) -> dict:
+    "CascadeFormer (heads + FFN tapered) and its anchors at the same training tokens, then deep supervision measured; `kw`: tok, train_rows, seed, smoke, bars, device, dtype of the run."
+    stage('gfa: CascadeFormer vs uniform, the equal-parameter taper, OpenELM and MobileLLM (5 architectures, same training tokens)')
+    if mcfg.model_type != 'qwen3': res.note(f"CascadeFormer, LayerNorm scaling and repetition are built on Qwen3 blocks at the {mcfg.model_type} model's sizes; "
+                                            f"the uniform reference is such a Qwen3-block model, the interventions' baseline is the {mcfg.model_type} model itself")
+    args, opts = (kw['tok'], kw['train_rows'], ev, kw['seed']), {k: kw[k] for k in ('smoke', 'bars', 'device', 'dtype')}
+    cc = cascade_study(res, P, *args, **opts)
+    stage('gfa: deep supervision (a loss head after every block) vs top-only twins')
+    ds = deep_supervision_study(res, P, *args, **opts)
+    return dict(cc=cc, ds=ds)
 
-def _cascade_and_interventions(res, mcfg, cfg, models, imps, calib, ev, P, tk) -> dict:
-    "CascadeFormer vs uniform/widening/shared at equal parameters; the two interventions' late-block importance."
-    stage('gfa: CascadeFormer vs uniform, widening and shared repetition (4 architectures)')
-    seed_model = models[0] if mcfg.model_type == 'qwen3' else None   # the comparison is built on Qwen3 blocks
-    if seed_model is None: res.note(f"CascadeFormer, LayerNorm scaling and repetition are built on Qwen3 blocks at the {mcfg.model_type} model's sizes; "
-                                    f"the uniform reference is such a Qwen3-block model, the interventions' baseline is the {mcfg.model_type} model itself")
-    cc = cascade_comparison(mcfg, cfg, ev, calib[:1, :32], seed_model, **P['timing'], **tk)
-    for name, arch in (('cascadeformer', 'cascade'), ('widening', 'widening'), ('shared', 'shared')):
-        v = cc[arch]
-        res.add(f'{name}_ppl_ratio', v['ppl_ratio'], claim=STATED['cascade_ppl'] if name == 'cascadeformer' else None, note=f"val ppl {v['ppl']:.2f} vs uniform {cc['uniform']['ppl']:.2f}; params ratio {v['params'] / cc['uniform']['params']:.4f}")
-        res.add(f'{name}_latency_ratio', v['latency_ratio'], claim=1 + CLAIMS['latency'] / 100 if name == 'cascadeformer' else None, note='decode s/token at batch 1, measured side by side')
-        res.add(f'{name}_throughput_ratio', v['throughput_ratio'], claim=1 + CLAIMS['throughput'] / 100 if name == 'cascadeformer' else None, note=f"tokens/s at batch {P['timing']['batch']}")
-    stage('gfa: interventions (equalised gradients, LayerNorm scaling, late repetition)')
-    base = [_safe_late_share(im) for im in imps]; base_share = base[0]
-    ratios = {}
+# %% ../../nbs/gfa/19_experiments.ipynb #40a85524
+def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, P) -> dict:
+    "Late-block importance share of each intervention vs the same-seed baseline, per application, with intervals."
+    stage('gfa: interventions (equalised updates, LayerNorm scaling, late repetition), importance per application')
+    n, L = min(P['intervention_seeds'], len(seeds)), mcfg.num_hidden_layers
+    bd, bapps, boot = np.stack([a['delta'] for a in base_apps[:n]]), base_apps[0]['apps'], dict(seed=seeds[0])
+    ci_note = f'95% bootstrap over {n} seed(s) and {ev.shape[0]} evaluation rows, paired with the baseline'
+    for f in (0.25, 0.5):
+        _add_ci(res, f'baseline_late{int(f * 100)}_share', bootstrap_ci(lambda b: _share(b, late_mask(bapps, L, f)), bd, **boot),
+                note=f'share of skip-one-block loss increase in the last {f:.0%} of blocks, baseline, {n} seed(s)', ci_note=ci_note)
+    frac = late_region(bd, bapps, L)
+    rec = [h.get('callbacks', {}).get('update_norms') for h in base_hist]
+    if all(rec):
+        u = np.mean([np.array(r['raw']) for r in rec], 0); g = np.mean([block_scores(s, 'grad_norm') for s in stats], 0)
+        res.add('baseline_update_rms_last_over_first', float(u[-1] / u[0]), note=f'AdamW step size per block, last/first (gradient norm last/first {g[-1] / g[0]:.3f}): '
+                'what equalising the gradients could change, and Adam already flattens')
+    ratios, cis = {}, {}
     for name, (c, cbs) in intervention_configs(mcfg).items():
-        m = tracked_lm(c, cfg, callbacks=cbs, **tk)[0]
-        share = _safe_late_share(ablation_importance(m, ev)['delta_loss'])
-        ratios[name] = share / base_share if base_share > 0 else float('nan')   # nan compares False: undefined stays undefined
-        res.add(f'{name}_late_importance_ratio', ratios[name], claim=STATED.get(name),
-                note=f'late-quarter share of skip-loss increase vs the seed-{cfg.seed} baseline ({base_share:.3f}); val ppl {math.exp(evaluate_loss(m, ev)):.2f}')
-    return dict(cc=cc, ratios=ratios, base_shares=base)
+        trained = [train_lm(c, s, cbs) for s in seeds[:n]]
+        ia = [app_importance(t[0], ev) for t in trained]
+        idl, iapps = np.stack([a['delta'] for a in ia]), ia[0]['apps']
+        vloss = float(np.mean([a['base'].mean() for a in ia]))
+        if not np.isfinite(frac):
+            ratios[name] = float('nan')
+            res.add(f'{name}_late_importance_ratio', 'nan', claim=STATED.get(name), note='the baseline carries under 5% of its importance even in the late half: no share to compare with')
+            continue
+        r = share_ratio_ci(bd, bapps, idl, iapps, L, frac, seed=seeds[0])
+        ratios[name], cis[name] = r['ratio'], r['ratio_ci']
+        extra = ''
+        if len(iapps) > L:
+            late = [j for j, (i, _) in enumerate(iapps) if i >= L - max(1, int(round(L * frac)))]
+            extra = f"; per-application Δloss of the late blocks {np.round(idl.mean((0, 1))[late], 3).tolist()} ({[iapps[j] for j in late]})"
+        res.add(f'{name}_late_importance_ratio', r['ratio'], claim=STATED.get(name),
+                note=f"share of importance in the last {frac:.0%} of blocks, {r['intervention']:.3f} vs baseline {r['base']:.3f}, importance per application; "
+                     f"eval loss {vloss:.3f} vs baseline {float(np.mean([a['base'].mean() for a in base_apps[:n]])):.3f}{extra}")
+        res.add(f'{name}_late_importance_ratio_ci', r['ratio_ci'], note=ci_note)
+        _add_ci(res, f'{name}_late_share', (r['intervention'], *r['intervention_ci']), note=f'last {frac:.0%} of blocks', ci_note=ci_note)
+        un = trained[0][3].get('callbacks', {})
+        if 'update_equalize' in un:
+            a = np.array(un['update_equalize']['applied']); w = np.array(un['update_equalize']['raw'])
+            res.add(f'{name}_update_rms_last_over_first', float(a[-1] / a[0]), note=f'after equalisation (before: {w[-1] / w[0]:.3f})')
+    return dict(ratios=ratios, ratio_cis=cis, region=frac)
 
 # %% ../../nbs/gfa/19_experiments.ipynb #93bf8b52
 def scale_notes(sw: dict, ks, ci: dict, n_seeds: int, smoke: bool = False) -> list[str]:
-    "Run-level notes naming the claims this run's data cannot carry, with the numbers that show it."
+    "Run-level notes naming what the run's data shows and what it cannot carry, with the numbers."
     if smoke: return ['smoke run: a 2-layer model trained for a handful of steps on CPU checks the small/full code path; '
                       'its numbers carry none of the paper claims']
-    notes = []
-    ppl, gaps = sw['ppl'], []
-    for k in ks:
-        others = {m: np.mean(v[k]) for m, v in ppl.items() if m not in ('cascadeflow', 'random')}
-        best = min(others, key=others.get)
-        d = np.array(ppl[best][k]) - np.array(ppl['cascadeflow'][k])         # paired: both prune the same seed model
-        se = float(np.std(d, ddof=1) / math.sqrt(n_seeds)) if n_seeds > 1 else float('inf')
-        gaps.append((abs(float(d.mean())), se, best, k))
-    small = 0.01 * sw.get('base_ppl', 0.0)                # a gap under 1% of the unpruned perplexity is no separation either
-    if all(g <= 2 * se or g < small for g, se, _, _ in gaps):        # equal on every seed counts as not separated
-        g, se, best, k = max(gaps)
-        notes.append(f"pruning: at every k CascadeFlow and the best other heuristic differ by less than two paired standard errors over {n_seeds} seed(s) "
-                     f"or by less than 1% of the unpruned perplexity ({sw.get('base_ppl', float('nan')):.1f}); largest gap {g:.3f} ppl, vs {best} at k={k}, "
-                     f"2 s.e. {2 * se:.3f}; this run cannot carry "
-                     "'outperforms standard heuristics on perplexity' either way")
-    if sw.get('copy_acc_k0', 1.0) < 0.05:
-        notes.append(f"downstream: the unpruned models score {sw['copy_acc_k0']:.3f} on the copy task, so pruned-model accuracies "
+    notes, v = [], sw['verdicts']
+    by = {x: sorted({m for (m, k), y in v.items() if y == x and m != 'random'}) for x in ('better', 'worse', 'tie')}
+    ks_ = sorted({k for _, k in v})
+    if v and all(y == 'tie' for (m, _), y in v.items() if m != 'random'):
+        notes.append(f"pruning: at k = {ks_} CascadeFlow's perplexity is inside the paired 95% interval of every other heuristic over {n_seeds} seeds; "
+                     "this run cannot carry 'outperforms standard heuristics on perplexity' either way")
+    elif v:
+        per = '; '.join(f"k={k}: better than {[m for (m, kk), y in v.items() if kk == k and y == 'better'] or 'none'}, "
+                        f"worse than {[m for (m, kk), y in v.items() if kk == k and y == 'worse'] or 'none'}, "
+                        f"tied with {[m for (m, kk), y in v.items() if kk == k and y == 'tie'] or 'none'}" for k in ks_)
+        notes.append(f'pruning (paired 95% intervals over {n_seeds} seeds and evaluation rows): CascadeFlow is {per}')
+    if sw.get('copy_acc_k0', 1.0) < 0.5:
+        notes.append(f"downstream: the unpruned models score {sw['copy_acc_k0']:.3f} on the copy task (< 0.5), so pruned-model accuracies "
                      "cannot carry 'stays competitive on downstream accuracy'")
-    notes.append('CascadeFormer is compared with uniform at equal parameters and tokens, so at equal FLOPs per token; '
-                 "its latency/throughput ratios measure how unequal FFN widths run, not the paper's -8.6% / +9.4%, "
-                 'whose model sizes the abstract does not give')
-    base = np.array(ci['base_shares'])
-    if len(base) > 1 and np.all(np.isfinite(base)):
-        spread = float(np.std(base, ddof=1) / base[0])
-        quiet_ = [n for n, r in ci['ratios'].items() if np.isfinite(r) and abs(r - 1) < 2 * spread]
-        if quiet_: notes.append(f"interventions: one training seed each; {', '.join(quiet_)} move the late-block share by less than twice "
-                                f"its seed-to-seed spread in the baseline ({spread:.2f} relative), so their ratios are not evidence either way")
-    return notes
+    if ci.get('region') is not None and not np.isfinite(ci['region']):
+        notes.append('interventions: the baseline puts under 5% of its importance in its late half, so no late share is compared')
+    quiet_ = [n for n, c in ci.get('ratio_cis', {}).items() if c[0] <= 1 <= c[1]]
+    if quiet_: notes.append(f"interventions: the 95% intervals of {', '.join(quiet_)} contain 1 (no change of the late share): not evidence either way")
+    return notes + list(ci.get('notes', []))
 
 # %% ../../nbs/gfa/19_experiments.ipynb #c9bfbc8a
 def reproduce(scale: str = 'tiny', seed: int = 0, out: str|Path = 'results', smoke: bool = False,
@@ -245,30 +376,51 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out: str|Path = 'results', smo
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
     with quiet(verbose), fork_rng(seed): return _run(scale, seed, out, smoke, model, data, P, device, dtype, verbose)   # the caller's RNG survives
 
+def lm_setup(P: dict, scale: str, seed: int = 0, model: str|None = None, data: str|None = None, smoke: bool = False, verbose: bool = False,
+             device='cpu', dtype=torch.float32) -> dict:
+    "Config, token rows and a `train_lm(config, seed, callbacks)` for the pruning and intervention models of a run."
+    lcfg = TrainConfig(**{**P['lm_train'], 'seed': seed})
+    mcfg, n_train, bars = run_config(P, model, smoke), lcfg.steps * lcfg.batch_size, show_progress(verbose)
+    if scale == 'tiny':
+        tr, calib, ev = mixed_lm_rows(seq_len=lcfg.seq_len, n_train=n_train, **P['task'])
+        train_lm = lambda c, s, cbs: task_lm(c, replace(lcfg, seed=s), callbacks=cbs, task=P['task'], progress=bars)
+    else:
+        tr, calib, ev = text_rows(data, lcfg.seq_len, n_train, P['calib_rows'], max(P['eval_rows'], lcfg.eval_rows), smoke, verbose)
+        tk = dict(device=device, dtype=dtype, progress=bars, snapshot_every=max(1, lcfg.steps // 4), rows=(tr, ev[:lcfg.eval_rows]), data=data or 'embedded')
+        train_lm = lambda c, s, cbs: tracked_lm(c, replace(lcfg, seed=s), callbacks=cbs, **tk)
+    return dict(lcfg=lcfg, mcfg=mcfg, train_lm=train_lm, tr=tr, calib=calib[:P['calib_rows']], ev=ev[:P['eval_rows']], seeds=[seed + s for s in P['seeds']])
+
+def lm_models(setup: dict) -> list:
+    "The run's tracked seed models `(model, tok, stats, history)`, trained once and cached (each with its update-size record)."
+    return [setup['train_lm'](setup['mcfg'], s, [UpdateNorms()]) for s in setup['seeds']]
+
 def _run(scale, seed, out, smoke, model, data, P, device, dtype, verbose) -> Path:
     bars, t0 = show_progress(verbose), time.time()
-    cfg = TrainConfig(**{**P['train'], 'seed': seed})
-    mcfg = run_config(P, model, smoke)
-    L = mcfg.num_hidden_layers; ks = list(range(1, L // 2 + 1)); n_train = cfg.steps * cfg.batch_size
+    cfg = TrainConfig(**{**P['train'], 'seed': seed})          # the architecture comparison's budget
+    st_ = lm_setup(P, scale, seed, model, data, smoke, verbose, device, dtype)
+    mcfg, lcfg, calib, ev, seeds = st_['mcfg'], st_['lcfg'], st_['calib'], st_['ev'], st_['seeds']
+    L = mcfg.num_hidden_layers; ks = list(range(1, L // 2 + 1))
     res = Results('gfa', scale, seed, out, title=TITLE, smoke=smoke, config=dict(P, ks=ks, architecture=model or 'GFA Qwen3 stack', data=data or 'embedded english+code',
                   device=str(device), dtype=str(dtype).removeprefix('torch.')))
-    stage(f'gfa: token rows ({n_train} x {cfg.seq_len} training tokens)')
-    tk = dict(device=device, dtype=dtype, progress=bars, snapshot_every=max(1, cfg.steps // 3))
-    if scale == 'tiny': tr, calib, ev = lm_rows(seq_len=cfg.seq_len, n_train=n_train)
-    else:
-        tr, calib, ev = text_rows(data, cfg.seq_len, n_train, P['calib_rows'], max(P['eval_rows'], cfg.eval_rows), smoke, verbose)
-        tk.update(rows=(tr, ev[:cfg.eval_rows]), data=data or 'embedded')
-    calib, ev = calib[:P['calib_rows']], ev[:P['eval_rows']]
-    seeds = [seed + s for s in P['seeds']]
-    stage(f'gfa: {len(seeds)} tracked {L}-block models on {device} ({str(dtype).removeprefix("torch.")}), cached')
-    trained = [tracked_lm(mcfg, replace(cfg, seed=s), **tk) for s in seeds]
-    models, tok, stats = [t[0] for t in trained], trained[0][1], [t[2] for t in trained]
-    res.add('train_val_loss_mean', float(np.mean([t[3]['val_loss'][-1] for t in trained])), 'nats', note=f'{len(seeds)} seeds, {n_train * cfg.seq_len} tokens each')
+    stage(f"gfa: {len(seeds)} tracked {L}-block models ({lcfg.steps * lcfg.batch_size} x {lcfg.seq_len} training tokens each"
+          f"{', with the copy task mixed in' if P['task'] else ''}) on {device} ({str(dtype).removeprefix('torch.')}), cached")
+    trained = lm_models(st_)
+    models, tok, stats, hists = [t[0] for t in trained], trained[0][1], [t[2] for t in trained], [t[3] for t in trained]
+    res.add('train_val_loss_mean', float(np.mean([h['val_loss'][-1] for h in hists])), 'nats', note=f'{len(seeds)} seeds, {lcfg.steps * lcfg.batch_size * lcfg.seq_len} tokens each, on the first {lcfg.eval_rows} evaluation rows')
     stage('gfa: fan-in, accumulated gradients, skip-one-block importance')
     im = _importance(res, models, stats, ev, seeds, P)
-    stage(f'gfa: pruning sweep ({len(PRUNE_METHODS)} methods, k = 1..{ks[-1]})')
-    sw = _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars)
-    ci = _cascade_and_interventions(res, mcfg, replace(cfg, seed=seeds[0]), models, im['imps'], calib, ev, P, tk)
+    base_loss = np.stack([a['base'] for a in im['apps']])              # [S, N] per-row loss of the unpruned models
+    H = unigram_entropy(ev)
+    res.add('eval_unigram_entropy', H, 'nats', note=f'entropy of the token frequencies of the {ev.shape[0]} x {ev.shape[1]} evaluation rows: the loss of the best context-free predictor fitted to the evaluation text itself')
+    _add_ci(res, 'eval_loss_mean', bootstrap_ci(lambda a: a.mean((-1, -2)), base_loss, seed=seed), 'nats',
+            note=f'unpruned models on the evaluation rows, {H - base_loss.mean():.2f} nats below the unigram entropy', ci_note='bootstrap over seeds and rows')
+    stage(f'gfa: pruning sweep ({len(PRUNE_METHODS)} methods, k = 1..{ks[-1]}, {len(seeds)} seeds)')
+    sw = _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss)
+    tk = dict(device=device, dtype=dtype, progress=bars, snapshot_every=max(1, cfg.steps // 3))
+    if scale != 'tiny': tk.update(rows=(st_['tr'], ev[:cfg.eval_rows]), data=data or 'embedded')
+    lm_train_rows = lm_rows(seq_len=cfg.seq_len, n_train=cfg.steps * cfg.batch_size)[0] if scale == 'tiny' else st_['tr']
+    cc = _cascade(res, mcfg, cfg, models, calib, ev, P, tk, tok=tok, train_rows=lm_train_rows, seed=seed, smoke=smoke, bars=bars, device=device, dtype=dtype)
+    ci = _interventions(res, mcfg, st_['train_lm'], im['apps'], hists, stats, ev, seeds, P)
     for n in scale_notes(sw, ks, ci, len(seeds), smoke): res.note(n)
     res.add_figure('fanin_pruning', _figure(L, im['grad'], im['imps'], sw['ppl'], ks, sw['base_ppl']))
     res.config['elapsed_s'] = time.time() - t0

@@ -10,12 +10,13 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr, kendalltau
 from tqdm.auto import tqdm
-from ..core.guards import check_token_ids
+from ..core.guards import check_token_ids, model_device
 from ..core.models import decoder_layers
 from ..core.train import evaluate_loss
 
 # %% auto #0
-__all__ = ['check_layer_list', 'check_rows', 'skip_layers', 'ablation_importance', 'rank_correlation', 'correlations_over_seeds']
+__all__ = ['check_layer_list', 'check_rows', 'skip_layers', 'ablation_importance', 'rank_correlation', 'correlations_over_seeds',
+           'row_losses', 'bootstrap_ci']
 
 # %% ../../nbs/gfa/12_importance.ipynb #05f52f6d
 def check_layer_list(layers, n: int, what: str = 'layers') -> list[int]:
@@ -72,3 +73,36 @@ def correlations_over_seeds(pairs) -> dict:
     for k in ('spearman', 'kendall'):
         v = np.array([c[k] for c in cs]); out[k], out[k + '_std'], out[k + '_all'] = float(v.mean()), float(v.std()), v.tolist()
     return out
+
+# %% ../../nbs/gfa/12_importance.ipynb #360a710f
+@torch.no_grad()
+def row_losses(model, rows: torch.Tensor, # [N, T] token rows
+               batch_size: int = 32) -> np.ndarray:
+    "Mean next-token loss (nats) of each row: `[N]`, whose mean is `evaluate_loss` for equal-length rows."
+    rows = check_rows(rows, model)
+    was = model.training; model.eval()
+    out = []
+    try:
+        for i in range(0, len(rows), batch_size):
+            b = rows[i:i + batch_size].to(model_device(model))
+            lg = model(b).logits[:, :-1].float()                                    # [B, T-1, V]
+            l = torch.nn.functional.cross_entropy(lg.reshape(-1, lg.shape[-1]), b[:, 1:].reshape(-1), reduction='none')
+            out.append(l.view(len(b), -1).mean(1).double().cpu())
+    finally: model.train(was)
+    return torch.cat(out).numpy()
+
+def bootstrap_ci(stat,                 # callable: arrays [B, S, N, ...] -> [B]
+                 *arrays,              # each [S, N, ...]: seeds x evaluation rows (x anything carried along)
+                 n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    "(point, low, high): `stat` on the data and its percentile interval over crossed seed-and-row resamples, paired across `arrays`."
+    if not arrays: raise ValueError("give at least one array")
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    S, N = arrays[0].shape[:2]
+    if any(a.shape[:2] != (S, N) for a in arrays): raise ValueError(f"arrays must share their first two axes (seeds, rows), got {[a.shape for a in arrays]}")
+    if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level}")
+    point = float(np.asarray(stat(*[a[None] for a in arrays])).reshape(-1)[0])
+    rng = np.random.default_rng(seed)
+    si, ri = rng.integers(S, size=(n_boot, S)), rng.integers(N, size=(n_boot, N))
+    draws = np.asarray(stat(*[a[si[:, :, None], ri[:, None, :]] for a in arrays]), dtype=np.float64)
+    lo, hi = np.nanpercentile(draws, [50 * (1 - level), 50 * (1 + level)])
+    return point, float(lo), float(hi)

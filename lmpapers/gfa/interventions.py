@@ -5,15 +5,17 @@
 # %% ../../nbs/gfa/16_interventions.ipynb #b9ec77f1
 from __future__ import annotations
 import math
+from contextlib import contextmanager
 import numpy as np
 import torch
 from ..core.models import decoder_layers
 from ..core.train import Callback
 from .cascadeformer import cascade_config
-from .importance import ablation_importance
+from .importance import ablation_importance, row_losses, check_rows, bootstrap_ci, skip_layers
 
 # %% auto #0
-__all__ = ['GradEqualizer', 'late_share', 'intervention_configs']
+__all__ = ['GradEqualizer', 'UpdateNorms', 'late_share', 'intervention_configs', 'applications', 'skip_applications',
+           'application_importance', 'late_mask', 'late_region', 'share_ratio_ci']
 
 # %% ../../nbs/gfa/16_interventions.ipynb #ae7c4e06
 class GradEqualizer(Callback):
@@ -28,6 +30,33 @@ class GradEqualizer(Callback):
         for gb, n in zip(gs, norms):
             for g in gb: g.mul_(target / n.clamp_min(1e-12))
 
+# %% ../../nbs/gfa/16_interventions.ipynb #088bce60
+class UpdateNorms(Callback):
+    "Per-block RMS of each optimizer step's parameter change; with `equalize`, each block's change is rescaled to the mean block RMS."
+    def __init__(self, equalize: bool = False, max_factor: float = 10.0):   # `max_factor` bounds one step's rescaling
+        self.equalize, self.max_factor = equalize, max_factor
+        self.key = dict(name='update_equalize' if equalize else 'update_norms', version=1, max_factor=max_factor)
+        self.raw, self.applied, self.steps, self._before = None, None, 0, None
+    def before_fit(self, model, optimizer, scheduler, start_step: int):
+        self.params = [[p for p in b.parameters() if p.requires_grad] for b in decoder_layers(model)]
+    @torch.no_grad()
+    def after_backward(self, step: int, model): self._before = [[p.detach().clone() for p in ps] for ps in self.params]
+    @torch.no_grad()
+    def after_step(self, step: int, model, loss: float):
+        deltas = [[p - q for p, q in zip(ps, bs)] for ps, bs in zip(self.params, self._before)]
+        rms = torch.stack([torch.sqrt(sum(d.double().pow(2).sum() for d in ds) / sum(d.numel() for d in ds)) for ds in deltas])
+        f = (rms.mean() / rms.clamp_min(1e-30)).clamp(1 / self.max_factor, self.max_factor) if self.equalize else torch.ones_like(rms)
+        if self.equalize:
+            for ps, bs, ds, fl in zip(self.params, self._before, deltas, f):
+                for p, q, d in zip(ps, bs, ds): p.copy_(q + d * fl.to(d.dtype))
+        r, a = rms.numpy(), (rms * f).numpy()
+        self.raw, self.applied = (r, a) if self.raw is None else (self.raw + r, self.applied + a)
+        self.steps += 1; self._before = None
+    def record(self) -> dict:
+        "Mean over steps of each block's update RMS before (`raw`) and after (`applied`) equalisation."
+        if not self.steps: raise ValueError("no optimizer step was recorded")
+        return dict(steps=self.steps, raw=(self.raw / self.steps).tolist(), applied=(self.applied / self.steps).tolist())
+
 # %% ../../nbs/gfa/16_interventions.ipynb #ef3ef3c3
 def late_share(delta_loss, frac: float = 0.25) -> float:
     "Share of the total skip-loss increase carried by the last `frac` of blocks."
@@ -37,9 +66,80 @@ def late_share(delta_loss, frac: float = 0.25) -> float:
     return float(d[-k:].sum() / d.sum())
 
 def intervention_configs(base_config) -> dict:
-    "Model configs and extra callbacks of each intervention: equalised gradients, LayerNorm Scaling, late repetition."
+    "Model configs and extra callbacks of each intervention: equalised block updates, LayerNorm Scaling, late repetition."
     L = base_config.num_hidden_layers
     k = max(1, L // 4)
-    return dict(equalized=(base_config, [GradEqualizer()]),
-                ln_scaling=(cascade_config(base_config, 'uniform', ln_scaling=True), []),
-                repetition=(cascade_config(base_config, 'uniform', layer_repeats=[1] * (L - k) + [2] * k), []))
+    return dict(equalized=(base_config, [UpdateNorms(equalize=True)]),
+                ln_scaling=(cascade_config(base_config, 'uniform', ln_scaling=True), [UpdateNorms()]),
+                repetition=(cascade_config(base_config, 'uniform', layer_repeats=[1] * (L - k) + [2] * k), [UpdateNorms()]))
+
+# %% ../../nbs/gfa/16_interventions.ipynb #40f0b091
+def applications(model) -> list[tuple[int, int]]:
+    "`(block, application)` pairs in the order the forward pass runs them (a block with `repeats = r` runs r times)."
+    return [(i, r) for i, b in enumerate(decoder_layers(model)) for r in range(getattr(b, 'repeats', 1))]
+
+def _zero_on(n: int, skip: set):
+    count = [0]
+    def hook(mod, args, out):
+        r = count[0] % n; count[0] += 1
+        if r not in skip: return None
+        return (torch.zeros_like(out[0]), *out[1:]) if isinstance(out, tuple) else torch.zeros_like(out)
+    return hook
+
+@contextmanager
+def skip_applications(model, apps):
+    "Within the `with` block, the listed `(block, application)` passes add nothing to the residual stream."
+    valid, blocks = set(applications(model)), decoder_layers(model)
+    apps = [tuple(int(v) for v in a) for a in apps]
+    if bad := [a for a in apps if a not in valid]: raise ValueError(f"unknown applications {bad}; this model runs {sorted(valid)}")
+    hooks = []
+    try:
+        for i in sorted({a[0] for a in apps}):
+            b, skip = blocks[i], {r for j, r in apps if j == i}
+            for name in ('self_attn', 'mlp'):
+                mod = getattr(b, name, None)
+                if mod is None: raise TypeError(f"block {i} ({type(b).__name__}) has no `{name}`: cannot skip one application")
+                hooks.append(mod.register_forward_hook(_zero_on(getattr(b, 'repeats', 1), skip)))
+        yield model
+    finally:
+        for h in hooks: h.remove()
+
+@torch.no_grad()
+def application_importance(model, rows: torch.Tensor, # [N, T] evaluation rows
+                           batch_size: int = 32) -> dict:
+    "Per-row base loss `[N]` and per-row loss increase `[N, A]` when each application alone is skipped."
+    rows, apps = check_rows(rows, model), applications(model)
+    base = row_losses(model, rows, batch_size)
+    delta = np.zeros((len(rows), len(apps)))
+    blocks = decoder_layers(model)
+    for a, (i, r) in enumerate(apps):
+        once = getattr(blocks[i], 'repeats', 1) == 1               # a block run once: skip it whole (any architecture)
+        with (skip_layers(model, [i]) if once else skip_applications(model, [(i, r)])): delta[:, a] = row_losses(model, rows, batch_size) - base
+    return dict(apps=apps, base=base, delta=delta)
+
+# %% ../../nbs/gfa/16_interventions.ipynb #bbd49f17
+def _share(delta, mask):
+    "Share of the (clipped, row-averaged) importance in `mask`: delta [..., S, N, A] -> [...] mean over seeds."
+    d = np.clip(delta.mean(-2), 0, None)                                     # [..., S, A]
+    tot = d.sum(-1)
+    return np.where(tot > 0, (d * mask).sum(-1) / np.where(tot > 0, tot, 1), np.nan).mean(-1)
+
+def late_mask(apps, n_blocks: int, frac: float) -> np.ndarray:
+    "1 for the applications of the last `frac` of `n_blocks` blocks, else 0."
+    k = max(1, int(round(n_blocks * frac)))
+    return np.array([float(i >= n_blocks - k) for i, _ in apps])
+
+def late_region(base_delta, apps, n_blocks: int, min_share: float = 0.05, fracs=(0.25, 0.5)) -> float:
+    "The smallest late fraction of blocks whose baseline share (point estimate) is at least `min_share`; nan if none."
+    for f in fracs:
+        if _share(np.asarray(base_delta), late_mask(apps, n_blocks, f)) >= min_share: return f
+    return float('nan')
+
+def share_ratio_ci(base_delta, base_apps, int_delta, int_apps, n_blocks: int, frac: float, n_boot: int = 2000, seed: int = 0) -> dict:
+    "Late shares of baseline and intervention (`[S, N, A]` per-row deltas) and their ratio, each with a bootstrap interval."
+    mb, mi = late_mask(base_apps, n_blocks, frac), late_mask(int_apps, n_blocks, frac)
+    out = {}
+    for name, fn in (('base', lambda b, i: _share(b, mb)), ('intervention', lambda b, i: _share(i, mi)),
+                     ('ratio', lambda b, i: _share(i, mi) / _share(b, mb))):
+        out[name], lo, hi = bootstrap_ci(fn, base_delta, int_delta, n_boot=n_boot, seed=seed); out[name + '_ci'] = [lo, hi]
+    return out

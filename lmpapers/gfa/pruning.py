@@ -20,10 +20,11 @@ from .tracking import block_scores
 __all__ = ['PER_LAYER_CONFIG_LISTS', 'INDEX_LIST_FIELDS', 'REFUSED_INDEX_FLAGS', 'PRUNE_METHODS', 'pruned_config',
            'check_rebuilds', 'remove_layers', 'block_hidden_states', 'block_influence', 'angular_distance',
            'streamline_similarity', 'taylor_scores', 'taylor_plus_protected', 'sleb_order', 'select_layers', 'prune',
-           'layer_ranking', 'ranking_stability']
+           'layer_ranking', 'ranking_stability', 'stability_ci']
 
 # %% ../../nbs/gfa/13_pruning.ipynb #3b6aa9cb
-PER_LAYER_CONFIG_LISTS = ('layer_types', 'intermediate_sizes', 'layer_repeats', 'no_rope_layers', 'layer_scales')
+PER_LAYER_CONFIG_LISTS = ('layer_types', 'intermediate_sizes', 'layer_repeats', 'no_rope_layers', 'layer_scales',
+                          'num_attention_heads_per_layer', 'num_key_value_heads_per_layer')
 INDEX_LIST_FIELDS = ('moe_layers',)                 # config lists holding block *indices* (not one entry per block)
 REFUSED_INDEX_FLAGS = ('scale_attn_by_inverse_layer_idx',)  # index-dependent behaviour no config field can carry
 
@@ -235,3 +236,20 @@ def ranking_stability(rankings: list[list[int]]) -> float:
     if len(rankings) < 2: raise ValueError("need at least two rankings")
     pos = [np.argsort(r) for r in rankings]                 # position of each block in each ranking
     return float(np.mean([kendalltau(a, b).statistic for a, b in itertools.combinations(pos, 2)]))
+
+# %% ../../nbs/gfa/13_pruning.ipynb #55418047
+def stability_ci(rankings: list[list[int]], n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    "(mean pairwise Kendall τ, low, high) over seeds, the interval from a bootstrap over seeds."
+    S = len(rankings)
+    if S < 2: raise ValueError("need at least two rankings")
+    pos = [np.argsort(r) for r in rankings]
+    T = np.ones((S, S))
+    for a, b in itertools.combinations(range(S), 2): T[a, b] = T[b, a] = kendalltau(pos[a], pos[b]).statistic
+    iu = np.triu_indices(S, 1)
+    si = np.random.default_rng(seed).integers(S, size=(n_boot, S))
+    A, B = si[:, iu[0]], si[:, iu[1]]                                        # [n_boot, pairs]
+    ok = A != B
+    draws = np.where(ok, T[A, B], 0).sum(1) / np.maximum(ok.sum(1), 1)
+    draws = draws[ok.any(1)]
+    lo, hi = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)])
+    return float(T[iu].mean()), float(lo), float(hi)

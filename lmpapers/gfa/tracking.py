@@ -14,15 +14,16 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM
 from ..core.cache import cached
-from ..core.data import load_corpus, corpus_fingerprint
+from ..core.data import load_corpus, corpus_fingerprint, copy_task
 from ..core.guards import fork_rng
 from ..core.models import decoder_layers, model_config
 from ..core.tokenizer import train_tokenizer
 from ..core.train import Callback, TrainConfig, train, token_chunks, TRAIN_CODE_VERSION
 
 # %% auto #0
-__all__ = ['SUBMODULES', 'GFA_TINY', 'GFA_TRAIN', 'GFA_CODE_VERSION', 'block_parameters', 'GradTracker', 'attach', 'detach',
-           'block_scores', 'tracking_overhead', 'lm_rows', 'rows_digest', 'tracked_lm', 'gfa_config']
+__all__ = ['SUBMODULES', 'GFA_TINY', 'GFA_TRAIN', 'GFA_CODE_VERSION', 'GFA_LM_TRAIN', 'GFA_TASK', 'block_parameters',
+           'GradTracker', 'attach', 'detach', 'block_scores', 'tracking_overhead', 'lm_rows', 'rows_digest',
+           'task_documents', 'mixed_lm_rows', 'unigram_entropy', 'tracked_lm', 'gfa_config', 'task_lm']
 
 # %% ../../nbs/gfa/11_tracking.ipynb #4c34b288
 SUBMODULES = ('attn', 'mlp', 'other')
@@ -162,6 +163,8 @@ GFA_TINY = dict(num_hidden_layers=8, hidden_size=96, intermediate_size=288, head
                 num_attention_heads=4, num_key_value_heads=2)   # full: a Qwen3-0.6B-like stack, see MODEL_PRESETS
 GFA_TRAIN = TrainConfig(steps=150, batch_size=8, seq_len=128, lr=3e-3, warmup=15, eval_every=50, eval_rows=32)  # ~154k tokens
 GFA_CODE_VERSION = 1
+GFA_LM_TRAIN = TrainConfig(steps=600, batch_size=8, seq_len=128, lr=6e-3, warmup=30, eval_every=150, eval_rows=32)  # ~614k tokens
+GFA_TASK = dict(task='copy', length=8, frac=0.25, train_seed=1000)   # a quarter of the training rows are copy examples
 
 @lru_cache(maxsize=4)
 def lm_rows(corpus: str = 'english+code', seq_len: int = 128, n_train: int = 1200, n_cal: int = 32, n_eval: int = 64):
@@ -179,6 +182,36 @@ def rows_digest(*rows: torch.Tensor) -> str:
     for r in rows: h.update(str(tuple(r.shape)).encode()); h.update(r.to(torch.int64).contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
 
+def task_documents(task: str = 'copy', n: int = 100, seed: int = 0, length: int = 8) -> list[str]:
+    "`n` examples of a core synthetic task as whole documents (prompt followed by its answer)."
+    if task != 'copy': raise ValueError(f"task must be 'copy' (the one the tiny GFA models learn in their token budget), got {task!r}")
+    return [ex['prompt'] + ex['answer'] for ex in copy_task(n, length=length, seed=seed)]
+
+@lru_cache(maxsize=4)
+def mixed_lm_rows(corpus: str = 'english+code', seq_len: int = 128, n_train: int = 4800, n_cal: int = 32, n_eval: int = 64,
+                  task: str = 'copy', frac: float = 0.25, train_seed: int = 1000, length: int = 8):
+    "(train, calibration, eval) rows: train and calibration mix corpus text with a `frac` share of task rows; eval is the validation split."
+    if not 0 <= frac < 1: raise ValueError(f"frac must be in [0, 1), got {frac}")
+    tok, ds = train_tokenizer(corpus), load_corpus(corpus)
+    n = n_train + n_cal; n_task = int(round(frac * n))
+    nat = token_chunks(ds['train']['text'], tok, seq_len, max_rows=n - n_task)
+    if len(nat) < n - n_task: raise ValueError(f"corpus has only {len(nat)} training rows, need {n - n_task}")
+    rows = [nat]
+    if n_task:
+        docs = task_documents(task, n_task * seq_len // 40 + 16, train_seed, length)   # a task example is ~55 tokens
+        rows.append(token_chunks(docs, tok, seq_len, max_rows=n_task))
+    rows = torch.cat(rows)
+    rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(train_seed))]   # fixed interleaving
+    ev = token_chunks(ds['validation']['text'], tok, seq_len, max_rows=n_eval)
+    return rows[:n_train], rows[n_train:], ev
+
+def unigram_entropy(rows: torch.Tensor) -> float:
+    "Entropy (nats/token) of the token frequencies in `rows`: the loss of the best context-free predictor fitted to them."
+    c = torch.bincount(torch.as_tensor(rows).reshape(-1)).double()
+    if c.sum() == 0: raise ValueError("rows hold no tokens")
+    p = c[c > 0] / c.sum()
+    return float(-(p * p.log()).sum())
+
 # %% ../../nbs/gfa/11_tracking.ipynb #1a3a3201
 def _autocast(device, dtype):
     "Mixed precision at `dtype` (weights stay float32); nothing for float32."
@@ -194,7 +227,8 @@ def tracked_lm(config,                          # a transformers config (any reg
                rows: tuple|None = None,         # (train [N, T], eval [M, T]) token rows, e.g. from `text_rows`
                data: str|None = None,           # a name for `rows`' source, stored in the key
                device: str|torch.device = 'cpu',   # where the returned model lives
-               dtype: torch.dtype = torch.float32  # autocast dtype for training; the returned model's dtype
+               dtype: torch.dtype = torch.float32, # autocast dtype for training; the returned model's dtype
+               store_dtype: torch.dtype = torch.float32  # dtype of the weights in the cache entry (bf16 halves it; loaded back as `dtype`)
               ):
     "(model, tokenizer, stats dict, history) of `config` trained with `cfg` and a `GradTracker` (cached on disk)."
     for cb in callbacks:
@@ -206,6 +240,7 @@ def tracked_lm(config,                          # a transformers config (any reg
                callbacks=[cb.key for cb in callbacks], snapshot_every=snapshot_every, code=(TRAIN_CODE_VERSION, GFA_CODE_VERSION))
     if rows is not None: key['rows'] = dict(data=data, digest=rows_digest(*rows))
     if dtype != torch.float32: key['autocast'] = str(dtype)
+    if store_dtype != torch.float32: key['store'] = str(store_dtype)
     def build(folder: Path):
         tr, ev = rows if rows is not None else lm_rows(corpus, cfg.seq_len, n_train=cfg.steps * cfg.batch_size)[::2]
         with fork_rng(cfg.seed):                    # the caller's RNG state is left as it was
@@ -214,13 +249,29 @@ def tracked_lm(config,                          # a transformers config (any reg
             t0 = time.time()
             with _autocast(device, dtype): h = train(model, tr, ev, cfg, [*callbacks, tracker], progress=progress)
         h['seconds'], h['tokens'] = time.time() - t0, cfg.steps * cfg.batch_size * cfg.seq_len
-        model.float().save_pretrained(folder)
-        (folder/'stats.json').write_text(json.dumps(tracker.as_dict())); (folder/'history.json').write_text(json.dumps(h))
+        recs = {cb.key['name']: cb.record() for cb in callbacks if callable(getattr(cb, 'record', None))}
+        if recs: h['callbacks'] = recs                 # what the callbacks measured during training
+        model.to(store_dtype).save_pretrained(folder)
+        st = tracker.as_dict()
+        if store_dtype != torch.float32:               # an entry meant to be shipped: its files rebuild bit-exactly, wall-clock times go apart
+            (folder/'timing.json').write_text(json.dumps(dict(seconds=h.pop('seconds'), tracker_seconds=st.pop('seconds'))))
+        (folder/'stats.json').write_text(json.dumps(st)); (folder/'history.json').write_text(json.dumps(h))
     folder = cached('gfa_lm', key, build)
-    model = AutoModelForCausalLM.from_pretrained(folder).to(device=device, dtype=dtype).eval()
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=store_dtype).to(device=device, dtype=dtype).eval()
     return model, tok, json.loads((folder/'stats.json').read_text()), json.loads((folder/'history.json').read_text())
 
 def gfa_config(seed: int = 0, **overrides):
     "The 8-block tiny Qwen3 config used by the GFA experiments."
     tok = train_tokenizer()
     return model_config('tiny', vocab_size=len(tok), **{**GFA_TINY, **overrides})
+
+def task_lm(config,                       # a transformers config; never modified
+            cfg: TrainConfig = GFA_LM_TRAIN,
+            callbacks=(),                 # extra callbacks, each with a `key` dict
+            task: dict = GFA_TASK,        # the synthetic task mixed into the training rows (see `mixed_lm_rows`)
+            progress: bool = False):
+    "`tracked_lm` on corpus text mixed with a synthetic task, four snapshots, weights stored in bf16 (a shippable cache entry)."
+    tr, _, ev = mixed_lm_rows(seq_len=cfg.seq_len, n_train=cfg.steps * cfg.batch_size, **task)
+    data = f"english+code with {task['task']} (length {task['length']}, {task['frac']:.0%} of rows, seed {task['train_seed']})"
+    return tracked_lm(config, cfg, callbacks=callbacks, rows=(tr, ev[:cfg.eval_rows]), data=data, snapshot_every=max(1, cfg.steps // 4),
+                      progress=progress, store_dtype=torch.bfloat16)
