@@ -5,6 +5,7 @@ import pytest, torch
 from lmpapers.core.models import model_config, build_model
 from lmpapers.spot.selector import (SpotSelector, capture, distill, train_estimator, finetuned_lm, model_key,
                                     weights_digest)
+from lmpapers.spot.quant import quantize, dequantize
 from lmpapers.spot.integration import SelectorScorer, TopK, TopP, sparse, generate_sparse
 from lmpapers.spot.baselines import LightningIndexer, BlockGate, selection_metrics
 from lmpapers.spot.experiment import methods_for, passkey_eval, scale_config
@@ -171,10 +172,32 @@ def test_lighter_selector_cache_is_smaller_packed_and_causal():
     with torch.no_grad(): sel.a.normal_(); sel.b.normal_()
     g = torch.Generator().manual_seed(2)
     k, q = torch.randn(1, 2, 20, 32, generator=g), torch.randn(1, 4, 1, 32, generator=g)
-    with pytest.raises(ValueError, match='multiple of 16'): SelectorScorer(sel, 'nvfp4')(0, q, k)
+    with pytest.raises(ValueError, match='needs blocks of'): SelectorScorer(SpotSelector(1, 4, 2, 32, n_pairs=2), 'nvfp4')   # 8 values a token
+    with pytest.raises(ValueError, match='needs blocks of'): SelectorScorer(sel, 'int4')     # 16 values a token, INT4 blocks of 32
+    flat16 = SelectorScorer(sel, 'nvfp4'); s16 = flat16(0, q, k)     # NVFP4 blocks of 16 span the token's 2 heads
+    ks = dequantize(quantize(flat16.layout(sel.keys(0, k)), 'nvfp4', 1.0)).view(1, 20, 2, 8).transpose(1, 2)
+    torch.testing.assert_close(s16, sel.logits(0, q, ks=ks), rtol=1e-5, atol=1e-5)
     sel8 = SpotSelector(1, 4, 2, 32, n_pairs=8)
     step = SelectorScorer(sel8, 'nvfp4')
     for t in range(1, 21): s_step = step(0, q, k[:, :, :t])
     torch.testing.assert_close(s_step, SelectorScorer(sel8, 'nvfp4')(0, q, k), rtol=0, atol=0)
     full = SelectorScorer(SpotSelector(1, 4, 2, 32), 'nvfp4'); full(0, q, k)
     assert step.nbytes * 2 == full.nbytes == 2 * 20 * (16 + 2)       # 32-dim keys: 16 B codes + 2 scales; 16-dim: half
+
+def test_selector_of_another_model_refused_by_fingerprint(tmp_path):
+    "Same architecture and shapes, other weights: the selector's stored fingerprint refuses it everywhere it meets a model."
+    from lmpapers.spot.selector import save_selector, load_selector, model_fingerprint
+    from lmpapers.spot.baselines import estimator_scorer
+    m, twin = tiny(0), tiny(1)                                      # same config, another seed
+    sel = SpotSelector.for_model(m)
+    assert sel.meta['fingerprint'] == model_fingerprint(m) != model_fingerprint(twin)
+    ids = rows(1, 8)
+    generate_sparse(m, ids, TopK(SelectorScorer(sel), k=4))          # its own model: accepted
+    for method in (TopK(SelectorScorer(sel), k=4), TopK(estimator_scorer(LightningIndexer.for_model(m)), k=4)):
+        with pytest.raises(ValueError, match='fingerprint'): generate_sparse(twin, ids, method)
+    with pytest.raises(ValueError, match='fingerprint'): distill(sel, twin, rows(), steps=1)
+    save_selector(sel, tmp_path)
+    with pytest.raises(ValueError, match='fingerprint'): load_selector(tmp_path, twin)
+    assert load_selector(tmp_path, m).meta['fingerprint'] == sel.meta['fingerprint']
+    cfg2 = tiny(0, rope_theta=5e5)                                   # same weights, another config
+    with pytest.raises(ValueError, match='fingerprint'): generate_sparse(cfg2, ids, TopK(SelectorScorer(sel), k=4))

@@ -16,6 +16,8 @@ from .quant import quantize, dequantize, FORMATS, PackedKeys
 from ..core.models import decoder_layers
 from ..core.guards import check_token_ids, to_model
 from .selector import SpotSelector, attention_impl, attention_layers
+from ..kernels import use_triton, check_backend
+from ..kernels.spot import select as kernel_select
 
 # %% auto #0
 __all__ = ['SelectorScorer', 'TopK', 'TopP', 'SparseConfig', 'spot_attention', 'sparse', 'generate_sparse']
@@ -24,11 +26,17 @@ __all__ = ['SelectorScorer', 'TopK', 'TopP', 'SparseConfig', 'spot_attention', '
 class SelectorScorer:
     "Scores from a `SpotSelector` against its own K-cache — packed 4-bit (`PackedKeys`) when `fmt` is given — appended per step."
     def __init__(self, sel: SpotSelector, fmt: str|None = None,
-                 chunk: int = 4096):              # keys decoded at once when scoring a packed cache
+                 chunk: int = 8192,               # keys read at once when scoring a packed cache
+                 backend: str = 'auto'):          # packed scoring: 'auto' (Triton kernel on CUDA), 'triton' or 'torch'
         if fmt is not None and fmt not in FORMATS: raise ValueError(f"unknown format {fmt!r}; expected None or one of {list(FORMATS)}")
         if not isinstance(sel, SpotSelector): raise TypeError(f"sel must be a SpotSelector, got {type(sel).__name__}")
-        self.sel, self.fmt, self.chunk, self.cache = sel, fmt, chunk, {}
+        self.sel, self.fmt, self.chunk, self.cache, self.backend = sel, fmt, chunk, {}, check_backend(backend)
         self.encoded = 0                        # keys encoded so far (a new sequence re-encodes all of its keys)
+        # selector keys shorter than the format's block: a token's keys of all KV heads form one row (blocks span heads)
+        kd, hkv = sel.key_dim, sel.dims['n_kv']
+        self.flat = fmt is not None and kd % FORMATS[fmt] != 0
+        if self.flat and hkv * kd % FORMATS[fmt]:
+            raise ValueError(f"{fmt} needs blocks of {FORMATS[fmt]} values; the selector caches {kd} per KV head and {hkv * kd} per token")
     def reset(self): self.cache = {}
     @property
     def estimator(self): return self.sel
@@ -37,6 +45,18 @@ class SelectorScorer:
     def nbytes(self) -> int:
         "Bytes the selector cache holds over all layers (packed codes + scales, or the full-precision keys)."
         return sum(c['keys'].nbytes if self.fmt else c['keys'].numel() * c['keys'].element_size() for c in self.cache.values())
+
+    def layout(self, ks: torch.Tensor) -> torch.Tensor:
+        "Selector keys [B,Hkv,t,kd] as the packed cache stores them: unchanged, or [B,1,t,Hkv·kd] when blocks span heads."
+        return ks.transpose(1, 2).reshape(ks.shape[0], 1, ks.shape[2], -1) if self.flat else ks
+
+    def _packed_scores(self, keys, qs):
+        "Scores [B,Hkv,Tq,T] of selector queries qs [B,Hkv,Tq,kd] against the packed cache."
+        if not self.flat: return keys.scores(qs, self.chunk, self.backend)
+        B, Hkv, Tq, kd = qs.shape                    # block-diagonal queries: head h's query meets head h's keys only
+        eye = torch.eye(Hkv, dtype=qs.dtype, device=qs.device)[:, None, :, None]       # [Hkv, 1, Hkv, 1]
+        qb = (qs[:, :, :, None, :] * eye).reshape(B, 1, Hkv * Tq, Hkv * kd)
+        return keys.scores(qb, self.chunk, self.backend).view(B, Hkv, Tq, -1)
 
     def _continues(self, c, q, k) -> bool:
         # a continuation: the keys before this call's queries are exactly the cached ones (same batch and heads, same
@@ -50,12 +70,18 @@ class SelectorScorer:
         if not self._continues(c, q, k): c = dict(n=0, keys=None, heads=k.shape[:2])
         new = self.sel.keys(layer, k[:, :, c['n']:])
         self.encoded += new.shape[0] * new.shape[2]
-        if self.fmt: c['keys'] = (PackedKeys(self.fmt) if c['keys'] is None else c['keys']).append(new)
+        if self.fmt: c['keys'] = (PackedKeys(self.fmt) if c['keys'] is None else c['keys']).append(self.layout(new))
         else: c['keys'] = new if c['keys'] is None else torch.cat([c['keys'], new], 2)
         c['n'], c['last'] = k.shape[2], k[:, :, -1].clone()     # one model key per head kept, for the continuation check
         self.cache[layer] = c
         if self.fmt is None: return self.sel.logits(layer, q, ks=c['keys'])
-        return c['keys'].scores(self.sel.queries(layer, q), self.chunk) * self.sel.dims['head_dim'] ** -0.5
+        return self._packed_scores(c['keys'], self.sel.queries(layer, q)) * self.sel.dims['head_dim'] ** -0.5
+
+def _kernel_select(s, q_pos, p, k_min, k_max, n_sink, n_recent):
+    "The Triton selection kernel on scores [B,Hkv,Tq,Tk]: (idx, ok) [B,Hkv,Tq,k_max], sinks and recent window forced."
+    B, Hkv, Tq, Tk = s.shape
+    idx, ok, _ = kernel_select(s.reshape(-1, Tk), q_pos.to(torch.int64).repeat(B * Hkv), p, k_min, k_max, n_sink, n_recent, backend='triton')
+    return idx.view(B, Hkv, Tq, -1), ok.view(B, Hkv, Tq, -1)
 
 def _check_budget_ints(**kw):
     for name, v in kw.items():
@@ -65,23 +91,31 @@ def _check_budget_ints(**kw):
 class TopK:
     "Keep the top `k` keys by `scorer` (plus sinks and recent window, inside the budget)."
     scorer: object; k: int = 64; n_sink: int = 4; n_recent: int = 16
+    backend: str = 'auto'          # 'auto': the Triton selection kernel on CUDA scores, torch elsewhere; 'triton' | 'torch'
     def __post_init__(self):
         _check_budget_ints(k=self.k, n_sink=self.n_sink, n_recent=self.n_recent)
         if self.k < 1: raise ValueError(f"k must be >= 1, got {self.k}")
+        check_backend(self.backend)
     def __call__(self, layer, q, k, q_pos):
-        return select_topk(self.scorer(layer, q, k), min(self.k, k.shape[2]), self.n_sink, self.n_recent, q_pos)
+        s = self.scorer(layer, q, k)
+        if use_triton(self.backend, s.device): return _kernel_select(s, q_pos, None, 1, min(self.k, k.shape[2]), self.n_sink, self.n_recent)
+        return select_topk(s, min(self.k, k.shape[2]), self.n_sink, self.n_recent, q_pos)
 
 @dataclass
 class TopP:
     "Dual top-p on `scorer`'s logits: smallest set with estimated mass ≥ p, budget in [k_min, k_max]."
     scorer: object; p: float = 0.9; k_min: int = 16; k_max: int = 256; n_sink: int = 4; n_recent: int = 16
+    backend: str = 'auto'          # 'auto': the adaptive top-p Triton kernel on CUDA scores, torch elsewhere; 'triton' | 'torch'
     def __post_init__(self):
+        check_backend(self.backend)
         _check_budget_ints(k_min=self.k_min, k_max=self.k_max, n_sink=self.n_sink, n_recent=self.n_recent)
         if not (isinstance(self.p, (int, float)) and 0 < self.p <= 1): raise ValueError(f"p must be in (0, 1], got {self.p!r}")
         if not 0 < self.k_min <= self.k_max: raise ValueError(f"k_min and k_max must satisfy 0 < k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
     def __call__(self, layer, q, k, q_pos):
         Tk = k.shape[2]
         s = self.scorer(layer, q, k)
+        if use_triton(self.backend, s.device):
+            return _kernel_select(s, q_pos, float(self.p), min(self.k_min, Tk), min(self.k_max, Tk), self.n_sink, self.n_recent)
         fut = torch.arange(Tk, device=s.device)[None, :] > q_pos[:, None]
         probs = s.float().masked_fill(fut, -math.inf).softmax(-1)
         idx, ok, _ = select_top_p(probs, self.p, min(self.k_min, Tk), min(self.k_max, Tk), self.n_sink, self.n_recent, q_pos)
@@ -95,7 +129,9 @@ class SparseConfig:
     prefill: str = 'dense'         # 'dense' | 'sparse'
     chunk: int|None = None         # queries scored at once in a sparse prefill; None: 2²² // T (peak scores ≈ 16 MB per head)
     budgets: list = field(default_factory=list)   # (layer, mean kept keys per query and KV head, Tk)
+    backend: str = 'auto'          # sparse decode attention: 'auto' (Triton kernel on CUDA), 'triton' or 'torch'
     def __post_init__(self):
+        check_backend(self.backend)
         if self.prefill not in ('dense', 'sparse'): raise ValueError(f"prefill must be 'dense' or 'sparse', got {self.prefill!r}")
         if self.chunk is not None and (not isinstance(self.chunk, int) or self.chunk < 1):
             raise ValueError(f"chunk must be None or a positive int, got {self.chunk!r}")
@@ -122,7 +158,7 @@ def spot_attention(module, query, key, value, attention_mask, scaling=None, drop
             kc, vc = key[:, :, :end], value[:, :, :end]
             idx, ok = cfg.method(module._spot_slot, query[:, :, s:e], kc, q_pos[s:e])
             cfg.budgets.append((module.layer_idx, ok.float().sum(-1).mean().item(), end))
-            outs.append(sparse_attention(query[:, :, s:e], kc, vc, idx, ok, scaling))
+            outs.append(sparse_attention(query[:, :, s:e], kc, vc, idx, ok, scaling, cfg.backend))
         out = outs[0] if len(outs) == 1 else torch.cat(outs, 2)
     return out.transpose(1, 2).contiguous(), None
 
@@ -130,9 +166,9 @@ AttentionInterface.register('spot', spot_attention)
 AttentionMaskInterface.register('spot', sdpa_mask)     # None for unpadded causal batches: no [T, T] mask
 
 @contextmanager
-def sparse(model, method, prefill: str = 'dense', chunk: int|None = None):
+def sparse(model, method, prefill: str = 'dense', chunk: int|None = None, backend: str = 'auto'):
     "Run `model` (forward or `generate`) with sparse attention chosen by `method`; yields the `SparseConfig`."
-    cfg = SparseConfig(method, prefill, chunk)
+    cfg = SparseConfig(method, prefill, chunk, backend=backend)
     if not callable(method): raise TypeError(f"method must be callable (layer, q, k, q_pos) -> (idx, ok), e.g. TopK(...), got {type(method).__name__}")
     scorer = getattr(method, 'scorer', None)
     est = getattr(scorer, 'estimator', None)
@@ -149,7 +185,8 @@ def sparse(model, method, prefill: str = 'dense', chunk: int|None = None):
 
 # %% ../../nbs/spot/24_integration.ipynb #d06b32fd
 @torch.no_grad()
-def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, prefill: str = 'dense', chunk: int|None = None):
+def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, prefill: str = 'dense', chunk: int|None = None,
+                    backend: str = 'auto'):   # sparse decode attention: 'auto' runs the Triton kernel on CUDA (scoring and selection follow the method's own backend)
     "Greedy `generate` with sparse decode; the last prompt token is already decoded sparsely. Returns (new ids, config)."
     one_d = isinstance(ids, torch.Tensor) and ids.dim() == 1        # a single unbatched prompt: answered unbatched
     ids = to_model(check_token_ids(ids[None] if one_d else ids, model.config.vocab_size), model)
@@ -158,7 +195,7 @@ def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, p
     cache = DynamicCache(config=model.config)
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else model.config.eos_token_id
     pad = pad[0] if isinstance(pad, (list, tuple)) else pad
-    with sparse(model, method, prefill, chunk) as cfg:
+    with sparse(model, method, prefill, chunk, backend) as cfg:
         if ids.shape[1] > 1: model(ids[:, :-1], cache=cache, use_cache=True, logits_to_keep=1)   # only the cache is needed
         out = model.generate(ids, cache=cache, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
     new = out[:, ids.shape[1]:]
