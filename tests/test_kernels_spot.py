@@ -1,7 +1,8 @@
-"SpotAttention Triton kernels against their torch references (interpreter on CPU), plus references against lmpapers.spot."
+"SpotAttention Triton kernels against their torch references (interpreter on CPU: fp32/fp16 only), the references against lmpapers.spot, and the integrated CUDA path run through the interpreter."
 import pytest, torch
 from lmpapers.kernels import triton_available
-from lmpapers.kernels.spot import mxfp4_score, topk_mask, sparse_decode, mxfp4_score_ref, topk_mask_ref, sparse_decode_ref
+from lmpapers.kernels.spot import (packed_score, select, sparse_decode, packed_score_ref, select_ref, sparse_decode_ref,
+                                   mxfp4_score_ref, topk_mask_ref)
 
 DEV = 'cuda' if torch.cuda.is_available() else 'cpu'
 
@@ -11,46 +12,94 @@ def _fused():
     if DEV == 'cpu' and not fused.is_interpreted(): pytest.skip('CPU run without TRITON_INTERPRET=1')
     return fused
 
-def _mx(R, T, D, seed=0):
-    from lmpapers.spot.quant import quantize
+def _packed(fmt, B, H, T, D, seed=0, grow=5):
+    "A `PackedKeys` cache built by appends (its codes are a strided view of a larger buffer) and its keys."
+    from lmpapers.spot.quant import PackedKeys
     g = torch.Generator().manual_seed(seed)
-    keys = torch.randn(R, T, D, generator=g) * 3
-    qt = quantize(keys, 'mxfp4')
-    return torch.randn(R, D, generator=g), qt
+    keys = torch.randn(B, H, T, D, generator=g) * 3
+    pk = PackedKeys(fmt, grow=grow).append(keys[:, :, :T // 2])
+    for t in range(T // 2, T): pk.append(keys[:, :, t:t + 1])
+    return pk, g
 
-def test_score_ref_matches_quant_module():
-    from lmpapers.spot.quant import dequantize
-    q, qt = _mx(3, 37, 64)
-    ref = (dequantize(qt) @ q[:, :, None]).squeeze(-1) * 0.5
-    torch.testing.assert_close(mxfp4_score_ref(q, qt.codes, qt.scales, 0.5), ref, rtol=1e-5, atol=1e-5)
+# --- scoring straight from the packed cache ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize('R,T,D', [(1, 1, 32), (3, 37, 32), (2, 257, 64)])
-def test_score_kernel(R, T, D):
+@pytest.mark.parametrize('fmt', ['int4', 'mxfp4', 'nvfp4'])
+def test_packed_score_ref_matches_quant_module(fmt):
+    pk, g = _packed(fmt, 1, 2, 9, 32)
+    q = torch.randn(1, 2, 3, 32, generator=g)
+    torch.testing.assert_close(packed_score_ref(q, pk.codes, pk.scales, fmt, 0.5), (q @ pk.dequantize().transpose(-1, -2)) * 0.5)
+
+@pytest.mark.parametrize('fmt,B,H,Tq,T,D', [('int4', 1, 1, 1, 1, 32), ('int4', 2, 3, 2, 37, 64), ('mxfp4', 1, 2, 3, 41, 32),
+                                            ('nvfp4', 2, 1, 1, 23, 48), ('mxfp4', 1, 5, 1, 130, 96)])
+def test_packed_score_kernel(fmt, B, H, Tq, T, D):
     fused = _fused()
-    q, qt = _mx(R, T, D)
-    out = fused.mxfp4_score_triton(q.to(DEV), qt.codes.to(DEV), qt.scales.to(DEV), 0.25)
-    torch.testing.assert_close(out.cpu(), mxfp4_score_ref(q, qt.codes, qt.scales, 0.25), rtol=1e-5, atol=1e-4)
+    pk, g = _packed(fmt, B, H, T, D)
+    q = torch.randn(B, H, Tq, D, generator=g)
+    for dt in (torch.float32, torch.float16):
+        out = fused.packed_score_triton(q.to(dt).to(DEV), pk.codes.to(DEV), pk.scales.to(DEV), fmt, 0.25, block_t=16)
+        torch.testing.assert_close(out.cpu(), packed_score_ref(q.to(dt), pk.codes, pk.scales, fmt, 0.25), rtol=1e-5, atol=1e-4)
 
-def test_score_kernel_several_blocks():
-    fused = _fused()
-    q, qt = _mx(2, 101, 32, seed=3)
-    out = fused.mxfp4_score_triton(q.to(DEV), qt.codes.to(DEV), qt.scales.to(DEV), block_t=32)
-    torch.testing.assert_close(out.cpu(), mxfp4_score_ref(q, qt.codes, qt.scales), rtol=1e-5, atol=1e-4)
+def test_packed_keys_dispatch_to_kernel():
+    _fused()
+    pk, g = _packed('int4', 1, 2, 40, 32)
+    q = torch.randn(1, 2, 1, 32, generator=g)
+    torch.testing.assert_close(pk.scores(q, backend='triton'), pk.scores(q, backend='torch'), rtol=1e-5, atol=1e-4)
 
-@pytest.mark.parametrize('R,T,k', [(1, 1, 1), (3, 37, 5), (2, 1000, 64), (2, 300, 300)])
-def test_topk_kernel(R, T, k):
-    fused = _fused()
-    s = torch.randn(R, T, generator=torch.Generator().manual_seed(T))
-    s[0, :3] = 1e30; s[-1, -2:] = -1e30                             # forced / excluded keys as the wrapper writes them
-    m = fused.topk_mask_triton(s.to(DEV), k).cpu()
-    torch.testing.assert_close(m, topk_mask_ref(s, k))
-    assert (m.sum(-1) == k).all()
+# --- adaptive top-p / top-k selection, indices out --------------------------------------------------------------------
 
-def test_topk_ties_and_blocks():
+def _same_sets(a, b):
+    (i1, o1, b1), (i2, o2, b2) = a, b
+    assert torch.equal(b1.cpu(), b2.cpu()), (b1, b2)
+    for r in range(len(b1)): assert set(i1[r][o1[r]].tolist()) == set(i2[r].cpu()[o2[r].cpu()].tolist())
+
+@pytest.mark.parametrize('R,T,p,k_min,k_max,n_sink,n_recent', [
+    (1, 1, 0.9, 1, 4, 0, 0), (3, 37, 0.9, 4, 16, 2, 3), (2, 300, 0.5, 1, 64, 0, 0), (2, 300, None, 1, 50, 4, 8),
+    (4, 1000, 0.8, 8, 600, 4, 16), (2, 50, 1.0, 1, 100, 2, 2), (2, 50, 0.9, 1, 8, 2, 20)])
+def test_select_kernel(R, T, p, k_min, k_max, n_sink, n_recent):
     fused = _fused()
-    s = torch.tensor([[1.0, 2.0, 2.0, 0.5, 2.0, -1.0, 3.0]])
-    torch.testing.assert_close(fused.topk_mask_triton(s.to(DEV), 2, block_t=4).cpu(), topk_mask_ref(s, 2))
-    assert topk_mask_ref(s, 2).sum() == 4                             # ties at the k-th value are kept
+    g = torch.Generator().manual_seed(T + R)
+    s = torch.randn(R, T, generator=g) * 3
+    pos = torch.randint(T // 2, T, (R,), generator=g)
+    ref = select_ref(s, pos, p, k_min, k_max, n_sink, n_recent)
+    _same_sets(ref, fused.select_triton(s.to(DEV), pos.to(DEV), p, k_min, k_max, n_sink, n_recent))
+    idx, ok, _ = ref
+    assert (idx[:, 1:] >= idx[:, :-1])[ok[:, 1:]].all()                 # key order
+
+def test_select_ties_flat_and_peaked():
+    fused = _fused()
+    g = torch.Generator().manual_seed(1)
+    s = torch.randn(3, 200, generator=g).round()                       # many ties: broken by key order, as the reference
+    pos = torch.tensor([199, 150, 20])
+    for p in (0.7, None): _same_sets(select_ref(s, pos, p, 2, 40, 1, 2), fused.select_triton(s, pos, p, 2, 40, 1, 2))
+    flat = fused.select_triton(torch.zeros(1, 64), torch.tensor([63]), 0.5, 1, 64)
+    assert flat[2].item() == 32                                        # half the mass of 64 equal keys
+    peaked = torch.randn(1, 3000, generator=g); peaked[0, 100] = 30.0
+    i, o, b = fused.select_triton(peaked, torch.tensor([2999]), 0.9, 1, 256, 4, 16)
+    assert b.item() == 21 and 100 in i[0][o[0]].tolist()               # 4 sinks + 16 recent + the one key holding the mass
+
+def test_select_ref_matches_module():
+    "The reference keeps the same keys as `lmpapers.spot.selection` (top-p with forced keys, and top-k)."
+    from lmpapers.spot.selection import select_top_p, select_topk
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 1, 80, generator=g) * 2
+    pos = torch.tensor([79])
+    idx, ok, b = select_top_p(logits.softmax(-1), 0.8, 4, 32, 2, 4, pos)
+    ri, ro, rb = select_ref(logits.reshape(-1, 80), pos.repeat(6), 0.8, 4, 32, 2, 4)
+    assert torch.equal(b.reshape(-1), rb)
+    ti, to = select_topk(logits, 16, 2, 4, pos)
+    ki, ko, _ = select_ref(logits.reshape(-1, 80), pos.repeat(6), None, 1, 16, 2, 4)
+    for r in range(6):
+        assert set(idx.reshape(6, -1)[r][ok.reshape(6, -1)[r]].tolist()) == set(ri[r][ro[r]].tolist())
+        assert set(ti.reshape(6, -1)[r].tolist()) == set(ki[r][ko[r]].tolist())
+
+def test_select_passes_adapt():
+    "The search stops once its bin holds one key: four histogram passes suffice for 4096 random scores (not a fixed 32)."
+    fused = _fused()
+    s = torch.randn(1, 4096, generator=torch.Generator().manual_seed(3))
+    a = fused.select_triton(s, torch.tensor([4095]), 0.9, 1, 512, max_passes=4)
+    _same_sets(select_ref(s, torch.tensor([4095]), 0.9, 1, 512), a)
+
+# --- sparse decode over the selected keys -----------------------------------------------------------------------------
 
 def _dec(R, G, T, D, K, seed=0, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
@@ -64,27 +113,56 @@ def _dec(R, G, T, D, K, seed=0, dtype=torch.float32):
 def test_sparse_decode_kernel(R, G, T, D, K):
     fused = _fused()
     args = _dec(R, G, T, D, K)
-    out = fused.sparse_decode_triton(*[a.to(DEV) for a in args], block_k=16)
-    torch.testing.assert_close(out.cpu(), sparse_decode_ref(*args), rtol=1e-4, atol=1e-5)
+    for dt in (torch.float32, torch.float16):
+        a = [x.to(dt) if x.is_floating_point() else x for x in args]
+        out = fused.sparse_decode_triton(*[x.to(DEV) for x in a], block_k=16)
+        torch.testing.assert_close(out.float().cpu(), sparse_decode_ref(*a).float(), rtol=2e-3 if dt == torch.float16 else 1e-4, atol=2e-3 if dt == torch.float16 else 1e-5)
 
-def test_sparse_decode_bf16():
+def test_sparse_decode_strided_cache():
+    "K/V as views of a longer cache (the integration's [B·Hkv, T, D] of a [B, Hkv, T_cap, D] buffer)."
     fused = _fused()
-    args = _dec(2, 2, 64, 32, 20, dtype=torch.bfloat16)
-    out = fused.sparse_decode_triton(*[a.to(DEV) for a in args])
-    torch.testing.assert_close(out.float().cpu(), sparse_decode_ref(*args).float(), rtol=2e-2, atol=2e-2)
+    q, k, v, idx, ok = _dec(2, 2, 40, 32, 9)
+    big_k, big_v = torch.randn(2, 64, 32), torch.randn(2, 64, 32)
+    big_k[:, :40], big_v[:, :40] = k, v
+    out = fused.sparse_decode_triton(q, big_k[:, :40], big_v[:, :40], idx, ok)
+    torch.testing.assert_close(out, sparse_decode_ref(q, k, v, idx, ok), rtol=1e-4, atol=1e-5)
 
 def test_sparse_decode_ref_matches_module():
     from lmpapers.spot.selection import sparse_attention
     q, k, v, idx, ok = _dec(2, 2, 50, 32, 10)
-    ref = sparse_attention(q.view(1, 2, 2, 32).transpose(1, 2).reshape(1, 4, 1, 32).view(1, 4, 1, 32) if False else
-                           q.reshape(1, 4, 1, 32), k[None], v[None], idx[None, :, None], ok[None, :, None])
+    ref = sparse_attention(q.reshape(1, 4, 1, 32), k[None], v[None], idx[None, :, None], ok[None, :, None], backend='torch')
     torch.testing.assert_close(sparse_decode_ref(q, k, v, idx, ok).reshape(1, 4, 1, 32), ref, rtol=1e-5, atol=1e-6)
 
 def test_dispatch_and_checks():
     q, k, v, idx, ok = _dec(1, 2, 10, 32, 4)
     torch.testing.assert_close(sparse_decode(q, k, v, idx, ok, backend='torch'), sparse_decode_ref(q, k, v, idx, ok))
     with pytest.raises(ValueError, match='out of range'): sparse_decode_ref(q, k, v, idx + 100, ok)
-    with pytest.raises(ValueError, match='k must be'): topk_mask(torch.randn(2, 5), 6)
-    with pytest.raises(ValueError, match='NaN'): topk_mask(torch.full((1, 4), float('nan')), 1)
-    with pytest.raises(ValueError, match='multiple of 32'): mxfp4_score(torch.randn(1, 16), torch.zeros(1, 2, 8, dtype=torch.uint8), torch.zeros(1, 2, 0, dtype=torch.uint8))
-    with pytest.raises(ValueError, match='unknown backend'): topk_mask(torch.randn(1, 3), 1, backend='cuda')
+    with pytest.raises(ValueError, match='k_min <= k_max'): select(torch.randn(2, 5), torch.tensor([4, 4]), 0.9, 6, 5)
+    with pytest.raises(ValueError, match='NaN'): select(torch.full((1, 4), float('nan')), torch.tensor([3]), None, 1, 2)
+    with pytest.raises(ValueError, match='pos must be'): select(torch.randn(1, 4), torch.tensor([3.0]), None, 1, 2)
+    with pytest.raises(ValueError, match='multiple of 32'): packed_score(torch.randn(1, 1, 1, 16), torch.zeros(1, 1, 2, 8, dtype=torch.uint8), torch.zeros(1, 1, 2, 0, dtype=torch.float16), 'int4')
+    with pytest.raises(ValueError, match='unknown format'): packed_score_ref(torch.randn(1, 1, 1, 32), torch.zeros(1, 1, 2, 16, dtype=torch.uint8), torch.zeros(1, 1, 2, 1, dtype=torch.uint8), 'fp8')
+    with pytest.raises(ValueError, match='unknown backend'): select(torch.randn(1, 3), torch.tensor([2]), None, 1, 1, backend='cuda')
+    # the earlier MXFP4 score / top-K mask references stay as plain references
+    assert topk_mask_ref(torch.tensor([[1.0, 2.0, 2.0, 0.5]]), 2).sum() == 2
+
+# --- the integration's CUDA path, run on the interpreter ---------------------------------------------------------------
+
+def test_generate_sparse_through_the_kernels():
+    "Scoring, selection and sparse decode all through the kernels (backend='triton') give the torch path's tokens."
+    _fused()
+    from lmpapers.core.models import model_config, build_model
+    from lmpapers.spot.selector import SpotSelector
+    from lmpapers.spot.integration import SelectorScorer, TopK, TopP, generate_sparse
+    m = build_model(model_config('tiny', 'qwen3', vocab_size=256, num_hidden_layers=2, initializer_range=0.2), seed=0).eval()
+    sel = SpotSelector.for_model(m)
+    with torch.no_grad(): sel.b.add_(0.3 * torch.randn(sel.b.shape, generator=torch.Generator().manual_seed(0)))
+    ids = torch.randint(3, 256, (1, 24), generator=torch.Generator().manual_seed(1))
+    for fmt, mk in (('int4', lambda sc, b: TopK(sc, k=8, n_sink=1, n_recent=2, backend=b)),
+                    ('mxfp4', lambda sc, b: TopP(sc, p=0.6, k_min=4, k_max=12, n_sink=1, n_recent=2, backend=b))):
+        outs = {}
+        for b in ('torch', 'triton'):
+            new, cfg = generate_sparse(m, ids, mk(SelectorScorer(sel, fmt, backend=b), b), max_new_tokens=3, backend=b)
+            outs[b] = (new, [x[1] for x in cfg.budgets])
+        assert torch.equal(outs['torch'][0], outs['triton'][0]), fmt
+        assert outs['torch'][1] == pytest.approx(outs['triton'][1]), fmt

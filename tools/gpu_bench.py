@@ -25,35 +25,55 @@ def timer(dev):
         return statistics.median(ts), ts[len(ts) // 10], ts[-1 - len(ts) // 10]   # median, ~p10, ~p90
     return run
 
-def spot_decode(dev, lengths, H=32, Hkv=8, D=128, k=2048, reps=20):
-    "Decode step of one layer at batch 1: dense SDPA (and flash when eligible) vs the Spot path (MXFP4 scoring + top-k + sparse decode)."
-    from lmpapers.kernels.spot import mxfp4_score, sparse_decode
-    t, dt, G, rows = timer(dev), torch.bfloat16, H // Hkv, []
+def spot_decode(dev, lengths, H=32, Hkv=8, D=128, k=2048, reps=20, n_pairs=16, triton_ok=True):
+    """Decode step of one layer at batch 1: dense SDPA (and flash when eligible) against SpotAttention — the packed INT4
+    selector cache (2·n_pairs values a key) scored, top-k / top-p selected and attended sparsely, through the torch
+    reference path and through the Triton kernels (scoring, adaptive selection, sparse decode) — and a Twilight-style
+    path (INT4 estimate of the model's own keys, top-p 0.85) on the same kernels."""
+    from lmpapers.spot.quant import PackedKeys
+    from lmpapers.spot.selector import SpotSelector
+    from lmpapers.spot.selection import select_topk, sparse_attention
+    from lmpapers.kernels.spot import select as kselect
+    t, G, rows = timer(dev), H // Hkv, []
+    dt = torch.bfloat16 if dev.type == 'cuda' else torch.float32       # the interpreter computes bf16 wrongly
+    torch.manual_seed(0)
+    sel = SpotSelector(1, H, Hkv, D, n_pairs=n_pairs).to(dev)
     for L in lengths:
         g = torch.Generator(device=dev).manual_seed(0)
         q = torch.randn(1, H, 1, D, device=dev, dtype=dt, generator=g)
         K = torch.randn(1, Hkv, L, D, device=dev, dtype=dt, generator=g); V = torch.randn_like(K)
-        codes = torch.randint(0, 256, (Hkv, L, D // 2), device=dev, dtype=torch.uint8, generator=g)
-        scales = torch.randint(120, 130, (Hkv, L, D // 32), device=dev, dtype=torch.uint8, generator=g)
-        qs = q.view(Hkv, G, D).float().mean(1)                          # one selector query per KV head [R, D]
-        kk = min(k, L)
+        sk, tk = PackedKeys('int4'), PackedKeys('int4')
+        for s in range(0, L, 16384):
+            sk.append(sel.keys(0, K[:, :, s:s + 16384])); tk.append(K[:, :, s:s + 16384].float())
+        kk, pos = min(k, L), torch.full((Hkv,), L - 1, device=dev, dtype=torch.long)
         def dense(): return F.scaled_dot_product_attention(q, K, V, enable_gqa=True)
         def flash():
             from torch.nn.attention import sdpa_kernel, SDPBackend
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
                 return F.scaled_dot_product_attention(q, K, V, enable_gqa=True)
-        def spot(backend):
+        def pick(s, p, backend):
+            if backend == 'torch': return select_topk(s, kk, 4, 64, pos[:1])
+            idx, ok, _ = kselect(s.reshape(Hkv, L), pos, p, 1, kk, 4, 64, backend='triton')
+            return idx.view(1, Hkv, 1, kk), ok.view(1, Hkv, 1, kk)
+        def spot(backend, p=None):
             def f():
-                s = mxfp4_score(qs, codes, scales, backend=backend)        # [R, L]
-                idx = s.topk(kk, -1).indices                               # [R, kk]
-                ok = torch.ones_like(idx, dtype=torch.bool)
-                return sparse_decode(q.view(Hkv, G, D), K[0], V[0], idx, ok, backend=backend)
+                s = sk.scores(sel.queries(0, q), backend=backend)      # [1, Hkv, 1, L] from the packed bytes
+                idx, ok = pick(s, p, backend)
+                return sparse_attention(q, K, V, idx, ok, backend=backend)
             return f
+        def twilight():
+            s = tk.scores(q.view(1, Hkv, G, D).float(), backend='triton') * D ** -0.5
+            est = s.softmax(-1).mean(2).clamp_min(1e-30).log()        # group-averaged estimate, as logits
+            idx, ok = pick(est, 0.85, 'triton')
+            return sparse_attention(q, K, V, idx, ok, backend='triton')
         row = dict(L=L, dense_sdpa=t(dense, reps))
         try: row['flash'] = t(flash, reps)
         except RuntimeError as e: row['flash'] = f'n/a ({str(e).splitlines()[0][:60]})'
         row['spot_torch'] = t(spot('torch'), reps)
-        if dev.type == 'cuda': row['spot_triton'] = t(spot('triton'), reps)
+        if triton_ok:
+            row['spot_triton'] = t(spot('triton'), reps)
+            row['spot_topp_triton'] = t(spot('triton', 0.9), reps)
+            row['twilight_triton'] = t(twilight, reps)
         rows.append(row)
     return rows
 
@@ -90,13 +110,16 @@ def main(argv=None):
     dev = torch.device('cpu' if a.dry_run else 'cuda')
     if dev.type == 'cuda' and not torch.cuda.is_available(): sys.exit('error: no CUDA GPU visible (use --dry-run on CPU)')
     lengths = (256, 1024) if a.dry_run else (4096, 16384, 65536, 131072)
-    lines = ['## Spot decode step, one layer, batch 1 (H=32, Hkv=8, D=128, bf16; k=2048): median [p10, p90]', '']
-    rows = spot_decode(dev, lengths, k=64 if a.dry_run else 2048, reps=3 if a.dry_run else 50)
+    from lmpapers.kernels import triton_available, interpret_requested
+    triton_ok = triton_available() and (dev.type == 'cuda' or interpret_requested())
+    lines = ['## Spot decode step, one layer, batch 1 (H=32, Hkv=8, D=128, bf16; INT4 selector cache of 32 values a key; k=2048): median [p10, p90]',
+             '', 'spot_*: selector scoring + selection + sparse attention; *_triton: the Triton scoring, adaptive selection and sparse-decode kernels', '']
+    rows = spot_decode(dev, lengths, k=64 if a.dry_run else 2048, reps=3 if a.dry_run else 50, triton_ok=triton_ok)
     cols = [c for c in rows[0] if c != 'L']
-    lines += ['| L | ' + ' | '.join(cols) + ' | dense / spot_triton |', '|' + ' --- |' * (len(cols) + 2)]
+    lines += ['| L | ' + ' | '.join(cols) + ' | dense / spot_triton | flash / spot_triton | twilight / spot_triton |', '|' + ' --- |' * (len(cols) + 4)]
     for r in rows:
-        ratio = f"{r['dense_sdpa'][0] / r['spot_triton'][0]:.2f}x" if 'spot_triton' in r else 'n/a (no GPU)'
-        lines.append(f"| {r['L']} | " + ' | '.join(fmt(r[c]) for c in cols) + f' | {ratio} |')
+        ratio = lambda c: f"{r[c][0] / r['spot_triton'][0]:.2f}x" if 'spot_triton' in r and isinstance(r.get(c), tuple) else 'n/a'
+        lines.append(f"| {r['L']} | " + ' | '.join(fmt(r[c]) for c in cols) + f" | {ratio('dense_sdpa')} | {ratio('flash')} | {ratio('twilight_triton')} |")
     n_layers, prof = verify_profile(dev, a.arch, (1, 2, 4, 8) if a.dry_run else (1, 8, 16, 32, 64, 128, 256),
                                     prefix=64 if a.dry_run else 512, layers=1 if a.dry_run else 28, reps=2 if a.dry_run else 10)
     base = prof[0]['s'][0]

@@ -1,32 +1,36 @@
-"SpotAttention decode kernels (MXFP4 selector scoring, top-K mask, sparse GQA decode): Triton on CUDA, torch references elsewhere."
+"SpotAttention decode kernels on the integration's layouts (packed 4-bit selector scoring, adaptive top-p / top-k selection returning indices, sparse GQA decode): Triton on CUDA, torch references elsewhere."
 from __future__ import annotations
 import torch
 from ..dispatch import check_backend, use_triton
-from .naive import mxfp4_score_ref, topk_mask_ref, sparse_decode_ref
+from .naive import (FMT_BLOCK, packed_score_ref, select_ref, sparse_decode_ref, mxfp4_score_ref, topk_mask_ref)
 
-__all__ = ['mxfp4_score', 'topk_mask', 'sparse_decode', 'mxfp4_score_ref', 'topk_mask_ref', 'sparse_decode_ref']
+__all__ = ['FMT_BLOCK', 'packed_score', 'select', 'sparse_decode', 'packed_score_ref', 'select_ref', 'sparse_decode_ref',
+           'mxfp4_score_ref', 'topk_mask_ref']
 
-def mxfp4_score(q: torch.Tensor,       # [R, D] one selector query per (batch, KV head)
-                codes: torch.Tensor,   # [R, T, D/2] uint8 packed E2M1 codes
-                scales: torch.Tensor,  # [R, T, D/32] uint8 E8M0 exponents
-                scale: float = 1.0, backend: str = 'auto') -> torch.Tensor:
-    "Selector scores [R, T] against an MXFP4 K-cache, dequantising on the fly."
+def packed_score(q: torch.Tensor,       # [B, H, Tq, D] queries
+                 codes: torch.Tensor,   # [B, H, T, D/2] uint8, two 4-bit codes a byte (low nibble first), as `PackedKeys` holds them
+                 scales: torch.Tensor,  # [B, H, T, D/block]: fp16 (int4), E8M0 bits (mxfp4) or E4M3 bits (nvfp4)
+                 fmt: str, scale: float = 1.0, tensor_scale: float = 1.0, backend: str = 'auto') -> torch.Tensor:
+    "Scores [B, H, Tq, T] fp32 of every cached key, read from the packed codes (the kernel never decodes a key to memory)."
     check_backend(backend)
     if use_triton(backend, q.device):
-        from .fused import mxfp4_score_triton
-        return mxfp4_score_triton(q, codes, scales, scale)
-    return mxfp4_score_ref(q, codes, scales, scale)
+        from .fused import packed_score_triton
+        return packed_score_triton(q, codes, scales, fmt, scale, tensor_scale)
+    return packed_score_ref(q, codes, scales, fmt, scale, tensor_scale)
 
-def topk_mask(scores: torch.Tensor, k: int, backend: str = 'auto') -> torch.Tensor:
-    "Boolean [R, T] mask of each row's k largest scores (ties at the k-th value kept)."
+def select(logits: torch.Tensor,   # [R, T] scores of each row's keys (higher: keep)
+           pos: torch.Tensor,      # [R] int64 query position of each row (later keys are invalid)
+           p: float | None,        # top-p target mass; None: top-k
+           k_min: int, k_max: int, n_sink: int = 0, n_recent: int = 0, backend: str = 'auto'):
+    "(idx [R, k_max] int64 in key order, ok [R, k_max] bool, budget [R]): sinks and recent window, then the fewest top keys reaching mass p (budget in [k_min, k_max]), or the top k_max."
     check_backend(backend)
-    if use_triton(backend, scores.device):
-        from .fused import topk_mask_triton
-        return topk_mask_triton(scores, k)
-    return topk_mask_ref(scores, k)
+    if use_triton(backend, logits.device):
+        from .fused import select_triton
+        return select_triton(logits, pos, p, k_min, k_max, n_sink, n_recent)
+    return select_ref(logits, pos, p, k_min, k_max, n_sink, n_recent)
 
 def sparse_decode(q, k, v, idx, ok, scale=None, backend: str = 'auto'):
-    "Decode attention [R, G, D] of G query heads per KV head over the selected keys only."
+    "Decode attention [R, G, D] of G query heads per KV head over the selected keys only (k, v [R, T, D] may be strided views)."
     check_backend(backend)
     if use_triton(backend, q.device):
         from .fused import sparse_decode_triton

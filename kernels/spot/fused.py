@@ -1,14 +1,17 @@
-"""Triton kernels for SpotAttention decode: MXFP4 selector scoring with fused dequantisation, a top-K
-threshold mask by bisection, and sparse GQA decode attention with an online softmax.
+"""Triton kernels for SpotAttention decode, on the integration's layouts: scores straight from the packed 4-bit
+cache `PackedKeys` holds (INT4 / MXFP4 / NVFP4 codes + block scales), an adaptive top-p / top-k selection that
+returns indices, and sparse GQA decode attention over those indices with an online softmax.
 
 This module imports `triton` at import time; `lmpapers.kernels.spot` imports it lazily.
 """
 from __future__ import annotations
 import torch, triton
 import triton.language as tl
-from .naive import check_score_inputs, check_topk_inputs, check_decode_inputs
+from .naive import FMT_BLOCK, check_packed_inputs, check_select_inputs, check_decode_inputs
 
-__all__ = ['mxfp4_score_triton', 'topk_mask_triton', 'sparse_decode_triton', 'is_interpreted']
+__all__ = ['packed_score_triton', 'select_triton', 'sparse_decode_triton', 'is_interpreted']
+
+FMT_ID = {'int4': 0, 'mxfp4': 1, 'nvfp4': 2}
 
 @triton.jit
 def _e2m1(c):
@@ -19,56 +22,168 @@ def _e2m1(c):
     return tl.where((c & 8) > 0, -mag, mag)
 
 @triton.jit
-def mxfp4_score_kernel(q_ptr, codes_ptr, scales_ptr, out_ptr, T, scale,
-                       HALF: tl.constexpr, NB: tl.constexpr, BLOCK_T: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    tb = tl.program_id(1)
-    t = tb * BLOCK_T + tl.arange(0, BLOCK_T)                          # [BLOCK_T]
-    j = tl.arange(0, HALF)                                            # [HALF] byte index in a key
+def _e4m3(b):
+    "fp32 value of FP8 E4M3 bits (uint8 → int32 arithmetic; no NaN codes are produced by the encoder)."
+    b = b.to(tl.int32)
+    e = (b >> 3) & 15
+    m = (b & 7).to(tl.float32)
+    mag = tl.where(e == 0, m * 0.001953125, (1.0 + m * 0.125) * tl.exp2((e - 7).to(tl.float32)))   # subnormal: m · 2^-9
+    return tl.where((b & 128) > 0, -mag, mag)
+
+@triton.jit
+def packed_score_kernel(q_ptr, c_ptr, s_ptr, out_ptr, T, Tq, scale, tscale,
+                        sq_r, sq_t, sc_r, sc_t, ss_r, ss_t,
+                        HALF: tl.constexpr, HALF_P: tl.constexpr, BLK: tl.constexpr, FMT: tl.constexpr, BLOCK_T: tl.constexpr):
+    r = tl.program_id(0).to(tl.int64)        # (batch, head) row
+    i = tl.program_id(1).to(tl.int64)        # query of the row
+    t = tl.program_id(2) * BLOCK_T + tl.arange(0, BLOCK_T)
+    j = tl.arange(0, HALF_P)                 # byte of a key: elements 2j (low nibble) and 2j + 1 (high)
     tm = t < T
-    c = tl.load(codes_ptr + row * T * HALF + t[:, None] * HALF + j[None, :], mask=tm[:, None], other=0)
-    s = tl.load(scales_ptr + row * T * NB + t[:, None] * NB + (j // 16)[None, :], mask=tm[:, None], other=127)
-    f = tl.exp2(s.to(tl.float32) - 127.0)
-    q_even = tl.load(q_ptr + row * 2 * HALF + 2 * j).to(tl.float32)
-    q_odd = tl.load(q_ptr + row * 2 * HALF + 2 * j + 1).to(tl.float32)
-    acc = (_e2m1(c & 15) * q_even[None, :] + _e2m1(c >> 4) * q_odd[None, :]) * f
-    tl.store(out_ptr + row * T + t, tl.sum(acc, axis=1) * scale, mask=tm)
+    jm = j < HALF
+    m2 = tm[:, None] & jm[None, :]
+    c = tl.load(c_ptr + r * sc_r + t[:, None] * sc_t + j[None, :], mask=m2, other=136).to(tl.int32)   # 136: int4 zeros
+    sb = tl.load(s_ptr + r * ss_r + t[:, None] * ss_t + (2 * j // BLK)[None, :], mask=m2, other=0)
+    if FMT == 0:
+        f = sb.to(tl.float32)
+        lo = ((c & 15) - 8).to(tl.float32); hi = ((c >> 4) - 8).to(tl.float32)
+    elif FMT == 1:
+        f = tl.exp2(sb.to(tl.float32) - 127.0)
+        lo = _e2m1(c & 15); hi = _e2m1(c >> 4)
+    else:
+        f = _e4m3(sb) * tscale
+        lo = _e2m1(c & 15); hi = _e2m1(c >> 4)
+    qe = tl.load(q_ptr + r * sq_r + i * sq_t + 2 * j, mask=jm, other=0.0).to(tl.float32)
+    qo = tl.load(q_ptr + r * sq_r + i * sq_t + 2 * j + 1, mask=jm, other=0.0).to(tl.float32)
+    acc = (lo * qe[None, :] + hi * qo[None, :]) * f
+    tl.store(out_ptr + (r * Tq + i) * T + t, tl.sum(acc, axis=1) * scale, mask=tm)
 
 @triton.jit
-def _ordered(x):
-    "fp32 -> int64 whose order is the float order (sign-magnitude bits flipped for negatives)."
-    b = x.to(tl.int32, bitcast=True)
-    return tl.where(b < 0, b ^ 0x7FFFFFFF, b).to(tl.int64)
-
-@triton.jit
-def topk_mask_kernel(s_ptr, out_ptr, T, K, ITERS: tl.constexpr, BLOCK_T: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
+def _row_stats(s_ptr, row, T, pos, n_sink, n_recent, BLOCK_T: tl.constexpr):
+    "(max logit, Σexp, forced Σexp, forced count, lowest finite non-forced logit, finite non-forced count) over the row's valid keys."
     offs = tl.arange(0, BLOCK_T)
-    # binary search over the 32-bit ordered keys for the largest t with count(key >= t) >= K
-    lo = tl.full([], -2147483648, tl.int64)       # count(key >= lo) = T >= K
-    hi = tl.full([], 2147483648, tl.int64)        # count(key >= hi) = 0 < K
-    for _ in range(ITERS):
-        mid = lo + (hi - lo) // 2
-        cnt = 0
-        for start in range(0, T, BLOCK_T):
-            m = start + offs < T
-            x = _ordered(tl.load(s_ptr + row * T + start + offs, mask=m, other=0.0).to(tl.float32))
-            cnt += tl.sum(((x >= mid) & m).to(tl.int32), axis=0)
-        ge = cnt >= K
-        lo = tl.where(ge, mid, lo)
-        hi = tl.where(ge, hi, mid)
+    mx = tl.full([], float('-inf'), tl.float32)
+    mn = tl.full([], float('inf'), tl.float32)
     for start in range(0, T, BLOCK_T):
-        m = start + offs < T
-        x = _ordered(tl.load(s_ptr + row * T + start + offs, mask=m, other=0.0).to(tl.float32))
-        tl.store(out_ptr + row * T + start + offs, (x >= lo).to(tl.int8), mask=m)
+        t = start + offs
+        v = t <= pos
+        x = tl.load(s_ptr + row * T + t, mask=v & (t < T), other=float('-inf')).to(tl.float32)
+        mx = tl.maximum(mx, tl.max(x, axis=0))
+    z = tl.zeros([], tl.float32); fz = tl.zeros([], tl.float32)
+    nf = tl.zeros([], tl.int32); nn = tl.zeros([], tl.int32)
+    for start in range(0, T, BLOCK_T):
+        t = start + offs
+        v = (t <= pos) & (t < T)
+        x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
+        e = tl.where(v, tl.exp(x - mx), 0.0)
+        fo = v & ((t < n_sink) | (t > pos - n_recent))
+        z += tl.sum(e, axis=0); fz += tl.sum(tl.where(fo, e, 0.0), axis=0)
+        nf += tl.sum(fo.to(tl.int32), axis=0)
+        rest = v & ~fo & (x > float('-inf'))          # keys scored -inf are never selected
+        nn += tl.sum(rest.to(tl.int32), axis=0)
+        mn = tl.minimum(mn, tl.min(tl.where(rest, x, float('inf')), axis=0))
+    return mx, z, fz, nf, mn, nn
 
 @triton.jit
-def sparse_decode_kernel(q_ptr, k_ptr, v_ptr, idx_ptr, ok_ptr, out_ptr, T, K, G, D, scale,
+def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, n_sink, n_recent,
+                  USE_P: tl.constexpr, NB: tl.constexpr, MAX_PASSES: tl.constexpr, BLOCK_T: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    pos = tl.load(pos_ptr + row)
+    offs = tl.arange(0, BLOCK_T)
+    bins = tl.arange(0, NB)
+    mx, z, fz, nf, mn, nn = _row_stats(s_ptr, row, T, pos, n_sink, n_recent, BLOCK_T)
+    n_valid = nf + nn
+    cap = tl.minimum(n_valid, k_max)
+    # non-forced keys to take: j in [jmin, jmax]; with p, the fewest whose mass (with the forced keys') reaches p
+    jmax = tl.maximum(cap - nf, 0)
+    if USE_P:
+        jmin = tl.minimum(tl.maximum(k_min - nf, 0), jmax)
+        target = (p - 1e-6) * z - fz                     # unnormalised mass the non-forced keys must add
+    else:
+        jmin = jmax
+        target = 0.0
+    # adaptive search for the threshold: histograms of (count, mass) over [lo, hi], descending into the bin where
+    # the running total first satisfies the budget; stops as soon as that bin holds one key or no width is left.
+    # Invariant: the `taken` keys above the bin do not satisfy the budget, they and every key in [lo, hi] do.
+    lo = mn; hi = mx
+    taken = tl.zeros([], tl.int32); tmass = tl.zeros([], tl.float32); cb = nn
+    trivial = (jmax == 0) | ((target <= 0.0) & (jmin == 0))
+    done = trivial
+    for _ in range(MAX_PASSES):
+        if done == 0:
+            w = (hi - lo) / NB
+            cnt = tl.zeros([NB], tl.int32); ms = tl.zeros([NB], tl.float32)
+            for start in range(0, T, BLOCK_T):
+                t = start + offs
+                v = (t <= pos) & (t < T) & ~((t < n_sink) | (t > pos - n_recent))
+                x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
+                inr = v & (x >= lo) & (x <= hi)
+                xs = tl.where(inr, x, lo)
+                b = tl.minimum(tl.maximum(((xs - lo) / tl.where(w > 0, w, 1.0)).to(tl.int32), 0), NB - 1)
+                b = tl.where(w > 0, b, NB - 1)
+                hit = inr[:, None] & (b[:, None] == bins[None, :])
+                cnt += tl.sum(hit.to(tl.int32), axis=0)
+                ms += tl.sum(tl.where(hit, tl.exp(xs - mx)[:, None], 0.0), axis=0)
+            ccnt = tl.cumsum(cnt, axis=0, reverse=True) + taken            # taking every key in bins >= b
+            cms = tl.cumsum(ms, axis=0, reverse=True) + tmass
+            sat = (ccnt >= jmax) | ((cms >= target) & (ccnt >= jmin))
+            bstar = tl.maximum(tl.max(tl.where(sat, bins, -1), axis=0), 0)
+            above = bins > bstar
+            taken += tl.sum(tl.where(above, cnt, 0), axis=0)
+            tmass += tl.sum(tl.where(above, ms, 0.0), axis=0)
+            cb = tl.sum(tl.where(bins == bstar, cnt, 0), axis=0)
+            nlo = lo + bstar.to(tl.float32) * w
+            nhi = tl.where(bstar == NB - 1, hi, lo + (bstar + 1).to(tl.float32) * w)
+            done = (cb <= 1) | (w <= 0) | (nhi <= nlo)
+            lo = nlo; hi = nhi
+    # keys the bin must add: enough for the count floor and (ties or one key: exactly) for the mass
+    e = tl.exp(lo - mx)
+    r = tl.maximum(jmin - taken, 0)
+    if USE_P:
+        r = tl.maximum(r, tl.where(tmass < target, tl.ceil((target - tmass) / tl.where(e > 0, e, 1e-30)).to(tl.int32), 0))
+    r = tl.maximum(r, 1)
+    r = tl.minimum(tl.minimum(r, cb), jmax - taken)
+    jstar = tl.where(trivial, 0, taken + r)
+    # keys above hi are kept, then the in-bin ones in key order (counted by comparison, as they are written)
+    gt = tl.zeros([], tl.int32)
+    for start in range(0, T, BLOCK_T):
+        t = start + offs
+        v = (t <= pos) & (t < T) & ~((t < n_sink) | (t > pos - n_recent))
+        x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
+        gt += tl.sum((v & (x > hi)).to(tl.int32), axis=0)
+    keep_gt = tl.minimum(gt, jstar)
+    need_in = tl.maximum(jstar - keep_gt, 0)
+    # write: forced keys and the chosen others, in key order, at most k_max
+    out = tl.zeros([], tl.int32); tie = tl.zeros([], tl.int32); big = tl.zeros([], tl.int32)
+    for start in range(0, T, BLOCK_T):
+        t = start + offs
+        v = (t <= pos) & (t < T)
+        fo = v & ((t < n_sink) | (t > pos - n_recent))
+        x = tl.load(s_ptr + row * T + t, mask=v & ~fo, other=float('-inf')).to(tl.float32)
+        g = v & ~fo & (x > hi)
+        gi = big + tl.cumsum(g.to(tl.int32), axis=0)                   # rank among keys above hi
+        ib = v & ~fo & (x >= lo) & (x <= hi)
+        ti = tie + tl.cumsum(ib.to(tl.int32), axis=0)                  # rank among in-bin keys
+        sel = fo | (g & (gi <= keep_gt)) | (ib & (ti <= need_in))
+        slot = out + tl.cumsum(sel.to(tl.int32), axis=0) - 1
+        wm = sel & (slot < k_max)
+        tl.store(idx_ptr + row * k_max + slot, t.to(tl.int64), mask=wm)
+        out += tl.sum(sel.to(tl.int32), axis=0)
+        tie += tl.sum(ib.to(tl.int32), axis=0); big += tl.sum(g.to(tl.int32), axis=0)
+    total = tl.minimum(out, k_max)
+    k = tl.arange(0, BLOCK_T)
+    for start in range(0, k_max, BLOCK_T):
+        kk = start + k
+        tl.store(ok_ptr + row * k_max + kk, (kk < total).to(tl.int8), mask=kk < k_max)
+    tl.store(cnt_ptr + row, total.to(tl.int64))
+
+@triton.jit
+def sparse_decode_kernel(q_ptr, k_ptr, v_ptr, idx_ptr, ok_ptr, out_ptr, K, G, D, scale,
+                         sq_r, sq_g, sk_r, sk_t, sv_r, sv_t,
                          G_P: tl.constexpr, D_P: tl.constexpr, BLOCK_K: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     gi = tl.arange(0, G_P); di = tl.arange(0, D_P); ki = tl.arange(0, BLOCK_K)
     gm, dm = gi < G, di < D
-    q = tl.load(q_ptr + row * G * D + gi[:, None] * D + di[None, :], mask=gm[:, None] & dm[None, :], other=0.0).to(tl.float32)
+    q = tl.load(q_ptr + row * sq_r + gi[:, None] * sq_g + di[None, :], mask=gm[:, None] & dm[None, :], other=0.0).to(tl.float32)
     m_i = tl.full([G_P], float('-inf'), tl.float32)
     l_i = tl.zeros([G_P], tl.float32)
     acc = tl.zeros([G_P, D_P], tl.float32)
@@ -77,8 +192,8 @@ def sparse_decode_kernel(q_ptr, k_ptr, v_ptr, idx_ptr, ok_ptr, out_ptr, T, K, G,
         ix = tl.load(idx_ptr + row * K + start + ki, mask=km, other=0)
         ok = tl.load(ok_ptr + row * K + start + ki, mask=km, other=0) != 0
         valid = km & ok
-        kt = tl.load(k_ptr + row * T * D + ix[:, None] * D + di[None, :], mask=valid[:, None] & dm[None, :], other=0.0).to(tl.float32)
-        vt = tl.load(v_ptr + row * T * D + ix[:, None] * D + di[None, :], mask=valid[:, None] & dm[None, :], other=0.0).to(tl.float32)
+        kt = tl.load(k_ptr + row * sk_r + ix[:, None] * sk_t + di[None, :], mask=valid[:, None] & dm[None, :], other=0.0).to(tl.float32)
+        vt = tl.load(v_ptr + row * sv_r + ix[:, None] * sv_t + di[None, :], mask=valid[:, None] & dm[None, :], other=0.0).to(tl.float32)
         s = tl.sum(q[:, None, :] * kt[None, :, :], axis=2) * scale                    # [G_P, BLOCK_K]
         s = tl.where(valid[None, :], s, float('-inf'))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
@@ -93,41 +208,60 @@ def sparse_decode_kernel(q_ptr, k_ptr, v_ptr, idx_ptr, ok_ptr, out_ptr, T, K, G,
 
 def is_interpreted() -> bool:
     "True when the kernels were built by Triton's CPU interpreter (TRITON_INTERPRET=1 at import)."
-    return type(mxfp4_score_kernel).__name__ == 'InterpretedFunction'
+    return type(packed_score_kernel).__name__ == 'InterpretedFunction'
 
 def _check_device(t):
     if t.device.type != 'cuda' and not is_interpreted():
         raise RuntimeError("the SpotAttention Triton kernels need CUDA tensors, or TRITON_INTERPRET=1 set before triton is imported")
 
-def mxfp4_score_triton(q, codes, scales, scale: float = 1.0, block_t: int | None = None):
-    "Triton version of `mxfp4_score_ref`."
-    check_score_inputs(q, codes, scales); _check_device(q)
-    R, T, HALF = codes.shape
-    out = torch.empty(R, T, dtype=torch.float32, device=q.device)
-    bt = block_t or (min(4096, triton.next_power_of_2(max(T, 1))) if is_interpreted() else 128)
-    if R and T:
-        mxfp4_score_kernel[(R, triton.cdiv(T, bt))](q.contiguous(), codes.contiguous(), scales.contiguous(), out, T, float(scale),
-                                                   HALF=HALF, NB=HALF // 16, BLOCK_T=bt)
+def _rows(x):
+    "[B, H, T, C] with unit last stride as [B·H, T, C] without a copy when the (B, H) strides allow it."
+    B, H, T, C = x.shape
+    if x.stride(-1) != 1 or (B > 1 and x.stride(0) != H * x.stride(1)): x = x.contiguous()
+    return x.reshape(B * H, T, C) if x.is_contiguous() else x.as_strided((B * H, T, C), (x.stride(1), x.stride(2), 1))
+
+def packed_score_triton(q, codes, scales, fmt: str, scale: float = 1.0, tensor_scale: float = 1.0, block_t: int | None = None):
+    "Triton version of `packed_score_ref`: [B, H, Tq, T] fp32, the codes read where they lie (e.g. a `PackedKeys` view)."
+    check_packed_inputs(q, codes, scales, fmt); _check_device(q)
+    B, H, Tq, D = q.shape
+    T = codes.shape[2]
+    out = torch.empty(B, H, Tq, T, dtype=torch.float32, device=q.device)
+    if not (B and H and Tq and T): return out
+    qr, cr = _rows(q), _rows(codes)
+    sr = _rows(scales.view(torch.int16) if fmt == 'int4' else scales)
+    if fmt == 'int4': sr = sr.view(torch.float16)
+    bt = block_t or (min(1024, triton.next_power_of_2(T)) if is_interpreted() else 128)
+    packed_score_kernel[(B * H, Tq, triton.cdiv(T, bt))](
+        qr, cr, sr, out, T, Tq, float(scale), float(tensor_scale),
+        qr.stride(0), qr.stride(1), cr.stride(0), cr.stride(1), sr.stride(0), sr.stride(1),
+        HALF=D // 2, HALF_P=triton.next_power_of_2(D // 2), BLK=FMT_BLOCK[fmt], FMT=FMT_ID[fmt], BLOCK_T=bt)
     return out
 
-def topk_mask_triton(scores, k: int, iters: int = 32, block_t: int | None = None):
-    "Triton version of `topk_mask_ref`: exact k-th value by binary search over the ordered float bits (32 passes)."
-    check_topk_inputs(scores, k); _check_device(scores)
-    R, T = scores.shape
-    s = scores.float().contiguous()
-    out = torch.empty(R, T, dtype=torch.int8, device=scores.device)
-    bt = block_t or min(65536 if is_interpreted() else 4096, triton.next_power_of_2(T))
-    topk_mask_kernel[(R,)](s, out, T, k, ITERS=iters, BLOCK_T=bt)
-    return out.bool()
+def select_triton(logits, pos, p: float | None, k_min: int, k_max: int, n_sink: int = 0, n_recent: int = 0,
+                  n_bins: int = 64, max_passes: int = 8, block_t: int | None = None):
+    "Triton version of `select_ref`: (idx [R, k_max], ok, budget [R]); a few histogram passes, as many as the scores need."
+    check_select_inputs(logits, pos, p, k_min, k_max, n_sink, n_recent); _check_device(logits)
+    R, T = logits.shape
+    s = logits.float().contiguous()
+    idx = torch.zeros(R, k_max, dtype=torch.int64, device=s.device)
+    ok = torch.empty(R, k_max, dtype=torch.int8, device=s.device)
+    cnt = torch.empty(R, dtype=torch.int64, device=s.device)
+    bt = block_t or min(256 if is_interpreted() else 1024, triton.next_power_of_2(max(T, 1)))
+    select_kernel[(R,)](s, pos.contiguous(), idx, ok, cnt, T, float(p if p is not None else 1.0), k_min, k_max, n_sink, n_recent,
+                        USE_P=p is not None, NB=n_bins, MAX_PASSES=max_passes, BLOCK_T=bt)
+    return idx, ok.bool(), cnt
 
 def sparse_decode_triton(q, k, v, idx, ok, scale=None, block_k: int | None = None):
-    "Triton version of `sparse_decode_ref`."
+    "Triton version of `sparse_decode_ref`: q [R, G, D], k/v [R, T, D] (any row and token strides, unit last), idx/ok [R, K]."
     check_decode_inputs(q, k, v, idx, ok); _check_device(q)
     R, G, D = q.shape
     K = idx.shape[1]
-    out = torch.empty_like(q)
+    out = torch.empty(R, G, D, dtype=q.dtype, device=q.device)
+    if q.stride(-1) != 1: q = q.contiguous()
+    if k.stride(-1) != 1: k = k.contiguous()
+    if v.stride(-1) != 1: v = v.contiguous()
     bk = block_k or min(1024 if is_interpreted() else 64, triton.next_power_of_2(max(K, 1)))
-    sparse_decode_kernel[(R,)](q.contiguous(), k.contiguous(), v.contiguous(), idx.contiguous(), ok.to(torch.int8).contiguous(),
-                               out, k.shape[1], K, G, D, float(scale or D ** -0.5),
+    sparse_decode_kernel[(R,)](q, k, v, idx.contiguous(), ok.to(torch.int8).contiguous(), out, K, G, D, float(scale or D ** -0.5),
+                               q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1),
                                G_P=triton.next_power_of_2(G), D_P=triton.next_power_of_2(D), BLOCK_K=bk)
     return out

@@ -6,6 +6,8 @@
 from __future__ import annotations
 from dataclasses import dataclass
 import torch
+from ..kernels import use_triton
+from ..kernels.spot import packed_score
 
 # %% auto #0
 __all__ = ['E2M1_GRID', 'FORMATS', 'SCALE_BYTES', 'e2m1_encode', 'e2m1_decode', 'pack_nibbles', 'unpack_nibbles', 'QTensor',
@@ -194,11 +196,14 @@ class PackedKeys:
         return dequantize(QTensor(self.fmt, c, s, ts, (*c.shape[:3], self.D)), dtype)
 
     def scores(self, q: torch.Tensor, # [B, H, Tq, D] queries
-               chunk: int = 8192      # keys read at once
+               chunk: int = 8192,     # keys read at once (torch path)
+               backend: str = 'auto'  # 'auto': the Triton scoring kernel on CUDA, this torch path elsewhere; 'triton' | 'torch'
               ) -> torch.Tensor:
         "q · kᵀ for every cached key, [B, H, Tq, T] in q's dtype, `chunk` keys at a time (INT4 straight from the codes in fp32; FP4 decoded per chunk)."
         if q.dim() != 4 or q.shape[-1] != self.D: raise ValueError(f"queries must be [B, H, Tq, {self.D}], got {list(q.shape)}")
         T = len(self)
+        if T and use_triton(backend, q.device):          # one kernel over the packed codes where they lie
+            return packed_score(q, self.codes, self.scales, self.fmt, 1.0, self.tensor_scale or 1.0, backend='triton').to(q.dtype)
         out = q.new_empty(*q.shape[:3], T)
         for s in range(0, T, chunk):
             e = min(s + chunk, T)

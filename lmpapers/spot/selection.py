@@ -6,6 +6,8 @@
 from __future__ import annotations
 import math
 import torch
+from ..kernels import use_triton
+from ..kernels.spot import sparse_decode
 
 # %% auto #0
 __all__ = ['key_masks', 'select_topk', 'select_top_p', 'sparse_attention', 'dense_attention', 'mass_recall']
@@ -74,12 +76,17 @@ def _gather_rows(x, idx):
 
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, # [B,H,Tq,D], [B,Hkv,Tk,D], [B,Hkv,Tk,D]
                      idx: torch.Tensor, ok: torch.Tensor,                # [B,Hkv,Tq,K] long, bool
-                     scale: float|None = None) -> torch.Tensor:
+                     scale: float|None = None,
+                     backend: str = 'auto') -> torch.Tensor:  # 'auto': a decode step (Tq = 1) on CUDA runs the Triton sparse-decode kernel
     "Attention of each query over its selected keys only: [B, H, Tq, D]."
     B, H, Tq, D = q.shape
     Hkv = k.shape[1]
     if H % Hkv: raise ValueError(f"query heads ({H}) must be a multiple of KV heads ({Hkv})")
     G, K = H // Hkv, idx.shape[-1]
+    if Tq == 1 and use_triton(backend, q.device):   # the kernel reads the selected rows of the cache where they lie
+        out = sparse_decode(q.reshape(B * Hkv, G, D), k.flatten(0, 1), v.flatten(0, 1), idx.reshape(B * Hkv, K),
+                            ok.reshape(B * Hkv, K), scale, backend='triton')
+        return out.view(B, H, 1, D)
     kg, vg = (_gather_rows(x, idx).view(B, Hkv, Tq, K, D) for x in (k, v))   # [B, Hkv, Tq, K, D]
     qg = q.view(B, Hkv, G, Tq, D).transpose(2, 3)                  # [B, Hkv, Tq, G, D]
     s = (qg @ kg.transpose(-1, -2)) * (scale or D ** -0.5)         # [B, Hkv, Tq, G, K]
