@@ -34,7 +34,8 @@ __all__ = ['PRESETS', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'p
 # %% ../../nbs/gfa/19_experiments.ipynb #3fb09762
 PRESETS = {
     'tiny':  dict(seeds=(0, 1, 2, 3, 4), model=GFA_TINY, train=asdict(GFA_TRAIN), lm_train=asdict(GFA_LM_TRAIN), task=GFA_TASK, task_eval_seed=7,
-                  intervention_seeds=2, resnet_epochs=10, timing=dict(new_tokens=32, batch=16, rounds=5), task_n=100, calib_rows=16, eval_rows=64),
+                  intervention_seeds=1,   # one seed: the CPU budget; intervals over evaluation rows
+                  resnet_epochs=10, timing=dict(new_tokens=32, batch=16, rounds=5), task_n=100, calib_rows=16, eval_rows=64),
     'small': dict(seeds=(0, 1, 2), model=dict(GFA_TINY, num_hidden_layers=16, hidden_size=256, intermediate_size=768, head_dim=64),
                   train=asdict(replace(GFA_TRAIN, steps=3000, batch_size=32)), resnet_epochs=30, timing=dict(new_tokens=128, batch=32, rounds=10), task_n=200, calib_rows=64, eval_rows=256),
     'full':  dict(seeds=(0, 1, 2), model=dict(num_hidden_layers=28, hidden_size=1024, intermediate_size=3072, head_dim=128,
