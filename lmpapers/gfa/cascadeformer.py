@@ -24,7 +24,7 @@ __all__ = ['ARCH_KINDS', 'CASCADE_TINY', 'CASCADE_CLAIMS', 'CascadeQwen3Config',
            'forward_flops', 'kv_cache_elements', 'model_costs', 'time_generation', 'ratios_to', 'time_inference',
            'paired_ratio_ci', 'cascade_models', 'cascade_study', 'cascade_notes', 'cascade_figure']
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #06b53bc8
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #ffffffff
 _PER_LAYER = ('intermediate_sizes', 'num_attention_heads_per_layer', 'num_key_value_heads_per_layer', 'layer_repeats', 'layer_scales')
 
 class CascadeQwen3Config(Qwen3Config):
@@ -59,7 +59,7 @@ class CascadeQwen3Config(Qwen3Config):
         return (list(self.num_attention_heads_per_layer or [self.num_attention_heads] * L),
                 list(self.num_key_value_heads_per_layer or [self.num_key_value_heads] * L))
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #d41265cd
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #00000000
 class CascadeDecoderLayer(Qwen3DecoderLayer):
     "Qwen3 block with its own FFN width and head counts, run `repeats` times with shared weights, norm outputs scaled."
     def __init__(self, config: CascadeQwen3Config, layer_idx: int):
@@ -110,7 +110,7 @@ class CascadeQwen3ForCausalLM(Qwen3ForCausalLM):
 AutoConfig.register('cascade_qwen3', CascadeQwen3Config, exist_ok=True)
 AutoModelForCausalLM.register(CascadeQwen3Config, CascadeQwen3ForCausalLM, exist_ok=True)
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #eff63212
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #00000000
 def taper_ratios(L: int,               # number of blocks
                  strength: float = 0.5 # s of eq. (T3): 0 is uniform, 1 tapers to 1/L
                 ) -> np.ndarray:
@@ -118,7 +118,7 @@ def taper_ratios(L: int,               # number of blocks
     if not 0 <= strength <= 1: raise ValueError(f"strength must be in [0, 1], got {strength}")
     return (1 - strength) + strength * fanin(L) / L
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #bbf43321
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #ffffffff
 def _to_total(raw, total: int, multiple: int = 8) -> list[int]:
     raw = np.asarray(raw, dtype=np.float64); w = np.maximum(multiple, np.round(raw / raw.sum() * total / multiple) * multiple).astype(int)
     w[np.argmax(w)] += total - w.sum()
@@ -144,7 +144,7 @@ def width_schedule(kind: str, L: int, width: int, strength: float = 0.5, total: 
     if kind == 'openelm': return _to_total(np.linspace(0.5, 4.0, L), total)
     raise ValueError(f"unknown schedule {kind!r}; expected one of {ARCH_KINDS}")
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #124028ec
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #00000000
 def cascade_config(base: Qwen3Config, kind: str = 'cascade', strength: float = 0.5, **kw) -> CascadeQwen3Config:
     "A `CascadeQwen3Config` of architecture `kind` (one of `ARCH_KINDS`) at the sizes of `base`."
     if kind not in ARCH_KINDS: raise ValueError(f"unknown architecture {kind!r}; expected one of {ARCH_KINDS}")
@@ -167,7 +167,7 @@ def from_qwen3(model) -> CascadeQwen3ForCausalLM:
     out.load_state_dict(model.state_dict())                                                           # the caller's RNG is not consumed
     return out.to(device=model_device(model), dtype=model_dtype(model))     # where and how `model` runs
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #7d7dcd94
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #00000000
 @torch.no_grad()
 def forward_flops(model, seq_len: int = 128) -> int:
     "FLOPs of one forward pass of `model` over a [1, seq_len] row, counted by torch's FlopCounterMode."
@@ -190,7 +190,7 @@ def model_costs(models: dict, seq_len: int = 128, prompt_len: int = 32) -> dict:
     return {k: dict(params=n_params(m), flops_per_token=forward_flops(m, seq_len) / seq_len,
                     kv_per_token=kv_cache_elements(m, prompt_len) / prompt_len) for k, m in models.items()}
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #117a7237
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #00000000
 def _sync(model):
     if model_device(model).type == 'cuda': torch.cuda.synchronize(model_device(model))
 
@@ -219,7 +219,7 @@ def ratios_to(timings: dict, ref: str = 'uniform') -> dict:
     r = timings[ref]
     return {k: dict(latency_ratio=v['latency_s'] / r['latency_s'], throughput_ratio=v['throughput_tps'] / r['throughput_tps']) for k, v in timings.items()}
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #2ebf653d
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #00000000
 @torch.no_grad()
 def _decode(model, ids, new_tokens: int) -> tuple[float, float]:
     "(prefill seconds, decode seconds) of greedy decoding `new_tokens` after prompt `ids` [B, P]."
@@ -257,7 +257,7 @@ def time_inference(models: dict, prompt: torch.Tensor, # [1, P] prompt ids
             out[k][f'{name}_ratio'] = float(np.median(rr)); out[k][f'{name}_ratio_iqr'] = np.percentile(rr, [25, 75]).tolist()
     return out
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #e74c75ea
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #ffffffff
 CASCADE_TINY = dict(strength=0.5,             # s of eq. (T3)
                     train=asdict(GFA_TRAIN),  # the same for every architecture: the same training tokens (~154k)
                     timing=dict(prompt_len=32, new_tokens=32, batch=16, rounds=9),
@@ -273,7 +273,7 @@ def paired_ratio_ci(a: np.ndarray, b: np.ndarray, boot: int = 2000, seed: int = 
     d = a - b; idx = np.random.default_rng(seed).integers(0, len(d), (boot, len(d)))
     return float(np.exp(d.mean())), np.exp(np.percentile(d[idx].mean(1), [2.5, 97.5])).tolist()
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #20ec860c
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #ffffffff
 def _settings(P: dict, smoke: bool) -> dict:
     "CASCADE_TINY, cut to the run's own sizes for smoke or non-tiny models, then `P['cascade']` overrides."
     S = copy.deepcopy(CASCADE_TINY)
@@ -285,15 +285,15 @@ def _settings(P: dict, smoke: bool) -> dict:
 
 def cascade_models(base_config, train_rows, eval_rows, cfg: TrainConfig, strength: float = 0.5, bars: bool = False,
                    device='cpu', dtype=torch.float32) -> dict:
-    "Every `ARCH_KINDS` model trained with `cfg` on `train_rows` (cached by `tracked_lm`), as {kind: (model, history)}."
+    "Every `ARCH_KINDS` model trained with `cfg` on `train_rows` (cached by `tracked_lm`, weights stored in bf16), as {kind: (model, history)}."
     out = {}
     for k in ARCH_KINDS:
         m, _, _, h = tracked_lm(cascade_config(base_config, k, strength), cfg, rows=(train_rows, eval_rows[:cfg.eval_rows]), data='cascade_study',
-                                snapshot_every=0, progress=bars, device=device, dtype=dtype)
+                                snapshot_every=0, progress=bars, device=device, dtype=dtype, store_dtype=torch.bfloat16)   # bf16 entries: shippable
         out[k] = (m, h)
     return out
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #ddf6b226
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #00000000
 def cascade_study(res, P: dict, tok, train_rows, eval_rows, seed: int, smoke: bool = False, bars: bool = False,
                   device='cpu', dtype=torch.float32) -> dict:
     "CascadeFormer (heads + FFN tapered by eq. T3) vs uniform, the equal-parameter taper, OpenELM and MobileLLM at the same training tokens; metrics, notes and a figure into `res`."
@@ -334,7 +334,7 @@ def cascade_study(res, P: dict, tok, train_rows, eval_rows, seed: int, smoke: bo
     res.add_figure('cascadeformer', cascade_figure(out))
     return out
 
-# %% ../../nbs/gfa/15_cascadeformer.ipynb #5f025dd1
+# %% ../../nbs/gfa/15_cascadeformer.ipynb #00000000
 def cascade_notes(out: dict, smoke: bool = False) -> list[str]:
     "Notes on what the timing can carry: a ratio whose interquartile range holds 1 is not separated from uniform by this run."
     if smoke: return []

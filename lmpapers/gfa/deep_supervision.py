@@ -22,7 +22,7 @@ from .cascadeformer import CascadeQwen3Config, CascadeQwen3ForCausalLM
 __all__ = ['DEEP_TINY', 'DEEP_CODE_VERSION', 'DeepSupervisionConfig', 'DeepSupervisedQwen3ForCausalLM', 'deep_config', 'mean_ci',
            'fanin_fit', 'tracked_stats', 'deep_supervision_study', 'deep_note', 'deep_figure']
 
-# %% ../../nbs/gfa/17_deep_supervision.ipynb #e7c452c6
+# %% ../../nbs/gfa/17_deep_supervision.ipynb #00000000
 class _WithAuxLoss(torch.autograd.Function):
     "Identity on `logits` whose backward also sends gradient 1 into `aux`: the loss taken from the logits gains `aux`."
     @staticmethod
@@ -64,7 +64,7 @@ def deep_config(base, weight: float = 1.0) -> DeepSupervisionConfig:
     d = {k: v for k, v in base.to_dict().items() if k not in ('model_type', 'architectures', 'transformers_version')}
     return DeepSupervisionConfig(deep_supervision_weight=weight, **d)
 
-# %% ../../nbs/gfa/17_deep_supervision.ipynb #7d542b71
+# %% ../../nbs/gfa/17_deep_supervision.ipynb #ffffffff
 DEEP_TINY = dict(seeds=(0, 1, 2),
                  train=dict(steps=60, batch_size=8, seq_len=64, lr=3e-3, warmup=6, eval_every=60, eval_rows=16),   # ~31k tokens per model
                  weight=1.0)             # loss weight of each extra head (the top head has 1)
@@ -92,7 +92,7 @@ def fanin_fit(g_deep: np.ndarray, g_top: np.ndarray) -> dict:
                 ratio_spearman=float(sps.spearmanr(ratio, pred)[0]), ratio_slope=float(np.polyfit(np.log(pred), np.log(ratio), 1)[0]),
                 ratio=ratio.tolist())
 
-# %% ../../nbs/gfa/17_deep_supervision.ipynb #f2f1038d
+# %% ../../nbs/gfa/17_deep_supervision.ipynb #ffffffff
 DEEP_CODE_VERSION = 1
 
 def tracked_stats(config, cfg: TrainConfig, rows: tuple, progress: bool = False, device='cpu', dtype=torch.float32) -> dict:
@@ -108,10 +108,11 @@ def tracked_stats(config, cfg: TrainConfig, rows: tuple, progress: bool = False,
             amp = nullcontext() if dtype == torch.float32 else torch.autocast(device_type=torch.device(device).type, dtype=dtype)
             with amp: h = train(model, tr, ev[:cfg.eval_rows], cfg, [tracker], progress=progress)
             val = evaluate_loss(model, ev)
-        (folder/'stats.json').write_text(json.dumps(dict(tracker.as_dict(), history=h, val_loss=val)))
+        st = tracker.as_dict(); (folder/'timing.json').write_text(json.dumps(dict(tracker_seconds=st.pop('seconds'))))   # wall-clock apart:
+        (folder/'stats.json').write_text(json.dumps(dict(st, history=h, val_loss=val)))                                    # stats.json rebuilds bit-exactly
     return json.loads((cached('gfa_deep', key, build)/'stats.json').read_text())
 
-# %% ../../nbs/gfa/17_deep_supervision.ipynb #89bc4237
+# %% ../../nbs/gfa/17_deep_supervision.ipynb #00000000
 def deep_supervision_study(res, P: dict, tok, train_rows, eval_rows, seed: int, smoke: bool = False, bars: bool = False,
                            device='cpu', dtype=torch.float32) -> dict:
     "Deep-supervised vs top-only twins over seeds: accumulated gradients against the quadratic fan-in (D1) and the ratio (D2); metrics, notes and a figure into `res`."
@@ -148,7 +149,7 @@ def deep_supervision_study(res, P: dict, tok, train_rows, eval_rows, seed: int, 
     res.add_figure('deep_supervision', deep_figure(out, L))
     return out
 
-# %% ../../nbs/gfa/17_deep_supervision.ipynb #45ec1246
+# %% ../../nbs/gfa/17_deep_supervision.ipynb #ffffffff
 def deep_note(out: dict, L: int) -> str:
     "One line on what the measurement shows, with the numbers."
     r = np.mean([x['ratio'] for x in out['fits']], 0); pred = fanin_deep_supervision(L) / fanin(L)
