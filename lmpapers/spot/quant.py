@@ -179,6 +179,19 @@ class PackedKeys:
         self.n = n
         return self
 
+    def take(self, idx: torch.Tensor # [B, H, n] token indices (int64) per row
+            ) -> PackedKeys:
+        "A new cache of the keys `idx` of each (batch, head) row, still packed (one contiguous row gather of codes and scales)."
+        B, H, n = idx.shape
+        if (B, H) != tuple(self._codes.shape[:2]): raise ValueError(f"idx must be [{self._codes.shape[0]}, {self._codes.shape[1]}, n], got {list(idx.shape)}")
+        cap = self._codes.shape[2]
+        flat = (idx + torch.arange(B * H, device=idx.device).view(B, H, 1) * cap).reshape(-1)
+        out = PackedKeys(self.fmt, self.grow)
+        out._codes = self._codes.view(B * H * cap, -1).index_select(0, flat).view(B, H, n, -1)
+        out._scales = self._scales.reshape(B * H * cap, -1).index_select(0, flat).view(B, H, n, -1)
+        out.n, out.D, out.tensor_scale = n, self.D, self.tensor_scale
+        return out
+
     @property
     def nbytes(self) -> int:
         "Bytes of the keys held: codes + block scales (the format's count)."
