@@ -10,9 +10,9 @@ the first-token test power >= 0.8 against moving SHIFT = 2% of probability mass 
 tokens (the hardest such shift to see), computed from the non-central chi-square distribution.
 """
 import os, torch, pytest
-from scipy.stats import chi2, ncx2
 from lmpapers.core.models import model_config, build_model
 from lmpapers.specdec.generate import speculative_generate, exact_sequence_law, chi2_gof, BigramTableDrafter
+from lmpapers.bastion.experiment import lossless_power
 
 N = int(os.environ.get('SPECDEC_LOSSLESS_N', 15000))
 SHIFT = 0.02 if N < 50000 else 0.01
@@ -25,10 +25,7 @@ def _target():
 
 def _power(p1: torch.Tensor, n: int) -> float:
     "Power of the first-token chi-square test against moving SHIFT from the most likely token to the second."
-    top = p1.sort(descending=True).values
-    lam = n * (SHIFT ** 2 / top[0] + SHIFT ** 2 / top[1]).item()
-    df = int((p1 * n >= 5).sum()) - 1
-    return float(ncx2.sf(chi2.isf(ALPHA / TESTS, df), df, lam))
+    return lossless_power(p1, n, SHIFT, tests=TESTS, alpha=ALPHA)
 
 @pytest.fixture(scope='module')
 def setup():

@@ -81,8 +81,9 @@ def user_texts(texts,                      # a list of strings, a `datasets` Dat
         if text_column not in texts.column_names:
             raise ValueError(f"the dataset has no {text_column!r} column (columns: {texts.column_names}); pass text_column=")
         texts = list(texts[text_column])
-    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+    if isinstance(texts, (str, bytes, dict)) or not hasattr(texts, '__iter__'):
         raise TypeError(f"texts must be a list of strings or a datasets Dataset, got {type(texts).__name__}")
+    texts = list(texts)                                           # also a dataset column (`ds['text']`) or any iterable of strings
     if not texts: raise ValueError("texts is empty")
     bad = next((t for t in texts if not isinstance(t, str)), None)
     if bad is not None: raise TypeError(f"texts must hold strings, got a {type(bad).__name__}")
