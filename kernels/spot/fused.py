@@ -246,7 +246,7 @@ def select_triton(logits, pos, p: float | None, k_min: int, k_max: int, n_sink: 
     idx = torch.zeros(R, k_max, dtype=torch.int64, device=s.device)
     ok = torch.empty(R, k_max, dtype=torch.int8, device=s.device)
     cnt = torch.empty(R, dtype=torch.int64, device=s.device)
-    bt = block_t or min(256 if is_interpreted() else 1024, triton.next_power_of_2(max(T, 1)))
+    bt = block_t or min(256, triton.next_power_of_2(max(T, 1)))          # [BLOCK_T, n_bins] one-hot tiles stay small
     select_kernel[(R,)](s, pos.contiguous(), idx, ok, cnt, T, float(p if p is not None else 1.0), k_min, k_max, n_sink, n_recent,
                         USE_P=p is not None, NB=n_bins, MAX_PASSES=max_passes, BLOCK_T=bt)
     return idx, ok.bool(), cnt
