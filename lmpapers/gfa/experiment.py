@@ -308,6 +308,11 @@ def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, 
         _add_ci(res, f'baseline_late{int(f * 100)}_share', bootstrap_ci(lambda b: _share(b, late_mask(bapps, L, f)), bd, **boot),
                 note=f'share of skip-one-block loss increase in the last {f:.0%} of blocks, baseline, {n} seed(s)', ci_note=ci_note)
     frac = late_region(bd, bapps, L)
+    spread = None
+    if np.isfinite(frac) and len(base_apps) > 1:                     # every seed's baseline share: the spread one intervention seed cannot show
+        sh = [float(_share(a['delta'][None], late_mask(bapps, L, frac))) for a in base_apps]
+        spread = [min(sh) / sh[0], max(sh) / sh[0]]
+        res.add(f'baseline_late{int(frac * 100)}_share_seeds', sh, note=f'the baseline late share on each of the {len(sh)} seeds; relative to seed {seeds[0]}: {np.round(spread, 3).tolist()}')
     rec = [h.get('callbacks', {}).get('update_norms') for h in base_hist]
     if all(rec):
         u = np.mean([np.array(r['raw']) for r in rec], 0); g = np.mean([block_scores(s, 'grad_norm') for s in stats], 0)
@@ -338,7 +343,7 @@ def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, 
         if 'update_equalize' in un:
             a = np.array(un['update_equalize']['applied']); w = np.array(un['update_equalize']['raw'])
             res.add(f'{name}_update_rms_last_over_first', float(a[-1] / a[0]), note=f'after equalisation (before: {w[-1] / w[0]:.3f})')
-    return dict(ratios=ratios, ratio_cis=cis, region=frac)
+    return dict(ratios=ratios, ratio_cis=cis, region=frac, seed_spread=spread, n_seeds=n)
 
 # %% ../../nbs/gfa/19_experiments.ipynb #93bf8b52
 def scale_notes(sw: dict, ks, ci: dict, n_seeds: int, smoke: bool = False) -> list[str]:
@@ -363,6 +368,13 @@ def scale_notes(sw: dict, ks, ci: dict, n_seeds: int, smoke: bool = False) -> li
         notes.append('interventions: the baseline puts under 5% of its importance in its late half, so no late share is compared')
     quiet_ = [n for n, c in ci.get('ratio_cis', {}).items() if c[0] <= 1 <= c[1]]
     if quiet_: notes.append(f"interventions: the 95% intervals of {', '.join(quiet_)} contain 1 (no change of the late share): not evidence either way")
+    sp = ci.get('seed_spread')
+    if sp is not None and ci.get('n_seeds', 2) == 1:
+        inside = [n for n, r in ci.get('ratios', {}).items() if np.isfinite(r) and sp[0] <= r <= sp[1]]
+        notes.append(f"interventions: one training seed each, so their intervals cover evaluation rows only; the baseline's late share varies by "
+                     f"{np.round(sp, 2).tolist()} (relative to the seed it is compared with) across its seeds"
+                     + (f"; {', '.join(inside)} lie inside that seed-to-seed range and are not evidence either way" if inside else
+                        '; every ratio lies outside that range'))
     return notes + list(ci.get('notes', []))
 
 # %% ../../nbs/gfa/19_experiments.ipynb #c9bfbc8a
