@@ -20,7 +20,7 @@ from ..specdec.drafters import DraftTree, Drafter, PrefixCache, committed_ids, k
 # %% auto #0
 __all__ = ['block_mask', 'DrafterConfig', 'spare_token_id', 'mask_id_for', 'choose_mask_id', 'user_texts', 'init_from_target',
            'distill_block_drafter', 'BlockDiffusionDrafter', 'tokenizer_fingerprint', 'weights_fingerprint',
-           'tensor_fingerprint', 'block_drafter']
+           'tensor_fingerprint', 'block_drafter', 'top1_agreement']
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #8d58b421
 def block_mask(prefix_len: int, block: int, cached: int = 0, batch: int = 1, dtype=torch.float32) -> torch.Tensor:
@@ -248,3 +248,17 @@ def block_drafter(target: PreTrainedModel, tokenizer, cfg: DrafterConfig = Draft
     dr = BlockDiffusionDrafter(model, mask_id, cfg.block, vocab_size=target.config.vocab_size)
     dr.history = hist
     return dr
+
+# %% ../../nbs/bastion/45_block_diffusion.ipynb #agree002
+@torch.no_grad()
+def top1_agreement(target, drafter: BlockDiffusionDrafter, rows: torch.Tensor, # [b, T] token rows, T > prefix_len
+                   prefix_len: int = 32) -> list[float]:
+    "Per block position j = 1..B: the fraction of rows where the drafter's argmax equals the target's greedy token j."
+    if rows.dim() != 2 or rows.shape[1] < prefix_len: raise ValueError(f"rows must be [b, T] with T >= prefix_len ({prefix_len})")
+    B, d = drafter.block, drafter.model
+    prefix = rows[:, :prefix_len]
+    teach = _teacher(target, prefix, B).argmax(-1).cpu()                               # [b, B]
+    x = to_model(torch.cat([prefix, torch.full((len(prefix), B), drafter.mask_id)], 1), d)
+    mask = to_model(block_mask(prefix_len, B, batch=len(prefix), dtype=model_dtype(d)), d)
+    got = d(x, attention_mask=mask).logits[:, -B:, :drafter.vocab_size].argmax(-1).cpu()  # [b, B]
+    return (got == teach).float().mean(0).tolist()

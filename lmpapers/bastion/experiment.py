@@ -14,11 +14,11 @@ from ..core.data import load_corpus, filler_text, copy_task, kv_retrieval_task, 
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.results import Results, check_scale, new_figure
 from ..core.scales import SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
-from ..core.train import pretrained_lm
+from ..core.train import pretrained_lm, token_chunks
 from ..core.models import model_config, build_model
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter, Drafter
 from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof
-from .drafter import block_drafter, DrafterConfig, BlockDiffusionDrafter, choose_mask_id, init_from_target, tokenizer_fingerprint
+from .drafter import block_drafter, DrafterConfig, BlockDiffusionDrafter, choose_mask_id, init_from_target, tokenizer_fingerprint, top1_agreement
 from .trees import (TreeDrafter, BastionDrafter, MeasuredLatency, GPUCostModel, NoisyClock, fixed_budget_tree,
                                    eagle2_tree, threshold_tree, measure_profile, H200, QWEN3_8B, QWEN3_0_6B, DFLASH_QWEN3_8B)
 
@@ -370,6 +370,11 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
     res.add('sampling_lossless_power', 0.8, note=f"power of each drafter's test against a {next(iter(lossless.values()))['shift']:.3f} shift")
     res.add('sampling_lossless_detectable_shift', next(iter(lossless.values()))['shift'], 'probability',
             note='first-token probability moved between the two most likely tokens that each test detects with power 0.8')
+    if not smoke:   # smoke: a 152k-vocab random model, nothing to measure
+        val = token_chunks(load_corpus('english+code')['validation']['text'], tok, 48, max_rows=64)
+        for j, a in enumerate(top1_agreement(target, block, val), 1):
+            res.add(f'drafter_top1_agreement_pos{j}', a, note="block drafter's argmax at block position j = the target's greedy token j; "
+                    "64 held-out prefixes of 32 tokens (embedded validation corpus), each position on its own")
     _record(res, S, rows, methods, P, device, S7)
     _notes(res, S, list(methods), scale, smoke, low, device)
     if S7 is None: res.note('no temperature-0.7 suite in this run (smoke)')
