@@ -252,13 +252,19 @@ def block_drafter(target: PreTrainedModel, tokenizer, cfg: DrafterConfig = Draft
 
 # %% ../../nbs/bastion/45_block_diffusion.ipynb #agree002
 @torch.no_grad()
-def top1_agreement(target, drafter: BlockDiffusionDrafter, rows: torch.Tensor, # [b, T] token rows, T > prefix_len
+def top1_agreement(target, drafter, # a BlockDiffusionDrafter, or any drafter with `block` and `marginals(ids)` (run row by row)
+                   rows: torch.Tensor, # [b, T] token rows, T > prefix_len
                    prefix_len: int = 32) -> list[float]:
     "Per block position j = 1..B: the fraction of rows where the drafter's argmax equals the target's greedy token j."
     if rows.dim() != 2 or rows.shape[1] < prefix_len: raise ValueError(f"rows must be [b, T] with T >= prefix_len ({prefix_len})")
-    B, d = drafter.block, drafter.model
+    B = drafter.block
     prefix = rows[:, :prefix_len]
     teach = _teacher(target, prefix, B).argmax(-1).cpu()                               # [b, B]
+    if not isinstance(drafter, BlockDiffusionDrafter):
+        got = []
+        for r in prefix: drafter.reset(); got.append(drafter.marginals(r).argmax(-1).cpu())
+        return (torch.stack(got) == teach).float().mean(0).tolist()
+    d = drafter.model
     x = to_model(torch.cat([prefix, torch.full((len(prefix), B), drafter.mask_id)], 1), d)
     mask = to_model(block_mask(prefix_len, B, batch=len(prefix), dtype=model_dtype(d)), d)
     got = d(x, attention_mask=mask).logits[:, -B:, :drafter.vocab_size].argmax(-1).cpu()  # [b, B]

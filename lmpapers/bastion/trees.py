@@ -246,14 +246,20 @@ def eagle2_tree(lq: torch.Tensor, top_k: int = 8, budget: int = 64) -> DraftTree
     return DraftTree(torch.tensor([nodes[i][2] for i in keep]), torch.tensor(par), conf=torch.tensor(conf))
 
 # %% ../../nbs/bastion/46_bastion.ipynb #8ae23462
-class TreeDrafter(Drafter):
+class _OverBlock(Drafter):
+    "A drafter built on a block drafter's marginals: the target's states, when the block drafter reads them, go to it."
+    @property
+    def target_layers(self): return getattr(self.block, 'target_layers', None)
+    def target_states(self, tokens, states): self.block.target_states(tokens, states)
+    def reset(self): self.block.reset()
+
+class TreeDrafter(_OverBlock):
     "Draft a tree over a block drafter's marginals with `builder(lq) -> DraftTree`."
     def __init__(self, block, builder, name: str = 'tree'):
         self.block, self.builder, self.name, self.vocab_size = block, builder, name, block.vocab_size
-    def reset(self): self.block.reset()
     def draft(self, ids): return self.builder(self.block.marginals(ids))
 
-class BastionDrafter(Drafter):
+class BastionDrafter(_OverBlock):
     "BASTION: adaptive best-first trees; verify and drafting times learned from measurements (or from a clock's observations)."
     name = 'bastion'
     def __init__(self, block, latency: MeasuredLatency,
@@ -262,7 +268,6 @@ class BastionDrafter(Drafter):
         if not isinstance(latency, MeasuredLatency): raise TypeError(f"latency must be a MeasuredLatency, got {type(latency).__name__}")
         self.block, self.latency, self.clock, self.max_nodes = block, latency, clock, max_nodes
         self.vocab_size, self.sizes, self._drafts = block.vocab_size, [], deque(maxlen=16)
-    def reset(self): self.block.reset()
     def draft(self, ids):
         t0 = time.perf_counter()
         lq = self.block.marginals(ids); _sync(lq.device)

@@ -99,11 +99,15 @@ class Drafter:
     "Base class: propose a `DraftTree` for the committed tokens `ids`."
     vocab_size: int|None = None
     name: str = 'drafter'
+    target_layers: tuple|None = None  # decoder layers whose outputs the drafter reads from the target's own passes (None: none)
     def draft(self, ids: torch.Tensor # [T] committed tokens
              ) -> DraftTree: raise NotImplementedError
     def feedback(self, n_accepted: int, tree: DraftTree, verify_seconds: float): pass
     def verified(self, logits: torch.Tensor, # [n+1, V] target logits at the root and every node (target's device)
                  tree: DraftTree, path: list, committed: list, sampling: dict): pass
+    def target_states(self, tokens: torch.Tensor, # [n] committed tokens the states belong to, following the ones already given
+                      states: torch.Tensor):      # [n, len(target_layers) * d] the target's layer outputs at those tokens
+        "Called with the target's hidden states of newly committed tokens, from the prefill and verification passes."
     def reset(self): pass
 
 # %% ../../nbs/specdec/41_drafters.ipynb #1ac6bcae

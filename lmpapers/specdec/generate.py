@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 from .drafters import DraftTree, Drafter, committed_ids
-from .verify import prefill, verify_tree, keep_path
+from .verify import prefill, verify_tree, keep_path, capture_states
 from .accept import accept_tree, check_sampling
 
 # %% auto #0
@@ -101,8 +101,10 @@ def speculative_generate(target,                        # HF causal LM with KV-c
     eos = set([eos_token_id] if isinstance(eos_token_id, int) else (eos_token_id or []))
     if drafter is not None: drafter.reset()
     sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p)
+    layers = getattr(drafter, 'target_layers', None) if drafter is not None else None   # a drafter that reads the target's states
     t0 = time.perf_counter()
-    cache = prefill(target, ids)
+    with capture_states(target, layers) as states: cache = prefill(target, ids)
+    if layers and len(ids) > 1: drafter.target_states(ids[:-1], states[0][0])
     out = SpecOutput(ids[None].clone(), len(ids), prefill_s=time.perf_counter() - t0)
     seq = ids.tolist()
     bar = tqdm(total=budget, disable=not progress, desc='generate')
@@ -122,7 +124,7 @@ def speculative_generate(target,                        # HF causal LM with KV-c
             tree = tree.prune(left - 1)
         t2 = time.perf_counter()
         P = cache.get_seq_length()
-        logits = verify_tree(target, cache, seq[-1], tree)
+        with capture_states(target, layers) as states: logits = verify_tree(target, cache, seq[-1], tree)
         path, bonus = accept_tree(logits, tree, temperature, top_k, top_p, generator)
         keep_path(cache, P, path)
         t3 = time.perf_counter()
@@ -131,6 +133,9 @@ def speculative_generate(target,                        # HF causal LM with KV-c
             cut = next((i for i, t in enumerate(new) if t in eos), None)
             if cut is not None: new = new[:cut + 1]
         if drafter is not None: drafter.verified(logits, tree, path, new[:left], sampling)
+        if layers:   # the states of the root and of the accepted nodes that are now committed (all but the last new token)
+            done = new[:left]
+            drafter.target_states(torch.tensor([seq[-1]] + done[:-1]), states[0][0, [0] + [1 + i for i in path[:len(done) - 1]]])
         seq += new[:left]
         out.steps.append(StepStats(tree.n, len(path), int(tree.depths().max()) if tree.n else 0, t2 - t1, t3 - t2))
         if drafter is not None: drafter.feedback(len(path), tree, t3 - t2)

@@ -4,14 +4,16 @@
 
 # %% ../../nbs/specdec/42_verify.ipynb #24e1e42f
 from __future__ import annotations
+from contextlib import contextmanager
 import torch
 from transformers import DynamicCache, PreTrainedModel
 from ..core.guards import to_model, model_dtype
+from ..core.models import decoder_layers
 from .drafters import DraftTree, keep_logits, new_cache, attention_kinds, sliding_window_of, FULL, SLIDING
 
 # %% auto #0
 __all__ = ['tree_ancestry', 'tree_attention_mask', 'tree_position_ids', 'check_attention_kinds', 'tree_masks', 'prefill',
-           'verify_tree', 'keep_path']
+           'verify_tree', 'keep_path', 'capture_states']
 
 # %% ../../nbs/specdec/42_verify.ipynb #a5e41139
 def tree_ancestry(parents: torch.Tensor # [n] parent of each node, -1 = root
@@ -104,3 +106,23 @@ def keep_path(cache: DynamicCache, prefix_len: int, # P before the verification 
     for layer in cache.layers:
         i = idx.to(layer.keys.device)
         layer.keys, layer.values = layer.keys.index_select(-2, i), layer.values.index_select(-2, i)
+
+# %% ../../nbs/specdec/42_verify.ipynb #capst002
+@contextmanager
+def capture_states(model, layers=None # decoder-layer indices (0-based); None records nothing
+                  ):
+    "Inside the block, each forward of `model` appends the outputs of its decoder layers `layers`, concatenated: [b, n, len(layers) * d]."
+    got = []
+    if not layers: yield got; return
+    blocks, parts, hooks = decoder_layers(model), {}, []
+    if any(not 0 <= l < len(blocks) for l in layers): raise ValueError(f"layers must be in [0, {len(blocks)}), got {tuple(layers)}")
+    if len(set(layers)) != len(layers): raise ValueError(f"layers must be distinct, got {tuple(layers)}")
+    def hook(j):
+        def f(module, args, out):
+            parts[j] = out[0] if isinstance(out, tuple) else out
+            if len(parts) == len(layers): got.append(torch.cat([parts.pop(i) for i in range(len(layers))], -1))
+        return f
+    hooks = [blocks[l].register_forward_hook(hook(j)) for j, l in enumerate(layers)]
+    try: yield got
+    finally:
+        for h in hooks: h.remove()
