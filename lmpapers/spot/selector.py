@@ -14,15 +14,16 @@ from tqdm.auto import tqdm
 from transformers import AttentionInterface, AttentionMaskInterface, AutoModelForCausalLM
 from transformers.masking_utils import eager_mask
 from ..core.cache import cached
-from ..core.data import passkey_task, load_corpus
+from ..core.data import passkey_task, load_corpus, filler_text, WORDS
 from ..core.guards import num_threads, fork_rng, keep_model_state, to_model, check_token_ids, model_device
 from ..core.models import decoder_layers, build_model
 from transformers import Qwen3NextConfig
 from ..core.train import pretrained_lm, train, TrainConfig, token_chunks
 
 # %% auto #0
-__all__ = ['weights_digest', 'model_key_config', 'model_key', 'tokenizer_key', 'tensor_digest', 'passkey_rows', 'finetuned_lm',
-           'passkey_lm', 'packed_passkey_rows', 'passkey_lm_packed', 'passkey_lm_copy', 'attention_layers',
+__all__ = ['RETRIEVAL_TASKS', 'weights_digest', 'model_key_config', 'model_key', 'tokenizer_key', 'tensor_digest', 'passkey_rows',
+           'finetuned_lm', 'passkey_lm', 'packed_passkey_rows', 'passkey_lm_packed', 'passkey_lm_copy',
+           'retrieval_prompts', 'induction_rows', 'retrieval_rows', 'retrieval_lm', 'attention_layers',
            'attention_impl', 'capture', 'group_mean', 'model_fingerprint', 'AttentionEstimator', 'SpotSelector',
            'kl_loss', 'distill', 'weights_fingerprint', 'same_weights', 'distill_rows', 'save_selector',
            'load_selector', 'train_estimator', 'tiny_hybrid_lm']
@@ -119,6 +120,97 @@ def passkey_lm_copy(steps=800, batch_size=16, seq_len=128, lr=3e-3, seed=3, max_
     return finetuned_lm(base, tok, 'passkey_copy',
                         lambda: packed_passkey_rows(tok, steps * batch_size, seq_len, seed, max_words=max_words),
                         steps, batch_size, seq_len, lr, seed, max_words=max_words)
+
+# %% ../../nbs/spot/21_selector.ipynb #97f1ca03
+RETRIEVAL_TASKS = ('passkey', 'multikey')
+_KEY_NAMES = tuple(f'{a}-{b}' for a in WORDS for b in WORDS if a != b)
+
+def _filler_ids(tok, n: int, rng: random.Random) -> list[int]:
+    "n token ids of real English sentences."
+    ids = []
+    while len(ids) < n: ids += tok(' ' + filler_text(max(8, n), rng))['input_ids']
+    return ids[:n]
+
+def retrieval_prompts(tok, task: str, L: int, n: int, seed: int = 0,
+                      n_keys: int = 3   # multikey: needles per prompt, one of them asked for
+                     ) -> tuple[torch.Tensor, list[list[int]]]:
+    "(ids [n, L], answer token ids per prompt): prompts of exactly L tokens, a passkey or `n_keys` key-value needles at random depths in filler."
+    if task not in RETRIEVAL_TASKS: raise ValueError(f"task must be one of {RETRIEVAL_TASKS}, got {task!r}")
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in (L, n, n_keys)):
+        raise ValueError(f"L, n and n_keys must be positive ints, got {L!r}, {n!r}, {n_keys!r}")
+    rng, rows, answers = random.Random(seed), [], []
+    for _ in range(n):
+        for _try in range(100):                      # multikey: key names differ in length; redraw until the needles fit
+            if task == 'passkey':
+                key = str(rng.randrange(10_000, 100_000))
+                needles = [tok(f' The pass key is {key}. Remember it. {key} is the pass key.')['input_ids']]
+                q, a = tok(' What is the pass key? The pass key is')['input_ids'], tok(f' {key}')['input_ids']
+            else:
+                names = rng.sample(_KEY_NAMES, n_keys)
+                vals = [''.join(rng.choice('0123456789abcdef') for _ in range(6)) for _ in names]
+                needles = [tok(f' The value of {k} is {v}.')['input_ids'] for k, v in zip(names, vals)]
+                j = rng.randrange(n_keys)
+                q, a = tok(f' The value of {names[j]} is')['input_ids'], tok(f' {vals[j]}')['input_ids']
+            room = L - sum(map(len, needles)) - len(q)
+            if room >= 0: break
+        else: raise ValueError(f"L={L} is too short for a {task} prompt: it needs at least {L - room} tokens")
+        fill, ids, prev = _filler_ids(tok, room, rng), [], 0
+        for cut, needle in zip(sorted(rng.randint(0, room) for _ in needles), needles):
+            ids += fill[prev:cut] + needle; prev = cut
+        rows.append(torch.tensor(ids + fill[prev:] + q)); answers.append(a)
+    return torch.stack(rows), answers
+
+# %% ../../nbs/spot/21_selector.ipynb #e2483003
+def induction_rows(n: int, seq_len: int, eos: int, seed: int = 0, vocab: int = 400, max_len: int = 12,
+                   copies: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    "(rows [n, seq_len], loss mask): random strings of 3..`max_len` ids from [3, `vocab`) written `copies` times; the repeats are the targets."
+    rng, rows, masks = random.Random(seed), [], []
+    for _ in range(n):
+        ids, mask = [], []
+        while len(ids) < seq_len:
+            s = [rng.randrange(3, vocab) for _ in range(rng.randint(3, max_len))] + [eos]
+            ids += s * copies; mask += [False] * len(s) + [True] * len(s) * (copies - 1)
+        rows.append(torch.tensor(ids[:seq_len])); masks.append(torch.tensor(mask[:seq_len]))
+    return torch.stack(rows), torch.stack(masks)
+
+def retrieval_rows(tok, n: int, seq_len: int = 544, seed: int = 0, min_len: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    "(rows [n, seq_len], loss mask) packed with episodes: random strings written twice (1/5), passkey and multikey prompts (2/5 each) of `min_len`..`seq_len` tokens with their answers."
+    rng, eos, V = random.Random(seed), tok.eos_token_id, len(tok)
+    rows, masks = [], []
+    for _ in range(n):
+        ids, mask = [], []
+        while len(ids) < seq_len:
+            u = rng.random()
+            if u < 0.2:
+                s = [rng.randrange(3, V) for _ in range(rng.randint(3, 30))] + [eos]
+                ids += s + s; mask += [False] * len(s) + [True] * len(s)
+                continue
+            x, a = retrieval_prompts(tok, 'passkey' if u < 0.6 else 'multikey', rng.randint(min_len, seq_len), 1, seed=rng.randrange(2**31))
+            ids += x[0].tolist() + a[0] + [eos]; mask += [False] * x.shape[1] + [True] * (len(a[0]) + 1)
+        rows.append(torch.tensor(ids[:seq_len])); masks.append(torch.tensor(mask[:seq_len]))
+    return torch.stack(rows), torch.stack(masks)
+
+def retrieval_lm(steps: int = 1000, batch_size: int = 16, seq_len: int = 544, lr: float = 3e-3, seed: int = 0,
+                 induction_steps: int = 800):
+    "Stage four: `passkey_lm_copy()` given induction heads (`induction_rows`), then trained on `retrieval_rows` (cached; one thread)."
+    base, tok = passkey_lm_copy()
+    ind = dict(steps=induction_steps, batch_size=32, seq_len=64, lr=5e-3, warmup=10, min_lr_ratio=1.0)
+    key = dict(base=model_key(base), tokenizer=tokenizer_key(tok), task='retrieval', induction=ind, steps=steps,
+               batch_size=batch_size, seq_len=seq_len, lr=lr, seed=seed, code=1)
+    def build(folder):
+        m, hist = copy.deepcopy(base), {}
+        with num_threads(1), fork_rng(seed):
+            t0 = time.time()
+            x, mask = induction_rows(ind['steps'] * ind['batch_size'], ind['seq_len'], tok.eos_token_id, seed)
+            hist['induction'] = train(m, x, None, TrainConfig(**ind, eval_every=0, seed=seed), progress=False, loss_mask=mask)
+            x, mask = retrieval_rows(tok, steps * batch_size, seq_len, seed)
+            cfg = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, warmup=10, min_lr_ratio=0.3, eval_every=0, seed=seed)
+            hist['retrieval'] = train(m, x, None, cfg, progress=False, loss_mask=mask)
+            took = time.time() - t0
+        m.save_pretrained(folder); (folder/'history.json').write_text(json.dumps(hist))
+        (folder/'timing.json').write_text(json.dumps(dict(seconds=took)))   # wall time apart: the rest rebuilds bit-exactly
+    folder = cached('spot_retrieval_lm', key, build)
+    return AutoModelForCausalLM.from_pretrained(folder).eval(), tok
 
 # %% ../../nbs/spot/21_selector.ipynb #07f7379f
 def _capture_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kw):
