@@ -180,7 +180,7 @@ def wilson_ci(k: int, n: int, z: float = 1.96) -> list[float]:
     if not (isinstance(n, int) and n >= 1 and 0 <= k <= n): raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k!r}, n={n!r}")
     p, d = k / n, 1 + z * z / n
     c, h = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [max(0.0, c - h), min(1.0, c + h)]
+    return [max(0.0, min(p, c - h)), min(1.0, max(p, c + h))]     # (p inside also after rounding)
 
 def _answers_tensor(answers):
     A = max(map(len, answers))
@@ -247,7 +247,7 @@ def scale_config(scale: str, smoke: bool = False) -> dict:
 
 # %% ../../nbs/spot/29_experiments.ipynb #077cd662
 def methods_for(sel, idx, gate, cfg, fmt=None) -> dict:
-    "Every compared method at the budget `cfg['budget']`: top-K keeps K keys; top-p keeps 1..`cfg['p_kmax']` (its p is calibrated to K keys by `_matched`)."
+    "Every compared method at the budget `cfg['budget']`: top-K keeps K keys; top-p keeps 1..`cfg['p_kmax']` (the experiment calibrates its p to K keys)."
     K, s, r = cfg['budget'], cfg['n_sink'], cfg['n_recent']
     return {'oracle': TopK(oracle_scorer, K, s, r), 'quest': TopK(quest_scorer(cfg['page']), K, s, r),
             'twilight': TopP(twilight_scorer('int4'), cfg['twilight_p'], 1, cfg['p_kmax'], s, r),
@@ -363,7 +363,7 @@ def _matched(model, tok, cfg, sel, idx, gate, L, seed):
             methods[name] = dataclasses.replace(m, p=ps[name][0])
     return methods, ps
 
-def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress):
+def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None):
     "Passkey and multikey accuracy (Wilson intervals), kept keys and agreement with dense per method and length; gaps to dense and quantisation costs, paired."
     Ms, n, K = cfg['multipliers'], cfg['n_prompts'], cfg['budget']
     stage(f"retrieval: {n} passkey and {n} multikey prompts at {', '.join(str(M * cfg['L_train']) for M in Ms)} tokens, budget {K} keys")
@@ -374,6 +374,7 @@ def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress):
         for name, (p, k) in ps.items():
             res.add(f'top_p_{name}_x{M}', p, note=f'calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on {2 * cfg["n_calib"]} separate prompts of {L} tokens')
         methods |= {f'spot_topk_{fmt}': methods_for(sel, idx, gate, cfg, fmt)['spot_topk'] for fmt in FORMATS}
+        if full is not None: methods['spot_full_topk'] = TopK(SelectorScorer(full), K, cfg['n_sink'], cfg['n_recent'])   # all RoPE pairs
         for j, task in enumerate(RETRIEVAL_TASKS):
             x, a = retrieval_prompts(tok, task, L, n, seed=seed * 1000 + 10 * M + j)
             cache = prefill(model, x)
@@ -435,7 +436,7 @@ def _run(cfg, scale, seed, out, smoke, device, progress):
         res.add(f'mass_recall_{name}', m['mass_recall']); res.add(f'output_error_{name}', m['output_error'])
         res.add(f'mean_budget_tokens_{name}', m['mean_budget'], 'tokens', note=f"per layer × KV head: {[[round(x, 1) for x in l] for l in m['budget']]}")
     res.add('mean_budget_tokens_dense', held.shape[1] - (nq - 1) / 2, 'tokens', note=f'mean causal keys of the last {nq} queries of the rows')
-    outs = _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress)
+    outs = _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full)
     res.add('base_weights_unchanged', unchanged and same_weights(model, snap), claim=True,
             note='bit-identical during distillation (checked in the build) and after all evaluation')
     _timing(res, model, cfg, device, run_dtype(scale, smoke), outs, progress)

@@ -190,7 +190,7 @@ def retrieval_rows(tok, n: int, seq_len: int = 544, seed: int = 0, min_len: int 
         rows.append(torch.tensor(ids[:seq_len])); masks.append(torch.tensor(mask[:seq_len]))
     return torch.stack(rows), torch.stack(masks)
 
-def retrieval_lm(steps: int = 1000, batch_size: int = 16, seq_len: int = 544, lr: float = 3e-3, seed: int = 0,
+def retrieval_lm(steps: int = 1600, batch_size: int = 16, seq_len: int = 544, lr: float = 3e-3, seed: int = 0,
                  induction_steps: int = 800):
     "Stage four: `passkey_lm_copy()` given induction heads (`induction_rows`), then trained on `retrieval_rows` (cached; one thread)."
     base, tok = passkey_lm_copy()
