@@ -395,7 +395,10 @@ def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None):
         est, ci = paired_gap_ci([(o[nm]['correct'], o['dense']['correct']) for o in outs.values()])
         res.add(f'acc_gap_vs_dense_{nm}', est, note='mean over tasks and lengths of accuracy minus dense accuracy, paired by prompt')
         res.add(f'acc_gap_vs_dense_{nm}_ci', ci, note='bootstrap 95% over prompts')
+    x = retrieval_prompts(tok, 'passkey', cfg['L_train'], 1, seed=seed)[0]
+    with torch.no_grad(): ks = sel.keys(0, capture(model, x, last=1)[0][1])          # layer 0's selector keys of one prompt
     for fmt in FORMATS:
+        res.add(f'selector_cache_compression_{fmt}', compression(SelectorScorer(sel, fmt).layout(ks), fmt), 'x vs bf16', claim=3.5)
         est, ci = paired_gap_ci([(o[f'spot_topk_{fmt}']['correct'], o['spot_topk']['correct']) for o in outs.values()])
         res.add(f'acc_delta_quantized_{fmt}', est, claim=0.0, note='spot_topk with its cache packed in this format minus unquantised, mean over tasks and lengths; the paper: no accuracy cost')
         res.add(f'acc_delta_quantized_{fmt}_ci', ci, note='bootstrap 95% over prompts')
