@@ -20,20 +20,22 @@ from ..core.models import model_config, build_model
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter, Drafter
 from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof
 from .conditioned import conditioned_drafter, decoding_top1_agreement, CondConfig, ConditionedBlockDrafter, net_for
+from .memory_bound import memory_bound_target
 from .drafter import block_drafter, DrafterConfig, BlockDiffusionDrafter, choose_mask_id, init_from_target, tokenizer_fingerprint, top1_agreement
 from .trees import (TreeDrafter, BastionDrafter, MeasuredLatency, GPUCostModel, NoisyClock, fixed_budget_tree,
                                    eagle2_tree, threshold_tree, measure_profile, H200, QWEN3_8B, QWEN3_0_6B, DFLASH_QWEN3_8B)
 
 # %% auto #0
-__all__ = ['PRESETS', 'SMOKE_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'preset', 'prompt_suite', 'whatif_costs',
-           'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise', 'fraction_of_best_fixed', 'lossless_target',
-           'lossless_drafters', 'lossless_power', 'detectable_shift', 'lossless_check', 'lossless_pvalues',
-           'tau_interval', 'reproduce']
+__all__ = ['PRESETS', 'SMOKE_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'MEMBOUND_METHODS_T07', 'preset', 'prompt_suite',
+           'whatif_costs', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise', 'fraction_of_best_fixed',
+           'lossless_target', 'lossless_drafters', 'lossless_power', 'detectable_shift', 'lossless_check',
+           'lossless_pvalues', 'tau_interval', 'speedup_interval', 'membound_methods', 'membound_suite', 'reproduce']
 
 # %% ../../nbs/bastion/49_experiments.ipynb #df8d1fe4
 PRESETS = {
     'tiny':  dict(per_category=3, max_new_tokens=48, budgets=(8, 16, 32, 64, 128, 256), lossless_samples=300, drafter={}, cond={}, sampled_per_category=1,
-                  profile_sizes=(1, 2, 4, 8, 16, 32, 64, 128), profile_reps=11),
+                  profile_sizes=(1, 2, 4, 8, 16, 32, 64, 128), profile_reps=11,
+                  membound=dict(factor=128, per_category=4, budgets=(4, 8, 16, 32), sampled_per_category=1)),   # notebook 48's target
     'small': dict(target='Qwen/Qwen3-1.7B', ar_drafter='Qwen/Qwen3-0.6B', per_category=20, max_new_tokens=128,
                   budgets=(8, 16, 32, 64, 128, 256), lossless_samples=20000, min_tokens=1_000_000, sampled_per_category=5,
                   drafter=dict(block=16, layers=2, steps=1500, batch_size=32, window=96, lr=3e-4, freeze_embeddings=True),
@@ -135,7 +137,8 @@ def run_suite(target, tok, methods: dict, prompts: list[dict], max_new_tokens: i
             o = speculative_generate(target, x, dr, max_new_tokens=max_new_tokens, temperature=temperature, generator=g)
             rows.append(dict(method=name, category=p['category'], prompt=i, exact=None if ref is None else o.sequences.tolist() == ref.tolist(),
                              new=o.new_tokens, calls=o.target_calls, wall=o.total_s - o.prefill_s,
-                             modelled=modelled_gpu_time(o, kind, block_size), tree=o.mean_tree))
+                             modelled=modelled_gpu_time(o, kind, block_size), tree=o.mean_tree,
+                             draft=sum(s.draft_s for s in o.steps), steps=sum(1 for s in o.steps if s.draft_s > 0)))
     return rows
 
 def summarise(rows: list[dict]) -> dict:
@@ -399,6 +402,106 @@ def _record(res, S, rows, methods, P, device, S7=None, rows7=None):
         res.add('cond_bastion_modelled_tree_size', size('cond_bastion_modelled'), 'nodes', note='conditioned drafter; noisy observations of the GPU cost model')
     res.add_figure('methods', _plot(S, names, cats + ['overall']))
 
+# %% ../../nbs/bastion/49_experiments.ipynb #membcd01
+MEMBOUND_METHODS_T07 = ('ar', 'cond_chain', 'cond_ddtree_8', 'cond_bastion')
+
+def speedup_interval(rows: list[dict], method: str, key: str = 'wall', boot: int = 1000, seed: int = 0) -> list[float]:
+    "95% bootstrap interval over prompts of `method`'s speedup over AR (seconds per token of AR / of the method; `key` 'wall' or 'modelled')."
+    ids = sorted({r['prompt'] for r in rows})
+    per = lambda m: {r['prompt']: (r[key], r['new']) for r in rows if r['method'] == m}
+    a, b = per('ar'), per(method)
+    ca, na = np.array([a[i][0] for i in ids]), np.array([a[i][1] for i in ids], float)
+    cb, nb = np.array([b[i][0] for i in ids]), np.array([b[i][1] for i in ids], float)
+    rng = np.random.default_rng(seed)
+    bs = [(ca[i].sum() / na[i].sum()) / (cb[i].sum() / nb[i].sum()) for i in (rng.integers(0, len(ids), len(ids)) for _ in range(boot))]
+    return [float(np.percentile(bs, 2.5)), float(np.percentile(bs, 97.5))]
+
+def membound_methods(drafter, profile: dict, budgets=(4, 8, 16, 32)) -> dict:
+    "The methods of the memory-bound pair: AR, prompt lookup, the conditioned drafter's chain, its DDTrees and BASTION (measured latency)."
+    m = {'ar': (None, 'none'), 'prompt_lookup': (PromptLookupDrafter(k=8), 'lookup'), 'cond_chain': (drafter, 'block')}
+    for b in budgets: m[f'cond_ddtree_{b}'] = (TreeDrafter(drafter, (lambda b: lambda lq: fixed_budget_tree(lq, b))(b), f'cond_ddtree_{b}'), 'block')
+    m['cond_bastion'] = (BastionDrafter(drafter, MeasuredLatency(profile), max_nodes=256), 'block')
+    return m
+
+def membound_suite(target, tok, cond, P: dict, seed: int = 0, progress: bool = False) -> dict:
+    "Run the memory-bound pair: `cond`'s network over `memory_bound_target(target)`, every method interleaved per prompt, at T=0 and T=0.7."
+    M = P['membound']
+    stage(f"memory-bound target: the tiny target, MLPs {M['factor']}x wider by neuron splitting, bf16 linears (notebook 48)")
+    big = memory_bound_target(target, M['factor'])
+    drafter = ConditionedBlockDrafter(cond.net, big, cond.target_layers)       # same function as the tiny target: same drafter
+    stage(f"verify profile of the memory-bound target ({len(P['profile_sizes'])} tree sizes)")
+    profile = measure_profile(big, sizes=P['profile_sizes'], reps=P['profile_reps'])
+    methods = membound_methods(drafter, profile, M['budgets'])
+    prompts = prompt_suite(M['per_category'], seed + 2)
+    stage(f"memory-bound pair: {len(methods)} methods x {len(prompts)} prompts, {P['max_new_tokens']} new tokens each")
+    rows = run_suite(big, tok, methods, prompts, P['max_new_tokens'], progress=progress)
+    m7 = {k: v for k, v in membound_methods(drafter, profile, (8,)).items() if k in MEMBOUND_METHODS_T07}
+    p7 = prompt_suite(M['sampled_per_category'], seed + 3)
+    stage(f"memory-bound pair at temperature 0.7: {len(m7)} methods x {len(p7)} prompts")
+    rows7 = run_suite(big, tok, m7, p7, P['max_new_tokens'], progress=progress, temperature=0.7, seed=seed)
+    return dict(target=big, profile=profile, methods=methods, rows=rows, rows7=rows7)
+
+def _record_membound(res, mb: dict, P: dict, where: str):
+    big, rows, methods = mb['target'], mb['rows'], mb['methods']
+    S, S7 = summarise(rows), summarise(mb['rows7'])
+    names, fixed = list(methods), [f'cond_ddtree_{b}' for b in P['membound']['budgets']]
+    ov = lambda m, k: S[(m, 'overall')][k]
+    step = lambda m: sum(r['draft'] for r in rows if r['method'] == m) / max(1, sum(r['steps'] for r in rows if r['method'] == m))
+    t1 = sum(r['wall'] for r in rows if r['method'] == 'ar') / sum(r['new'] for r in rows if r['method'] == 'ar')
+    res.add('membound_target_params', sum(p.numel() for p in big.parameters()), 'parameters',
+            note='the tiny target with MLPs grown by neuron splitting (same function) and bf16 decoder linears (notebook 48)')
+    res.add('membound_target_step_ms', 1e3 * t1, 'ms', note=f'autoregressive decoding, seconds per token, on {where}')
+    res.add('membound_drafter_pass_ms', 1e3 * step('cond_chain'), 'ms', note='one pass of the conditioned drafter (its chain), per decoding step')
+    res.add('membound_target_over_drafter_cost', t1 / step('cond_chain'), 'x', note='issue goal: a drafter >= 10x cheaper than a target step')
+    res.add('membound_greedy_exact_fraction', float(np.mean([r['exact'] for r in rows])), claim=1.0,
+            note='greedy outputs equal to target.generate of the memory-bound target, all methods and prompts')
+    for m in names:
+        res.add(f'membound_tau_{m}', ov(m, 'tau'), 'tokens/call', note='temperature 0')
+        res.add(f'membound_tau_{m}_ci', tau_interval(rows, m), 'tokens/call', note='95% bootstrap interval over prompts')
+        res.add(f'membound_speedup_wall_{m}', ov(m, 'speedup_wall'), 'x', claim=6.61 if m == 'cond_bastion' else None,
+                note=f'temperature 0; measured wall clock on {where}, interleaved with AR per prompt'
+                     + ('; issue goal >= 1.5x; paper: up to 6.61x on a GPU' if m == 'cond_bastion' else ''))
+        res.add(f'membound_speedup_wall_{m}_ci', speedup_interval(rows, m), 'x', note='95% bootstrap interval over prompts')
+        res.add(f'membound_mean_tree_{m}', ov(m, 'tree'), 'nodes')
+    for m in [m for m in MEMBOUND_METHODS_T07 if (m, 'overall') in S7]:
+        res.add(f'membound_tau_{m}_t0.7', S7[(m, 'overall')]['tau'], 'tokens/call', note='temperature 0.7')
+        res.add(f'membound_speedup_wall_{m}_t0.7', S7[(m, 'overall')]['speedup_wall'], 'x', note=f'temperature 0.7; measured on {where}')
+        res.add(f'membound_speedup_wall_{m}_t0.7_ci', speedup_interval(mb['rows7'], m), 'x', note='95% bootstrap interval over prompts')
+    v, ci = fraction_of_best_fixed(rows, 'cond_bastion', fixed, 'wall')
+    best = max(fixed, key=lambda m: ov(m, 'speedup_wall'))
+    res.add('membound_bastion_fraction_of_best_fixed_cpu', v, 'x', note=f'measured wall clock on {where}; BASTION speedup / best fixed DDTree '
+            f'budget in hindsight ({best}, of {", ".join(fixed)}); issue goal >= 1')
+    res.add('membound_bastion_fraction_of_best_fixed_cpu_ci', ci, 'x', note='95% bootstrap interval over prompts (budget re-chosen per resample)')
+    res.add('membound_bastion_over_cond_chain_wall', ov('cond_bastion', 'speedup_wall') / ov('cond_chain', 'speedup_wall'), 'x',
+            claim=1.39, note='measured; BASTION over the DFlash-style chain of the same drafter; paper: +39% over block-diffusion baselines')
+    res.add('membound_bastion_tree_size', float(np.mean(methods['cond_bastion'][0].sizes)), 'nodes',
+            note=f'latency learned from verify times of the memory-bound target measured on {where}')
+    res.config['membound'] = P['membound'] | dict(verify_profile_median_ms={n: round(1e3 * float(np.median(t)), 3) for n, t in mb['profile'].items()})
+    res.note(f"Memory-bound pair (membound_*): the tiny target grown to {sum(p.numel() for p in big.parameters()) / 1e6:.0f}M parameters by "
+             f"function-preserving neuron splitting, with bfloat16 decoder linears (notebook 48), verifies {max(mb['profile'])} tokens in "
+             f"{np.median(mb['profile'][max(mb['profile'])]) / np.median(mb['profile'][1]):.2f}x the time of one, and its step costs "
+             f"{t1 / step('cond_chain'):.1f}x a conditioned-drafter pass. Its function is the tiny target's, so the conditioned drafter distilled on "
+             "the tiny target is used unchanged and τ is the tiny target's; the wall clock is that of a memory-bound 38M-parameter target. "
+             "It is not a separately trained 38M-parameter model, whose acceptance rates could differ.")
+    res.add_figure('membound', _plot_membound(S, names, rows, mb['profile']))
+    return S, S7
+
+def _plot_membound(S, names, rows, profile):
+    fig, axes = new_figure(1, 2, figsize=(12, 3.8))
+    sizes = sorted(profile); base = float(np.median(profile[1]))
+    axes[0].plot(sizes, [float(np.median(profile[n])) / base for n in sizes], 'o-')
+    axes[0].set_xscale('log', base=2); axes[0].set_xlabel('tokens in the verify pass'); axes[0].set_ylabel('time / one-token pass')
+    axes[0].set_title(f'memory-bound target: verify cost ({1e3 * base:.1f} ms for one token)'); axes[0].axhline(1, color='k', lw=0.5)
+    sp = [S[(m, 'overall')]['speedup_wall'] for m in names]
+    ci = np.array([speedup_interval(rows, m) for m in names])
+    x = np.arange(len(names))
+    axes[1].bar(x, sp, yerr=[np.array(sp) - ci[:, 0], ci[:, 1] - np.array(sp)], capsize=3)
+    for i, m in enumerate(names): axes[1].text(i, 0.05, f"τ {S[(m, 'overall')]['tau']:.2f}", ha='center', fontsize=7, rotation=90, color='w')
+    axes[1].set_xticks(x, names, rotation=60, fontsize=7); axes[1].axhline(1, color='k', lw=0.5); axes[1].axhline(1.5, color='r', lw=0.5, ls='--')
+    axes[1].set_title('measured wall-clock speedup over AR (95% CI over prompts)')
+    fig.tight_layout()
+    return fig
+
 # %% ../../nbs/bastion/49_experiments.ipynb #run00001
 def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
     progress = show_progress(verbose)
@@ -450,6 +553,8 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
             for j, a in enumerate(decoding_top1_agreement(target, dr, val[:32, :32]), 1):
                 res.add(f'{pre}drafter_top1_agreement_decoding_pos{j}', a, note=f"{what}: {inside}")
     _record(res, S, rows, methods, P, device, S7)
+    if P.get('membound') and not smoke:   # tiny: the memory-bound pair of notebook 48
+        _record_membound(res, membound_suite(target, tok, cond, P, seed, progress), P, 'this CPU' if device.type == 'cpu' else str(device))
     _notes(res, S, list(methods), scale, smoke, low, device)
     if S7 is None: res.note('no temperature-0.7 suite in this run (smoke)')
     res.summary = S

@@ -81,6 +81,12 @@ class MeasuredLatency:
         self.n_obs += 1; self._since += 1
         if self._since >= self.refit_every: self._since = 0; self.fit()
 
+    def curve(self, n_max: int) -> np.ndarray:
+        "t(1), ..., t(n_max) at once: interpolated between measured sizes, extended past the largest along the last slope."
+        s, f, n = self.sizes, self.fitted, np.arange(1, n_max + 1, dtype=np.float64)
+        slope = max(0.0, (f[-1] - f[-2]) / (s[-1] - s[-2])) if len(s) > 1 else 0.0
+        return np.where(n <= s[-1], np.interp(n, s, f), f[-1] + slope * (n - s[-1]))
+
     def __call__(self, n_tokens) -> float:
         s, f = self.sizes, self.fitted
         if n_tokens <= s[-1] or len(s) == 1: return float(np.interp(n_tokens, s, f))
@@ -184,25 +190,19 @@ def _best_first(lq: torch.Tensor, keep, max_nodes: int = 256, top: int = 32) -> 
     "Best-first expansion over log-marginals `lq` [B, V]; `keep(conf, n, E)` decides whether the next node is added."
     B = lq.shape[0]
     vals, toks = lq.topk(min(top, lq.shape[1]), -1)                    # [B, top], on the drafter's device
-    vals, toks = vals.double().cpu(), toks.cpu()                        # the walk below reads them element by element
-    heap = [(-vals[0, 0].item(), 0, 0, -1)]                            # (-log path conf, depth index, rank, parent)
-    tokens, parents, conf, E = [], [], [], 1.0
+    vals, toks = vals.double().cpu().tolist(), toks.cpu().tolist()      # the walk below reads them one by one: Python lists
+    heap = [(-vals[0][0], 0, 0, -1)]                                   # (-log path conf, depth index, rank, parent)
+    tokens, parents, conf, logpath, E = [], [], [], [], 1.0             # logpath[i]: log path confidence of node i
     while heap and len(tokens) < max_nodes:
         nlc, d, r, p = heapq.heappop(heap)
         c = math.exp(-nlc)
         if not keep(c, len(tokens), E): break
         i = len(tokens)
-        tokens.append(int(toks[d, r])); parents.append(p); conf.append(vals[d, r].exp().item()); E += c
-        if r + 1 < vals.shape[1]:
-            base = 0.0 if p < 0 else -math.log(max(1e-300, _pc(conf, parents, p)))
-            heapq.heappush(heap, (base - vals[d, r + 1].item(), d, r + 1, p))
-        if d + 1 < B: heapq.heappush(heap, (nlc - vals[d + 1, 0].item(), d + 1, 0, i))
+        tokens.append(toks[d][r]); parents.append(p); conf.append(math.exp(vals[d][r])); logpath.append(-nlc); E += c
+        if r + 1 < len(vals[d]):                                        # the next sibling: same parent, next rank
+            heapq.heappush(heap, ((-logpath[p] if p >= 0 else 0.0) - vals[d][r + 1], d, r + 1, p))
+        if d + 1 < B: heapq.heappush(heap, (nlc - vals[d + 1][0], d + 1, 0, i))   # the first child
     return DraftTree(torch.tensor(tokens, dtype=torch.long), torch.tensor(parents, dtype=torch.long), conf=torch.tensor(conf))
-
-def _pc(conf, parents, i):
-    c = 1.0
-    while i >= 0: c *= conf[i]; i = parents[i]
-    return c
 
 def fixed_budget_tree(lq: torch.Tensor, budget: int) -> DraftTree:
     "DDTree: the `budget` most confident nodes, best first."
@@ -216,9 +216,10 @@ def bastion_tree(lq: torch.Tensor, latency, draft_seconds: float, max_nodes: int
                  patience: int = 16   # look this many nodes (or the best size, if larger) past the best size before stopping
                 ) -> DraftTree:
     "BASTION: nodes best first, cut at the size of highest throughput E[tau] / (draft + verify seconds)."
-    best = [0, 1.0 / (draft_seconds + latency(1))]                   # (nodes, throughput) of the best prefix so far
+    t = latency.curve(max_nodes + 1).tolist() if hasattr(latency, 'curve') else [latency(n) for n in range(1, max_nodes + 2)]
+    best = [0, 1.0 / (draft_seconds + t[0])]                          # (nodes, throughput) of the best prefix so far
     def keep(c, n, E):                                                # would the tree with this (n+1)-th node be the best so far?
-        thr = (E + c) / (draft_seconds + latency(n + 2))
+        thr = (E + c) / (draft_seconds + t[n + 1])                    # verify n+1 nodes and the root: t(n + 2)
         if thr > best[1]: best[:] = [n + 1, thr]
         return n + 1 - best[0] <= max(patience, best[0])
     t = _best_first(lq, keep, max_nodes=max_nodes)
