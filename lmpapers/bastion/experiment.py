@@ -35,7 +35,8 @@ __all__ = ['PRESETS', 'SMOKE_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', '
 PRESETS = {
     'tiny':  dict(per_category=3, max_new_tokens=48, budgets=(8, 16, 32, 64, 128, 256), lossless_samples=300, drafter={}, cond={}, sampled_per_category=1,
                   profile_sizes=(1, 2, 4, 8, 16, 32, 64, 128), profile_reps=11,
-                  membound=dict(factor=128, per_category=4, budgets=(4, 8, 16, 32), sampled_per_category=1)),   # notebook 48's target
+                  membound=dict(factor=128, per_category=3, budgets=(4, 8, 16, 32), sampled_per_category=1,
+                                profile_sizes=(1, 2, 4, 8, 12, 16, 24, 32, 64, 128))),   # notebook 48's target
     'small': dict(target='Qwen/Qwen3-1.7B', ar_drafter='Qwen/Qwen3-0.6B', per_category=20, max_new_tokens=128,
                   budgets=(8, 16, 32, 64, 128, 256), lossless_samples=20000, min_tokens=1_000_000, sampled_per_category=5,
                   drafter=dict(block=16, layers=2, steps=1500, batch_size=32, window=96, lr=3e-4, freeze_embeddings=True),
@@ -308,8 +309,8 @@ def _notes(res, S, names, scale, smoke, profile, device):
                  f"{profile[big] / profile[1]:.1f}x a one-token pass, the distilled block drafter's chain reaches "
                  f"τ = {S[('block_chain', 'overall')]['tau']:.2f}{cond_tau}, and {len(slow)} of {len(trees)} tree methods are slower than AR "
                  "in wall time. The tiny run shows the mechanisms (exact greedy output, lossless sampling, trees that adapt to the "
-                 "latency profile), not the speedups. A measured CPU speedup needs a target with tens of millions of parameters, "
-                 "where verification is memory-bound on this CPU; this run does not have one.")
+                 "latency profile), not the speedups on this target. A measured CPU speedup needs a target whose verification is "
+                 "memory-bound on this CPU: the membound_* results run the same drafter over such a target (notebook 48).")
     else:
         res.note("The block drafter is distilled here with a small budget, a stand-in for the trained DFlash drafters BASTION "
                  "uses training-free; speedups depend on that drafter's quality.")
@@ -429,8 +430,9 @@ def membound_suite(target, tok, cond, P: dict, seed: int = 0, progress: bool = F
     stage(f"memory-bound target: the tiny target, MLPs {M['factor']}x wider by neuron splitting, bf16 linears (notebook 48)")
     big = memory_bound_target(target, M['factor'])
     drafter = ConditionedBlockDrafter(cond.net, big, cond.target_layers)       # same function as the tiny target: same drafter
-    stage(f"verify profile of the memory-bound target ({len(P['profile_sizes'])} tree sizes)")
-    profile = measure_profile(big, sizes=P['profile_sizes'], reps=P['profile_reps'])
+    sizes = M.get('profile_sizes', P['profile_sizes'])          # finer where this target's curve bends (8-32 tokens)
+    stage(f"verify profile of the memory-bound target ({len(sizes)} tree sizes)")
+    profile = measure_profile(big, sizes=sizes, reps=P['profile_reps'])
     methods = membound_methods(drafter, profile, M['budgets'])
     prompts = prompt_suite(M['per_category'], seed + 2)
     stage(f"memory-bound pair: {len(methods)} methods x {len(prompts)} prompts, {P['max_new_tokens']} new tokens each")
@@ -481,8 +483,9 @@ def _record_membound(res, mb: dict, P: dict, where: str):
              f"function-preserving neuron splitting, with bfloat16 decoder linears (notebook 48), verifies {max(mb['profile'])} tokens in "
              f"{np.median(mb['profile'][max(mb['profile'])]) / np.median(mb['profile'][1]):.2f}x the time of one, and its step costs "
              f"{t1 / step('cond_chain'):.1f}x a conditioned-drafter pass. Its function is the tiny target's, so the conditioned drafter distilled on "
-             "the tiny target is used unchanged and τ is the tiny target's; the wall clock is that of a memory-bound 38M-parameter target. "
-             "It is not a separately trained 38M-parameter model, whose acceptance rates could differ.")
+             "the tiny target is used unchanged and τ is the tiny target's; the wall clock is that of a memory-bound "
+             f"{sum(p.numel() for p in big.parameters()) / 1e6:.0f}M-parameter target. "
+             "It is not a separately trained model of that size, whose acceptance rates could differ.")
     res.add_figure('membound', _plot_membound(S, names, rows, mb['profile']))
     return S, S7
 
