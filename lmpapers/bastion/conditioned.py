@@ -193,11 +193,11 @@ class CondConfig:
     block: int = 8                   # B future tokens per pass  # DFlash: 16
     layers: int = 2                  # drafter layers  # DFlash: 5
     target_layers: tuple|None = None # None: feature_layers(target depth, 3)
-    rows: int = 512                  # text prompts the target continues
+    rows: int = 2048                 # text prompts the target continues
     prompt_len: int = 32
     min_context: int = 4             # shortest context a block starts after
     gen_len: int = 64                # greedy tokens per prompt
-    steps: int = 300
+    steps: int = 2400
     batch_size: int = 16             # continuations per step
     anchors: int = 8                 # blocks per continuation per step
     lr: float = 3e-3
