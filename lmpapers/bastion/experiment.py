@@ -478,6 +478,9 @@ def _record_membound(res, mb: dict, P: dict, where: str):
             claim=1.39, note='measured; BASTION over the DFlash-style chain of the same drafter; paper: +39% over block-diffusion baselines')
     res.add('membound_bastion_tree_size', float(np.mean(methods['cond_bastion'][0].sizes)), 'nodes',
             note=f'latency learned from verify times of the memory-bound target measured on {where}')
+    res.add('membound_bastion_acceptance_scale', [round(float(s), 3) for s in methods['cond_bastion'][0].acceptance.scale], 'x',
+            note='per block depth: accepted / predicted reach of the acceptance surrogate, learned from verified trees (notebook 46, (4)); '
+                 "> 1: the drafter's marginals under-state how often its tokens are the target's greedy choice")
     res.config['membound'] = P['membound'] | dict(verify_profile_median_ms={n: round(1e3 * float(np.median(t)), 3) for n, t in mb['profile'].items()})
     res.note(f"Memory-bound pair (membound_*): the tiny target grown to {sum(p.numel() for p in big.parameters()) / 1e6:.0f}M parameters by "
              f"function-preserving neuron splitting, with bfloat16 decoder linears (notebook 48), verifies {max(mb['profile'])} tokens in "

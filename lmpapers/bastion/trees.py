@@ -16,7 +16,8 @@ from ..specdec.verify import prefill, verify_tree
 # %% auto #0
 __all__ = ['H100', 'H200', 'QWEN3_8B', 'QWEN3_0_6B', 'DFLASH_QWEN3_8B', 'expected_tau', 'path_confidence', 'isotonic',
            'MeasuredLatency', 'measure_profile', 'Accelerator', 'DecoderShape', 'GPUCostModel', 'NoisyClock',
-           'fixed_budget_tree', 'threshold_tree', 'bastion_tree', 'eagle2_tree', 'TreeDrafter', 'BastionDrafter']
+           'fixed_budget_tree', 'threshold_tree', 'bastion_tree', 'eagle2_tree', 'TreeDrafter', 'AcceptanceCalibration',
+           'BastionDrafter']
 
 # %% ../../nbs/bastion/46_bastion.ipynb #4b84c081
 def expected_tau(conf: torch.Tensor # [n] path confidence of each node
@@ -186,8 +187,9 @@ class NoisyClock:
         return {n: [self.verify(n) for _ in range(reps)] for n in sizes}
 
 # %% ../../nbs/bastion/46_bastion.ipynb #2d9bed34
-def _best_first(lq: torch.Tensor, keep, max_nodes: int = 256, top: int = 32) -> DraftTree:
-    "Best-first expansion over log-marginals `lq` [B, V]; `keep(conf, n, E)` decides whether the next node is added."
+def _best_first(lq: torch.Tensor, keep, max_nodes: int = 256, top: int = 32,
+                gain=None) -> DraftTree:   # gain(conf, depth) -> the node's term in E[tau]; None: its path confidence
+    "Best-first expansion over log-marginals `lq` [B, V]; `keep(g, n, E)` decides whether the next node, of gain g, is added."
     B = lq.shape[0]
     vals, toks = lq.topk(min(top, lq.shape[1]), -1)                    # [B, top], on the drafter's device
     vals, toks = vals.double().cpu().tolist(), toks.cpu().tolist()      # the walk below reads them one by one: Python lists
@@ -195,7 +197,7 @@ def _best_first(lq: torch.Tensor, keep, max_nodes: int = 256, top: int = 32) -> 
     tokens, parents, conf, logpath, E = [], [], [], [], 1.0             # logpath[i]: log path confidence of node i
     while heap and len(tokens) < max_nodes:
         nlc, d, r, p = heapq.heappop(heap)
-        c = math.exp(-nlc)
+        c = math.exp(-nlc) if gain is None else gain(math.exp(-nlc), d)
         if not keep(c, len(tokens), E): break
         i = len(tokens)
         tokens.append(toks[d][r]); parents.append(p); conf.append(math.exp(vals[d][r])); logpath.append(-nlc); E += c
@@ -213,7 +215,8 @@ def threshold_tree(lq: torch.Tensor, threshold: float = 0.05, max_nodes: int = 1
     return _best_first(lq, lambda c, n, E: c > threshold, max_nodes=max_nodes)
 
 def bastion_tree(lq: torch.Tensor, latency, draft_seconds: float, max_nodes: int = 256,
-                 patience: int = 16   # look this many nodes (or the best size, if larger) past the best size before stopping
+                 patience: int = 16,      # look this many nodes (or the best size, if larger) past the best size before stopping
+                 depth_scale=None         # [B] factors on the path confidences at each depth (4); None: all 1
                 ) -> DraftTree:
     "BASTION: nodes best first, cut at the size of highest throughput E[tau] / (draft + verify seconds)."
     t = latency.curve(max_nodes + 1).tolist() if hasattr(latency, 'curve') else [latency(n) for n in range(1, max_nodes + 2)]
@@ -222,7 +225,8 @@ def bastion_tree(lq: torch.Tensor, latency, draft_seconds: float, max_nodes: int
         thr = (E + c) / (draft_seconds + t[n + 1])                    # verify n+1 nodes and the root: t(n + 2)
         if thr > best[1]: best[:] = [n + 1, thr]
         return n + 1 - best[0] <= max(patience, best[0])
-    t = _best_first(lq, keep, max_nodes=max_nodes)
+    s = None if depth_scale is None else [float(x) for x in depth_scale]
+    t = _best_first(lq, keep, max_nodes=max_nodes, gain=None if s is None else (lambda c, d: min(1.0, c * s[d])))
     k = best[0]                                                       # best-first order: every prefix is a tree
     return DraftTree(t.tokens[:k], t.parents[:k], conf=t.conf[:k])
 
@@ -260,21 +264,43 @@ class TreeDrafter(_OverBlock):
         self.block, self.builder, self.name, self.vocab_size = block, builder, name, block.vocab_size
     def draft(self, ids): return self.builder(self.block.marginals(ids))
 
+class AcceptanceCalibration:
+    "Per-depth factors (4) on the acceptance surrogate, learned from the accepted lengths of verified trees."
+    def __init__(self, depth: int,          # the block size: tree depths 1..depth
+                 prior: float = 4.0):       # pseudo-observations at factor 1 per depth
+        if depth < 1 or prior <= 0: raise ValueError(f"need depth >= 1 and prior > 0, got {depth}, {prior}")
+        self.observed, self.predicted = np.full(depth, float(prior)), np.full(depth, float(prior))
+    def observe(self, tree: DraftTree, n_accepted: int):
+        "Add one verified tree: its predicted P(accepted >= d) per depth d and whether `n_accepted` reached d."
+        par, conf = tree.parents.tolist(), tree.conf.double().tolist()
+        if not 0 <= n_accepted <= len(par): raise ValueError(f"n_accepted must be in [0, {len(par)}], got {n_accepted}")
+        depth, path = [0] * len(par), [0.0] * len(par)
+        for i, p in enumerate(par):
+            depth[i], path[i] = (0, conf[i]) if p < 0 else (depth[p] + 1, path[p] * conf[i])
+            if depth[i] < len(self.predicted): self.predicted[depth[i]] += path[i]
+        self.observed[:min(n_accepted, len(self.observed))] += 1
+    @property
+    def scale(self) -> np.ndarray: return self.observed / self.predicted
+
 class BastionDrafter(_OverBlock):
     "BASTION: adaptive best-first trees; verify and drafting times learned from measurements (or from a clock's observations)."
     name = 'bastion'
     def __init__(self, block, latency: MeasuredLatency,
                  clock: NoisyClock|None = None, # None: this machine's wall clock; else observations of a modelled machine
-                 max_nodes: int = 256):
+                 max_nodes: int = 256,
+                 calibrate: bool = True):       # learn per-depth factors on the acceptance surrogate from accepted lengths (4)
         if not isinstance(latency, MeasuredLatency): raise TypeError(f"latency must be a MeasuredLatency, got {type(latency).__name__}")
         self.block, self.latency, self.clock, self.max_nodes = block, latency, clock, max_nodes
         self.vocab_size, self.sizes, self._drafts = block.vocab_size, [], deque(maxlen=16)
+        self.acceptance = AcceptanceCalibration(block.block) if calibrate else None
     def draft(self, ids):
         t0 = time.perf_counter()
         lq = self.block.marginals(ids); _sync(lq.device)
         self._drafts.append(time.perf_counter() - t0 if self.clock is None else self.clock.draft())
-        tree = bastion_tree(lq, self.latency, float(np.median(self._drafts)), self.max_nodes)   # median: robust to slow outliers
+        tree = bastion_tree(lq, self.latency, float(np.median(self._drafts)), self.max_nodes,  # median: robust to slow outliers
+                            depth_scale=None if self.acceptance is None else self.acceptance.scale)
         self.sizes.append(tree.n)
         return tree
     def feedback(self, n_accepted, tree, verify_seconds):
         self.latency.observe(tree.n + 1, verify_seconds if self.clock is None else self.clock.verify(tree.n + 1))
+        if self.acceptance is not None and tree.n: self.acceptance.observe(tree, n_accepted)
