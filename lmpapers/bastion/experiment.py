@@ -27,9 +27,10 @@ from .trees import (TreeDrafter, BastionDrafter, MeasuredLatency, GPUCostModel, 
 
 # %% auto #0
 __all__ = ['PRESETS', 'SMOKE_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'MEMBOUND_METHODS_T07', 'preset', 'prompt_suite',
-           'whatif_costs', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise', 'fraction_of_best_fixed',
-           'lossless_target', 'lossless_drafters', 'lossless_power', 'detectable_shift', 'lossless_check',
-           'lossless_pvalues', 'tau_interval', 'speedup_interval', 'membound_methods', 'membound_suite', 'reproduce']
+           'whatif_costs', 'ddtrees', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise',
+           'bootstrap_interval', 'fraction_of_best_fixed', 'lossless_target', 'lossless_drafters', 'lossless_power',
+           'detectable_shift', 'lossless_check', 'lossless_pvalues', 'tau_interval', 'speedup_interval',
+           'membound_methods', 'membound_suite', 'reproduce']
 
 # %% ../../nbs/bastion/49_experiments.ipynb #df8d1fe4
 PRESETS = {
@@ -83,6 +84,11 @@ def whatif_costs(block_size: int) -> tuple[GPUCostModel, dict]:
     return verify, dict(none=0.0, lookup=0.0, block=GPUCostModel(w['block_drafter'], w['hw'], w['context'])(block_size),
                         ar=GPUCostModel(w['ar_drafter'], w['hw'], w['context'])(1))
 
+def ddtrees(drafter, budgets, prefix: str = '') -> dict:
+    "`{prefix}ddtree_{b}` -> (a DDTree of `b` nodes over `drafter`'s marginals, 'block') for every budget b."
+    tree = lambda b: TreeDrafter(drafter, lambda lq: fixed_budget_tree(lq, b), f'{prefix}ddtree_{b}')
+    return {f'{prefix}ddtree_{b}': (tree(b), 'block') for b in budgets}
+
 def make_methods(target, tok, block, small, profile: dict, budgets=(8, 16, 32, 64, 128),
                  max_tree: int|None = None,  # cap on every tree's nodes (None: each method's own)
                  temperature: float = 0.0,   # > 0: the AR drafter samples its drafts (q-based acceptance)
@@ -97,7 +103,7 @@ def make_methods(target, tok, block, small, profile: dict, budgets=(8, 16, 32, 6
         m['chain_ar_heuristic'] = (ModelDrafter(small, k=4, schedule='heuristic', **samp), 'ar')
     m['prompt_lookup'] = (PromptLookupDrafter(k=8), 'lookup')
     m['block_chain'] = (block, 'block')
-    for b in budgets: m[f'ddtree_{b}'] = (TreeDrafter(block, (lambda b: lambda lq: fixed_budget_tree(lq, b))(b), f'ddtree_{b}'), 'block')
+    m |= ddtrees(block, budgets)
     m['eagle2'] = (TreeDrafter(block, lambda lq: eagle2_tree(lq, budget=cap(64)), 'eagle2'), 'block')
     m['opt_tree'] = (TreeDrafter(block, lambda lq: threshold_tree(lq, max_nodes=cap(128)), 'opt_tree'), 'block')
     m['bastion'] = (BastionDrafter(block, MeasuredLatency(profile), max_nodes=cap(256)), 'block')
@@ -107,7 +113,7 @@ def make_methods(target, tok, block, small, profile: dict, budgets=(8, 16, 32, 6
                                             max_nodes=cap(256)), 'block')
     if cond is not None:
         m['cond_chain'] = (cond, 'block')
-        for b in budgets: m[f'cond_ddtree_{b}'] = (TreeDrafter(cond, (lambda b: lambda lq: fixed_budget_tree(lq, b))(b), f'cond_ddtree_{b}'), 'block')
+        m |= ddtrees(cond, budgets, 'cond_')
         m['cond_bastion'] = (BastionDrafter(cond, MeasuredLatency(profile), max_nodes=cap(256)), 'block')
         clock = NoisyClock(verify, costs['block'], WHATIF['sigma'], WHATIF['outlier_rate'], seed=seed + 1)
         m['cond_bastion_modelled'] = (BastionDrafter(cond, MeasuredLatency(clock.profile(reps=WHATIF['profile_reps'])), clock=clock,
@@ -159,6 +165,12 @@ def summarise(rows: list[dict]) -> dict:
                                tree=float(np.mean([r['tree'] for r in rs])), exact=float(np.mean(ex)) if ex else float('nan'))
     return out
 
+def bootstrap_interval(stat, n: int, boot: int = 1000, seed: int = 0) -> list[float]:
+    "95% percentile interval of `stat(idx)` over `boot` resamples `idx` of n prompts drawn with replacement."
+    rng = np.random.default_rng(seed)
+    bs = [stat(rng.integers(0, n, n)) for _ in range(boot)]
+    return [float(np.percentile(bs, 2.5)), float(np.percentile(bs, 97.5))]
+
 def fraction_of_best_fixed(rows: list[dict], method: str, fixed: list[str], key: str, boot: int = 1000, seed: int = 0):
     "`method`'s speedup over the best fixed budget chosen in hindsight (`key`: 'wall' or 'modelled'), and a 95% bootstrap interval over prompts."
     ids = sorted({r['prompt'] for r in rows}); pos = {p: j for j, p in enumerate(ids)}
@@ -170,9 +182,7 @@ def fraction_of_best_fixed(rows: list[dict], method: str, fixed: list[str], key:
         per_tok = cost[:, idx].sum(1) / new[:, idx].sum(1)           # seconds per token of each method
         speed = per_tok[0] / per_tok
         return speed[1] / speed[2:].max()
-    rng = np.random.default_rng(seed)
-    bs = [frac(rng.integers(0, len(ids), len(ids))) for _ in range(boot)]
-    return float(frac(np.arange(len(ids)))), [float(np.percentile(bs, 2.5)), float(np.percentile(bs, 97.5))]
+    return float(frac(np.arange(len(ids)))), bootstrap_interval(frac, len(ids), boot, seed)
 
 # %% ../../nbs/bastion/49_experiments.ipynb #7ee843a5
 LOSSLESS = dict(T=0.8, top_k=6, top_p=0.9, n_tok=3, vocab=8, alpha=0.01, prompt=(1, 5, 2, 1, 5))
@@ -337,9 +347,7 @@ def tau_interval(rows: list[dict], method: str, boot: int = 1000, seed: int = 0)
     "95% bootstrap interval over prompts of `method`'s τ (new tokens / target calls)."
     rs = [r for r in rows if r['method'] == method]
     new, calls = np.array([r['new'] for r in rs], float), np.array([r['calls'] for r in rs], float)
-    rng = np.random.default_rng(seed)
-    bs = [new[i].sum() / calls[i].sum() for i in (rng.integers(0, len(rs), len(rs)) for _ in range(boot))]
-    return [float(np.percentile(bs, 2.5)), float(np.percentile(bs, 97.5))]
+    return bootstrap_interval(lambda i: new[i].sum() / calls[i].sum(), len(rs), boot, seed)
 
 def _record(res, S, rows, methods, P, device, S7=None, rows7=None):
     names = list(methods)
@@ -413,14 +421,12 @@ def speedup_interval(rows: list[dict], method: str, key: str = 'wall', boot: int
     a, b = per('ar'), per(method)
     ca, na = np.array([a[i][0] for i in ids]), np.array([a[i][1] for i in ids], float)
     cb, nb = np.array([b[i][0] for i in ids]), np.array([b[i][1] for i in ids], float)
-    rng = np.random.default_rng(seed)
-    bs = [(ca[i].sum() / na[i].sum()) / (cb[i].sum() / nb[i].sum()) for i in (rng.integers(0, len(ids), len(ids)) for _ in range(boot))]
-    return [float(np.percentile(bs, 2.5)), float(np.percentile(bs, 97.5))]
+    return bootstrap_interval(lambda i: (ca[i].sum() / na[i].sum()) / (cb[i].sum() / nb[i].sum()), len(ids), boot, seed)
 
 def membound_methods(drafter, profile: dict, budgets=(4, 8, 16, 32)) -> dict:
     "The methods of the memory-bound pair: AR, prompt lookup, the conditioned drafter's chain, its DDTrees and BASTION (measured latency)."
     m = {'ar': (None, 'none'), 'prompt_lookup': (PromptLookupDrafter(k=8), 'lookup'), 'cond_chain': (drafter, 'block')}
-    for b in budgets: m[f'cond_ddtree_{b}'] = (TreeDrafter(drafter, (lambda b: lambda lq: fixed_budget_tree(lq, b))(b), f'cond_ddtree_{b}'), 'block')
+    m |= ddtrees(drafter, budgets, 'cond_')
     m['cond_bastion'] = (BastionDrafter(drafter, MeasuredLatency(profile), max_nodes=256), 'block')
     return m
 
@@ -450,7 +456,8 @@ def _record_membound(res, mb: dict, P: dict, where: str):
     ov = lambda m, k: S[(m, 'overall')][k]
     step = lambda m: sum(r['draft'] for r in rows if r['method'] == m) / max(1, sum(r['steps'] for r in rows if r['method'] == m))
     t1 = sum(r['wall'] for r in rows if r['method'] == 'ar') / sum(r['new'] for r in rows if r['method'] == 'ar')
-    res.add('membound_target_params', sum(p.numel() for p in big.parameters()), 'parameters',
+    n_params, ci = sum(p.numel() for p in big.parameters()), {m: speedup_interval(rows, m) for m in names}
+    res.add('membound_target_params', n_params, 'parameters',
             note='the tiny target with MLPs grown by neuron splitting (same function) and bf16 decoder linears (notebook 48)')
     res.add('membound_target_step_ms', 1e3 * t1, 'ms', note=f'autoregressive decoding, seconds per token, on {where}')
     res.add('membound_drafter_pass_ms', 1e3 * step('cond_chain'), 'ms', note='one pass of the conditioned drafter (its chain), per decoding step')
@@ -463,7 +470,7 @@ def _record_membound(res, mb: dict, P: dict, where: str):
         res.add(f'membound_speedup_wall_{m}', ov(m, 'speedup_wall'), 'x', claim=6.61 if m == 'cond_bastion' else None,
                 note=f'temperature 0; measured wall clock on {where}, interleaved with AR per prompt'
                      + ('; issue goal >= 1.5x; paper: up to 6.61x on a GPU' if m == 'cond_bastion' else ''))
-        res.add(f'membound_speedup_wall_{m}_ci', speedup_interval(rows, m), 'x', note='95% bootstrap interval over prompts')
+        res.add(f'membound_speedup_wall_{m}_ci', ci[m], 'x', note='95% bootstrap interval over prompts')
         res.add(f'membound_mean_tree_{m}', ov(m, 'tree'), 'nodes')
     for m in [m for m in MEMBOUND_METHODS_T07 if (m, 'overall') in S7]:
         res.add(f'membound_tau_{m}_t0.7', S7[(m, 'overall')]['tau'], 'tokens/call', note='temperature 0.7')
@@ -482,24 +489,24 @@ def _record_membound(res, mb: dict, P: dict, where: str):
             note='per block depth: accepted / predicted reach of the acceptance surrogate, learned from verified trees (notebook 46, (4)); '
                  "> 1: the drafter's marginals under-state how often its tokens are the target's greedy choice")
     res.config['membound'] = P['membound'] | dict(verify_profile_median_ms={n: round(1e3 * float(np.median(t)), 3) for n, t in mb['profile'].items()})
-    res.note(f"Memory-bound pair (membound_*): the tiny target grown to {sum(p.numel() for p in big.parameters()) / 1e6:.0f}M parameters by "
+    res.note(f"Memory-bound pair (membound_*): the tiny target grown to {n_params / 1e6:.0f}M parameters by "
              f"function-preserving neuron splitting, with bfloat16 decoder linears (notebook 48), verifies {max(mb['profile'])} tokens in "
              f"{np.median(mb['profile'][max(mb['profile'])]) / np.median(mb['profile'][1]):.2f}x the time of one, and its step costs "
              f"{t1 / step('cond_chain'):.1f}x a conditioned-drafter pass. Its function is the tiny target's, so the conditioned drafter distilled on "
              "the tiny target is used unchanged and τ is the tiny target's; the wall clock is that of a memory-bound "
-             f"{sum(p.numel() for p in big.parameters()) / 1e6:.0f}M-parameter target. "
+             f"{n_params / 1e6:.0f}M-parameter target. "
              "It is not a separately trained model of that size, whose acceptance rates could differ.")
-    res.add_figure('membound', _plot_membound(S, names, rows, mb['profile']))
+    res.add_figure('membound', _plot_membound(S, names, ci, mb['profile']))
     return S, S7
 
-def _plot_membound(S, names, rows, profile):
+def _plot_membound(S, names, ci: dict, profile):
     fig, axes = new_figure(1, 2, figsize=(12, 3.8))
     sizes = sorted(profile); base = float(np.median(profile[1]))
     axes[0].plot(sizes, [float(np.median(profile[n])) / base for n in sizes], 'o-')
     axes[0].set_xscale('log', base=2); axes[0].set_xlabel('tokens in the verify pass'); axes[0].set_ylabel('time / one-token pass')
     axes[0].set_title(f'memory-bound target: verify cost ({1e3 * base:.1f} ms for one token)'); axes[0].axhline(1, color='k', lw=0.5)
     sp = [S[(m, 'overall')]['speedup_wall'] for m in names]
-    ci = np.array([speedup_interval(rows, m) for m in names])
+    ci = np.array([ci[m] for m in names])
     x = np.arange(len(names))
     axes[1].bar(x, sp, yerr=[np.array(sp) - ci[:, 0], ci[:, 1] - np.array(sp)], capsize=3)
     for i, m in enumerate(names): axes[1].text(i, 0.05, f"τ {S[(m, 'overall')]['tau']:.2f}", ha='center', fontsize=7, rotation=90, color='w')

@@ -82,17 +82,17 @@ class MeasuredLatency:
         self.n_obs += 1; self._since += 1
         if self._since >= self.refit_every: self._since = 0; self.fit()
 
-    def curve(self, n_max: int) -> np.ndarray:
-        "t(1), ..., t(n_max) at once: interpolated between measured sizes, extended past the largest along the last slope."
-        s, f, n = self.sizes, self.fitted, np.arange(1, n_max + 1, dtype=np.float64)
+    def _at(self, n: np.ndarray) -> np.ndarray:
+        "t(n): interpolated between measured sizes, extended past the largest along the last slope."
+        s, f = self.sizes, self.fitted
         slope = max(0.0, (f[-1] - f[-2]) / (s[-1] - s[-2])) if len(s) > 1 else 0.0
         return np.where(n <= s[-1], np.interp(n, s, f), f[-1] + slope * (n - s[-1]))
 
-    def __call__(self, n_tokens) -> float:
-        s, f = self.sizes, self.fitted
-        if n_tokens <= s[-1] or len(s) == 1: return float(np.interp(n_tokens, s, f))
-        slope = max(0.0, (f[-1] - f[-2]) / (s[-1] - s[-2]))
-        return float(f[-1] + slope * (n_tokens - s[-1]))
+    def curve(self, n_max: int) -> np.ndarray:
+        "t(1), ..., t(n_max) at once."
+        return self._at(np.arange(1, n_max + 1, dtype=np.float64))
+
+    def __call__(self, n_tokens) -> float: return float(self._at(np.asarray([n_tokens], dtype=np.float64))[0])
 
 # %% ../../nbs/bastion/46_bastion.ipynb #c5a2d39b
 def _sync(device):
@@ -219,10 +219,10 @@ def bastion_tree(lq: torch.Tensor, latency, draft_seconds: float, max_nodes: int
                  depth_scale=None         # [B] factors on the path confidences at each depth (4); None: all 1
                 ) -> DraftTree:
     "BASTION: nodes best first, cut at the size of highest throughput E[tau] / (draft + verify seconds)."
-    t = latency.curve(max_nodes + 1).tolist() if hasattr(latency, 'curve') else [latency(n) for n in range(1, max_nodes + 2)]
-    best = [0, 1.0 / (draft_seconds + t[0])]                          # (nodes, throughput) of the best prefix so far
+    lat = latency.curve(max_nodes + 1).tolist() if hasattr(latency, 'curve') else [latency(n) for n in range(1, max_nodes + 2)]
+    best = [0, 1.0 / (draft_seconds + lat[0])]                          # (nodes, throughput) of the best prefix so far
     def keep(c, n, E):                                                # would the tree with this (n+1)-th node be the best so far?
-        thr = (E + c) / (draft_seconds + t[n + 1])                    # verify n+1 nodes and the root: t(n + 2)
+        thr = (E + c) / (draft_seconds + lat[n + 1])                  # verify n+1 nodes and the root: t(n + 2)
         if thr > best[1]: best[:] = [n + 1, thr]
         return n + 1 - best[0] <= max(patience, best[0])
     s = None if depth_scale is None else [float(x) for x in depth_scale]
