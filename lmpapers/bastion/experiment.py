@@ -476,11 +476,11 @@ def _record_membound(res, mb: dict, P: dict, where: str):
         res.add(f'membound_tau_{m}_t0.7', S7[(m, 'overall')]['tau'], 'tokens/call', note='temperature 0.7')
         res.add(f'membound_speedup_wall_{m}_t0.7', S7[(m, 'overall')]['speedup_wall'], 'x', note=f'temperature 0.7; measured on {where}')
         res.add(f'membound_speedup_wall_{m}_t0.7_ci', speedup_interval(mb['rows7'], m), 'x', note='95% bootstrap interval over prompts')
-    v, ci = fraction_of_best_fixed(rows, 'cond_bastion', fixed, 'wall')
+    v, frac_ci = fraction_of_best_fixed(rows, 'cond_bastion', fixed, 'wall')
     best = max(fixed, key=lambda m: ov(m, 'speedup_wall'))
     res.add('membound_bastion_fraction_of_best_fixed_cpu', v, 'x', note=f'measured wall clock on {where}; BASTION speedup / best fixed DDTree '
             f'budget in hindsight ({best}, of {", ".join(fixed)}); issue goal >= 1')
-    res.add('membound_bastion_fraction_of_best_fixed_cpu_ci', ci, 'x', note='95% bootstrap interval over prompts (budget re-chosen per resample)')
+    res.add('membound_bastion_fraction_of_best_fixed_cpu_ci', frac_ci, 'x', note='95% bootstrap interval over prompts (budget re-chosen per resample)')
     res.add('membound_bastion_over_cond_chain_wall', ov('cond_bastion', 'speedup_wall') / ov('cond_chain', 'speedup_wall'), 'x',
             claim=1.39, note='measured; BASTION over the DFlash-style chain of the same drafter; paper: +39% over block-diffusion baselines')
     res.add('membound_bastion_tree_size', float(np.mean(methods['cond_bastion'][0].sizes)), 'nodes',
@@ -576,7 +576,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
 def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = False,
               model: str|None = None,  # small/full: target checkpoint, HF name or local path (default: the scale's)
               data: str|None = None,   # small/full: distillation text, a `datasets` name or local files (default: embedded corpus)
-              verbose: bool = False) -> Path:
+              verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run every method on the prompt suite and write `out/bastion.json` with figures; `smoke`: the small/full path on CPU."
     P = preset(scale, smoke)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Callable
 
 # %% auto #0
-__all__ = ['SHIPPED_CAP_MB', 'cache_dir', 'config_hash', 'write_manifest', 'check_entry', 'shipped_dir', 'shipped_entry',
-           'cached', 'weights_key', 'tokenizer_key', 'rows_key']
+__all__ = ['SHIPPED_CAP_MB', 'cache_dir', 'config_hash', 'write_manifest', 'check_entry', 'shipped_dir', 'manifest_digest',
+           'shipped_problem', 'shipped_entry', 'cached', 'weights_key', 'tokenizer_key', 'rows_key', 'tag_entry',
+           'source_key']
 
 # %% ../../nbs/core/01_cache.ipynb #860d2834
 def cache_dir() -> Path:
@@ -59,16 +60,28 @@ def check_entry(folder: Path) -> str|None:
     return None
 
 # %% ../../nbs/core/01_cache.ipynb #010665d2
+def _wait_s() -> float:
+    "Seconds a process waits for another one building the same entry: `$LMPAPERS_CACHE_WAIT_S`, else two hours."
+    return float(os.environ.get('LMPAPERS_CACHE_WAIT_S', 7200))
+
 @contextmanager
-def _locked(path: Path):
+def _locked(path: Path, what: str = 'this entry', verbose: bool = True):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'w') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        t0, said = time.monotonic(), False
+        while True:
+            try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+            except BlockingIOError:
+                if time.monotonic() - t0 > _wait_s():
+                    raise TimeoutError(f"waited {_wait_s():.0f} s for another process building {what}; if none is running, "
+                                       f"delete {path} (LMPAPERS_CACHE_WAIT_S sets the wait)") from None
+                if verbose and not said: print(f'waiting for another process building {what}', flush=True); said = True
+                time.sleep(0.2)
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../../nbs/core/01_cache.ipynb #50f5cf9f
-SHIPPED_CAP_MB = 48   # total size of everything under checkpoints/
+SHIPPED_CAP_MB = 56   # total size of everything under checkpoints/
 
 def shipped_dir() -> Path|None:
     "Folder of committed cache entries: `$LMPAPERS_SHIPPED` (`off` disables them), else the repository's `checkpoints/` if present."
@@ -79,30 +92,72 @@ def shipped_dir() -> Path|None:
     repo = Path(lmpapers.__file__).resolve().parent.parent/'checkpoints'   # the package's folder sits in the repository root
     return repo if repo.is_dir() else None
 
+def manifest_digest(folder: Path) -> str:
+    "SHA-256 of an entry's `MANIFEST.json`: what `INDEX.json` records for a shipped entry."
+    return _file_digest(Path(folder)/'MANIFEST.json')
+
+def shipped_problem(root: Path, name: str) -> str|None:
+    "None if `root/name` is listed in `root/INDEX.json` with its manifest's SHA-256 and every file matches the manifest, else why not."
+    try: info = json.loads((root/'INDEX.json').read_text()).get(name)
+    except (OSError, ValueError) as e: return f'no readable INDEX.json ({e})'
+    if info is None: return 'not listed in INDEX.json'
+    if not (root/name/'MANIFEST.json').exists(): return 'no MANIFEST.json'
+    if info.get('manifest') != manifest_digest(root/name): return "its MANIFEST.json does not match the SHA-256 INDEX.json records"
+    return check_entry(root/name)
+
 def shipped_entry(kind: str, # kind of artefact
                   key: str,  # its config hash
                   verbose: bool = True) -> Path|None:
     "The verified shipped entry `kind/key`, or None (none shipped, shipped entries off, or damaged: reported)."
     root = shipped_dir()
     if root is None or not (root/kind/key).is_dir(): return None
-    problem = check_entry(root/kind/key)
+    problem = shipped_problem(root, f'{kind}/{key}')
     if problem is None: return root/kind/key
     if verbose: print(f'shipped entry {root/kind/key} is unusable ({problem}); building it instead')
     return None
 
 # %% ../../nbs/core/01_cache.ipynb #d9620cc7
+def _note(entry: str, how: str) -> None:
+    "Append how `entry` was obtained (hit, shipped, built, loaded) to `$LMPAPERS_CACHE_LOG`, when set: the evidence that shipped entries are used."
+    log = os.environ.get('LMPAPERS_CACHE_LOG')
+    if not log: return
+    line = json.dumps(dict(entry=entry, how=how, pid=os.getpid())) + '\n'
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try: os.write(fd, line.encode())                     # one short write with O_APPEND: lines of parallel processes never interleave
+    finally: os.close(fd)
+
+def _local_builder() -> bool:
+    "False in a process of a multi-process `torch.distributed` run that is not its node's first: it waits for the entry instead of building it."
+    import sys
+    dist = sys.modules.get('torch.distributed')
+    if dist is None or not dist.is_available() or not dist.is_initialized() or dist.get_world_size() == 1: return True
+    return int(os.environ.get('LOCAL_RANK', dist.get_rank())) == 0
+
+def _await_entry(dest: Path, what: str, verbose: bool) -> Path:
+    t0, said = time.monotonic(), False
+    while not (dest.exists() and check_entry(dest) is None):   # entries appear whole (renamed into place)
+        if time.monotonic() - t0 > _wait_s():
+            raise TimeoutError(f"waited {_wait_s():.0f} s for the first process of this node to build {what}; "
+                               f"did it fail? (LMPAPERS_CACHE_WAIT_S sets the wait)")
+        if verbose and not said: print(f'waiting for the first process of this node to build {what}', flush=True); said = True
+        time.sleep(0.5)
+    return dest
+
 def cached(kind: str,      # folder name for this kind of artefact, e.g. 'tokenizer'
            config: dict,   # everything that determines the artefact (hashed into its key)
            build: Callable[[Path], None], # writes the artefact's files into the folder it is given
            root: str|Path|None = None,   # cache root; default `cache_dir()`
            verbose: bool = True) -> Path:
-    "Folder holding the verified artefact for `config`: cached, else copied from a shipped entry, else built by `build`."
+    "Folder holding the verified artefact for `config`: cached, else copied from a shipped entry, else built by `build` (by one process only)."
     root = Path(root) if root is not None else cache_dir()
     dest = root/kind/config_hash(config)
-    with _locked(root/kind/f'.{dest.name}.lock'):
+    name = f'{kind}/{dest.name}'
+    if not _local_builder():
+        _note(name, 'waited'); return _await_entry(dest, name, verbose)
+    with _locked(root/kind/f'.{dest.name}.lock', name, verbose):
         if dest.exists():
             problem = check_entry(dest)
-            if problem is None: return dest
+            if problem is None: _note(name, 'hit'); return dest
             if verbose: print(f'cache entry {dest} is unusable ({problem}); rebuilding')
             shutil.rmtree(dest)
         tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-', dir=root/kind))
@@ -115,6 +170,7 @@ def cached(kind: str,      # folder name for this kind of artefact, e.g. 'tokeni
             os.replace(tmp, dest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True); raise
+        _note(name, 'shipped' if shipped is not None else 'built')
     return dest
 
 # %% ../../nbs/core/01_cache.ipynb #21191f31
@@ -144,3 +200,14 @@ def tokenizer_key(tokenizer, n: int = 16) -> str:
 def rows_key(rows, n: int = 16) -> str:
     "Content hash of a tensor (e.g. token rows `[N, T]`)."
     h = hashlib.sha256(); _tensor_digest(h, 'rows', rows); return h.hexdigest()[:n]
+
+# %% ../../nbs/core/01_cache.ipynb #a9e1c002
+def tag_entry(model, folder: Path):
+    "Mark `model`, just loaded from the cache entry `folder`, with that entry's name (see `source_key`); returns `model`."
+    model._lmpapers_entry = (f'{Path(folder).parent.name}/{Path(folder).name}', weights_key(model))
+    return model
+
+def source_key(model) -> str:
+    "What an entry derived from `model` is keyed by: `entry:KIND/KEY` of the entry it was loaded from while its weights are unchanged, else `weights:` and their content hash."
+    tag, w = getattr(model, '_lmpapers_entry', None), weights_key(model)
+    return f'entry:{tag[0]}' if tag is not None and tag[1] == w else f'weights:{w}'

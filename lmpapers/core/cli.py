@@ -53,7 +53,7 @@ def check_out_dir(out: str|Path) -> Path:
     return out
 
 # %% ../../nbs/core/06_cli.ipynb #084df7ff
-OPTIONS = ('scale', 'seed', 'out', 'smoke', 'model', 'data', 'verbose')
+OPTIONS = ('scale', 'seed', 'out', 'smoke', 'model', 'data', 'verbose', 'quick', 'text_column')
 
 def check_reproduce(name: str, fn) -> None:
     "Raise `TypeError` unless paper `name`'s `reproduce` accepts every option in `OPTIONS`."
@@ -61,14 +61,16 @@ def check_reproduce(name: str, fn) -> None:
     if missing: raise TypeError(f"reproduce of paper {name!r} lacks the option(s) {', '.join(missing)}")
 
 def run_paper(name: str, scale: str, seed: int, out: Path, smoke: bool = False,
-              model: str|None = None, data: str|None = None, verbose: bool = False) -> Path:
+              model: str|None = None, data: str|None = None, verbose: bool = False,
+              quick: bool = False, text_column: str|None = None) -> Path:
     "Run paper `name`'s `reproduce` and return the results file it wrote."
     try: fn = implemented()[name].load()
     except ModuleNotFoundError as e:
         raise CLIError(f"paper {name!r} needs the package {e.name!r}, which is not installed (pip install {e.name})") from None
     check_reproduce(name, fn)
     try:
-        with quiet(verbose): return Path(fn(scale=scale, seed=seed, out=out, smoke=smoke, model=model, data=data, verbose=verbose))
+        with quiet(verbose): return Path(fn(scale=scale, seed=seed, out=out, smoke=smoke, model=model, data=data, verbose=verbose,
+                                                quick=quick, text_column=text_column))
     except ModuleNotFoundError as e:
         raise CLIError(f"paper {name!r} needs the package {e.name!r}, which is not installed (pip install {e.name})") from None
     except (ScaleUnavailable, NotImplementedError) as e: raise CLIError(f"paper {name!r} at scale {scale!r}: {e}") from None
@@ -85,7 +87,7 @@ def _cmd_reproduce(args) -> int:
     if args.smoke and args.scale == 'tiny': raise CLIError("--smoke runs the small/full code path on CPU; add --scale small or --scale full")
     if (args.model or args.data) and len(names) > 1: raise CLIError("--model and --data apply to one paper; name it instead of 'all'")
     if args.verbose: os.environ['LMPAPERS_VERBOSE'] = '1'
-    opts = dict(smoke=args.smoke, model=args.model, data=args.data, verbose=args.verbose)
+    opts = dict(smoke=args.smoke, model=args.model, data=args.data, verbose=args.verbose, quick=args.quick, text_column=args.text_column)
     failed = []
     for name in names:
         t0 = time.time(); print(f"== {name} ({args.scale}{', smoke' if args.smoke else ''}, seed {args.seed})", flush=True)
@@ -115,6 +117,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument('--model', help="checkpoint for small/full: a Hugging Face name or a local folder (default: the paper's)")
     r.add_argument('--data', help="dataset for small/full: a datasets hub name (name or name:config) or local files (default: the paper's)")
     r.add_argument('--verbose', action='store_true', help='show every log line and progress bar (default: one line per stage)')
+    r.add_argument('--quick', action='store_true', help='the cut-down tier of the same experiment: fewer prompts, steps and seeds (what make test runs)')
+    r.add_argument('--text-column', help='for --data tables (CSV, JSON, parquet): the column holding the text (default: text)')
     r.set_defaults(fn=_cmd_reproduce)
     return p
 

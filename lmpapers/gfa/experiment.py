@@ -381,7 +381,7 @@ def scale_notes(sw: dict, ks, ci: dict, n_seeds: int, smoke: bool = False) -> li
 def reproduce(scale: str = 'tiny', seed: int = 0, out: str|Path = 'results', smoke: bool = False,
               model: str|None = None,   # small/full: an HF architecture (name in ARCHITECTURES or local folder) to train from scratch
               data: str|None = None,    # small/full: training text for `load_text` (hub name or local files)
-              verbose: bool = False) -> Path:
+              verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run the GFA experiment at `scale` and write `out/gfa.json`; returns its path."
     P = preset(scale, smoke)
     if scale == 'tiny' and (model is not None or data is not None):

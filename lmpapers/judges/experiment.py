@@ -287,6 +287,8 @@ def reproduce(scale: str = 'tiny', # one of tiny, small, full
               model: str|None = None, # not used: the judges are simulated (or replayed from a log)
               data: str|None = None, # HelpSteer2: a local copy (repository files or parquet export) or a hub name; default env LMPAPERS_HELPSTEER2, else a generated fixture
               verbose: bool = False, # progress bars
+              quick: bool = False, # the cut-down tier: fewer prompts, steps and seeds, the same functions
+              text_column: str|None = None, # the text column of a --data table
               helpsteer_dir=None, # same as `data` (older name)
               ) -> Path:
     "Reproduce the headline experiment at `scale`; write `out/judges.json` and `out/figures/judges_*.png`."

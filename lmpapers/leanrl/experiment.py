@@ -298,7 +298,7 @@ def plot_rewards(runs: list):
 def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = False,
               model: str|None = None,  # small/full: policy checkpoint, HF name or local path (default: the scale's)
               data: str|None = None,   # unused: the theorems are generated; a Lean user checks MiniF2F with lmpapers.leanrl.lean
-              verbose: bool = False) -> Path:
+              verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "GRPO outcome-only vs outcome+tactic vs ablations with Coq as the oracle; writes `out/leanrl.json` and figures."
     P = preset(scale, smoke)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)

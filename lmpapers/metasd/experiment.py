@@ -336,7 +336,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
 def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = False,
               model: str|None = None,  # small/full: target checkpoint, HF name or local path (default: the scale's)
               data: str|None = None,   # unused: the domains are built in (accepted for the common CLI)
-              verbose: bool = False) -> Path:
+              verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run every selector and drafter on the prompt suite and write `out/metasd.json` with figures; `smoke`: the small/full path on CPU."
     P = preset(scale, smoke)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)

@@ -180,7 +180,7 @@ def _summary(seeds: list[dict], methods, budgets_of):
 def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = False,
               model: str|None = None,   # small/full: base checkpoint, HF name or local path
               data: str|None = None,    # small/full: folder of sub-dataset folders or 'name=source,...'
-              verbose: bool = False) -> Path:
+              verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run every method at every budget over the seeds and write `out/msft.json` with figures."
     P = preset(scale, smoke)
     if scale == 'tiny' and (model is not None or data is not None):

@@ -176,7 +176,7 @@ PAPER = dict(pss_gain='+21.2% PSS over RLVR (MATH500)', fidelity_gain='+11.4% pe
 def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = False,
               model: str|None = None,  # small/full: policy checkpoint, HF name or local path (default: the scale's)
               data: str|None = None,   # unused: the arithmetic prompts are generated
-              verbose: bool = False) -> Path:
+              verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Base vs RLVR vs PerMix-RLVR over seeds; writes `out/permix.json` and figures."
     P = preset(scale, smoke)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)

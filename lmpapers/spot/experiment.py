@@ -258,7 +258,7 @@ def methods_for(sel, idx, gate, cfg, fmt=None) -> dict:
 def reproduce(scale: str = 'tiny', seed: int = 0, out: str = 'results', smoke: bool = False,
               model: str|None = None,   # small/full: HF name or local path of a Qwen3 checkpoint (default: the scale's)
               data: str|None = None,    # small/full: distillation text, a `datasets` name or local files (default: embedded corpus)
-              verbose: bool = False) -> Path:
+              verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run the SpotAttention experiment at `scale` and write `out/spot.json` (+ figures); `smoke`: the small/full path on CPU with a cut-down random model."
     cfg = scale_config(scale, smoke)
     device = run_device(scale, smoke)

@@ -213,6 +213,8 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
               model: str|None = None, # small/full: model specs (see above); tiny: not used
               data: str|None = None, # small/full: the benchmark (local folder or gated hub name); tiny: not used
               verbose: bool = False, # progress bars
+              quick: bool = False, # the cut-down tier: fewer prompts, steps and seeds, the same functions
+              text_column: str|None = None, # the text column of a --data table
               ) -> Path:
     "Run the UniSAFE experiment at `scale` and write `out/unisafe.json` and its figures."
     cfg = dict(PRESETS[check_scale(scale)]); out = Path(out)
