@@ -10,8 +10,8 @@ from pathlib import Path
 import html as _html, re as _re
 
 # %% auto #0
-__all__ = ['SCALES', 'check_scale', 'Metric', 'library_versions', 'new_figure', 'Results', 'write_failure', 'load_results',
-           'report_markdown', 'write_report']
+__all__ = ['SCALES', 'check_scale', 'Metric', 'library_versions', 'new_figure', 'PhysicalLimitError', 'check_physical_limit',
+           'Results', 'write_failure', 'load_results', 'report_markdown', 'write_report']
 
 # %% ../../nbs/core/05_results.ipynb #2b029250
 SCALES = ('tiny', 'small', 'full')
@@ -54,6 +54,34 @@ def new_figure(nrows: int = 1, ncols: int = 1, figsize=(5, 3.5), **subplot_kw):
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, **subplot_kw)
 
+# %% ../../nbs/core/05_results.ipynb #45f146d7
+class PhysicalLimitError(ValueError):
+    "A measured ratio above the physical limit its result states: the baseline it is measured against needs checking."
+
+def _finite(x, what: str) -> float:
+    if hasattr(x, 'item'): x = x.item()
+    if isinstance(x, bool) or not isinstance(x, (int, float)): raise TypeError(f"{what} must be a number, got {type(x).__name__}")
+    if not math.isfinite(x): raise ValueError(f"{what} must be finite, got {x}")
+    return float(x)
+
+def check_physical_limit(name: str,         # the metric, e.g. 'decode_speedup_vs_dense_L131072'
+                         value,             # the measured ratio
+                         limit,             # the most it can physically be, e.g. a decode step's memory-traffic ratio
+                         baseline: str,     # what the ratio is measured against: what to check when the limit is exceeded
+                         rtol: float = 0.0  # relative slack for timing noise
+                        ) -> float:
+    "Return `value` if it is at most `limit` (times 1 + `rtol`), else raise `PhysicalLimitError` naming the baseline to check."
+    if not isinstance(baseline, str) or not baseline.strip():
+        raise TypeError(f"baseline must name what {name!r} is measured against (e.g. 'the dense SDPA decode step'), got {baseline!r}")
+    v, lim, tol = _finite(value, f"{name!r}'s value"), _finite(limit, f"{name!r}'s limit"), _finite(rtol, 'rtol')
+    if lim <= 0: raise ValueError(f"{name!r}'s limit must be positive, got {lim}")
+    if tol < 0: raise ValueError(f"rtol must be >= 0, got {tol}")
+    if v > lim * (1 + tol):
+        raise PhysicalLimitError(f"{name} = {v:.4g} is above its physical limit {lim:.4g} ({v / lim:.0%} of it). No measurement can beat "
+                                 f"the limit, so the comparison is broken, most likely a baseline slower than it should be: check {baseline}. "
+                                 "The result was not recorded.")
+    return value
+
 # %% ../../nbs/core/05_results.ipynb #f72624be
 class Results:
     "Metrics and figures of one paper's run, written to `out/<paper>.json` and `out/figures/`."
@@ -72,9 +100,12 @@ class Results:
         self.figures: dict[str, str] = {}
         self.t0 = time.time()
 
-    def add(self, name: str, value, unit: str = '', claim=None, note: str = '') -> Metric:
-        "Record metric `name`; recording the same name twice is an error."
+    def add(self, name: str, value, unit: str = '', claim=None, note: str = '',
+            limit=None,          # the most `value` can physically be; above it the run fails (`check_physical_limit`)
+            baseline: str|None = None) -> Metric:   # with `limit`: what `value` is measured against
+        "Record metric `name`; recording the same name twice, or a value above its physical `limit`, is an error."
         if name in self.metrics: raise ValueError(f"metric {name!r} recorded twice")
+        if limit is not None: check_physical_limit(name, value, limit, baseline)
         m = self.metrics[name] = Metric(name, _jsonable(value), unit, _jsonable(claim), note)
         return m
 
