@@ -15,7 +15,7 @@ from .results import check_scale
 from .tokenizer import train_tokenizer
 
 # %% auto #0
-__all__ = ['ARCHITECTURES', 'SMOKE', 'ScaleUnavailable', 'check_smoke', 'scale_preset', 'run_device', 'run_dtype',
+__all__ = ['QUICK_NOTE', 'ARCHITECTURES', 'SMOKE', 'ScaleUnavailable', 'check_smoke', 'scale_preset', 'run_device', 'run_dtype',
            'register_architecture', 'smoke_config', 'stage', 'show_progress', 'quiet', 'load_lm', 'embedded_tokens',
            'load_text']
 
@@ -30,14 +30,22 @@ def check_smoke(scale: str, smoke: bool) -> str:
         raise ValueError("--smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
     return scale
 
+QUICK_NOTE = ("quick tier: the tiny run's trained models with fewer prompts, evaluation rows, seeds and steps, so that every result "
+              "and plotting function runs in seconds; its numbers are not results (run without --quick for them)")
+
 def scale_preset(presets: dict,          # scale -> the settings of a run at that scale
                  scale: str, smoke: bool = False,
-                 smoke_sizes=None        # what a smoke run changes: a dict, or a function of the preset returning one
+                 smoke_sizes=None,       # what a smoke run changes: a dict, or a function of the preset returning one
+                 quick: bool = False,    # the tiny scale's quick tier (`--quick`): the same models, less evaluation
+                 quick_sizes=None        # what the quick tier changes: a dict, or a function of the preset returning one
                 ) -> dict:
-    "A copy of `presets[scale]`; with `smoke`, updated to the smoke sizes (the same entries, so the same code runs)."
+    "A copy of `presets[scale]`; with `smoke` or `quick`, updated to those sizes (the same entries, so the same code runs); quick ones carry `quick=True`."
     if scale not in presets: raise ValueError(f"unknown scale {scale!r}; expected one of {', '.join(presets)}")
     P = copy.deepcopy(presets[check_smoke(scale, smoke)])
     if smoke: P.update(smoke_sizes(P) if callable(smoke_sizes) else dict(smoke_sizes or {}))
+    if quick:
+        if scale != 'tiny': raise ValueError(f"--quick cuts the tiny scale's evaluation; use it with scale 'tiny' (got {scale!r}; --smoke is the quick check of small/full)")
+        P.update(copy.deepcopy(quick_sizes(P) if callable(quick_sizes) else dict(quick_sizes or {})), quick=True)
     return P
 
 def run_device(scale: str, smoke: bool = False) -> torch.device:
