@@ -1,4 +1,5 @@
-# Two commands do everything: `make reproduce` and `make test`. Both create .venv/ on first use.
+# Two commands do everything: `make reproduce` and `make test`. Both create .venv/ on first use and install the
+# system packages they need (tools/setup_system.sh: Coq, and Chromium for the tests) where they can.
 SHELL := /bin/bash
 PY    := .venv/bin/python
 STAMP := .venv/.installed
@@ -13,9 +14,11 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 reproduce: $(STAMP)
+	bash tools/setup_system.sh
 	.venv/bin/lmpapers reproduce all --scale tiny --out results
 
 test: $(STAMP)
+	bash tools/setup_system.sh --tests
 	bash tools/test.sh
 
 docs: $(STAMP)

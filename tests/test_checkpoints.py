@@ -2,7 +2,7 @@
 import json, os, shlex
 from pathlib import Path
 import pytest
-from lmpapers.core.cache import SHIPPED_CAP_MB, cached, check_entry, shipped_dir, shipped_entry
+from lmpapers.core.cache import SHIPPED_CAP_MB, cached, check_entry, manifest_digest, shipped_dir, shipped_entry
 
 REPO = Path(__file__).resolve().parents[1]
 SHIP = REPO/'checkpoints'
@@ -28,6 +28,7 @@ def test_shipped_entry_is_intact_and_found(name, monkeypatch):
     info = INDEX[name]
     assert shlex.split(info['cmd'])[0] in ('lmpapers', 'python'), info['cmd']
     assert info['bytes'] == sum(p.stat().st_size for p in (SHIP/name).rglob('*') if p.is_file())
+    assert info['manifest'] == manifest_digest(SHIP/name), 'INDEX.json must hold the SHA-256 of the manifest'
 
 
 @pytest.mark.parametrize('name', sorted(INDEX)[:1])
@@ -43,3 +44,31 @@ def test_cached_copies_a_shipped_entry_instead_of_building(name, tmp_path, monke
 def test_shipped_entries_can_be_turned_off(monkeypatch):
     monkeypatch.setenv('LMPAPERS_SHIPPED', 'off')
     assert shipped_dir() is None and shipped_entry('any', 'key') is None
+
+
+def test_a_shipped_entry_rewritten_with_its_manifest_is_refused(tmp_path, monkeypatch):
+    name = sorted(INDEX)[0]
+    ship = tmp_path/'ship'; (ship/name).parent.mkdir(parents=True)
+    import shutil; shutil.copytree(SHIP/name, ship/name); (ship/'INDEX.json').write_text(json.dumps({name: INDEX[name]}))
+    monkeypatch.setenv('LMPAPERS_SHIPPED', str(ship))
+    kind, key = name.split('/')
+    assert shipped_entry(kind, key) == ship/name
+    victim = next(p for p in sorted((ship/name).rglob('*')) if p.is_file() and p.name != 'MANIFEST.json')
+    victim.write_bytes(victim.read_bytes()[::-1])                      # a file changed...
+    man = json.loads((ship/name/'MANIFEST.json').read_text())          # ...and its manifest rewritten to match
+    from lmpapers.core.cache import write_manifest
+    write_manifest(ship/name, man['config'])
+    assert check_entry(ship/name) is None and shipped_entry(kind, key, verbose=False) is None
+
+
+def test_verify_reports_the_largest_difference(tmp_path):
+    import importlib.util, torch
+    from safetensors.torch import save_file
+    spec = importlib.util.spec_from_file_location('checkpoints_tool', REPO/'tools'/'checkpoints.py')
+    tool = importlib.util.module_from_spec(spec); spec.loader.exec_module(tool)
+    a, b = tmp_path/'a.safetensors', tmp_path/'b.safetensors'
+    w = torch.randn(4, 4)
+    save_file({'w': w}, a); save_file({'w': w + 2e-5}, b)
+    assert abs(tool.file_difference(a, b) - 2e-5) < 1e-6
+    (tmp_path/'a.json').write_text(json.dumps(dict(loss=[1.0, 2.0]))); (tmp_path/'b.json').write_text(json.dumps(dict(loss=[1.0, 2.5])))
+    assert tool.file_difference(tmp_path/'a.json', tmp_path/'b.json') == 0.5

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel
-from ..core.cache import cached
+from ..core.cache import cached, source_key
 from ..core.data import load_corpus
 from ..core.guards import fork_rng, to_model, model_device, model_dtype
 from ..core.models import decoder_layers
@@ -281,7 +281,7 @@ def conditioned_drafter(target: PreTrainedModel, tokenizer, cfg: CondConfig = Co
     else:
         arch = target.config.to_diff_dict(); arch.pop('transformers_version', None)
         key = dict(kind='conditioned_block', cfg=asdict(cfg) | dict(target_layers=layers), rows=tensor_fingerprint(prompts),
-                   target=weights_fingerprint(target), target_dtype=str(model_dtype(target)), arch=arch,
+                   target=source_key(target), target_dtype=str(model_dtype(target)), arch=arch,
                    tokenizer=tokenizer_fingerprint(tokenizer), code=1)
         def build(folder: Path):
             net, hist, secs = train()

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedModel
-from ..core.cache import cached
+from ..core.cache import cached, source_key
 from ..core.data import load_corpus
 from ..core.guards import to_model, model_device, model_dtype
 from ..core.models import decoder_layers
@@ -234,7 +234,7 @@ def block_drafter(target: PreTrainedModel, tokenizer, cfg: DrafterConfig = Draft
         model = model.to(dtype)
     else:
         arch = target.config.to_diff_dict(); arch.pop('transformers_version', None)
-        key = dict(kind='block_diffusion', cfg=asdict(cfg), rows=tensor_fingerprint(rows), target=weights_fingerprint(target),
+        key = dict(kind='block_diffusion', cfg=asdict(cfg), rows=tensor_fingerprint(rows), target=source_key(target),
                    target_dtype=str(model_dtype(target)), arch=arch, tokenizer=tokenizer_fingerprint(tokenizer), mask_id=mask_id,
                    dtype=str(dtype), code=2)
         def build(folder: Path):

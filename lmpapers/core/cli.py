@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse, importlib.metadata as md, inspect, os, sys, tempfile, time, traceback
 from pathlib import Path
 from .results import SCALES, load_results, write_report, write_failure
-from .scales import ScaleUnavailable, quiet
+from .scales import ScaleUnavailable, SystemPackageMissing, quiet
 
 # %% auto #0
-__all__ = ['PAPERS', 'OPTIONS', 'implemented', 'CLIError', 'resolve_papers', 'check_out_dir', 'check_reproduce', 'run_paper',
-           'parser', 'main']
+__all__ = ['PAPERS', 'OPTIONS', 'implemented', 'CLIError', 'NotRun', 'resolve_papers', 'check_out_dir', 'check_reproduce',
+           'run_paper', 'parser', 'main']
 
 # %% ../../nbs/core/06_cli.ipynb #07493dc9
 PAPERS = {
@@ -32,6 +32,7 @@ def implemented() -> dict[str, md.EntryPoint]:
 
 # %% ../../nbs/core/06_cli.ipynb #dc09fc26
 class CLIError(Exception): "An error the user can fix; printed as one line."
+class NotRun(CLIError): "A paper that cannot start here (a system package is missing): recorded as not run, not as failed."
 
 def resolve_papers(name: str) -> list[str]:
     "Paper names for `name` ('all' means every implemented paper)."
@@ -73,6 +74,7 @@ def run_paper(name: str, scale: str, seed: int, out: Path, smoke: bool = False,
                                                 quick=quick, text_column=text_column))
     except ModuleNotFoundError as e:
         raise CLIError(f"paper {name!r} needs the package {e.name!r}, which is not installed (pip install {e.name})") from None
+    except SystemPackageMissing as e: raise NotRun(f"paper {name!r}: {e}") from None
     except (ScaleUnavailable, NotImplementedError) as e: raise CLIError(f"paper {name!r} at scale {scale!r}: {e}") from None
 
 # %% ../../nbs/core/06_cli.ipynb #613f1abd
@@ -88,7 +90,7 @@ def _cmd_reproduce(args) -> int:
     if (args.model or args.data) and len(names) > 1: raise CLIError("--model and --data apply to one paper; name it instead of 'all'")
     if args.verbose: os.environ['LMPAPERS_VERBOSE'] = '1'
     opts = dict(smoke=args.smoke, model=args.model, data=args.data, verbose=args.verbose, quick=args.quick, text_column=args.text_column)
-    failed = []
+    failed, not_run = [], []
     for name in names:
         t0 = time.time(); print(f"== {name} ({args.scale}{', smoke' if args.smoke else ''}, seed {args.seed})", flush=True)
         try: path = run_paper(name, args.scale, args.seed, out, **opts)
@@ -96,10 +98,12 @@ def _cmd_reproduce(args) -> int:
             if len(names) == 1: raise
             if isinstance(e, CLIError): print(f'error: {e}', file=sys.stderr); msg = str(e)
             else: traceback.print_exc(); msg = f'{type(e).__name__}: {e}'
+            if isinstance(e, NotRun): write_failure(name, args.scale, args.seed, out, msg, smoke=args.smoke, status='not run'); not_run.append(name); continue
             write_failure(name, args.scale, args.seed, out, msg, smoke=args.smoke); failed.append(name); continue
         print(f'   wrote {path} in {time.time()-t0:.0f} s', flush=True)
     report = write_report(out) if load_results(out) else None
     if report: print(f'report: {report} and {report.with_suffix(".html")}')
+    if not_run: print(f'not run: {", ".join(not_run)} (see the report for what to install)', file=sys.stderr)
     if failed: print(f'error: failed: {", ".join(failed)} (see the report)', file=sys.stderr); return 1
     return 0
 

@@ -138,10 +138,11 @@ class Results:
         return path
 
 # %% ../../nbs/core/05_results.ipynb #d9952273
-def write_failure(paper: str, scale: str, seed: int, out: str|Path, error: str, smoke: bool = False, title: str = '') -> Path:
-    "Write `out/<paper>.json` recording that the run failed with `error`."
+def write_failure(paper: str, scale: str, seed: int, out: str|Path, error: str, smoke: bool = False, title: str = '',
+                  status: str = 'failed') -> Path:
+    "Write `out/<paper>.json` recording that the run failed (or, with `status='not run'`, could not start) with `error`."
     r = Results(paper, scale, seed, out, title=title, smoke=smoke)
-    d = r.to_dict(); d.update(status='failed', error=str(error))
+    d = r.to_dict(); d.update(status=status, error=str(error))
     path = Path(out)/f'{paper}.json'; path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{paper}.json.tmp'); tmp.write_text(json.dumps(d, indent=1, default=str)); os.replace(tmp, path)
     return path
@@ -165,8 +166,8 @@ def report_markdown(results: list[dict]) -> str:
         lines += [f"## {r['paper']}: {r.get('title','')}".rstrip(': '), '',
                   f"scale `{r['scale']}`{' (smoke: cut-down random model on CPU, numbers mean nothing)' if r.get('smoke') else ''}"
                   f" · seed {r['seed']} · {r.get('elapsed_s', 0):.0f} s", '']
-        if r.get('status') == 'failed':
-            lines += [f"**failed**: `{r.get('error', '')}`", '']; continue
+        if r.get('status') in ('failed', 'not run'):
+            lines += [f"**{r['status']}**: `{r.get('error', '')}`", '']; continue
         lines += [f'note: {n}' for n in r.get('notes', [])] + ([''] if r.get('notes') else [])
         lines += ['| metric | value | unit | paper | note |', '| --- | --- | --- | --- | --- |']
         for m in r['metrics']:

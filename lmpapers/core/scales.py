@@ -15,13 +15,16 @@ from .results import check_scale
 from .tokenizer import train_tokenizer
 
 # %% auto #0
-__all__ = ['QUICK_NOTE', 'ARCHITECTURES', 'SMOKE', 'ScaleUnavailable', 'check_smoke', 'scale_preset', 'run_device', 'run_dtype',
-           'register_architecture', 'smoke_config', 'stage', 'show_progress', 'quiet', 'load_lm', 'embedded_tokens',
-           'load_text']
+__all__ = ['QUICK_NOTE', 'ARCHITECTURES', 'SMOKE', 'ScaleUnavailable', 'SystemPackageMissing', 'check_smoke', 'scale_preset',
+           'run_device', 'run_dtype', 'register_architecture', 'smoke_config', 'stage', 'show_progress', 'quiet',
+           'load_lm', 'embedded_tokens', 'load_text']
 
 # %% ../../nbs/core/09_scales.ipynb #9ab6f152
 class ScaleUnavailable(RuntimeError):
     "What a scale needs that this machine lacks, and how to provide it, in one line."
+
+class SystemPackageMissing(ScaleUnavailable):
+    "A system package (not a Python one) the paper needs is not installed: the paper is recorded as not run, with this reason."
 
 # %% ../../nbs/core/09_scales.ipynb #54a65560
 def check_smoke(scale: str, smoke: bool) -> str:

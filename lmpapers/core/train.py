@@ -11,7 +11,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
-from .cache import cached, config_hash
+from .cache import cached, config_hash, tag_entry, tokenizer_key
 from .guards import check_token_ids, fork_rng, model_device
 from .scales import show_progress
 from .data import load_corpus, corpus_fingerprint
@@ -196,7 +196,7 @@ def pretrained_lm(preset: str = 'tiny', arch: str = 'qwen3', corpus: str = 'engl
     tok = train_tokenizer(corpus, vocab_size)
     mcfg = model_config(preset, arch, vocab_size=len(tok), **overrides)
     key = dict(model=mcfg.to_diff_dict(), arch=arch, train=asdict(cfg), corpus=corpus,
-               fingerprint=corpus_fingerprint(corpus), tokenizer=tok.name_or_path, code=TRAIN_CODE_VERSION)
+               fingerprint=corpus_fingerprint(corpus), tokenizer=tokenizer_key(tok), code=TRAIN_CODE_VERSION)
     key['model'].pop('transformers_version', None)
     def build(folder: Path):
         ds = load_corpus(corpus)
@@ -209,6 +209,6 @@ def pretrained_lm(preset: str = 'tiny', arch: str = 'qwen3', corpus: str = 'engl
         (folder/'history.json').write_text(json.dumps(h))
         plot_history(h, f'{arch} {preset} on {corpus}').savefig(folder/'loss.png', dpi=100, bbox_inches='tight')
     folder = cached('lm', key, build)
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    model = tag_entry(AutoModelForCausalLM.from_pretrained(folder).eval(), folder)   # entries built from it are keyed by its recipe
     model.history = json.loads((folder/'history.json').read_text())
     return model, tok

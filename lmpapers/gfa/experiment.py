@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from ..core.cache import cached, config_hash, rows_key, weights_key
+from ..core.cache import cached, config_hash, rows_key, source_key
 from ..core.data import copy_task
 from ..core.guards import fork_rng, model_device
 from ..core.results import Results, check_scale, new_figure
@@ -119,7 +119,7 @@ SWEEP_VERSION = 1   # bump when what a sweep measures changes
 
 def cached_eval(name: str, model, inputs: dict, fn):
     "`fn()` (JSON-serialisable) for `model` and `inputs`, cached on disk by the model's weights, the inputs' contents and `name`."
-    key = dict(name=name, weights=weights_key(model), version=SWEEP_VERSION,
+    key = dict(name=name, weights=source_key(model), version=SWEEP_VERSION,
                inputs={k: rows_key(v) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()})
     folder = cached('gfa_eval', key, lambda f: (f/'result.json').write_text(json.dumps(fn())))
     return json.loads((folder/'result.json').read_text())

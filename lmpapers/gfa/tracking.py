@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import AutoModelForCausalLM
-from ..core.cache import cached
+from ..core.cache import cached, tag_entry
 from ..core.data import load_corpus, corpus_fingerprint, copy_task
 from ..core.guards import fork_rng
 from ..core.models import decoder_layers, model_config
@@ -21,7 +21,7 @@ from ..core.tokenizer import train_tokenizer
 from ..core.train import Callback, TrainConfig, train, token_chunks, TRAIN_CODE_VERSION
 
 # %% auto #0
-__all__ = ['SUBMODULES', 'GFA_TINY', 'GFA_TRAIN', 'GFA_CODE_VERSION', 'GFA_LM_TRAIN', 'GFA_TASK', 'block_parameters',
+__all__ = ['SUBMODULES', 'GFA_TINY', 'GFA_TRAIN', 'GFA_CODE_VERSION', 'GFA_LM_TRAIN', 'GFA_TASK', 'block_parameters', 'sum_dtype',
            'GradTracker', 'attach', 'detach', 'block_scores', 'tracking_overhead', 'lm_rows', 'rows_digest',
            'task_documents', 'mixed_lm_rows', 'unigram_entropy', 'tracked_lm', 'gfa_config', 'task_lm']
 
@@ -44,8 +44,12 @@ def block_parameters(blocks) -> list[list[tuple[str, nn.Parameter]]]:
     return out
 
 # %% ../../nbs/gfa/11_tracking.ipynb #2c892baa
+def sum_dtype(device) -> torch.dtype:
+    "Dtype of running sums kept on `device`: float64, or float32 where the device has no float64 (MPS)."
+    return torch.float32 if torch.device(device).type == 'mps' else torch.float64
+
 class GradTracker(Callback):
-    "Accumulates per-block and per-sub-module gradient norms and Σ|W⊙∇W| over training steps."
+    "Accumulates per-block and per-sub-module gradient norms and Σ|W⊙∇W| over training steps (on the parameters' device)."
     def __init__(self,
                  model: nn.Module|None = None, # a HF causal LM (blocks found by `decoder_layers`), or None with `blocks`
                  blocks=None,                 # explicit list of residual blocks, e.g. a ResNet's
@@ -53,46 +57,54 @@ class GradTracker(Callback):
         if model is None and blocks is None: raise ValueError("give a model or a list of blocks to track")
         self.blocks = list(blocks) if blocks is not None else list(decoder_layers(model))
         self.params = block_parameters(self.blocks)
+        self.device = self.params[0][0][1].device            # the sums live where the gradients are: no copy per step
         L, S = len(self.blocks), len(SUBMODULES)
-        self.grad_norm, self.taylor = np.zeros(L), np.zeros(L)
-        self.grad_norm_sub, self.taylor_sub = np.zeros((L, S)), np.zeros((L, S))
+        self.sums = dict(grad_norm=self._zeros(L), taylor=self._zeros(L), grad_norm_sub=self._zeros(L, S), taylor_sub=self._zeros(L, S))
         self.steps, self.snapshot_every, self.snapshots = 0, snapshot_every, []
         self.seconds, self._hooks, self._pending = 0.0, [], None
 
+    def _zeros(self, *shape): return torch.zeros(*shape, dtype=sum_dtype(self.device), device=self.device)
+    def _here(self, x: torch.Tensor): return x.to(self.device, sum_dtype(self.device))   # a per-parameter sum, onto the sums' device
+
     @torch.no_grad()
-    def _accumulate(self, sq: np.ndarray, tay: np.ndarray):
-        "Close one step from per-(block, sub-module) squared grad norms `sq` and Taylor sums `tay`."
-        self.grad_norm += np.sqrt(sq.sum(1)); self.taylor += tay.sum(1)
-        self.grad_norm_sub += np.sqrt(sq); self.taylor_sub += tay
+    def _accumulate(self, sq: torch.Tensor, tay: torch.Tensor):
+        "Close one step from per-(block, sub-module) squared grad norms `sq` and Taylor sums `tay` ([L, S], on `device`)."
+        s = self.sums
+        s['grad_norm'] += sq.sum(1).sqrt(); s['taylor'] += tay.sum(1)
+        s['grad_norm_sub'] += sq.sqrt(); s['taylor_sub'] += tay
         self.steps += 1
-        if self.snapshot_every and self.steps % self.snapshot_every == 0:
+        if self.snapshot_every and self.steps % self.snapshot_every == 0:   # a report: the only per-step copy to the CPU
             self.snapshots.append(dict(step=self.steps, grad_norm=self.grad_norm.tolist(), taylor=self.taylor.tolist()))
 
     @torch.no_grad()
     def update(self, model=None):
         "Read the current `.grad` of every tracked parameter and add one step to the sums."
         t0 = time.perf_counter()
-        L, S = len(self.blocks), len(SUBMODULES)
-        sq, tay = torch.zeros(L, S, dtype=torch.float64), torch.zeros(L, S, dtype=torch.float64)
+        sq, tay = self._zeros(len(self.blocks), len(SUBMODULES)), self._zeros(len(self.blocks), len(SUBMODULES))
         for i, ps in enumerate(self.params):
             for kind, p in ps:
                 if p.grad is None: continue
                 g = p.grad.detach()
                 j = SUBMODULES.index(kind)
-                sq[i, j] += g.float().pow(2).sum().double(); tay[i, j] += (p.detach().float() * g.float()).abs().sum().double()
-        self._accumulate(sq.numpy(), tay.numpy())
+                sq[i, j] += self._here(g.float().pow(2).sum()); tay[i, j] += self._here((p.detach().float() * g.float()).abs().sum())
+        self._accumulate(sq, tay)
         self.seconds += time.perf_counter() - t0
 
     def after_backward(self, step: int, model): self.update(model)
+
+def _report(name):
+    "A read-only view of running sum `name` as a NumPy array on the CPU (the sums stay on the device)."
+    return property(lambda self: self.sums[name].detach().cpu().numpy().copy(), doc=f"Accumulated `{name}` (NumPy, on the CPU).")
+for _n in ('grad_norm', 'taylor', 'grad_norm_sub', 'taylor_sub'): setattr(GradTracker, _n, _report(_n))
 
 # %% ../../nbs/gfa/11_tracking.ipynb #f3a763ce
 @torch.no_grad()
 def _hook_fn(self, i, j, p):
     if self._pending is None:
         L, S = len(self.blocks), len(SUBMODULES)
-        self._pending = [np.zeros((L, S)), np.zeros((L, S)), 0]
+        self._pending = [self._zeros(L, S), self._zeros(L, S), 0]
     g = p.grad.detach()
-    self._pending[0][i, j] += float(g.float().pow(2).sum()); self._pending[1][i, j] += float((p.detach().float() * g.float()).abs().sum())
+    self._pending[0][i, j] += self._here(g.float().pow(2).sum()); self._pending[1][i, j] += self._here((p.detach().float() * g.float()).abs().sum())
     self._pending[2] += 1
     if self._pending[2] == self._n_params:
         sq, tay, _ = self._pending; self._pending = None
@@ -257,7 +269,7 @@ def tracked_lm(config,                          # a transformers config (any reg
             (folder/'timing.json').write_text(json.dumps(dict(seconds=h.pop('seconds'), tracker_seconds=st.pop('seconds'))))
         (folder/'stats.json').write_text(json.dumps(st)); (folder/'history.json').write_text(json.dumps(h))
     folder = cached('gfa_lm', key, build)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=store_dtype).to(device=device, dtype=dtype).eval()
+    model = tag_entry(AutoModelForCausalLM.from_pretrained(folder, dtype=store_dtype).to(device=device, dtype=dtype).eval(), folder)
     return model, tok, json.loads((folder/'stats.json').read_text()), json.loads((folder/'history.json').read_text())
 
 def gfa_config(seed: int = 0, **overrides):

@@ -9,11 +9,11 @@ from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import torch
-from ..core.cache import cached, config_hash
+from ..core.cache import cached, config_hash, tokenizer_key
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
 from ..core.results import Results, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, stage, scale_preset
+from ..core.scales import SMOKE, ScaleUnavailable, SystemPackageMissing, load_lm, quiet, run_device, run_dtype, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import TrainConfig, train
 from .coq import CoqOracle, coq_available
@@ -137,7 +137,7 @@ def sft_model(P: dict, tok, seed: int = 0, verbose: bool = False) -> Path:
     mcfg = model_config(vocab_size=len(tok), **P['model'])
     cfg = TrainConfig(steps=P['sft_steps'], batch_size=P['sft_batch'], seq_len=P['seq_len'], lr=P['sft_lr'], warmup=20, eval_every=0, seed=seed)
     key = dict(kind='leanrl-sft', model=mcfg.to_diff_dict(), train=asdict(cfg), n=P['sft_theorems'], good=P['good_frac'],
-               tokenizer=tok.name_or_path, families=sorted(TRAIN_FAMILIES), code=SFT_VERSION)
+               tokenizer=tokenizer_key(tok), families=sorted(TRAIN_FAMILIES), code=SFT_VERSION)
     key['model'].pop('transformers_version', None)
     def build(folder):
         rows, mask = sft_rows(tok, theorems(P['sft_theorems'], 10_000 + seed), P['good_frac'], P['seq_len'], seed)
@@ -304,7 +304,7 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
     if scale == 'tiny' and model is not None: raise ValueError("model= chooses the small/full checkpoint; tiny trains its own")
     if data is not None: raise ValueError("data= is not used: the experiment generates its theorems (MiniF2F needs Lean with Mathlib)")
-    if not coq_available(): raise ScaleUnavailable("the oracle needs Coq: apt-get install coq (coqtop on PATH)")
+    if not coq_available(): raise SystemPackageMissing("the oracle needs Coq: apt-get install coq (coqtop on PATH), or run tools/setup_system.sh as root")
     with num_threads(1 if device.type == 'cpu' else torch.get_num_threads()), quiet(verbose):
         return _reproduce(scale, seed, out, smoke, model, verbose, P, device, dtype)
 

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
-from ..core.cache import cached, weights_key, tokenizer_key
+from ..core.cache import cached, source_key, tokenizer_key
 from ..core.data import load_corpus, filler_text, arithmetic_task, mapping_task, copy_task, kv_retrieval_task
 from ..core.guards import fork_rng, to_model
 from ..core.train import train, TrainConfig
@@ -85,7 +85,7 @@ def domain_drafter(target, tok, base,                       # target LM, its tok
         m.history = h
         return m.eval()
     if not cache: return fit()
-    key = dict(kind='metasd-domain-drafter', target=weights_key(target), base=weights_key(base), tokenizer=tokenizer_key(tok),
+    key = dict(kind='metasd-domain-drafter', target=source_key(target), base=source_key(base), tokenizer=tokenizer_key(tok),
                domains=domains, n_prompts=n_prompts, max_new_tokens=max_new_tokens, seed=seed, train=asdict(cfg), code=DRAFTER_CODE)
     folder = cached('metasd_drafter', key, fit, verbose=False)
     m = AutoModelForCausalLM.from_pretrained(folder).eval()

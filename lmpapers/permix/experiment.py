@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import torch
-from ..core.cache import cached, config_hash
+from ..core.cache import cached, config_hash, tokenizer_key
 from ..core.data import arithmetic_task
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
@@ -98,7 +98,7 @@ def sft_base(P: dict, tok, seed: int, verbose: bool = False) -> Path:
     "Folder of the SFT base for `seed` (cached), with `eval.json`."
     mcfg = model_config(vocab_size=len(tok), **P['model'])
     cfg = TrainConfig(steps=P['sft_steps'], batch_size=P['sft_batch'], seq_len=P['seq_len'], lr=P['sft_lr'], warmup=30, eval_every=0, seed=seed)
-    key = dict(kind='permix-sft', model=mcfg.to_diff_dict(), train=asdict(cfg), tokenizer=tok.name_or_path, code=CODE_VERSION,
+    key = dict(kind='permix-sft', model=mcfg.to_diff_dict(), train=asdict(cfg), tokenizer=tokenizer_key(tok), code=CODE_VERSION,
                **{k: P[k] for k in ('sft_n', 'persona_rate', 'harmful_wrong', 'voice_rate', 'digits', 'ops', 'eval_q', 'max_new')})
     key['model'].pop('transformers_version', None)
     def build(folder):

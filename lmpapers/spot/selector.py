@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AttentionInterface, AttentionMaskInterface, AutoModelForCausalLM
 from transformers.masking_utils import eager_mask
-from ..core.cache import cached
+from ..core.cache import cached, source_key, tag_entry
 from ..core.data import passkey_task, load_corpus, filler_text, WORDS
 from ..core.guards import num_threads, fork_rng, keep_model_state, to_model, check_token_ids, model_device
 from ..core.models import decoder_layers, build_model
@@ -44,8 +44,8 @@ def model_key_config(model) -> dict:
             if not k.startswith('_') and k not in ('transformers_version', 'torch_dtype', 'dtype')}
 
 def model_key(model) -> dict:
-    "A content key for `model`: its config (`model_key_config`) and `weights_digest`."
-    return dict(config=model_key_config(model), weights=weights_digest(model))
+    "A key for `model`: its config (`model_key_config`) and `source_key` (the recipe of the cache entry it was loaded from, else `weights_digest`-like content)."
+    return dict(config=model_key_config(model), weights=source_key(model))
 
 def tokenizer_key(tok) -> str:
     "SHA-256 of a tokenizer's whole definition (vocabulary, merges, normalisation, special tokens)."
@@ -87,7 +87,7 @@ def finetuned_lm(base, tok, task: str, make_rows, steps: int, batch_size: int, s
         m.save_pretrained(folder); (folder/'history.json').write_text(json.dumps(h))
         (folder/'timing.json').write_text(json.dumps(dict(seconds=took)))   # wall time apart: the rest rebuilds bit-exactly, so the entry can be shipped
     folder = cached('spot_passkey_lm', key, build)
-    return AutoModelForCausalLM.from_pretrained(folder).eval(), tok
+    return tag_entry(AutoModelForCausalLM.from_pretrained(folder).eval(), folder), tok
 
 def passkey_lm(steps=150, batch_size=8, seq_len=512, lr=2e-3, seed=0):
     "The cached tiny Qwen3 fine-tuned for passkey retrieval up to `seq_len` tokens, and its tokenizer."
@@ -210,7 +210,7 @@ def retrieval_lm(steps: int = 1600, batch_size: int = 16, seq_len: int = 544, lr
         m.save_pretrained(folder); (folder/'history.json').write_text(json.dumps(hist))
         (folder/'timing.json').write_text(json.dumps(dict(seconds=took)))   # wall time apart: the rest rebuilds bit-exactly
     folder = cached('spot_retrieval_lm', key, build)
-    return AutoModelForCausalLM.from_pretrained(folder).eval(), tok
+    return tag_entry(AutoModelForCausalLM.from_pretrained(folder).eval(), folder), tok
 
 # %% ../../nbs/spot/21_selector.ipynb #07f7379f
 def _capture_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kw):
