@@ -12,6 +12,7 @@ from ..core.models import decoder_layers
 from ..core.train import Callback
 from .cascadeformer import cascade_config
 from .importance import ablation_importance, row_losses, check_rows, bootstrap_ci, skip_layers
+from .tracking import sum_dtype
 
 # %% auto #0
 __all__ = ['GradEqualizer', 'UpdateNorms', 'late_share', 'intervention_configs', 'applications', 'skip_applications',
@@ -32,7 +33,7 @@ class GradEqualizer(Callback):
 
 # %% ../../nbs/gfa/16_interventions.ipynb #088bce60
 class UpdateNorms(Callback):
-    "Per-block RMS of each optimizer step's parameter change; with `equalize`, each block's change is rescaled to the mean block RMS."
+    "Per-block RMS of each optimizer step's parameter change (summed on the parameters' device); with `equalize`, each block's change is rescaled to the mean block RMS."
     def __init__(self, equalize: bool = False, max_factor: float = 10.0):   # `max_factor` bounds one step's rescaling
         self.equalize, self.max_factor = equalize, max_factor
         self.key = dict(name='update_equalize' if equalize else 'update_norms', version=1, max_factor=max_factor)
@@ -44,18 +45,19 @@ class UpdateNorms(Callback):
     @torch.no_grad()
     def after_step(self, step: int, model, loss: float):
         deltas = [[p - q for p, q in zip(ps, bs)] for ps, bs in zip(self.params, self._before)]
-        rms = torch.stack([torch.sqrt(sum(d.double().pow(2).sum() for d in ds) / sum(d.numel() for d in ds)) for ds in deltas])
+        dt = sum_dtype(self.params[0][0].device)
+        rms = torch.stack([torch.sqrt(sum(d.to(dt).pow(2).sum() for d in ds) / sum(d.numel() for d in ds)) for ds in deltas])
         f = (rms.mean() / rms.clamp_min(1e-30)).clamp(1 / self.max_factor, self.max_factor) if self.equalize else torch.ones_like(rms)
         if self.equalize:
             for ps, bs, ds, fl in zip(self.params, self._before, deltas, f):
                 for p, q, d in zip(ps, bs, ds): p.copy_(q + d * fl.to(d.dtype))
-        r, a = rms.numpy(), (rms * f).numpy()
+        r, a = rms, rms * f                                        # running sums stay on the device: no copy per step
         self.raw, self.applied = (r, a) if self.raw is None else (self.raw + r, self.applied + a)
         self.steps += 1; self._before = None
     def record(self) -> dict:
         "Mean over steps of each block's update RMS before (`raw`) and after (`applied`) equalisation."
         if not self.steps: raise ValueError("no optimizer step was recorded")
-        return dict(steps=self.steps, raw=(self.raw / self.steps).tolist(), applied=(self.applied / self.steps).tolist())
+        return dict(steps=self.steps, raw=(self.raw.cpu() / self.steps).tolist(), applied=(self.applied.cpu() / self.steps).tolist())
 
 # %% ../../nbs/gfa/16_interventions.ipynb #ef3ef3c3
 def late_share(delta_loss, frac: float = 0.25) -> float:
