@@ -72,3 +72,46 @@ def test_verify_reports_the_largest_difference(tmp_path):
     assert abs(tool.file_difference(a, b) - 2e-5) < 1e-6
     (tmp_path/'a.json').write_text(json.dumps(dict(loss=[1.0, 2.0]))); (tmp_path/'b.json').write_text(json.dumps(dict(loss=[1.0, 2.5])))
     assert tool.file_difference(tmp_path/'a.json', tmp_path/'b.json') == 0.5
+
+
+def test_a_root_with_other_bits_still_finds_the_shipped_entries_built_from_it(tmp_path, monkeypatch):
+    "Another CPU trains the tiny LM with other bits: the shipped fine-tunes built from it are still found, none is built."
+    import torch
+    from safetensors.torch import load_file, save_file
+    from lmpapers.core import cache as C
+    from lmpapers.core.train import pretrained_lm
+    import lmpapers.spot.selector as S
+    monkeypatch.delenv('LMPAPERS_SHIPPED', raising=False)
+    monkeypatch.setenv('LMPAPERS_CACHE', str(tmp_path))
+    root = next(n for n in INDEX if n.startswith('lm/'))
+    entry = tmp_path/root; __import__('shutil').copytree(SHIP/root, entry)
+    before = load_file(entry/'model.safetensors')
+    w = load_file(entry/'model.safetensors')
+    w = {k: torch.nextafter(v, torch.full_like(v, float('inf'))) if v.is_floating_point() else v for k, v in w.items()}   # one ulp up
+    save_file(w, entry/'model.safetensors', metadata={'format': 'pt'})
+    C.write_manifest(entry, json.loads((SHIP/root/'MANIFEST.json').read_text())['config'])
+    base, tok = pretrained_lm(progress=False)
+    assert any(not torch.equal(p.detach(), before[n]) for n, p in base.named_parameters() if n in before)   # other bits than shipped
+    assert C.source_key(base) == f'entry:{root}'
+    real = S.cached
+    def no_build(kind, config, build, **kw): return real(kind, config, lambda f: (_ for _ in ()).throw(AssertionError(f'{kind} was built')), **kw)
+    monkeypatch.setattr(S, 'cached', no_build)
+    m, _ = S.passkey_lm()                                              # the first shipped fine-tune of the chain
+    assert C.source_key(m).startswith('entry:spot_passkey_lm/')
+    assert (tmp_path/C.source_key(m)[len('entry:'):]).is_dir()
+
+
+def _strings(x):
+    if isinstance(x, str): yield x
+    elif isinstance(x, dict):
+        for k, v in x.items(): yield str(k); yield from _strings(v)
+    elif isinstance(x, list):
+        for v in x: yield from _strings(v)
+
+
+@pytest.mark.parametrize('name', sorted(INDEX))
+def test_no_shipped_key_holds_a_path_or_a_weights_digest_of_an_entry(name):
+    "A key that names an absolute path or a cache folder moves with the machine; entries built from entries name the recipe."
+    config = json.loads((SHIP/name/'MANIFEST.json').read_text())['config']
+    bad = [s for s in _strings(config) if s.startswith(('/', '~')) or '/.cache/' in s or 'lmpapers/' in s]
+    assert not bad, f'{name}: its key holds paths {bad}'
