@@ -2253,6 +2253,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'lmpapers/unisafe/runner.py'),
                                          'lmpapers.unisafe.runner.RunStore.append': ( 'unisafe/runner.html#runstore.append',
                                                                                       'lmpapers/unisafe/runner.py'),
+                                         'lmpapers.unisafe.runner.RunStore.log': ( 'unisafe/runner.html#runstore.log',
+                                                                                   'lmpapers/unisafe/runner.py'),
                                          'lmpapers.unisafe.runner.RunStore.path': ( 'unisafe/runner.html#runstore.path',
                                                                                     'lmpapers/unisafe/runner.py'),
                                          'lmpapers.unisafe.runner.RunStore.records': ( 'unisafe/runner.html#runstore.records',

@@ -8,6 +8,7 @@ import hashlib, json, math, os, re, threading, time, uuid, warnings, urllib.requ
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
+from ..core.records import RecordLog
 from .estimators import Stats, Rounds, check_answers, range_width, RANGE_POLICIES
 from .theory import check_p, check_number
 
@@ -101,21 +102,9 @@ class HFJudge(Judge):
         return float(self.rng.choice(self.ratings, p=pr)) if self.sample else float(pr @ np.array(self.ratings))
 
 # %% ../../nbs/judges/63_online.ipynb #0875e113
-class QueryLog:
-    "Append-only JSONL log of every query attempt."
-    def __init__(self, path):
-        self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
-    def append(self, rec: dict):
-        with open(self.path, 'a', encoding='utf-8') as f:
-            f.write(json.dumps(rec) + '\n'); f.flush(); os.fsync(f.fileno())
-    def read(self) -> list[dict]:
-        if not self.path.exists(): return []
-        out = []
-        with open(self.path, encoding='utf-8') as f:
-            for line in f:
-                try: out.append(json.loads(line))
-                except json.JSONDecodeError: continue      # torn last line of a crashed run
-        return out
+class QueryLog(RecordLog):
+    "The allocator's crash-safe log: a header, then an `ask` record and an outcome record per query."
+    def read(self) -> list[dict]: return self.records()
 
 # %% ../../nbs/judges/63_online.ipynb #76461268
 def _fingerprint(items) -> str:
@@ -160,16 +149,18 @@ class OnlineAllocator:
 
     def state(self) -> tuple[Stats, float, np.ndarray]:
         "Answers, money spent and failures per pair, from the log."
-        recs = {}
+        recs, asked = {}, {}
         for r in self.log.read():                             # one outcome per attempt: a late answer beats its timeout
+            if r.get('type') == 'ask': asked[r['id']] = r
             if r.get('type') == 'query' and (r['id'] not in recs or r['status'] == 'ok'): recs[r['id']] = r
-        recs = list(recs.values())
+        lost = [r for i, r in asked.items() if i not in recs]   # in flight when the process died: maybe paid, never answered
+        recs = list(recs.values()) + [dict(r, status='lost') for r in lost]
         ok = [r for r in recs if r['status'] == 'ok']
         st = Stats.from_answers(self.K, self.J, [r['item'] for r in ok], [r['judge'] for r in ok], [r['value'] for r in ok])
         fails = np.zeros((self.K, self.J))
         for r in recs:
             if r['status'] != 'ok': fails[r['item'], r['judge']] += 1
-        spent = sum(r['cost'] for r in recs if r['status'] == 'ok' or self.charge_failures)
+        spent = sum(r['cost'] for r in recs if r['status'] != 'error' or self.charge_failures)
         return st, float(spent), fails
 
     def _ask(self, k, j):
@@ -185,6 +176,7 @@ class OnlineAllocator:
         "Worker thread: ask one question and log the outcome the moment it is known."
         rec = dict(type='query', id=qid, item=k, judge=j, judge_name=self.judges[j].name, cost=float(self.cost[j]))
         try:
+            with self._lock: self.log.append(dict(type='ask', id=qid, item=k, judge=j, cost=rec['cost']))   # before any money is spent
             try: rec.update(status='ok', value=self._ask(k, j))
             except Exception as e: rec.update(status='error', error=f'{type(e).__name__}: {e}')
             rec['t'] = time.time()
@@ -216,10 +208,10 @@ class OnlineAllocator:
             active[:] = [a for a in active if not a['released']]
         for k, j in jobs:
             while not self._sem.acquire(timeout=0.01): check()
+            check()                                              # a judge that crashed as it freed this slot: start nothing more
             slot = dict(id=uuid.uuid4().hex, k=k, j=j, t0=time.time(), done=False, released=False)
             active.append(slot)
             threading.Thread(target=self._attempt, args=(slot['id'], k, j, slot), daemon=True).start()
-            check()
         while active: check(); time.sleep(0.002)
         check()
         return len(jobs)

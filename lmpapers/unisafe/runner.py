@@ -8,6 +8,7 @@ import collections, fcntl, importlib, json, os, re, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from ..core.records import RecordLog
 from .schema import TASKS, MT_TURNS, Case, Prediction, Judgment, CaseError, validate_prediction, split_of
 from .judges import judge_prediction, detect_refusal, Judge
 
@@ -22,10 +23,11 @@ class RunStore:
     "The append-only files of one evaluation run."
     def __init__(self, folder: str|Path):
         self.folder = Path(folder); self.folder.mkdir(parents=True, exist_ok=True)
-        self.lock, self._lockf = threading.Lock(), None
-    def path(self, kind: str) -> Path:
+        self._lockf, self.logs = None, {k: RecordLog(self.folder/f'{k}.jsonl', default=str) for k in KINDS}
+    def log(self, kind: str) -> RecordLog:
         if kind not in KINDS: raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        return self.folder/f'{kind}.jsonl'
+        return self.logs[kind]
+    def path(self, kind: str) -> Path: return self.log(kind).path
     def acquire(self):
         "Hold this folder for the current process; a second writer gets a clear error."
         if self._lockf: return self
@@ -36,36 +38,15 @@ class RunStore:
     def release(self):
         if self._lockf: fcntl.flock(self._lockf, fcntl.LOCK_UN); self._lockf.close(); self._lockf = None
     def repair(self, kind: str) -> int:
-        "Cut a torn last line (from a killed writer) off `kind`'s file; return the bytes removed."
-        p = self.path(kind)
-        if not p.exists(): return 0
-        data = p.read_bytes(); end = len(data)
-        while end:
-            start = data.rfind(b'\n', 0, end - 1) + 1
-            line = data[start:end]
-            try:
-                if not line.endswith(b'\n'): raise ValueError
-                json.loads(line); break
-            except ValueError: end = start
-        if end < len(data):
-            with open(p, 'r+b') as f: f.truncate(end); f.flush(); os.fsync(f.fileno())
-        return len(data) - end
+        "Move a torn last line (from a killed writer) of `kind`'s file to `<file>.torn`; return the bytes moved."
+        return self.log(kind).repair()
     def records(self, kind: str) -> list[dict]:
-        "Every complete record of `kind`, in the order written (a torn last line is skipped)."
-        p = self.path(kind)
-        if not p.exists(): return []
-        out = []
-        for line in p.read_text(encoding='utf-8').splitlines(keepends=True):
-            if not line.endswith('\n'): break
-            try: out.append(json.loads(line))
-            except json.JSONDecodeError: break
-        return out
+        "Every complete record of `kind`, in the order written (a torn last line is left out)."
+        return self.log(kind).records()
     def append(self, kind: str, record) -> dict:
         "Append one record (a dataclass or dict) durably."
         rec = asdict(record) if not isinstance(record, dict) else record
-        line = json.dumps(rec, default=str) + '\n'
-        with self.lock, open(self.path(kind), 'a', encoding='utf-8') as f:
-            f.write(line); f.flush(); os.fsync(f.fileno())
+        self.log(kind).append(rec)
         return rec
     def save_image(self, im, rel: str) -> str:
         "Write PIL image `im` to `images/<rel>` atomically; return its path relative to the run folder."
