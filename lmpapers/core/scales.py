@@ -4,7 +4,7 @@
 
 # %% ../../nbs/core/09_scales.ipynb #0345422c
 from __future__ import annotations
-import contextlib, copy, logging, os, sys
+import contextlib, copy, logging, os, sys, warnings
 from pathlib import Path
 import torch
 from datasets import Dataset, DatasetDict, load_dataset
@@ -16,8 +16,8 @@ from .tokenizer import train_tokenizer
 
 # %% auto #0
 __all__ = ['QUICK_NOTE', 'ARCHITECTURES', 'SMOKE', 'ScaleUnavailable', 'SystemPackageMissing', 'check_smoke', 'scale_preset',
-           'run_device', 'run_dtype', 'register_architecture', 'smoke_config', 'stage', 'show_progress', 'quiet',
-           'load_lm', 'embedded_tokens', 'load_text']
+           'run_device', 'run_dtype', 'register_architecture', 'smoke_config', 'stage', 'show_progress', 'show_logs', 'quiet',
+           'quiet_trainer', 'load_lm', 'embedded_tokens', 'load_text']
 
 # %% ../../nbs/core/09_scales.ipynb #9ab6f152
 class ScaleUnavailable(RuntimeError):
@@ -119,9 +119,13 @@ def show_progress(verbose: bool|None = None) -> bool:
     if os.environ.get('LMPAPERS_VERBOSE') == '1': return True
     return sys.stderr.isatty()
 
+def show_logs(verbose: bool|None = None) -> bool:
+    "Whether libraries' log lines show: `verbose` if given, else `$LMPAPERS_VERBOSE=1` (a terminal alone does not ask for them)."
+    return bool(verbose) if verbose is not None else os.environ.get('LMPAPERS_VERBOSE') == '1'
+
 @contextlib.contextmanager
 def quiet(verbose: bool = False):
-    "Silence transformers/datasets/hub/accelerate logs and loading bars unless `verbose`; restore them on exit."
+    "Silence transformers/datasets/hub/accelerate logs, loading bars and deprecation warnings unless `verbose`; restore them on exit."
     if verbose: yield; return
     import transformers, datasets, huggingface_hub.utils as hub
     saved = (transformers.logging.get_verbosity(), transformers.logging.is_progress_bar_enabled(),
@@ -130,13 +134,30 @@ def quiet(verbose: bool = False):
     transformers.logging.set_verbosity_error(); transformers.logging.disable_progress_bar()
     datasets.logging.set_verbosity_error(); datasets.logging.disable_progress_bar()
     hub.disable_progress_bars(); logging.getLogger('accelerate').setLevel(logging.ERROR)
-    try: yield
+    try:
+        with warnings.catch_warnings():                       # the filters come back as they were on exit
+            for w in (FutureWarning, DeprecationWarning, PendingDeprecationWarning): warnings.filterwarnings('ignore', category=w)
+            yield
     finally:
         transformers.logging.set_verbosity(saved[0]); datasets.logging.set_verbosity(saved[2])
         (transformers.logging.enable_progress_bar if saved[1] else transformers.logging.disable_progress_bar)()
         (datasets.logging.enable_progress_bar if saved[3] else datasets.logging.disable_progress_bar)()
         (hub.disable_progress_bars if saved[4] else hub.enable_progress_bars)()
         logging.getLogger('accelerate').setLevel(saved[5])
+
+def quiet_trainer(trainer, # a `transformers.Trainer` (TRL's trainers included)
+                  verbose: bool|None = None):
+    "`trainer` without its per-step log dicts on stdout unless `show_logs(verbose)`; they stay in `trainer.state.log_history`."
+    if show_logs(verbose): return trainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    class QuietProgress(ProgressCallback):
+        "transformers' progress bar without the log dicts it writes under the bar."
+        def on_log(self, args, state, control, logs=None, **kwargs): pass
+    cbs = trainer.callback_handler.callbacks
+    bar = any(isinstance(c, ProgressCallback) for c in cbs)       # a bar shows when `disable_tqdm` is off
+    trainer.callback_handler.callbacks = [c for c in cbs if not isinstance(c, (PrinterCallback, ProgressCallback))]
+    if bar: trainer.add_callback(QuietProgress())
+    return trainer
 
 # %% ../../nbs/core/09_scales.ipynb #c60c5844
 SMOKE = dict(layers=2, steps=3, rows=8, prompts=2, new_tokens=8, seeds=1)  # sizes of a --smoke run

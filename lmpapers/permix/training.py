@@ -92,21 +92,23 @@ def grpo_train(model,                  # a causal LM (its weights are trained in
                tok, dataset: Dataset, reward_funcs: list, s: GRPOSettings,
                device=torch.device('cpu'), dtype=torch.float32,
                vllm: bool = False,     # TRL's vLLM generation (large scales, needs vllm installed)
-               verbose: bool = False):
+               verbose: bool = False): # TRL's per-step metric dicts and progress bar
     "Train `model` with GRPO on `dataset` under `reward_funcs`; (model, per-step log: reward and each reward's mean)."
     from trl import GRPOConfig
+    from lmpapers.core.scales import quiet
     from lmpapers.rl.trainer import TokenAdvantageGRPOTrainer
     need = s.steps * s.prompts_per_step
     if len(dataset) < need: raise ValueError(f"{s.steps} steps x {s.prompts_per_step} prompts need {need} rows, dataset has {len(dataset)}")
     tok.padding_side = 'left'
-    with tempfile.TemporaryDirectory() as d:
+    with quiet(verbose), tempfile.TemporaryDirectory() as d:   # no library logs or deprecation warnings unless verbose
         args = GRPOConfig(output_dir=d, use_cpu=device.type == 'cpu', bf16=dtype == torch.bfloat16, max_steps=s.steps,
                           per_device_train_batch_size=s.prompts_per_step * s.G, num_generations=s.G,
                           max_completion_length=s.max_new, beta=s.beta, loss_type='grpo', scale_rewards='group',
                           learning_rate=s.lr, lr_scheduler_type='constant', warmup_steps=0, temperature=s.temperature,
                           logging_steps=1, report_to=[], save_strategy='no', seed=s.seed, disable_tqdm=not verbose,
                           shuffle_dataset=False, max_grad_norm=1.0, use_vllm=vllm)
-        tr = TokenAdvantageGRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset, processing_class=tok)
+        tr = TokenAdvantageGRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset, processing_class=tok,
+                                       verbose=verbose)   # TRL's per-step dicts only when verbose
         tr.train()
         log = [{k: v for k, v in h.items() if k == 'reward' or k.startswith('rewards/')} for h in tr.state.log_history if 'reward' in h]
         return tr.model.eval(), log

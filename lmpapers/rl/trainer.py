@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Callable
 import torch
 from trl import GRPOTrainer
+from ..core.scales import quiet_trainer
 
 # %% auto #0
 __all__ = ['TokenAdvantageGRPOTrainer', 'tiny_grpo_setup']
@@ -16,9 +17,11 @@ class TokenAdvantageGRPOTrainer(GRPOTrainer):
     "TRL's `GRPOTrainer` with per-token advantages from `token_advantages(inputs=, completions=, completion_ids=, completion_mask=, advantages=)`."
     def __init__(self, *args,
                  token_advantages: Callable|None = None, # returns [B, T] advantages, or None to keep TRL's
+                 verbose: bool|None = None,             # print TRL's per-step metric dicts (None: only with $LMPAPERS_VERBOSE=1)
                  **kwargs):
         if token_advantages is not None and not callable(token_advantages): raise TypeError("token_advantages must be callable")
         super().__init__(*args, **kwargs)
+        quiet_trainer(self, verbose)                     # the dicts stay in `state.log_history`
         self.token_advantages, self.last_outcome_advantages = token_advantages, None
         if token_advantages is not None and self.accelerator.num_processes > 1:
             raise NotImplementedError("per-token advantages need whole groups in one process; run on one process")
