@@ -41,7 +41,8 @@ def test_pool_survives_escapes_loop_memory_and_a_killed_worker():
     from lmpapers.leanrl.coq import CoqOracle
     for f in ('/tmp/lmp_redirect.out', '/tmp/lmp_extr.ml'):
         if os.path.exists(f): os.remove(f)
-    with CoqOracle(Limits(wall_s=3, memory_mb=600), n_workers=2) as o:
+    # 800 MiB: the axiom audit after a `lia` proof reads the library's opaque proofs (about 420 MB resident in coqtop 8.16)
+    with CoqOracle(Limits(wall_s=3, memory_mb=800), n_workers=2) as o:
         items = [('True', p) for p in COQ_TRIES] + [
             ('True', 'do 1000000000 (idtac; idtac). exact I.'),                        # effectively an infinite loop
             ('True', 'pose (x := List.repeat (List.repeat 0 10000) 10000). compute in x. exact I.'),   # memory bomb
@@ -70,7 +71,7 @@ def test_coq_verdicts_positions_and_incomplete_proofs():
         r = s.check('forall P Q : Prop, P /\\ Q -> Q /\\ P', 'intros P Q H. destruct H as [HP HQ]. split.\n- exact HQ.\n- exact HP.')
         assert r.accepted and r.sound_prefix == 7
         r = s.check('1 = 1', 'admit.')
-        assert not r.accepted and r.verdicts == ['sound']            # given-up goals: Qed refuses
+        assert not r.accepted and r.status == 'rejected'              # admit is turned away by the filter (Qed would refuse it too)
         r = s.check('True', 'exact I')                                # no final period
         assert r.verdicts == ['failed'] and 'unterminated' in r.error
         with pytest.raises(ValueError, match='statement'): s.check('Foo Bar Baz', 'exact I.')

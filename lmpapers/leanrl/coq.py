@@ -4,23 +4,29 @@
 
 # %% ../../nbs/leanrl/37_coq.ipynb #14e48fa8
 from __future__ import annotations
-import os, re, shutil, tempfile, time
+import os, re, secrets, shutil, tempfile, time
 from .oracle import CheckResult, Oracle, find_escape, rejected, verdicts_at
 from .parse import mask_comments, parse_coq_proof
 from .sandbox import Limits, ProverDied, ProverProcess, ProverTimeout, WorkerPool
 
 # %% auto #0
-__all__ = ['COQ_PRELUDE', 'coq_available', 'CoqSession', 'CoqOracle']
+__all__ = ['COQ_PRELUDE', 'MAX_OUTPUT', 'coq_available', 'OutputFlood', 'audit_assumptions', 'CoqSession', 'CoqOracle']
 
 # %% ../../nbs/leanrl/37_coq.ipynb #93acadf6
 COQ_PRELUDE = ('Require Import Lia.', 'Require Import List.', 'Import ListNotations.')
 _PROMPT = re.compile(r'<prompt>(.*?)</prompt>', re.S)
+_STATE = re.compile(r'<prompt>\S+ < (\d+) \|')
+_INFO = re.compile(r'<infomsg>.*?</infomsg>', re.S)
+MAX_OUTPUT = 1 << 20   # bytes of prover output per attempt before it is stopped as a resource attack
 
 def coq_available() -> bool:
     "Whether `coqtop` is on PATH (or named by `$COQTOP`)."
     return bool(shutil.which(os.environ.get('COQTOP', 'coqtop')))
 
+class OutputFlood(RuntimeError): "The prover wrote more than `MAX_OUTPUT` in one exchange."
+
 def _first_prompt(s: str):
+    if len(s) > MAX_OUTPUT: raise OutputFlood(f'prover output over {MAX_OUTPUT} bytes')
     m = _PROMPT.search(s); return m.end() if m else None
 
 def _error_of(text: str) -> str|None:
@@ -28,12 +34,29 @@ def _error_of(text: str) -> str|None:
     i = text.find('Error:')
     return None if i < 0 else ' '.join(text[i + 6:].split())[:400]
 
+def audit_assumptions(text: str,          # what coqtop printed for `Print Assumptions NAME` (prompts and infomsgs allowed)
+                      whitelist=()        # axiom names a proof may rely on (none by default)
+                     ) -> tuple[bool, list[str]]:
+    "(closed, offending entries) from coqtop's `Print Assumptions` output: closed only when nothing outside `whitelist` is assumed."
+    body = _INFO.sub('', _PROMPT.sub('', text)).strip()
+    if body == 'Closed under the global context': return True, []
+    if not body: return False, ['no answer to Print Assumptions']
+    bad, lines = [], body.splitlines()
+    if lines[0].strip() != 'Axioms:': return False, [' '.join(body.split())[:300]]   # Section Variables, errors, anything else
+    for l in lines[1:]:
+        if not l.strip() or l[:1].isspace(): continue        # continuation of a long type
+        m = re.match(r"([\w.']+) : ", l)
+        if not m or m.group(1) not in whitelist: bad.append(' '.join(l.split())[:200])   # also "f is assumed to be guarded."
+    return not bad, bad
+
 class CoqSession:
-    "One coqtop process checking attempts one after another, under `limits`."
-    def __init__(self, limits: Limits = Limits(), prelude=COQ_PRELUDE, max_checks: int = 400):
+    "One coqtop process checking attempts one after another, each from a verified clean state, under `limits`."
+    def __init__(self, limits: Limits = Limits(), prelude=COQ_PRELUDE, max_checks: int = 400,
+                 axioms=()):  # axioms an accepted proof may use (`Print Assumptions` names); none by default
         if not coq_available(): raise FileNotFoundError("coqtop not found: install Coq (Debian: apt-get install coq) or set $COQTOP")
         self.limits, self.prelude, self.max_checks, self.k = limits, tuple(prelude), max_checks, 0
-        self.proc = None; self._start()
+        self.axioms, self.proc, self.canary, self.resets = tuple(axioms), None, None, dict(backto=0, restarts=0)
+        self._start()
 
     def _start(self):
         self.workdir = self.workdir if getattr(self, 'workdir', None) else tempfile.mkdtemp(prefix='lmpapers-coq-')   # coqtop writes caches (.lia.cache) to its cwd
@@ -42,21 +65,38 @@ class CoqSession:
         for line in self.prelude:
             err = _error_of(self._say(line, time.monotonic() + 60))
             if err: raise RuntimeError(f'Coq prelude {line!r} failed: {err}')
+        tail = self._mark(time.monotonic() + 30)
+        self.clean, self.canary = int(_STATE.findall(tail)[0]), None   # the state number right after the prelude
 
-    def _sync(self, deadline: float):
-        "Discard anything left from earlier attempts: close open proofs, then read up to the answer of a unique `Check`."
-        self.sync_id = getattr(self, 'sync_id', 7_000_000) + 1
-        v = f'lmp_sync_{self.sync_id}'
-        self.proc.send(f'Abort All.\nCheck (fun {v} : nat => {v}).\n')
+    def _mark(self, deadline: float) -> str:
+        "Everything coqtop writes up to the answer of a `Check` of a fresh random name (which no proof can print first)."
+        v = 'lmp_mark_' + secrets.token_hex(8)
+        self.proc.send(f'Check (fun {v} : nat => {v}).\n')
         pat = re.compile(rf'fun\s+{v}\s*:\s*nat\s*=>\s*{v}\s*:\s*nat\s*->\s*nat.*?</prompt>', re.S)
-        self.proc.read_until(lambda t: (m := pat.search(t)) and m.end() or None, deadline)
+        def done(t):
+            if len(t) > MAX_OUTPUT: raise OutputFlood(f'prover output over {MAX_OUTPUT} bytes')
+            m = pat.search(t); return m.end() if m else None
+        return self.proc.read_until(done, deadline)
+
+    def _fresh(self, deadline: float):
+        "Back to the state recorded after the prelude (`BackTo`), then check it: the state number is the recorded one, the last attempt's canary is unknown; else a new coqtop."
+        self._mark(deadline)                                   # drain whatever the last attempt left
+        prev, self.canary = self.canary, 'lmp_canary_' + secrets.token_hex(8)
+        self.proc.send(f'BackTo {self.clean}.\n' + (f'Check {prev}.\n' if prev else '') + f'Definition {self.canary} := 0.\n')
+        out = self._mark(deadline)
+        states = [int(n) for n in _STATE.findall(out)]
+        ok = bool(states) and states[0] == self.clean and (prev is None or f'The reference {prev} was not found' in ' '.join(out.split()))
+        ok = ok and f'{self.canary} is defined' in out and out.count('Error:') == (1 if prev else 0)
+        if ok: self.resets['backto'] += 1; return
+        self.close(); self._start(); self.resets['restarts'] += 1   # a fresh process is clean by construction
+        self.proc.send(f'Definition {self.canary} := 0.\n'); self._mark(deadline)
 
     def _say(self, sentence: str, deadline: float) -> str:
         self.proc.send(' '.join(sentence.split()) + '\n')
         return self.proc.read_until(_first_prompt, deadline)
 
     def check(self, statement: str, proof: str) -> CheckResult:
-        "Check `proof` of `statement` sentence by sentence, then as a whole with `Qed`."
+        "Check `proof` of `statement` sentence by sentence, then as a whole with `Qed`, then audit `Print Assumptions`."
         t0, tactics = time.monotonic(), parse_coq_proof(proof)
         esc = find_escape(proof, 'coq')
         if esc: return rejected(tactics, esc)
@@ -64,10 +104,11 @@ class CoqSession:
         if self.k >= self.max_checks: self.close(); self._start(); self.k = 0
         self.k += 1
         deadline, masked = t0 + self.limits.wall_s, mask_comments(proof, 'coq')
-        cur = None
+        name, cur = 'lmp_goal_' + secrets.token_hex(8), None
         try:
-            self._sync(deadline)
-            err = _error_of(self._say(f'Theorem lmp_goal_{self.k} : {statement}.', deadline))
+            if self.proc is None: self._start()
+            self._fresh(deadline)
+            err = _error_of(self._say(f'Theorem {name} : {statement}.', deadline))
             if err: raise ValueError(f'statement does not elaborate: {err}')
             self._say('Proof.', deadline)
             failing, error, pos = None, None, None
@@ -79,14 +120,22 @@ class CoqSession:
                 err = _error_of(self._say(body, deadline))
                 if err: failing, error, pos = i, err, t.start; break
             cur = None
-            accepted = False
-            if failing is None:
-                qed = _error_of(self._say('Qed.', deadline))
-                accepted = qed is None
-                if not accepted: error, pos = qed, len(proof)
-            return CheckResult(tactics, verdicts_at(tactics, failing), accepted, 'ok', error, pos, time.monotonic() - t0)
+            if failing is not None:
+                return CheckResult(tactics, verdicts_at(tactics, failing), False, 'ok', error, pos, time.monotonic() - t0)
+            self._mark(deadline)                               # nothing the proof printed can reach the verdict below
+            self.proc.send(f'Qed.\nPrint Assumptions {name}.\n')
+            qed_out, audit_out, _ = _split3(self._mark(deadline))
+            qed = _error_of(qed_out)
+            if qed: return CheckResult(tactics, verdicts_at(tactics, None), False, 'ok', qed, len(proof), time.monotonic() - t0)
+            closed, bad = audit_assumptions(audit_out, self.axioms)
+            if not closed:
+                return CheckResult(tactics, ['unchecked'] * len(tactics), False, 'unsound', 'Print Assumptions: ' + '; '.join(bad),
+                                   None, time.monotonic() - t0, detail='assumptions outside the whitelist: ' + '; '.join(bad))
+            return CheckResult(tactics, verdicts_at(tactics, None), True, 'ok', None, None, time.monotonic() - t0)
         except ProverTimeout:
             return self._dead(tactics, cur, 'timeout', f'no answer within {self.limits.wall_s:g} s', t0)
+        except OutputFlood as e:
+            return self._dead(tactics, cur, 'memory', str(e), t0)
         except ProverDied as e:
             mem = 'memory' in self.proc.stderr.lower() or 'out of memory' in self.proc.stderr.lower()
             return self._dead(tactics, cur, 'memory' if mem else 'crashed', str(e) + ': ' + self.proc.stderr.strip()[-200:], t0)
@@ -101,13 +150,20 @@ class CoqSession:
         if self.proc is not None: self.proc.kill(); self.proc = None
         if getattr(self, 'workdir', None): shutil.rmtree(self.workdir, ignore_errors=True); self.workdir = None
 
+def _split3(text: str) -> tuple[str, str, str]:
+    "The answers to `Qed.` and to `Print Assumptions` in text that holds them and the mark's answer, prompt-separated."
+    parts = _PROMPT.split(text)   # [qed, prompt1, audit, prompt2, mark, prompt3, ...]
+    if len(parts) < 5: return text, '', ''
+    return parts[0], parts[2], parts[4]
+
 # %% ../../nbs/leanrl/37_coq.ipynb #e36c4a91
 class CoqOracle(Oracle):
     "The oracle interface over a pool of `n_workers` coqtop sessions."
     lang = 'coq'
-    def __init__(self, limits: Limits = Limits(), n_workers: int = 1, prelude=COQ_PRELUDE):
+    def __init__(self, limits: Limits = Limits(), n_workers: int = 1, prelude=COQ_PRELUDE,
+                 axioms=()):  # axioms an accepted proof may use; none by default
         self.limits = limits
-        self.pool = WorkerPool(lambda: CoqSession(limits, prelude), n_workers)
+        self.pool = WorkerPool(lambda: CoqSession(limits, prelude, axioms=axioms), n_workers)
     def check(self, statement: str, proof: str) -> CheckResult: return self.pool.check_many([(statement, proof)])[0]
     def check_many(self, items: list) -> list: return self.pool.check_many(list(items))
     @property

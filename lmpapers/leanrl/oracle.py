@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from .parse import Tactic, mask_comments, parse_lean_proof, parse_coq_proof
 
 # %% auto #0
-__all__ = ['STATUSES', 'VERDICTS', 'LEAN_ESCAPES', 'COQ_ESCAPES', 'CheckResult', 'verdicts_at', 'failing_tactic', 'find_escape',
-           'Oracle', 'rejected']
+__all__ = ['STATUSES', 'VERDICTS', 'LEAN_ESCAPES', 'COQ_ESCAPES', 'COQ_TACTIC_ESCAPES', 'CheckResult', 'verdicts_at',
+           'failing_tactic', 'find_escape', 'Oracle', 'rejected']
 
 # %% ../../nbs/leanrl/34_oracle.ipynb #c5d31aae
-STATUSES = ('ok', 'timeout', 'memory', 'crashed', 'rejected')
+STATUSES = ('ok', 'timeout', 'memory', 'crashed', 'rejected', 'unsound')
 VERDICTS = ('sound', 'failed', 'after', 'unchecked')
 
 @dataclass
@@ -21,7 +21,7 @@ class CheckResult:
     "One proof attempt as an oracle saw it."
     tactics: list            # the parsed `Tactic`s, in source order
     verdicts: list           # one of `VERDICTS` per tactic
-    accepted: bool           # the whole proof checked as one command, with no error and no sorry
+    accepted: bool           # the whole proof checked as one command, with no error and no sorry, and its axiom audit passed
     status: str = 'ok'       # one of `STATUSES`
     error: str|None = None   # the first error's message
     error_pos: int|None = None # its character offset in the proof
@@ -61,14 +61,43 @@ def failing_tactic(tactics: list, pos: int) -> int|None:
 
 # %% ../../nbs/leanrl/34_oracle.ipynb #5d86c204
 LEAN_ESCAPES = {'#eval': r'#eval\b', 'run_cmd': r'\brun_cmd\b', 'run_tac': r'\brun_tac\b', 'run_elab': r'\brun_elab\b',
+                'run_meta': r'\brun_meta\b', 'by_elab': r'\bby_elab\b', 'elab': r'\belab(_rules)?\b', 'macro': r'\bmacro(_rules)?\b',
+                'syntax': r'\bsyntax\b', 'notation': r'\b(notation|infix[lr]?|prefix|postfix)\b',
+                'native_decide': r'\bnative_decide\b', 'decide +native': r'\bdecide\b[^\n]*\+native\b',
+                'ofReduceBool': r'\bofReduce(Bool|Nat)\b', 'axiom': r'\baxiom\b', 'opaque': r'\bopaque\b',
                 'unsafe': r'\bunsafe\b', 'IO': r'\bIO\b', 'maxHeartbeats 0': r'set_option\s+maxHeartbeats\s+0\b',
-                '#exit': r'#exit\b', 'implemented_by': r'\bimplemented_by\b', 'extern': r'@\[\s*extern\b',
-                'import': r'(^|\n)\s*import\b', '#print axioms': r'#print\b'}
-COQ_ESCAPES = {'Drop': r'Drop', 'Load': r'Load\b', 'Redirect': r'Redirect\b', 'Extraction': r'((Recursive|Separate)\s+)?Extraction\b',
-               'Cd': r'Cd\b', 'Declare ML Module': r'Declare\s+ML\s+Module\b', 'Add LoadPath': r'Add\s+(Rec\s+)?(LoadPath|ML\s+Path)\b',
-               'Require': r'(From\s+\S+\s+)?Require\b', 'Quit': r'Quit\b', 'Admitted': r'Admitted\b', 'Abort': r'Abort\b',
-               'state commands': r'(Reset|Back|BackTo|Undo|Restart|Unset|Set|Local|Global|Ltac|Axiom|Parameter|Theorem|Lemma|Definition|Fixpoint|Qed|Defined|Proof)\b',
-               'Timeout/Fail/Time': r'(Timeout|Fail|Time|Succeed)\b'}
+                'debug.skipKernelTC': r'\bskipKernelTC\b', '#exit': r'#exit\b', 'implemented_by': r'\bimplemented_by\b',
+                'extern': r'@\[\s*extern\b', 'import': r'(^|\n)\s*import\b', '#print axioms': r'#print\b'}
+# Coq: a proof is a list of tactic sentences. Every vernacular command starts with a capital letter or an attribute
+# (`#[local] Axiom`), so a sentence whose head is capitalised is turned away whatever its name; the table names the ones
+# that matter, in every spelling (singular and plural) and behind any attribute or locality prefix.
+COQ_ESCAPES = {'Axiom': r'(Axioms?|Conjectures?|Parameters?|Hypothes[ie]s|Variables?|Context)\b',
+               'Admitted': r'Admitted\b', 'checking flag': r'(Unset|Set|Test)\s+(Guard|Positivity|Universe)\s+Checking\b',
+               'Drop': r'Drop\b', 'Load': r'Load\b', 'Redirect': r'Redirect\b',
+               'Extraction': r'((Recursive|Separate)\s+)?Extraction\b', 'Cd': r'Cd\b',
+               'Declare ML Module': r'Declare\s+ML\s+Module\b', 'Add LoadPath': r'Add\s+(Rec\s+)?(LoadPath|ML\s+Path)\b',
+               'Require': r'(From\s+\S+\s+)?(Require|Import|Export)\b', 'Quit': r'Quit\b', 'Abort': r'Abort\b',
+               'notation': r'(Notation|Infix|Reserved|Tactic\s+Notation|Declare\s+Scope|Delimit|Bind|Open\s+Scope|Undelimit)\b',
+               'state commands': r'(Reset|Back|BackTo|Undo|Restart|Unset|Set|Add|Remove|Ltac2?|Theorem|Lemma|Fact|Remark|Corollary|Proposition|Property|Example|Goal|Definition|Fixpoint|CoFixpoint|Let|Inductive|CoInductive|Variant|Record|Structure|Class|Instance|Existing|Module|Section|End|Canonical|Coercion|Opaque|Transparent|Strategy|Arguments|Hint|Create|Qed|Defined|Save|Proof|Focus|Unfocus|Unshelve|Obligation|Next|Program|Equations|Function|Scheme|Combined)\b',
+               'Timeout/Fail/Time': r'(Timeout|Fail|Time|Succeed|Instructions|Profile|Optimize)\b'}
+COQ_TACTIC_ESCAPES = {'admit': r'\badmit\b', 'give_up': r'\bgive_up\b', 'no_check': r'\b\w*_no_check\b',
+                      'native_compute': r'\bnative_(compute|cast_no_check)\b', 'checking flag': r'\b(Guard|Positivity|Universe)\s+Checking\b',
+                      'prompt injection': r'prompt>|</?(infomsg|prompt)'}
+_COQ_PREFIX = re.compile(r'(\s*(#\[[^\]]*\]|@\{[^}]*\}|(Local|Global|Polymorphic|Monomorphic|Cumulative|NonCumulative|Private|Program|Export|Succeed|Fail|Time|Redirect\s+"[^"]*"|Timeout\s+\d+)\b))+\s*')
+_COQ_SELECTOR = re.compile(r'\s*(\d+(\s*[-,]\s*\d+)*|all|par|!|\[\s*\w+\s*\])\s*:(?!=)\s*')
+
+def _coq_escape(body: str) -> str|None:
+    "The escape named by one masked Coq sentence, or None for a tactic."
+    for name, pat in COQ_TACTIC_ESCAPES.items():
+        if re.search(pat, body): return name
+    if body in ('-', '+', '*', '{', '}') or re.fullmatch(r'[-+*]+', body): return None
+    head = _COQ_SELECTOR.sub('', body, count=1) if _COQ_SELECTOR.match(body) else body
+    stripped = _COQ_PREFIX.sub('', head, count=1) if _COQ_PREFIX.match(head) else head
+    for name, pat in COQ_ESCAPES.items():
+        if re.match(pat, stripped) or re.match(pat, head): return name
+    if stripped != head: return 'attribute or locality prefix'
+    if head[:1].isupper() or head[:1] in '#@%$&|!?<>=~^`\'"\\;,.0123456789': return 'vernacular command'
+    return None
 
 def find_escape(proof: str,          # untrusted proof text
                 lang: str = 'lean'   # 'lean' or 'coq'
@@ -79,10 +108,10 @@ def find_escape(proof: str,          # untrusted proof text
     if lang == 'lean':
         hits = [(mt.start(), name) for name, pat in LEAN_ESCAPES.items() for mt in [re.search(pat, m)] if mt]
         return min(hits)[1] if hits else None
+    if re.search(COQ_TACTIC_ESCAPES['prompt injection'], proof): return 'prompt injection'   # even inside comments and strings
     for t in parse_coq_proof(proof):
-        body = m[t.start:t.end].strip()
-        for name, pat in COQ_ESCAPES.items():
-            if re.match(pat, body): return name
+        name = _coq_escape(m[t.start:t.end].strip())
+        if name: return name
     return None
 
 # %% ../../nbs/leanrl/34_oracle.ipynb #5a0872a3
