@@ -87,7 +87,7 @@ LIVE = [
     ('term of another type', '1 = 2', 'exact (eq_refl 1).', 'ok'),
     ('unfinished', 'forall n, n = n + 1', 'intros n. induction n.', 'ok'),
     ('infinite loop', 'True', 'do 1000000000 (idtac; idtac). exact I.', 'timeout'),
-    ('recursive Ltac loop', 'True', 'let rec loop := idtac; loop in loop. exact I.', 'timeout'),
+    ('recursive Ltac loop', 'True', 'let rec loop := idtac; loop in loop. exact I.', 'timeout|memory'),   # whichever limit it hits first
     ('unterminated string swallowing Qed', 'False', 'idtac "abc. exact I.', 'ok'),   # masked to the end: one unterminated sentence
 ]
 HONEST = [
@@ -114,7 +114,7 @@ def test_every_filtered_attack_is_rejected_before_coqtop(session):
 def test_live_attacks_fail_with_their_status(session):
     for n, st, p, want in LIVE:
         r = session.check(st, p)
-        assert (n, r.accepted, r.status) == (n, False, want)
+        assert (n, r.accepted) == (n, False) and r.status in want.split('|'), (n, r.status)
     for st, p in HONEST: assert session.check(st, p).accepted, (st, p)   # the session recovered from every attack
 
 def test_huge_output_is_stopped(session, monkeypatch):
@@ -175,3 +175,62 @@ def test_nothing_leaks_from_one_attempt_to_the_next(unfiltered):
     s.clean += 1                                                       # a reset that lands in the wrong state ...
     assert s.check('True', 'exact I.').accepted and s.resets['restarts'] == 1   # ... is noticed: a fresh coqtop replaces it
     assert not s.check('False', 'exact z.').accepted and s.resets['restarts'] == 1
+
+
+# ---- Lean counterparts, on a scripted REPL (no Lean toolchain installs here; replies in the REPL's format) ----
+from lmpapers.leanrl.lean import LeanOracle, LeanREPL
+
+LEAN_FILTERED = [   # (name, proof): turned away before the REPL sees them
+    ('native_decide', 'native_decide'), ('decide +native', 'decide +native'), ('ofReduceBool', 'exact Lean.ofReduceBool _ _ rfl'),
+    ('run_meta', 'run_meta pure ()'), ('by_elab', 'exact by_elab pure (Lean.mkConst ``True.intro)'),
+    ('elab', 'elab "cheat" : tactic => pure ()\ncheat'), ('macro', 'macro "cheat" : tactic => `(tactic| sorry)\ncheat'),
+    ('syntax', 'syntax "cheat" : tactic\ncheat'), ('notation', 'notation "False" => True\ntrivial'),
+    ('axiom', 'exact z\naxiom z : False'), ('opaque', 'exact z\nopaque z : False'), ('#eval', '#eval IO.Process.exit 0'),
+    ('run_cmd', 'run_cmd pure ()'), ('run_tac', 'run_tac pure ()'), ('unsafe', 'exact unsafeCast ()'),
+    ('implemented_by', 'exact (@[implemented_by id] fun x => x) 1'), ('maxHeartbeats 0', 'set_option maxHeartbeats 0 in\nsimp'),
+    ('debug.skipKernelTC', 'set_option debug.skipKernelTC true in\ntrivial'), ('#exit', 'trivial\n#exit'),
+    ('#print axioms', 'trivial\n#print axioms t'), ('import', 'trivial\nimport Foo'),
+]
+
+def _info(text):
+    return {'messages': [{'severity': 'info', 'pos': {'line': 1, 'column': 0}, 'endPos': {'line': 1, 'column': 6}, 'data': text}], 'env': 99}
+
+class ScriptedREPL:
+    "Answers every proof command as elaborated (env 1 + attempt) and `#print axioms` with `report(name)`; records the requests."
+    def __init__(self, report): self.report, self.sent, self.k = report, [], 0
+    def send(self, request):
+        self.sent.append(request)
+        if request['cmd'].startswith('#print axioms '): return self.report(request['cmd'].split()[2])
+        self.k += 1
+        return {'env': 1 + self.k}
+    def close(self): pass
+
+LEAN_AUDITED = [    # (name, the REPL's answer to `#print axioms`, status)
+    ('sorryAx', lambda n: _info(f"'{n}' depends on axioms: [propext, sorryAx]"), 'unsound'),
+    ('Lean.ofReduceBool', lambda n: _info(f"'{n}' depends on axioms: [Lean.ofReduceBool]"), 'unsound'),
+    ('Lean.trustCompiler', lambda n: _info(f"'{n}' depends on axioms: [Lean.trustCompiler, propext]"), 'unsound'),
+    ('a declared axiom', lambda n: _info(f"'{n}' depends on axioms: [z]"), 'unsound'),
+    ('a report about another name', lambda n: _info("'other' does not depend on any axioms"), 'unsound'),
+    ('empty reply {}', lambda n: {}, 'unsound'),
+    ('error reply', lambda n: {'message': 'Lean error: unknown constant'}, 'unsound'),
+    ('whitelisted', lambda n: _info(f"'{n}' depends on axioms: [propext, Classical.choice, Quot.sound]"), 'ok'),
+    ('no axioms', lambda n: _info(f"'{n}' does not depend on any axioms"), 'ok'),
+]
+
+def test_lean_filter_turns_away_every_escape():
+    o = LeanOracle(LeanREPL(ScriptedREPL(lambda n: _info(f"'{n}' does not depend on any axioms"))))
+    got = {n: o.check('theorem t : False', p) for n, p in LEAN_FILTERED}
+    assert {n: (r.accepted, r.status, r.detail) for n, r in got.items()} == {n: (False, 'rejected', n) for n, _ in LEAN_FILTERED}
+    assert o.repl.transport.sent == []
+
+@pytest.mark.parametrize('name,report,status', LEAN_AUDITED, ids=[c[0] for c in LEAN_AUDITED])
+def test_lean_axiom_audit(name, report, status):
+    t = ScriptedREPL(report)
+    o = LeanOracle(LeanREPL(t), header='import Mathlib')
+    r = o.check('theorem t : 1 + 1 = 2 := by', 'norm_num')
+    assert (r.accepted, r.status) == (status == 'ok', status)
+    assert t.sent[-1] == {'cmd': '#print axioms t', 'env': 3}        # audited in the environment the proof produced
+    r = o.check('example : True', 'trivial')                         # an example is audited under a fresh name
+    assert t.sent[-2]['cmd'].startswith('theorem lmp_goal_') and t.sent[-1]['cmd'] == '#print axioms ' + t.sent[-2]['cmd'].split()[1]
+    assert r.status == status
+    assert all(q.get('env') == 2 for q in t.sent[1::2])              # every attempt starts from the header's environment (env 2)

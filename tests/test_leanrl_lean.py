@@ -70,8 +70,12 @@ def test_minif2f_statements_and_header():
     # the header is trusted (it sets maxHeartbeats 0); only proofs are screened, and it is elaborated once
     hdr = {'cmd': rows[0]['header']}
     stmt = statement_head(rows[0]['formal_statement'])
-    o = LeanOracle(LeanREPL(ReplayTransport([(hdr, {'env': 0}), ({'cmd': stmt + ' := by\nnorm_num', 'env': 0}, {'env': 1}),
-                                             ({'cmd': stmt + ' := by\nsimp', 'env': 0}, {'env': 2})])), header=rows[0]['header'])
+    name = stmt.split()[1]
+    audit = lambda env: ({'cmd': f'#print axioms {name}', 'env': env},     # every accepted proof is audited (Lean's wording)
+                         {'messages': [{'severity': 'info', 'pos': {'line': 1, 'column': 0}, 'endPos': {'line': 1, 'column': 6},
+                                        'data': f"'{name}' depends on axioms: [propext, Classical.choice, Quot.sound]"}], 'env': env + 10})
+    o = LeanOracle(LeanREPL(ReplayTransport([(hdr, {'env': 0}), ({'cmd': stmt + ' := by\nnorm_num', 'env': 0}, {'env': 1}), audit(1),
+                                             ({'cmd': stmt + ' := by\nsimp', 'env': 0}, {'env': 2}), audit(2)])), header=rows[0]['header'])
     assert o.check(rows[0]['formal_statement'], 'norm_num').accepted and o.check(rows[0]['formal_statement'], 'simp').accepted
     assert o.check(rows[0]['formal_statement'], 'set_option maxHeartbeats 0 in\nnlinarith').status == 'rejected'
 

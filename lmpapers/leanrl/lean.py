@@ -4,7 +4,7 @@
 
 # %% ../../nbs/leanrl/36_lean.ipynb #7cf863e3
 from __future__ import annotations
-import json, os, re, shutil, time
+import json, os, re, secrets, shutil, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from .oracle import CheckResult, Oracle, failing_tactic, find_escape, rejected, verdicts_at
@@ -12,9 +12,9 @@ from .parse import mask_comments, parse_lean_proof
 from .sandbox import Limits, ProverDied, ProverProcess, ProverTimeout
 
 # %% auto #0
-__all__ = ['Message', 'Sorry', 'Reply', 'parse_reply', 'read_requests', 'read_transcript', 'transcript_stems', 'ReplayTransport',
-           'lean_repl_command', 'SubprocessTransport', 'LeanREPL', 'statement_head', 'LeanOracle', 'dojo_verdicts',
-           'LeanDojoOracle', 'check_benchmark']
+__all__ = ['LEAN_AXIOMS', 'Message', 'Sorry', 'Reply', 'parse_reply', 'read_requests', 'read_transcript', 'transcript_stems',
+           'ReplayTransport', 'lean_repl_command', 'SubprocessTransport', 'LeanREPL', 'statement_head', 'audit_axioms',
+           'declaration_name', 'LeanOracle', 'dojo_verdicts', 'LeanDojoOracle', 'check_benchmark']
 
 # %% ../../nbs/leanrl/36_lean.ipynb #0053a932
 @dataclass
@@ -190,12 +190,32 @@ def statement_head(statement: str) -> str:
     "A theorem statement without a trailing `:= by` / `:=` (MiniF2F's `formal_statement` ends with `:= by`)."
     return re.sub(r'\s*:=\s*(by)?\s*$', '', statement.rstrip())
 
+LEAN_AXIOMS = ('propext', 'Classical.choice', 'Quot.sound')   # the axioms an accepted proof may use by default
+
+def audit_axioms(reply: Reply,            # the REPL's answer to `#print axioms NAME`
+                 name: str,               # the declaration audited
+                 whitelist=LEAN_AXIOMS
+                ) -> tuple[bool, list[str]]:
+    "(clean, offending) from a `#print axioms` reply: clean only when it names `name` and every axiom is whitelisted."
+    infos = [m.data for m in reply.messages if m.severity == 'info']
+    if reply.failed or not infos: return False, [f'no axiom report for {name}' + (f': {reply.message}' if reply.message else '')]
+    m = re.search(r"'([^']+)' (does not depend on any axioms|depends on axioms: \[([^\]]*)\])", ' '.join(infos))
+    if not m or not (m.group(1) == name or m.group(1).endswith('.' + name)): return False, [f'no axiom report for {name}']
+    bad = [a.strip() for a in (m.group(3) or '').split(',') if a.strip() and a.strip() not in whitelist]
+    return not bad, bad
+
+def declaration_name(head: str) -> str|None:
+    "The declared name of a statement head (`theorem foo …` -> `foo`), None for `example` or a head it cannot read."
+    m = re.match(r"\s*(/--.*?-/\s*)?(@\[[^\]]*\]\s*)?((private|protected|noncomputable|nonrec)\s+)*(theorem|lemma|def|abbrev|example)\b\s*([^\s(:{\[⦃]*)", head, re.S)
+    return (m.group(6) or None) if m else None
+
 class LeanOracle(Oracle):
-    "The oracle interface over a Lean REPL client."
+    "The oracle interface over a Lean REPL client; an accepted proof is audited with `#print axioms`."
     lang = 'lean'
-    def __init__(self, repl: LeanREPL, header: str = '', mode: str = 'command', recheck: bool = True):
+    def __init__(self, repl: LeanREPL, header: str = '', mode: str = 'command', recheck: bool = True,
+                 axioms=LEAN_AXIOMS):  # axioms an accepted proof may use (`sorryAx`, `Lean.ofReduceBool` never should)
         if mode not in ('command', 'tactic'): raise ValueError(f"mode must be 'command' or 'tactic', got {mode!r}")
-        self.repl, self.header, self.mode, self.recheck, self._env = repl, header, mode, recheck, None
+        self.repl, self.header, self.mode, self.recheck, self._env, self.axioms = repl, header, mode, recheck, None, tuple(axioms)
 
     def env(self) -> int|None:
         "The header's environment, elaborated on first use."
@@ -216,6 +236,13 @@ class LeanOracle(Oracle):
             failing = failing_tactic(tactics, max(pos, 0)) if tactics else None
         elif r.errors: err = r.errors[0].data
         accepted = not r.errors and not _has_sorry(r)
+        if accepted:
+            name = declaration_name(head)
+            clean, bad = (audit_axioms(self.repl.command(f'#print axioms {name}', r.env), name, self.axioms) if name
+                          else (False, [f'no declaration name to audit in {head[:60]!r}']))
+            if not clean:
+                return CheckResult(tactics, ['unchecked'] * len(tactics), False, 'unsound', 'axioms outside the whitelist: ' + ', '.join(bad),
+                                   None, time.monotonic() - t0, detail='#print axioms: ' + ', '.join(bad))
         return CheckResult(tactics, verdicts_at(tactics, failing), accepted, 'ok', err, pos, time.monotonic() - t0)
 
     def _tactic_check(self, head, proof, tactics, t0):
@@ -240,6 +267,8 @@ class LeanOracle(Oracle):
         esc = find_escape(proof, 'lean')
         if esc: return rejected(tactics, esc)
         head = statement_head(statement)
+        if re.match(r'\s*example\b', head):   # an `example` has no name to audit: check it under a fresh one
+            head = re.sub(r'\bexample\b', 'theorem lmp_goal_' + secrets.token_hex(8), head, count=1)
         try:
             if self.mode == 'command': return self._command_check(head, proof, tactics, t0)
             return self._tactic_check(head, proof, tactics, t0)

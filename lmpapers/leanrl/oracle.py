@@ -65,7 +65,7 @@ LEAN_ESCAPES = {'#eval': r'#eval\b', 'run_cmd': r'\brun_cmd\b', 'run_tac': r'\br
                 'syntax': r'\bsyntax\b', 'notation': r'\b(notation|infix[lr]?|prefix|postfix)\b',
                 'native_decide': r'\bnative_decide\b', 'decide +native': r'\bdecide\b[^\n]*\+native\b',
                 'ofReduceBool': r'\bofReduce(Bool|Nat)\b', 'axiom': r'\baxiom\b', 'opaque': r'\bopaque\b',
-                'unsafe': r'\bunsafe\b', 'IO': r'\bIO\b', 'maxHeartbeats 0': r'set_option\s+maxHeartbeats\s+0\b',
+                'unsafe': r'\bunsafe', 'IO': r'\bIO\b', 'maxHeartbeats 0': r'set_option\s+maxHeartbeats\s+0\b',
                 'debug.skipKernelTC': r'\bskipKernelTC\b', '#exit': r'#exit\b', 'implemented_by': r'\bimplemented_by\b',
                 'extern': r'@\[\s*extern\b', 'import': r'(^|\n)\s*import\b', '#print axioms': r'#print\b'}
 # Coq: a proof is a list of tactic sentences. Every vernacular command starts with a capital letter or an attribute
