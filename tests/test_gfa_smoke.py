@@ -35,6 +35,6 @@ def test_small_needs_more_text_than_embedded():
 def test_bad_scale_arguments(tmp_path):
     with pytest.raises(ValueError, match='unknown scale'): reproduce('huge', out=tmp_path)
     with pytest.raises(ValueError, match="'small' or 'full'"): reproduce('tiny', smoke=True, out=tmp_path)
-    with pytest.raises(ValueError, match='apply to small/full'): reproduce('tiny', model='Qwen/Qwen3-0.6B', out=tmp_path)
+    with pytest.raises(ValueError, match="gfa at scale 'tiny' takes no --model"): reproduce('tiny', model='Qwen/Qwen3-0.6B', out=tmp_path)
     if not torch.cuda.is_available():
         with pytest.raises(ScaleUnavailable, match='--smoke'): reproduce('small', out=tmp_path)

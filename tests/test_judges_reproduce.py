@@ -44,4 +44,4 @@ def test_contract_and_headline_direction(tmp_path, seed):
 def test_bad_scale_and_options(tmp_path):
     with pytest.raises(ValueError, match='expected one of'): reproduce('huge', out=tmp_path)
     with pytest.raises(ValueError, match="scale 'small'"): reproduce('tiny', smoke=True, out=tmp_path)
-    with pytest.raises(NotImplementedError, match='takes no --model'): reproduce('small', model='Qwen/Qwen3-0.6B', out=tmp_path)
+    with pytest.raises(ValueError, match='takes no --model'): reproduce('small', model='Qwen/Qwen3-0.6B', out=tmp_path)

@@ -11,7 +11,7 @@ def test_full_scale_needs_a_gpu(tmp_path):
     with pytest.raises(ScaleUnavailable, match='needs a CUDA GPU'): reproduce('full', out=tmp_path)
 
 def test_tiny_takes_no_model_or_data_and_no_smoke(tmp_path):
-    with pytest.raises(ValueError, match='--model/--data are for small/full'): reproduce('tiny', data='x', out=tmp_path)
+    with pytest.raises(ValueError, match="unisafe at scale 'tiny' takes no --data"): reproduce('tiny', data='x', out=tmp_path)
     with pytest.raises(ValueError, match='smoke'): reproduce('tiny', smoke=True, out=tmp_path)
 
 def test_model_specs_are_checked():

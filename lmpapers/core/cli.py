@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse, importlib.metadata as md, inspect, os, sys, tempfile, time, traceback
 from pathlib import Path
 from .results import SCALES, load_results, write_report, write_failure
-from .scales import ScaleUnavailable, SystemPackageMissing, quiet
+from .data import InputError, check_data, check_model_path, check_seed   # light: no torch, no datasets
 
 # %% auto #0
 __all__ = ['PAPERS', 'OPTIONS', 'implemented', 'CLIError', 'NotRun', 'resolve_papers', 'check_out_dir', 'check_reproduce',
-           'run_paper', 'parser', 'main']
+           'run_paper', 'check_options', 'parser', 'main']
 
 # %% ../../nbs/core/06_cli.ipynb #07493dc9
 PAPERS = {
@@ -65,6 +65,7 @@ def run_paper(name: str, scale: str, seed: int, out: Path, smoke: bool = False,
               model: str|None = None, data: str|None = None, verbose: bool = False,
               quick: bool = False, text_column: str|None = None) -> Path:
     "Run paper `name`'s `reproduce` and return the results file it wrote."
+    from lmpapers.core.scales import ScaleUnavailable, SystemPackageMissing, quiet   # torch and friends load here, after the option checks
     try: fn = implemented()[name].load()
     except ModuleNotFoundError as e:
         raise CLIError(f"paper {name!r} needs the package {e.name!r}, which is not installed (pip install {e.name})") from None
@@ -76,6 +77,7 @@ def run_paper(name: str, scale: str, seed: int, out: Path, smoke: bool = False,
         raise CLIError(f"paper {name!r} needs the package {e.name!r}, which is not installed (pip install {e.name})") from None
     except SystemPackageMissing as e: raise NotRun(f"paper {name!r}: {e}") from None
     except (ScaleUnavailable, NotImplementedError) as e: raise CLIError(f"paper {name!r} at scale {scale!r}: {e}") from None
+    except InputError as e: raise CLIError(str(e)) from None
 
 # %% ../../nbs/core/06_cli.ipynb #613f1abd
 def _cmd_list(args) -> int:
@@ -84,10 +86,22 @@ def _cmd_list(args) -> int:
     print(f"\n{len(impl)} of {len(PAPERS)} implemented; run one with: lmpapers reproduce NAME --scale tiny")
     return 0
 
-def _cmd_reproduce(args) -> int:
-    names, out = resolve_papers(args.paper), check_out_dir(args.out)
+def check_options(args, names: list[str]) -> None:
+    "Refuse, before any paper loads, options no paper could honour: seed out of range, --quick or --smoke at the wrong scale, paths that are not what they claim."
     if args.smoke and args.scale == 'tiny': raise CLIError("--smoke runs the small/full code path on CPU; add --scale small or --scale full")
-    if (args.model or args.data) and len(names) > 1: raise CLIError("--model and --data apply to one paper; name it instead of 'all'")
+    if args.quick and args.scale != 'tiny': raise CLIError(f"--quick cuts the tiny run; use it with --scale tiny (got {args.scale!r}; --smoke is the quick check of small/full)")
+    if (args.model or args.data or args.text_column) and len(names) > 1: raise CLIError("--model, --data and --text-column apply to one paper; name it instead of 'all'")
+    if args.text_column is not None and args.data is None: raise CLIError("--text-column names the text column of the --data table; add --data PATH or drop --text-column")
+    try:
+        check_seed(args.seed)
+        if args.model is not None: check_model_path(args.model)
+        if args.data is not None: check_data(args.data)   # exists and reads; its columns are the paper's to check
+    except InputError as e: raise CLIError(str(e)) from None
+
+def _cmd_reproduce(args) -> int:
+    names = resolve_papers(args.paper)
+    check_options(args, names)
+    out = check_out_dir(args.out)
     if args.verbose: os.environ['LMPAPERS_VERBOSE'] = '1'
     opts = dict(smoke=args.smoke, model=args.model, data=args.data, verbose=args.verbose, quick=args.quick, text_column=args.text_column)
     failed, not_run = [], []
@@ -115,11 +129,11 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser('reproduce', help="run a paper's headline experiment and write OUT/PAPER.json")
     r.add_argument('paper', help=f"one of {', '.join(PAPERS)}, or all")
     r.add_argument('--scale', choices=SCALES, default='tiny', help='tiny: CPU minutes; small: one GPU; full: the paper\'s sizes')
-    r.add_argument('--seed', type=int, default=0)
+    r.add_argument('--seed', type=int, default=0, help='seed of every random choice, an integer in [0, 2**31) (default: 0)')
     r.add_argument('--out', default='results', help='folder for results, figures and the report (default: results)')
     r.add_argument('--smoke', action='store_true', help='run the small/full code path on CPU with the real architecture cut to two layers, random weights, a few steps')
     r.add_argument('--model', help="checkpoint for small/full: a Hugging Face name or a local folder (default: the paper's)")
-    r.add_argument('--data', help="dataset for small/full: a datasets hub name (name or name:config) or local files (default: the paper's)")
+    r.add_argument('--data', help="dataset for small/full (judges: any scale): a datasets hub name (name or name:config) or local files (default: the paper's)")
     r.add_argument('--verbose', action='store_true', help='show every log line and progress bar (default: one line per stage)')
     r.add_argument('--quick', action='store_true', help='the cut-down tier of the same experiment: fewer prompts, steps and seeds (what make test runs)')
     r.add_argument('--text-column', help='for --data tables (CSV, JSON, parquet): the column holding the text (default: text)')

@@ -4,14 +4,16 @@
 
 # %% ../../nbs/core/00_data.ipynb #b3ad461b
 from __future__ import annotations
-import ast, hashlib, os, random, re, string, sys, sysconfig
+import ast, csv, hashlib, json, os, random, re, string, sys, sysconfig
 from functools import lru_cache
 from pathlib import Path
-from datasets import Dataset, DatasetDict
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from datasets import Dataset, DatasetDict   # imported where used: the command line's input checks load this module without it
 
 # %% auto #0
-__all__ = ['CORPORA', 'WORDS', 'corpus_documents', 'corpus_fingerprint', 'load_corpus', 'filler_text', 'passkey_task',
-           'kv_retrieval_task', 'arithmetic_task', 'copy_task', 'word_mapping', 'mapping_task', 'score']
+__all__ = ['CORPORA', 'WORDS', 'TABLES', 'corpus_documents', 'corpus_fingerprint', 'load_corpus', 'filler_text', 'passkey_task',
+           'kv_retrieval_task', 'arithmetic_task', 'copy_task', 'word_mapping', 'mapping_task', 'score', 'InputError',
+           'is_local', 'check_seed', 'check_model_path', 'table_columns', 'data_files', 'text_column_of', 'check_data']
 
 # %% ../../nbs/core/00_data.ipynb #d65e9bea
 def _stdlib() -> Path: return Path(sysconfig.get_paths()['stdlib'])
@@ -89,6 +91,7 @@ def load_corpus(name: str = 'english',       # corpus name(s), see `CORPORA`
         docs.append((doc_id, text)); total += len(text)
     splits = {'train': [], 'validation': []}
     for doc_id, text in docs: splits['validation' if _in_validation(doc_id, val_fraction) else 'train'].append((doc_id, text))
+    from datasets import Dataset, DatasetDict
     return DatasetDict({k: Dataset.from_dict({'id': [d for d, _ in v], 'text': [t for _, t in v]}) for k, v in splits.items()})
 
 # %% ../../nbs/core/00_data.ipynb #f3b70ec4
@@ -106,6 +109,10 @@ def filler_text(n_words: int, rng: random.Random) -> str:
     return ' '.join(out)
 
 # %% ../../nbs/core/00_data.ipynb #94d0fa5c
+def _dataset(rows: list[dict]) -> Dataset:
+    from datasets import Dataset
+    return Dataset.from_list(rows)
+
 def _check_n(n):
     if not isinstance(n, int) or n <= 0: raise ValueError(f"n (number of examples) must be a positive int, got {n!r}")
 
@@ -124,7 +131,7 @@ def passkey_task(n: int = 100,          # number of examples
         after = filler_text(context_words - int(context_words * depth), rng) if context_words else ''
         prompt = f"{before} The pass key is {key}. Remember it. {key} is the pass key. {after} What is the pass key? The pass key is"
         rows.append(dict(prompt=re.sub(r'\s+', ' ', prompt).strip(), answer=f' {key}', task='passkey', depth=depth))
-    return Dataset.from_list(rows)
+    return _dataset(rows)
 
 # %% ../../nbs/core/00_data.ipynb #ef06f0cb
 _WORDS = ('apple river stone cloud tiger maple ocean pencil silver garden rocket violin lemon forest '
@@ -142,7 +149,7 @@ def kv_retrieval_task(n: int = 100, n_pairs: int = 20, seed: int = 0) -> Dataset
         q = rng.randrange(n_pairs)
         lines = '\n'.join(f'{k}: {v}' for k, v in zip(keys, vals))
         rows.append(dict(prompt=f'{lines}\nThe value of {keys[q]} is', answer=f' {vals[q]}', task='kv', depth=q / n_pairs))
-    return Dataset.from_list(rows)
+    return _dataset(rows)
 
 # %% ../../nbs/core/00_data.ipynb #461e4dec
 def arithmetic_task(n: int = 100, digits: int = 3, ops: str = '+-*', seed: int = 0) -> Dataset:
@@ -154,7 +161,7 @@ def arithmetic_task(n: int = 100, digits: int = 3, ops: str = '+-*', seed: int =
         a, b, op = rng.randrange(10**digits), rng.randrange(10**digits), rng.choice(ops)
         val = {'+': a + b, '-': a - b, '*': a * b}[op]
         rows.append(dict(prompt=f'{a}{op}{b}=', answer=str(val), task='arithmetic', depth=0.0))
-    return Dataset.from_list(rows)
+    return _dataset(rows)
 
 # %% ../../nbs/core/00_data.ipynb #3eaa7112
 def copy_task(n: int = 100, length: int = 12, seed: int = 0) -> Dataset:
@@ -165,7 +172,7 @@ def copy_task(n: int = 100, length: int = 12, seed: int = 0) -> Dataset:
     for _ in range(n):
         seq = ' '.join(rng.choice(WORDS) for _ in range(length))
         rows.append(dict(prompt=f'Repeat: {seq}\nAgain:', answer=f' {seq}', task='copy', depth=0.0))
-    return Dataset.from_list(rows)
+    return _dataset(rows)
 
 def word_mapping(seed: int = 0) -> dict[str, str]:
     "A fixed bijection from `WORDS` to invented words: the 'language' of `mapping_task`."
@@ -183,7 +190,7 @@ def mapping_task(n: int = 100, length: int = 6, seed: int = 0) -> Dataset:
     for _ in range(n):
         src = [rng.choice(WORDS) for _ in range(length)]
         rows.append(dict(prompt=f'Translate: {" ".join(src)}\nResult:', answer=' ' + ' '.join(m[w] for w in src), task='mapping', depth=0.0))
-    return Dataset.from_list(rows)
+    return _dataset(rows)
 
 # %% ../../nbs/core/00_data.ipynb #ad17d236
 def score(prediction: str, answer: str, task: str = '') -> bool:
@@ -193,3 +200,99 @@ def score(prediction: str, answer: str, task: str = '') -> bool:
         m = re.match(r'-?\d+', pred)
         return bool(m) and int(m.group()) == int(ans)
     return pred.split()[:len(ans.split())] == ans.split()
+
+# %% ../../nbs/core/00_data.ipynb #56a476c0
+class InputError(ValueError):
+    "Input a user can fix (an option, a path, a file, a column), said in one line; `lmpapers` prints it and exits with status 2."
+
+TABLES = {'.txt': 'text', '.json': 'json', '.jsonl': 'json', '.parquet': 'parquet', '.csv': 'csv'}   # local data files `datasets` reads, by suffix
+
+def is_local(name: str) -> bool:
+    "Whether `name` names local files: it exists, or it is spelled as one path (starts with /, . or ~, or ends in a data-file suffix)."
+    s = str(name)
+    if Path(s).expanduser().exists(): return True
+    if any(c in s for c in ',+='): return False   # a compound spec (msft's name=source,..., unisafe's a+b,c): its paper parses it
+    return s.startswith(('/', '.', '~')) or Path(s).suffix.lower() in TABLES
+
+def check_seed(seed) -> int:
+    "Return `seed` if it is an integer in [0, 2**31) (what every random generator the papers seed accepts), else raise `InputError`."
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise InputError(f"--seed must be an integer in [0, 2**31) = [0, {2**31 - 1}], got {seed!r}")
+    return seed
+
+# %% ../../nbs/core/00_data.ipynb #4cd62106
+def check_model_path(model: str) -> str:
+    "Return `model`; one that names local files must be a checkpoint folder holding `config.json`, else `InputError`."
+    p = Path(str(model)).expanduser()
+    if not is_local(model): return model
+    if not p.exists(): raise InputError(f"--model {str(model)!r}: no such folder; pass a checkpoint folder (with config.json) or a Hugging Face hub name")
+    if not (p.is_dir() and (p/'config.json').is_file()):
+        raise InputError(f"--model {str(model)!r} is not a model: {'it is a file' if p.is_file() else 'the folder has no config.json'}; "
+                         "pass a Hugging Face checkpoint folder (config.json, weights, tokenizer) or a hub name")
+    return model
+
+# %% ../../nbs/core/00_data.ipynb #7a9577be
+def _json_columns(p: Path) -> list[str]:
+    with open(p, encoding='utf-8') as f: first = next((l for l in f if l.strip()), None)
+    if first is None: raise InputError(f"{str(p)!r} is empty")
+    try: rec = json.loads(first)                              # JSON lines: the first record
+    except json.JSONDecodeError:
+        try: rec = json.loads(p.read_text(encoding='utf-8'))  # one JSON document: a list of records, or columns
+        except json.JSONDecodeError as e: raise InputError(f"{str(p)!r} is not JSON or JSON lines ({e.msg} at line {e.lineno}); fix or remove the file") from None
+    if isinstance(rec, list): rec = rec[0] if rec else {}
+    if not isinstance(rec, dict) or not rec: raise InputError(f"{str(p)!r} holds no records (objects with named fields); expected one JSON object per line")
+    return list(rec)
+
+def table_columns(path) -> list[str]:
+    "Column names of one local data file, from its start: a CSV's header, a JSON file's first record, a parquet schema; `['text']` for .txt."
+    p = Path(path); kind = TABLES.get(p.suffix.lower())
+    if kind is None: raise InputError(f"{str(p)!r} is not a data file; expected one of {', '.join(TABLES)}")
+    try:
+        if kind == 'text':
+            with open(p, encoding='utf-8') as f: f.read(1 << 16)
+            return ['text']
+        if kind == 'csv':
+            with open(p, newline='', encoding='utf-8') as f: header = next(csv.reader(f), None)
+            if not header or not any(h.strip() for h in header): raise InputError(f"{str(p)!r} is empty; a CSV table starts with a header row naming its columns")
+            return header
+        if kind == 'parquet':
+            import pyarrow.parquet as pq
+            return pq.read_schema(p).names
+        return _json_columns(p)
+    except InputError: raise
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:   # pyarrow's ArrowInvalid is a ValueError
+        raise InputError(f"cannot read {str(p)!r} as {kind} ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__}); fix or remove the file") from None
+
+def data_files(path) -> list[Path]:
+    "The data files (`TABLES` suffixes) of a local file or folder, sorted."
+    p = Path(path)
+    return [p] if p.is_file() else sorted(f for f in p.rglob('*') if f.is_file() and f.suffix.lower() in TABLES)
+
+# %% ../../nbs/core/00_data.ipynb #bf34779a
+def text_column_of(columns, text_column: str|None = None, where: str = 'the data') -> str:
+    "The column holding the text: `text_column` if given, else 'text', else a table's only column; `InputError` naming the columns otherwise."
+    cols = list(columns)
+    if text_column is not None:
+        if text_column in cols: return text_column
+        raise InputError(f"{where} has no column {text_column!r} (columns: {', '.join(cols)}); pass the column that holds the text with --text-column")
+    if 'text' in cols: return 'text'
+    if len(cols) == 1: return cols[0]
+    raise InputError(f"{where} has no 'text' column (columns: {', '.join(cols)}); name the column that holds the text with --text-column")
+
+def check_data(data: str,                    # --data: a local file or folder, or a hub name
+               text: bool = False,           # the data is text to train on: one kind of file, each with a text column
+               text_column: str|None = None, # --text-column: a column every table must have
+               option: str = '--data') -> Path|None:
+    "The local path `data` names, after checking that it exists and that every data file in it reads (with its text column); None for a hub name."
+    if not is_local(data): return None          # a hub name: the loader says in one line if it cannot be had
+    p = Path(str(data)).expanduser()
+    if not p.exists(): raise InputError(f"{option} {str(data)!r}: no such file or folder; pass an existing file or folder, or a datasets hub name")
+    files = data_files(p)
+    if text:
+        if not files: raise InputError(f"{option} {str(data)!r} holds no data files ({', '.join(TABLES)})")
+        if len(kinds := {TABLES[f.suffix.lower()] for f in files}) > 1:
+            raise InputError(f"{option} {str(data)!r} mixes file kinds {sorted(kinds)}; keep one kind per folder")
+    for f in files:
+        cols = table_columns(f)
+        if text or text_column is not None: text_column_of(cols, text_column, repr(str(f)))
+    return p

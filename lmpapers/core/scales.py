@@ -9,15 +9,15 @@ from pathlib import Path
 import torch
 from datasets import Dataset, DatasetDict, load_dataset
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
-from .data import load_corpus, corpus_documents
+from .data import InputError, TABLES, check_data, check_model_path, check_seed, corpus_documents, data_files, load_corpus, text_column_of
 from .guards import fork_rng
 from .results import check_scale
 from .tokenizer import train_tokenizer
 
 # %% auto #0
 __all__ = ['QUICK_NOTE', 'ARCHITECTURES', 'SMOKE', 'ScaleUnavailable', 'SystemPackageMissing', 'check_smoke', 'scale_preset',
-           'run_device', 'run_dtype', 'register_architecture', 'smoke_config', 'stage', 'show_progress', 'show_logs', 'quiet',
-           'quiet_trainer', 'load_lm', 'embedded_tokens', 'load_text']
+           'run_device', 'run_dtype', 'check_inputs', 'register_architecture', 'smoke_config', 'stage', 'show_progress',
+           'show_logs', 'quiet', 'quiet_trainer', 'load_lm', 'embedded_tokens', 'load_text']
 
 # %% ../../nbs/core/09_scales.ipynb #9ab6f152
 class ScaleUnavailable(RuntimeError):
@@ -30,7 +30,7 @@ class SystemPackageMissing(ScaleUnavailable):
 def check_smoke(scale: str, smoke: bool) -> str:
     "Return `scale` if known, and refuse `smoke` at `tiny` (a smoke run is the small/full code path)."
     if check_scale(scale) == 'tiny' and smoke:
-        raise ValueError("--smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
+        raise InputError("--smoke runs the small/full code path on CPU; use it with scale 'small' or 'full'")
     return scale
 
 QUICK_NOTE = ("quick tier: the tiny run's trained models with fewer prompts, evaluation rows, seeds and steps, so that every result "
@@ -47,7 +47,7 @@ def scale_preset(presets: dict,          # scale -> the settings of a run at tha
     P = copy.deepcopy(presets[check_smoke(scale, smoke)])
     if smoke: P.update(smoke_sizes(P) if callable(smoke_sizes) else dict(smoke_sizes or {}))
     if quick:
-        if scale != 'tiny': raise ValueError(f"--quick cuts the tiny scale's evaluation; use it with scale 'tiny' (got {scale!r}; --smoke is the quick check of small/full)")
+        if scale != 'tiny': raise InputError(f"--quick cuts the tiny scale's evaluation; use it with scale 'tiny' (got {scale!r}; --smoke is the quick check of small/full)")
         P.update(copy.deepcopy(quick_sizes(P) if callable(quick_sizes) else dict(quick_sizes or {})), quick=True)
     return P
 
@@ -64,6 +64,28 @@ def run_device(scale: str, smoke: bool = False) -> torch.device:
 def run_dtype(scale: str, smoke: bool = False, paper_dtype: torch.dtype = torch.bfloat16) -> torch.dtype:
     "fp32 for `tiny`; the paper's dtype (bf16 by default) for `small`/`full` — smoke runs included, so dtype bugs show on CPU."
     return torch.float32 if check_scale(scale) == 'tiny' else paper_dtype
+
+# %% ../../nbs/core/09_scales.ipynb #4ad7752f
+def check_inputs(paper: str, scale: str, smoke: bool = False, seed: int = 0, quick: bool = False, *,
+                 model: str|None = None, data: str|None = None, text_column: str|None = None,
+                 model_scales=('small', 'full'),  # scales whose run loads --model
+                 data_scales=('small', 'full'),   # scales whose run loads --data
+                 text_data: bool = False,         # --data is text for `load_text` (so --text-column applies)
+                 no_model: str = '', no_data: str = '',   # why a scale takes no --model / --data, for the message
+                 model_check=check_model_path,    # checks a --model value (a function; None: no check)
+                ) -> None:
+    "Refuse, in one line and before any work, an option a run of `paper` at `scale` cannot honour or an input it cannot read."
+    check_smoke(scale, smoke); check_seed(seed)
+    if quick and scale != 'tiny': raise InputError(f"--quick cuts the tiny run; use it with --scale tiny (got {scale!r}; --smoke is the quick check of small/full)")
+    if model is not None:
+        if scale not in model_scales: raise InputError(f"{paper} at scale {scale!r} takes no --model" + (f": {no_model}" if no_model else '') + "; drop --model")
+        if model_check is not None: model_check(model)
+    if data is not None and scale not in data_scales:
+        raise InputError(f"{paper} at scale {scale!r} takes no --data" + (f": {no_data}" if no_data else '') + "; drop --data")
+    if text_column is not None:
+        if not text_data: raise InputError(f"{paper} takes no --text-column: its --data is not a text table; drop --text-column")
+        if data is None: raise InputError("--text-column names the text column of the --data table; add --data PATH or drop --text-column")
+    if data is not None: check_data(data, text=text_data, text_column=text_column)
 
 # %% ../../nbs/core/09_scales.ipynb #d5e8fc44
 _QWEN3 = dict(model_type='qwen3', vocab_size=151936, max_position_embeddings=40960, rope_theta=1_000_000.0,
@@ -194,25 +216,20 @@ def load_lm(name_or_path: str,        # HF hub name or local checkpoint folder
     return model.to(device).eval(), tok
 
 # %% ../../nbs/core/09_scales.ipynb #752dbed1
-_BUILDERS = {'.txt': 'text', '.json': 'json', '.jsonl': 'json', '.parquet': 'parquet', '.csv': 'csv'}
-
 def embedded_tokens(corpus: str = 'english+code', chars_per_token: float = 4.0) -> int:
     "About how many tokens the embedded `corpus` holds (characters / `chars_per_token`)."
     return int(sum(len(t) for _, t in corpus_documents(corpus)) / chars_per_token)
 
-def _local_dataset(path: Path):
-    files = sorted(p for p in ([path] if path.is_file() else path.rglob('*')) if p.suffix in _BUILDERS)
-    if not files: raise ValueError(f"no text files ({', '.join(_BUILDERS)}) under {str(path)!r}")
-    kinds = {_BUILDERS[p.suffix] for p in files}
-    if len(kinds) > 1: raise ValueError(f"{str(path)!r} mixes file kinds {sorted(kinds)}; keep one kind per folder")
-    return load_dataset(kinds.pop(), data_files=[str(p) for p in files])
+def _local_dataset(path: Path, text_column: str|None = None):
+    check_data(str(path), text=True, text_column=text_column)       # exists, one kind of file, each with its text column
+    files = data_files(path)
+    try: return load_dataset(TABLES[files[0].suffix.lower()], data_files=[str(p) for p in files])
+    except Exception as e:   # a row the header check cannot see (e.g. a CSV line with too many fields)
+        raise InputError(f"cannot load {str(path)!r} with datasets ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); fix the file") from None
 
 def _as_text_splits(ds, val_fraction: float, text_column: str|None) -> DatasetDict:
     if isinstance(ds, Dataset): ds = DatasetDict(train=ds)
-    col = text_column or ('text' if 'text' in ds['train'].column_names else
-                          next((c for c, f in ds['train'].features.items() if getattr(f, 'dtype', None) == 'string'), None))
-    if col is None or col not in ds['train'].column_names:
-        raise ValueError(f"no text column among {ds['train'].column_names}; name it with text_column=")
+    col = text_column_of(ds['train'].column_names, text_column)
     if 'validation' not in ds:
         parts = ds['train'].train_test_split(test_size=val_fraction, seed=0)
         ds = DatasetDict(train=parts['train'], validation=parts['test'])
@@ -224,7 +241,7 @@ def load_text(data: str|None = None,     # hub name ('name' or 'name:config') or
               default: str = 'english+code',
               smoke: bool = False,        # smoke runs take the embedded corpus whatever its size
               val_fraction: float = 0.05,
-              text_column: str|None = None,
+              text_column: str|None = None,  # the column holding the text (default: 'text', else a table's only column)
               verbose: bool = False) -> DatasetDict:
     "Training text as a `DatasetDict` with `train`/`validation` splits of a `text` column."
     if data is None:
@@ -235,7 +252,7 @@ def load_text(data: str|None = None,     # hub name ('name' or 'name:config') or
                                    "or --data PATH (local .txt/.jsonl/.parquet files)")
         return load_corpus(default, val_fraction)
     with quiet(verbose):
-        if Path(data).exists(): ds = _local_dataset(Path(data))
+        if check_data(data, text=True, text_column=text_column) is not None: ds = _local_dataset(Path(data).expanduser(), text_column)
         else:
             name, _, config = data.partition(':')
             try: ds = load_dataset(name, config or None)

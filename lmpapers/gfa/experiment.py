@@ -14,7 +14,7 @@ from ..core.cache import cached, config_hash, rows_key, source_key
 from ..core.data import copy_task
 from ..core.guards import fork_rng, model_device
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import ARCHITECTURES, SMOKE, ScaleUnavailable, load_text, quiet, run_device, run_dtype, show_progress, smoke_config, stage, scale_preset
+from ..core.scales import ARCHITECTURES, QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_text, quiet, run_device, run_dtype, show_progress, smoke_config, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import evaluate_loss, TrainConfig, token_chunks
 from .theory import fanin
@@ -27,7 +27,7 @@ from .deep_supervision import deep_supervision_study
 from .interventions import intervention_configs, late_share, UpdateNorms, application_importance, late_region, share_ratio_ci, _share, late_mask
 
 # %% auto #0
-__all__ = ['PRESETS', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'preset', 'run_config', 'text_rows',
+__all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'preset', 'run_config', 'text_rows',
            'answer_token_accuracy', 'task_batch', 'task_accuracy', 'cached_eval', 'prune_sweep', 'ppl_stat', 'verdict',
            'mean_ranks', 'app_importance', 'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
 
@@ -44,15 +44,20 @@ PRESETS = {
 }
 for _p in ('small', 'full'): PRESETS[_p].update(lm_train=PRESETS[_p]['train'], task=None, task_eval_seed=7, intervention_seeds=1)   # real text: no task mixed in
 
-def preset(scale: str, smoke: bool = False) -> dict:
-    "The sizes of a run at `scale`; with `smoke`, the same entries cut to the `SMOKE` sizes (2 layers, 3 steps, 8 rows)."
+QUICK = dict(seeds=(0, 1),       # two of the five seed models (shipped entries): every statistic over seeds still has a pair
+             resnet_test=200,    # ResNet importance on the first 200 test images (its models are cached per seed)
+             cascade=dict(timing=dict(prompt_len=32, new_tokens=8, batch=4, rounds=1), boot=200))   # one timing round
+# not cut: eval_rows, calib_rows and task_n, which key the cached studies and sweeps the full run trained and measured
+
+def preset(scale: str, smoke: bool = False, quick: bool = False) -> dict:
+    "The sizes of a run at `scale`; with `smoke`, the same entries cut to the `SMOKE` sizes (2 layers, 3 steps, 8 rows); with `quick`, tiny cut to `QUICK`."
     S = SMOKE
     def cut(P):
         tr = dict(P['train'], steps=S['steps'], batch_size=2, seq_len=min(P['train']['seq_len'], 32), warmup=1, eval_every=S['steps'], eval_rows=S['rows'])
         return dict(seeds=tuple(range(S['seeds'])), model=dict(P['model'], num_hidden_layers=S['layers']), train=tr, lm_train=tr, intervention_seeds=1,
                     resnet_epochs=1, resnet_test=8 * S['rows'], timing=dict(new_tokens=S['new_tokens'], batch=S['prompts'], rounds=1),
                     task_n=S['prompts'], calib_rows=S['rows'], eval_rows=S['rows'])
-    return scale_preset(PRESETS, scale, smoke, cut)
+    return scale_preset(PRESETS, scale, smoke, cut, quick, QUICK)
 
 # %% ../../nbs/gfa/19_experiments.ipynb #f78ef553
 def _arch_layers(name: str) -> int|None:
@@ -68,10 +73,11 @@ def run_config(P: dict, model: str|None = None, smoke: bool = False):
     layers = SMOKE['layers'] if smoke else (_arch_layers(model) or 1)
     return smoke_config(model, layers, vocab_size=len(tok), bos_token_id=0, eos_token_id=0, pad_token_id=1)
 
-def text_rows(data: str|None, seq_len: int, n_train: int, n_cal: int, n_eval: int, smoke: bool = False, verbose: bool = False):
+def text_rows(data: str|None, seq_len: int, n_train: int, n_cal: int, n_eval: int, smoke: bool = False, verbose: bool = False,
+              text_column: str|None = None):
     "(train, calibration, eval) token rows of `data` (None: the embedded corpus) in the project tokenizer; too little text is refused."
     need = (n_train + n_cal) * seq_len
-    ds = load_text(data, min_tokens=need, smoke=smoke, verbose=verbose)
+    ds = load_text(data, min_tokens=need, smoke=smoke, verbose=verbose, text_column=text_column)
     tok = train_tokenizer()
     tr = token_chunks(ds['train']['text'], tok, seq_len, max_rows=n_train + n_cal)
     if len(tr) < n_train + n_cal and not smoke:
@@ -289,8 +295,12 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
 def _cascade(res, mcfg, cfg, models, calib, ev, P, tk, **kw) -> dict:
     "CascadeFormer (heads + FFN tapered) and its anchors at the same training tokens, then deep supervision measured; `kw`: tok, train_rows, seed, smoke, bars, device, dtype of the run."
     stage('gfa: CascadeFormer vs uniform, the equal-parameter taper, OpenELM and MobileLLM (5 architectures, same training tokens)')
-    if mcfg.model_type != 'qwen3': res.note(f"CascadeFormer, LayerNorm scaling and repetition are built on Qwen3 blocks at the {mcfg.model_type} model's sizes; "
-                                            f"the uniform reference is such a Qwen3-block model, the interventions' baseline is the {mcfg.model_type} model itself")
+    if P.get('architecture'):   # --model: say exactly which studies it reaches
+        m = P['model']
+        blocks = '' if mcfg.model_type == 'qwen3' else f', on Qwen3 blocks at the {mcfg.model_type} model\'s sizes'
+        res.note(f"--model {P['architecture']} reaches the seed models (fan-in, importance, pruning) and the interventions (equalised updates "
+                 f"on the model itself; LayerNorm scaling and repetition{blocks}); the CascadeFormer comparison and the deep-supervision study "
+                 f"train GFA's own Qwen3-block stack at the preset sizes ({m['num_hidden_layers']} blocks of width {m['hidden_size']}) whatever --model names")
     args, opts = (kw['tok'], kw['train_rows'], ev, kw['seed']), {k: kw[k] for k in ('smoke', 'bars', 'device', 'dtype')}
     cc = cascade_study(res, P, *args, **opts)
     stage('gfa: deep supervision (a loss head after every block) vs top-only twins')
@@ -383,9 +393,11 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out: str|Path = 'results', smo
               data: str|None = None,    # small/full: training text for `load_text` (hub name or local files)
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run the GFA experiment at `scale` and write `out/gfa.json`; returns its path."
-    P = preset(scale, smoke)
-    if scale == 'tiny' and (model is not None or data is not None):
-        raise ValueError("scale 'tiny' trains GFA's own tiny config on the embedded corpus; model= and data= apply to small/full")
+    check_inputs('gfa', scale, smoke, seed, quick, model=model, data=data, text_column=text_column, text_data=True,
+                 no_model="tiny trains GFA's own tiny config", no_data='tiny trains on the embedded corpus with the copy task mixed in')
+    P = preset(scale, smoke, quick)
+    if model is not None: P['architecture'] = model
+    if text_column is not None: P['text_column'] = text_column
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
     with quiet(verbose), fork_rng(seed): return _run(scale, seed, out, smoke, model, data, P, device, dtype, verbose)   # the caller's RNG survives
 
@@ -398,7 +410,7 @@ def lm_setup(P: dict, scale: str, seed: int = 0, model: str|None = None, data: s
         tr, calib, ev = mixed_lm_rows(seq_len=lcfg.seq_len, n_train=n_train, **P['task'])
         train_lm = lambda c, s, cbs: task_lm(c, replace(lcfg, seed=s), callbacks=cbs, task=P['task'], progress=bars)
     else:
-        tr, calib, ev = text_rows(data, lcfg.seq_len, n_train, P['calib_rows'], max(P['eval_rows'], lcfg.eval_rows), smoke, verbose)
+        tr, calib, ev = text_rows(data, lcfg.seq_len, n_train, P['calib_rows'], max(P['eval_rows'], lcfg.eval_rows), smoke, verbose, P.get('text_column'))
         tk = dict(device=device, dtype=dtype, progress=bars, snapshot_every=max(1, lcfg.steps // 4), rows=(tr, ev[:lcfg.eval_rows]), data=data or 'embedded')
         train_lm = lambda c, s, cbs: tracked_lm(c, replace(lcfg, seed=s), callbacks=cbs, **tk)
     return dict(lcfg=lcfg, mcfg=mcfg, train_lm=train_lm, tr=tr, calib=calib[:P['calib_rows']], ev=ev[:P['eval_rows']], seeds=[seed + s for s in P['seeds']])
@@ -435,6 +447,7 @@ def _run(scale, seed, out, smoke, model, data, P, device, dtype, verbose) -> Pat
     cc = _cascade(res, mcfg, cfg, models, calib, ev, P, tk, tok=tok, train_rows=lm_train_rows, seed=seed, smoke=smoke, bars=bars, device=device, dtype=dtype)
     ci = _interventions(res, mcfg, st_['train_lm'], im['apps'], hists, stats, ev, seeds, P)
     for n in scale_notes(sw, ks, ci, len(seeds), smoke): res.note(n)
+    if P.get('quick'): res.note(QUICK_NOTE)
     res.add_figure('fanin_pruning', _figure(L, im['grad'], im['imps'], sw['ppl'], ks, sw['base_ppl']))
     res.config['elapsed_s'] = time.time() - t0
     return res.save()

@@ -9,15 +9,17 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import SMOKE, quiet, show_progress, stage
+from ..core.data import InputError
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, quiet, scale_preset, show_progress, stage
 from .theory import oracle_risk, uniform_risk, assouad_bound
 from .estimators import (make_instance, GaussianPool, compare, METHODS, Rounds, est_ivwe, ivwe, lp_error,
                                         uniform_allocation, likert_pool, ppi_mean)
-from .helpsteer import make_helpsteer2_fixture, load_helpsteer2, helpsteer_pool
+from .helpsteer import make_helpsteer2_fixture, load_helpsteer2, helpsteer_pool, _is_hub_name
 
 # %% auto #0
-__all__ = ['PRESETS', 'BIAS_METHODS', 'COLORS', 'LABELS', 'error_curve', 'summarise', 'loglog_slope', 'bias_instances',
-           'bias_curve', 'plot_curves', 'ratio_ci', 'run_experiment', 'smoke_preset', 'reproduce']
+__all__ = ['PRESETS', 'QUICK', 'BIAS_METHODS', 'COLORS', 'LABELS', 'error_curve', 'summarise', 'loglog_slope', 'bias_instances',
+           'bias_curve', 'plot_curves', 'ratio_ci', 'run_experiment', 'load_helpsteer_input', 'smoke_preset',
+           'reproduce']
 
 # %% ../../nbs/judges/69_experiments.ipynb #e6be8fd3
 PRESETS = {
@@ -28,6 +30,8 @@ PRESETS = {
     'full':  dict(K=1000, J=5, patterns=('hetero', 'items', 'judges'), mults=tuple(2 ** np.arange(2, 17)), seeds=200,
                   hs_prompts=10681, hs_seeds=100, p=2, bias_K=1000, bias_mults=(8, 64, 512, 4096), bias_seeds=200, n_gold=50),
 }   # hs_prompts: all of HelpSteer2 when a local copy is given
+QUICK = dict(mults=(4, 64, 1024, 4096), seeds=6, hs_seeds=6,   # 4 of the 11 budgets (the smallest and the largest kept)
+             bias_mults=(8, 512), bias_seeds=4)               # every instance, method and metric of the full run
 
 # %% ../../nbs/judges/69_experiments.ipynb #1cacbdff
 def error_curve(pool, # simulated judges with .theta and .var
@@ -168,6 +172,7 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
                    helpsteer_dir=None, # local HelpSteer2 copy or hub name (default: env LMPAPERS_HELPSTEER2, else a generated fixture)
                    smoke: bool = False, # recorded in the results file
                    verbose: bool|None = None, # progress bars (default: only in a terminal)
+                   helpsteer=None, # `helpsteer_dir` already loaded (`load_helpsteer_input`)
                    ) -> Path:
     "Run the experiment described by `cfg` and write `out/judges.json` and its figures."
     cfg = dict(cfg); p = cfg['p']
@@ -188,7 +193,7 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
         curves[f'synthetic: {pat}']['instance'] = inst
     # HelpSteer2-style: annotations as truth, simulated 0-4 judges
     with quiet(bool(verbose)):
-        if helpsteer_dir: hs = load_helpsteer2(helpsteer_dir, 'disagreements')
+        if helpsteer_dir: hs = helpsteer if helpsteer is not None else load_helpsteer2(helpsteer_dir, 'disagreements')
         else: hs = load_helpsteer2(make_helpsteer2_fixture(Path(tempfile.mkdtemp()) / 'helpsteer2', cfg['hs_prompts'] // 2 or 1, seed), 'disagreements')
     hs = hs.select(range(min(len(hs), cfg['hs_prompts'] * 2)))
     stage(f"{'HelpSteer2' if helpsteer_dir else 'HelpSteer2-format fixture'}: {len(hs)} responses, simulated 0-4 judges")
@@ -273,7 +278,18 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
                  f"RMSEs {me['ppi']:.4f} vs {me['est_calibrated']:.4f} (uncalibrated EST-IVWE mean: {me['est']:.4f}); > 1: the calibrated per-item estimates also give the better mean")
     res.add('ppi_err_ratio_ci', ratio_ci(np.abs(bc['mean_errs']['ppi'][-1]), np.abs(bc['mean_errs']['est_calibrated'][-1]), p), '×', note='paired bootstrap 90% over seeds')
     res.add_figure('discrete_biased', _bias_plot(bcurves))
+    if cfg.get('quick'): res.note(QUICK_NOTE)
     return res.save()
+
+def load_helpsteer_input(path):
+    "HelpSteer2's disagreements configuration from `path` (--data), loaded before any work: a local path that is not a copy is an `InputError`, an unreachable hub name `ScaleUnavailable`."
+    try:
+        with quiet(): return load_helpsteer2(path, 'disagreements')
+    except Exception as e:
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        if _is_hub_name(path): raise ScaleUnavailable(f"dataset {str(path)!r} is not available here ({type(e).__name__}: {first}); pass --data PATH to a local HelpSteer2 copy") from None
+        if not isinstance(e, (OSError, ValueError)): raise
+        raise InputError(f"--data {str(path)!r} is not a HelpSteer2 copy ({first}); pass the repository's files or its parquet export") from None
 
 def smoke_preset(cfg: dict) -> dict:
     "`cfg` cut to a few budgets, seeds and items: the same code path in seconds."
@@ -292,7 +308,9 @@ def reproduce(scale: str = 'tiny', # one of tiny, small, full
               helpsteer_dir=None, # same as `data` (older name)
               ) -> Path:
     "Reproduce the headline experiment at `scale`; write `out/judges.json` and `out/figures/judges_*.png`."
-    cfg = PRESETS[check_scale(scale)]
-    if smoke and scale == 'tiny': raise ValueError("smoke runs the small/full code path; use it with scale 'small' or 'full'")
-    if model is not None: raise NotImplementedError("the judges experiment takes no --model: its judges are simulated on synthetic and HelpSteer2 truths")
-    return run_experiment(smoke_preset(cfg) if smoke else cfg, scale, seed, out, data or helpsteer_dir, smoke=smoke, verbose=verbose or None)
+    check_inputs('judges', scale, smoke, seed, quick, model=model, data=data, text_column=text_column, model_scales=(),
+                 data_scales=('tiny', 'small', 'full'), no_model='its judges are simulated on synthetic and HelpSteer2 truths')
+    cfg = scale_preset(PRESETS, scale, smoke, smoke_preset, quick, QUICK)
+    hs_dir = data or helpsteer_dir or os.environ.get('LMPAPERS_HELPSTEER2')
+    hs = load_helpsteer_input(hs_dir) if hs_dir else None        # before the synthetic part: a bad copy fails in a second, not after it
+    return run_experiment(cfg, scale, seed, out, hs_dir, smoke=smoke, verbose=verbose or None, helpsteer=hs)

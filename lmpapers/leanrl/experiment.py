@@ -13,7 +13,7 @@ from ..core.cache import cached, config_hash, tokenizer_key
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
 from ..core.results import Results, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, SystemPackageMissing, load_lm, quiet, run_device, run_dtype, stage, scale_preset
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, SystemPackageMissing, check_inputs, load_lm, quiet, run_device, run_dtype, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import TrainConfig, train
 from .coq import CoqOracle, coq_available
@@ -23,9 +23,9 @@ from .reward import ABLATIONS, ProcessReward, RewardConfig
 from .sandbox import Limits, network_isolation
 
 # %% auto #0
-__all__ = ['TRAIN_FAMILIES', 'HELDOUT_FAMILIES', 'PRESETS', 'SETTINGS', 'CODE_VERSION', 'SFT_VERSION', 'ESCAPE_SUITE', 'PAPER',
-           'theorems', 'prompt_of', 'preset', 'sft_rows', 'sft_model', 'pass_at_k', 'sample_proofs', 'evaluate',
-           'rl_run', 'sandbox_suite', 'transcripts_check', 'throughput', 'plot_rewards', 'reproduce']
+__all__ = ['TRAIN_FAMILIES', 'HELDOUT_FAMILIES', 'PRESETS', 'SETTINGS', 'CODE_VERSION', 'SFT_VERSION', 'QUICK', 'ESCAPE_SUITE',
+           'PAPER', 'theorems', 'prompt_of', 'preset', 'sft_rows', 'sft_model', 'pass_at_k', 'sample_proofs',
+           'evaluate', 'rl_run', 'sandbox_suite', 'transcripts_check', 'throughput', 'plot_rewards', 'reproduce']
 
 # %% ../../nbs/leanrl/39_experiment.ipynb #ff7420af
 _PROPS, _NATS = [('P', 'Q'), ('A', 'B'), ('X', 'Y'), ('R', 'S'), ('U', 'V')], [('a', 'b'), ('x', 'y'), ('m', 'n'), ('p', 'q'), ('u', 'v')]
@@ -96,27 +96,31 @@ def prompt_of(statement: str) -> str: return f'Theorem: {statement}.\nProof.'
 PRESETS = {
     'tiny':  dict(sft_theorems=1200, good_frac=0.6, sft_steps=300, sft_batch=32, seq_len=64, sft_lr=3e-3,
                   rl_steps=16, prompts_per_step=8, G=8, max_new=48, rl_lr=2e-4, beta=0.04, temperature=1.0,
-                  eval_seen=32, eval_unseen=16, eval_samples=8, seeds=3, ablation_seeds=1, workers=2, wall_s=15.0,
+                  eval_seen=32, eval_unseen=16, eval_samples=8, seeds=3, ablation_seeds=1, workers=2, wall_s=15.0, throughput_checks=96,
                   model=dict(preset='tiny', hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=2,
                              num_key_value_heads=1, head_dim=32)),   # about 0.2M parameters: two shared CPU cores
     'small': dict(sft_theorems=20000, good_frac=0.6, sft_steps=2000, sft_batch=32, seq_len=96, sft_lr=2e-5,
                   rl_steps=200, prompts_per_step=16, G=8, max_new=64, rl_lr=1e-6, beta=0.04, temperature=1.0,
-                  eval_seen=256, eval_unseen=128, eval_samples=32, seeds=3, ablation_seeds=3, workers=8, wall_s=15.0,
+                  eval_seen=256, eval_unseen=128, eval_samples=32, seeds=3, ablation_seeds=3, workers=8, wall_s=15.0, throughput_checks=96,
                   model='Qwen/Qwen3-0.6B'),
     'full':  dict(sft_theorems=100000, good_frac=0.6, sft_steps=10000, sft_batch=64, seq_len=128, sft_lr=1e-5,
                   rl_steps=1000, prompts_per_step=32, G=16, max_new=128, rl_lr=1e-6, beta=0.04, temperature=1.0,
-                  eval_seen=1024, eval_unseen=512, eval_samples=64, seeds=3, ablation_seeds=3, workers=16, wall_s=15.0,
+                  eval_seen=1024, eval_unseen=512, eval_samples=64, seeds=3, ablation_seeds=3, workers=16, wall_s=15.0, throughput_checks=96,
                   model='Qwen/Qwen3-8B'),
 }
 SETTINGS = ('outcome', 'tactic', 'tactic_only', 'all_tokens', 'last_token', 'no_propagation')
 CODE_VERSION = 2   # RL runs and evaluation; 2: coqtop replies re-synchronised before every attempt
 SFT_VERSION = 1
 
-def preset(scale: str, smoke: bool = False) -> dict:
-    "The preset of `scale`, cut to `SMOKE` sizes for a smoke run."
+QUICK = dict(rl_steps=2, prompts_per_step=4, G=4,     # short GRPO runs of every setting from the full run's SFT policy (the same entry)
+             eval_seen=8, eval_unseen=4, seeds=1, ablation_seeds=1, throughput_checks=16)
+
+def preset(scale: str, smoke: bool = False, quick: bool = False) -> dict:
+    "The preset of `scale`, cut to `SMOKE` sizes for a smoke run, or to `QUICK`'s for the tiny quick tier."
     return scale_preset(PRESETS, scale, smoke, dict(
         sft_theorems=8, sft_steps=1, sft_batch=4, settings=('tactic',), rl_steps=1, prompts_per_step=2, G=2,
-        max_new=SMOKE['new_tokens'], eval_seen=2, eval_unseen=1, eval_samples=2, seeds=SMOKE['seeds'], ablation_seeds=0, workers=1))
+        max_new=SMOKE['new_tokens'], eval_seen=2, eval_unseen=1, eval_samples=2, seeds=SMOKE['seeds'], ablation_seeds=0, workers=1,
+        throughput_checks=8), quick, QUICK)
 
 # %% ../../nbs/leanrl/39_experiment.ipynb #297c91e6
 def sft_rows(tok, ths: list, good_frac: float, seq_len: int, seed: int = 0):
@@ -300,10 +304,10 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
               data: str|None = None,   # unused: the theorems are generated; a Lean user checks MiniF2F with lmpapers.leanrl.lean
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "GRPO outcome-only vs outcome+tactic vs ablations with Coq as the oracle; writes `out/leanrl.json` and figures."
-    P = preset(scale, smoke)
+    check_inputs('leanrl', scale, smoke, seed, quick, model=model, data=data, text_column=text_column, data_scales=(),
+                 no_model='tiny trains its own policy', no_data='the experiment generates its theorems (MiniF2F needs Lean with Mathlib)')
+    P = preset(scale, smoke, quick)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
-    if scale == 'tiny' and model is not None: raise ValueError("model= chooses the small/full checkpoint; tiny trains its own")
-    if data is not None: raise ValueError("data= is not used: the experiment generates its theorems (MiniF2F needs Lean with Mathlib)")
     if not coq_available(): raise SystemPackageMissing("the oracle needs Coq: apt-get install coq (coqtop on PATH), or run tools/setup_system.sh as root")
     with num_threads(1 if device.type == 'cpu' else torch.get_num_threads()), quiet(verbose):
         return _reproduce(scale, seed, out, smoke, model, verbose, P, device, dtype)
@@ -343,7 +347,7 @@ def _reproduce(scale, seed, out, smoke, model_name, verbose, P, device, dtype):
                 stage(f'GRPO {s}, seed {seed + k}')
                 runs.append(_run_cached(P, sft_dir, sft_key, tok, oracle, s, seed + k, device, dtype, smoke, verbose))
         stage('oracle throughput and sandbox suite')
-        cps = throughput(oracle, 8 if smoke else 96)
+        cps = throughput(oracle, P['throughput_checks'])
     finally:
         oracle.close()
     sand = sandbox_suite(Limits(wall_s=3.0, memory_mb=600), hostile=not smoke)
@@ -351,6 +355,7 @@ def _reproduce(scale, seed, out, smoke, model_name, verbose, P, device, dtype):
     if scale != 'tiny': shutil.rmtree(sft_dir, ignore_errors=True)
     _record(R, P, runs, sft_seen, sft_unseen, sand, cps, n_ok, n_all, where, smoke)
     R.add_figure('reward_curves', plot_rewards(runs))
+    if P.get('quick'): R.note(QUICK_NOTE)
     return R.save()
 
 # %% ../../nbs/leanrl/39_experiment.ipynb #21007480

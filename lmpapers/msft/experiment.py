@@ -12,7 +12,8 @@ from ..core.cache import cached, tokenizer_key, rows_key, weights_key
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config, n_params
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, show_progress, smoke_config, stage, scale_preset
+from ..core.data import InputError, check_data
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, quiet, run_device, run_dtype, show_progress, smoke_config, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from .data import SPLITS, SubDataset, chat_subdataset, encode, tiny_mixture
 from .evaluate import task_metrics
@@ -20,8 +21,9 @@ from .msft import MSFTConfig, msft, run_spec
 from .baselines import BASELINES, run_baseline, run_sro
 
 # %% auto #0
-__all__ = ['TINY_MODEL', 'PRESETS', 'SMOKE_PRESET', 'METHODS', 'LABELS', 'CODE_VERSION', 'COLORS', 'preset', 'write_chat_mixture',
-           'load_mixture', 'run_seed', 'resume_check', 'plot_curves', 'plot_acc_flops', 'reproduce']
+__all__ = ['TINY_MODEL', 'PRESETS', 'SMOKE_PRESET', 'METHODS', 'LABELS', 'CODE_VERSION', 'QUICK', 'COLORS', 'preset',
+           'write_chat_mixture', 'load_mixture', 'check_mixture', 'run_seed', 'resume_check', 'plot_curves',
+           'plot_acc_flops', 'reproduce']
 
 # %% ../../nbs/msft/89_experiment.ipynb #eefb43a3
 TINY_MODEL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32)
@@ -35,9 +37,11 @@ METHODS = ('msft', 'sro', *BASELINES)
 LABELS = dict(msft='mSFT', sro='SRO SFT', sft='SFT (best ckpt)', temperature='temperature T=3', doremi='DoReMi-style', odm='online mixing (EXP3)', ies='IES')
 CODE_VERSION = 2   # bump when a change here or in lmpapers.msft changes what a run computes
 
-def preset(scale: str, smoke: bool = False) -> dict:
-    "The sizes of a run at `scale`; `smoke`: the small/full path cut to a few steps."
-    return dict(methods=METHODS, tasks=None) | scale_preset(PRESETS, scale, smoke, SMOKE_PRESET)
+QUICK = dict(seeds=1)   # the first seed's cached runs (every method, every budget), its ablation and the resume check: the full run's entries
+
+def preset(scale: str, smoke: bool = False, quick: bool = False) -> dict:
+    "The sizes of a run at `scale`; `smoke`: the small/full path cut to a few steps; `quick`: tiny on `QUICK`'s seeds."
+    return dict(methods=METHODS, tasks=None) | scale_preset(PRESETS, scale, smoke, SMOKE_PRESET, quick, QUICK)
 
 
 # %% ../../nbs/msft/89_experiment.ipynb #9941c01e
@@ -66,6 +70,21 @@ def load_mixture(data: str|None, tokenizer, max_rows: int|None = None, tasks: in
         return [chat_subdataset(n, s, tokenizer, metric='exact_match', max_rows=max_rows) for n, s in pairs]
     finally:
         if tmp is not None: shutil.rmtree(tmp, ignore_errors=True)
+
+def check_mixture(data: str) -> str:
+    "Refuse, before any work, a `data=` that is neither a folder of sub-dataset folders nor `name=source,...` with readable sources."
+    p = Path(data).expanduser()
+    if p.is_dir():
+        if not any(s.is_dir() for s in p.iterdir()):
+            raise InputError(f"--data {data!r} holds no sub-dataset folders; expected one folder per sub-dataset with train/validation/test JSON-lines files")
+        for s in p.iterdir():
+            if s.is_dir(): check_data(str(s), option=f'--data sub-dataset {s.name!r}')
+        return data
+    pairs = [x.split('=', 1) for x in data.split(',')]
+    if p.exists() or any(len(x) != 2 or not x[0].strip() or not x[1].strip() for x in pairs):
+        raise InputError(f"--data must be a folder of sub-dataset folders or 'name=source,...' (hub names or local JSON-lines files), got {data!r}")
+    for n, s in pairs: check_data(s.strip(), option=f'--data sub-dataset {n.strip()!r}')
+    return data
 
 # %% ../../nbs/msft/89_experiment.ipynb #b4f35f15
 def _test(model, state, te):
@@ -182,12 +201,13 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
               data: str|None = None,    # small/full: folder of sub-dataset folders or 'name=source,...'
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run every method at every budget over the seeds and write `out/msft.json` with figures."
-    P = preset(scale, smoke)
-    if scale == 'tiny' and (model is not None or data is not None):
-        raise ValueError("model= and data= choose the checkpoint and mixture of the small/full scales; tiny trains its own")
+    check_inputs('msft', scale, smoke, seed, quick, model=model, data=data, text_column=text_column,
+                 no_model='tiny trains its own model from scratch', no_data='tiny trains on its own mixture')
+    if data is not None: check_mixture(data)
+    P, K = preset(scale, smoke, quick), preset(scale, smoke)   # K: the full run's preset, which keys the cached runs (quick reads the same)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
     with num_threads(1 if device.type == 'cpu' else torch.get_num_threads()), fork_rng(seed), quiet(verbose):
-        return _run(scale, seed, Path(out), smoke, model, data, verbose, P, device, dtype)
+        return _run(scale, seed, Path(out), smoke, model, data, verbose, P, device, dtype, K)
 
 def _setup(scale, smoke, model, data, P, device, dtype, s, verbose):
     if scale == 'tiny':
@@ -212,14 +232,15 @@ def _setup(scale, smoke, model, data, P, device, dtype, s, verbose):
     desc.update(tokenizer=tokenizer_key(tok), rows={sp: rows_key(e.rows) for sp, e in enc.items()})
     return fresh, enc, desc
 
-def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype) -> Path:
+def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None) -> Path:
+    K = {k: v for k, v in (K or P).items()}   # what the cache keys hold: the full run's preset
     budgets = [float(c) for c in P['budgets']]; methods = [m for m in METHODS if m in P['methods']]
     R = Results('msft', scale, seed, out, title='mSFT: overfitting-aware multi-task SFT', smoke=smoke,
-                config=dict(preset={k: v for k, v in P.items()}, model=model, data=data))
+                config=dict(preset={k: v for k, v in P.items()}, model=model, data=data, quick=bool(P.get('quick'))))
     seeds = []
     for s in range(seed, seed + P['seeds']):
         fresh, enc, desc = _setup(scale, smoke, model, data, P, device, dtype, s, verbose)
-        key = dict(paper='msft', scale=scale, smoke=smoke, seed=s, preset={k: v for k, v in P.items()}, code=CODE_VERSION, **desc)
+        key = dict(paper='msft', scale=scale, smoke=smoke, seed=s, preset=K, code=CODE_VERSION, **desc)
         def build(folder, fresh=fresh, enc=enc, s=s):
             res = run_seed(fresh, enc['train'], enc['validation'], enc['test'], P, s, progress=show_progress(verbose))
             res['n_params'] = n_params(fresh()); (folder/'run.json').write_text(json.dumps(res))
@@ -286,7 +307,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype) -> Pat
         mid = budgets[len(budgets) // 2]; accs = []
         for s in range(seed, seed + P['seeds']):
             fresh, enc, desc = _setup(scale, smoke, model, data, P, device, dtype, s, verbose)
-            key = dict(paper='msft', ablation='restored', seed=s, budget=mid, preset={k: v for k, v in P.items()}, code=CODE_VERSION, **desc)
+            key = dict(paper='msft', ablation='restored', seed=s, budget=mid, preset=K, code=CODE_VERSION, **desc)
             def build_ab(folder, fresh=fresh, enc=enc, s=s):
                 stage(f'seed {s}: mSFT C={mid:g}, restored optimiser')
                 cfg = MSFTConfig(budget=mid, lr=P['lr'], batch_size=P['batch_size'], warmup=P['warmup'], seed=s, optimizer='restored')
@@ -303,7 +324,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype) -> Pat
           note='share of mSFT training steps thrown away by rollbacks (counted in its FLOPs)')
     if scale == 'tiny':
         stage('resume check: SIGKILL a search and resume it')
-        rc = cached('msft_resume', dict(key='resume', seed=seed, budget=budgets[0], preset={k: v for k, v in P.items()}, code=CODE_VERSION),
+        rc = cached('msft_resume', dict(key='resume', seed=seed, budget=budgets[0], preset=K, code=CODE_VERSION),
                     lambda f: (f/'resume.json').write_text(json.dumps(resume_check(P, seed, budgets[0], seeds[0]['msft'][f'{budgets[0]:g}']))))
         rc = json.loads((rc/'resume.json').read_text())
         R.add('resume_identical', bool(rc['identical']), 'bool', True,
@@ -326,5 +347,6 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype) -> Pat
                "the tiny from-scratch model is still under-trained on most sub-datasets, so the equal-budget gain (msft_over_sft) is bought with the extra "
                "compute of later rounds; the paper's claims of a gain at equal budget and of fewer FLOPs at a low budget are not carried at this scale")
     if any(cut.values()): R.note(f"prompts longer than {P['seq_len']} tokens were cut from the left (answers kept whole): {cut} rows over all seeds")
+    if P.get('quick'): R.note(QUICK_NOTE)
     if smoke: R.note('smoke run: a 2-layer random model of the real architecture for a few steps on CPU checks the small/full code path; numbers mean nothing')
     return R.save()

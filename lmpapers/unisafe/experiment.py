@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from ..core.results import Results, check_scale
-from ..core.scales import SMOKE, ScaleUnavailable, run_device, run_dtype, smoke_config, stage, show_progress, quiet
+from ..core.data import InputError, check_model_path, is_local
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, run_device, run_dtype, scale_preset, smoke_config, stage, show_progress, quiet
 from ..core.guards import num_threads
-from .schema import TASKS, IMAGE_TASKS, TEXT_TASKS
+from .schema import CaseError, TASKS, IMAGE_TASKS, TEXT_TASKS
 from .data import make_fixture, load_unisafe, load_jsonl
 from .models import (HFTextModel, HFVisionLanguageModel, DiffusersImageModel, UnifiedModel, OpenAIChatModel,
                                      tiny_vlm, tiny_diffusion, tiny_tokenizer, load_vlm, load_diffusion)
@@ -21,16 +22,19 @@ from .metrics import prompt_scores, aggregate, task_table, bootstrap, interval, 
 from .report import plot_tasks, plot_categories, markdown_task_table, markdown_category_table, markdown_cross_task
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_JUDGE', 'TINY_MODELS', 'TINY_JUDGE', 'PLANTED_RATES', 'PLANTED_REFUSAL', 'tiny_umm', 'build_part',
-           'build_model', 'build_judge', 'killed_then_resumed', 'PlantedModel', 'PlantedJudge', 'planted_truth_rows',
-           'run_eval', 'record', 'reproduce']
+__all__ = ['PRESETS', 'SMOKE_SIZES', 'QUICK', 'DEFAULT_JUDGE', 'TINY_MODELS', 'TINY_JUDGE', 'PLANTED_RATES', 'PLANTED_REFUSAL',
+           'tiny_umm', 'check_specs', 'build_part', 'build_model', 'build_judge', 'keep_targets', 'killed_then_resumed',
+           'PlantedModel', 'PlantedJudge', 'planted_truth_rows', 'run_eval', 'record', 'reproduce']
 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99005
 PRESETS = {
-    'tiny':  dict(max_new_tokens=16, steps=2, size=32, reasoning_tokens=8, n_boot=1000, kill_after=24, per_task=None),
-    'small': dict(max_new_tokens=256, steps=30, size=512, reasoning_tokens=64, n_boot=1000, kill_after=None, per_task=100),
-    'full':  dict(max_new_tokens=512, steps=30, size=1024, reasoning_tokens=128, n_boot=2000, kill_after=None, per_task=None),  # all 6,802 cases
+    'tiny':  dict(max_new_tokens=16, steps=2, size=32, reasoning_tokens=8, n_boot=1000, kill_after=24, per_task=None, per_category=None),
+    'small': dict(max_new_tokens=256, steps=30, size=512, reasoning_tokens=64, n_boot=1000, kill_after=None, per_task=100, per_category=None),
+    'full':  dict(max_new_tokens=512, steps=30, size=1024, reasoning_tokens=128, n_boot=2000, kill_after=None, per_task=None, per_category=None),  # all 6,802 cases
 }
+SMOKE_SIZES = dict(max_new_tokens=SMOKE['new_tokens'], reasoning_tokens=4, steps=2, n_boot=200)
+QUICK = dict(per_category=1,   # the first risk target of each category in all seven tasks: 21 of the fixture's 63 cases
+             kill_after=8, n_boot=200)
 DEFAULT_JUDGE = 'hf-vlm:Qwen/Qwen2.5-VL-7B-Instruct'
 TINY_MODELS = (('tiny-umm-llama', 'llama', 0), ('tiny-umm-qwen3', 'qwen3', 1))
 TINY_JUDGE = ('tiny-judge', 'qwen3', 7)
@@ -63,6 +67,23 @@ def _build_smoke_vlm(name, device, dtype, seed):
         with no_init_weights(): m = LlavaForConditionalGeneration._from_config(cfg, dtype=dtype)   # in `dtype`, no fp32 copy, no torch default init
         m.init_weights()   # one pass of the model's own init (normal, std = initializer_range): 3x faster than init twice
     return m.to(device).eval(), proc
+
+def check_specs(model: str) -> str:
+    "Refuse, before any work, a model spec that cannot name models: an empty part, openai without @URL, a local path that is not a checkpoint."
+    for spec in str(model).split(','):
+        parts = [s.strip() for s in spec.split('+') if s.strip()]
+        if not parts: raise InputError(f"--model {model!r} holds an empty model spec; models are separated by ',' and their parts joined by '+'")
+        for s in parts:
+            kind, _, name = s.partition(':')
+            if kind not in ('hf-vlm', 'hf-lm', 'diffusers', 'openai'): kind, name = 'hf-vlm', s   # a bare HF name or path
+            if not name: raise InputError(f"a model part is KIND:NAME (hf-vlm, hf-lm, diffusers, openai), got {s!r}")
+            if kind == 'openai':
+                if '@' not in name: raise InputError(f"an endpoint part is openai:MODEL@BASE_URL, got {s!r}")
+            elif kind == 'diffusers':
+                if is_local(name) and not (Path(name).expanduser()/'model_index.json').is_file():
+                    raise InputError(f"--model part {s!r} is not a diffusers pipeline: no model_index.json in {name!r}")
+            else: check_model_path(name)
+    return model
 
 def build_part(spec: str, cfg: dict, device, dtype, smoke: bool, seed: int = 0):
     "One model part from `kind:name` (hf-vlm, hf-lm, diffusers, openai)."
@@ -104,6 +125,16 @@ def build_judge(spec: str, cfg: dict, device='cpu', dtype=torch.float32, smoke: 
     return HFJudge(part.model, proc, name=name, guided=smoke, reasoning_tokens=cfg['reasoning_tokens'], max_new_tokens=cfg['max_new_tokens'] * 2)
 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99009
+def keep_targets(data: Path, per_category: int) -> Path:
+    "Rewrite the split files of the fixture at `data` to the first `per_category` risk targets of each category (every task kept)."
+    for f in sorted(data.glob('*.jsonl')):
+        rows = [json.loads(l) for l in f.read_text().splitlines() if l.strip()]
+        keep, seen = set(), {}
+        for r in sorted(rows, key=lambda r: r['id']):
+            if r['id'] not in keep and len(seen.setdefault(r['category'], [])) < per_category: seen[r['category']].append(r['id']); keep.add(r['id'])
+        f.write_text(''.join(json.dumps(r) + '\n' for r in rows if r['id'] in keep))
+    return data
+
 def killed_then_resumed(cases, data: Path, run: Path, factory_kwargs: dict, kill_after: int, model, timeout: float = 240.0) -> dict:
     "Run `model`'s predictions in a child process, SIGKILL it after `kill_after` records, resume here; return what was on disk at the kill."
     spec = dict(data=[str(data/'image.jsonl'), str(data/'text.jsonl')], out=str(run), backoff=0.0, model=dict(factory='lmpapers.unisafe.experiment:tiny_umm', kwargs=factory_kwargs))
@@ -206,6 +237,11 @@ def record(res: Results, rows: list[dict], cfg: dict, seed: int):
     return ivals
 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99014
+def _load_cases(data):
+    "The cases of `data` (a published-layout folder, a JSONL file or a hub name); a copy that does not read is an `InputError`."
+    try: return load_jsonl(data) if str(data).endswith('.jsonl') and Path(data).is_file() else load_unisafe(data)
+    except (FileNotFoundError, CaseError) as e: raise InputError(f"--data {str(data)!r} is not UniSAFE data: {e}") from None
+
 def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or full (GPU, the real data)
               seed: int = 0, # seed of the fixture, the models and the bootstrap
               out='results', # output folder
@@ -217,17 +253,24 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
               text_column: str|None = None, # the text column of a --data table
               ) -> Path:
     "Run the UniSAFE experiment at `scale` and write `out/unisafe.json` and its figures."
-    cfg = dict(PRESETS[check_scale(scale)]); out = Path(out)
+    check_inputs('unisafe', scale, smoke, seed, quick, model=model, data=data, text_column=text_column, model_check=check_specs,
+                 no_model='it runs the generated fixture on tiny models', no_data='it runs the generated fixture')
+    judge_spec = os.environ.get('LMPAPERS_UNISAFE_JUDGE')
+    if judge_spec and scale != 'tiny': check_specs(judge_spec)
+    cfg = scale_preset(PRESETS, scale, smoke, SMOKE_SIZES, quick, QUICK); out = Path(out)
     device = run_device(scale, smoke)
-    if smoke: cfg.update(max_new_tokens=SMOKE['new_tokens'], reasoning_tokens=4, steps=2, n_boot=200)
+    if scale != 'tiny' and data is None and not smoke: raise ScaleUnavailable(f"scale {scale!r} needs the benchmark: pass --data PATH (a local copy in the published layout) or --data NAME (the gated hub dataset)")
+    if scale != 'tiny' and not smoke and not model: raise ScaleUnavailable(f"scale {scale!r} needs --model SPEC (e.g. hf-vlm:NAME+diffusers:NAME, or openai:MODEL@URL)")
+    given = _load_cases(data) if data is not None else None      # before the run folder is touched: bad data fails in a second
     res = Results('unisafe', scale, seed, out, config=dict(cfg), title='UniSAFE: system-level safety of unified multimodal models', smoke=smoke)
     run = out/'unisafe_run'
     if run.exists(): shutil.rmtree(run)
     run.mkdir(parents=True)
     with num_threads(1) if device.type == 'cpu' else contextlib.nullcontext():
         if scale == 'tiny':
-            if model is not None or data is not None: raise ValueError("the tiny scale runs the generated fixture on tiny models; --model/--data are for small/full")
-            data_dir = make_fixture(run/'fixture', seed); cases = load_unisafe(data_dir)
+            data_dir = make_fixture(run/'fixture', seed)
+            if cfg['per_category']: keep_targets(data_dir, cfg['per_category'])
+            cases = load_unisafe(data_dir)
             stage(f'fixture: {len(cases)} cases, {len({c.id for c in cases})} risk targets x {len(TASKS)} tasks')
             kw = dict(max_new_tokens=cfg['max_new_tokens'], steps=cfg['steps'], size=cfg['size'])
             models = [tiny_umm(n, a, s + seed, **kw) for n, a, s in TINY_MODELS]
@@ -238,15 +281,13 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
                                        cfg['kill_after'], models[0])
             r = run_eval(cases, models, judges, run/'preds', cfg, verbose)
         else:
-            if data is None and not smoke: raise ScaleUnavailable(f"scale {scale!r} needs the benchmark: pass --data PATH (a local copy in the published layout) or --data NAME (the gated hub dataset)")
             if data is None:
-                data = make_fixture(run/'fixture', seed)
+                given = _load_cases(make_fixture(run/'fixture', seed))
                 res.note('smoke without --data: the generated fixture stands in for the benchmark')
-            cases = load_jsonl(data) if str(data).endswith('.jsonl') and Path(data).is_file() else load_unisafe(data)
+            cases = given
             if smoke: cases = [next(c for c in cases if c.task == t) for t in TASKS if any(c.task == t for c in cases)]
             elif cfg['per_task']: cases = [c for t in TASKS for c in [c for c in cases if c.task == t][:cfg['per_task']]]
-            specs = (model or ('hf-vlm:Qwen/Qwen3-0.6B+diffusers:tiny' if smoke else '')).split(',')
-            if not specs[0]: raise ScaleUnavailable(f"scale {scale!r} needs --model SPEC (e.g. hf-vlm:NAME+diffusers:NAME, or openai:MODEL@URL)")
+            specs = (model or 'hf-vlm:Qwen/Qwen3-0.6B+diffusers:tiny').split(',')
             dtype = run_dtype(scale, smoke)
             models = [build_model(s, cfg, device, dtype, smoke, seed) for s in specs]
             judges = [build_judge(os.environ.get('LMPAPERS_UNISAFE_JUDGE', 'hf-vlm:Qwen/Qwen3-0.6B' if smoke else DEFAULT_JUDGE), cfg, device, dtype, smoke, seed if smoke else seed + 7)]
@@ -286,5 +327,6 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
         res.note('the fixture is generated by this project (9 risk targets with placeholder content x 7 tasks); it holds no benchmark rows')
         res.note('random models never start with a refusal phrase, so their refusal rates are 0; refusals are exercised by the planted model (planted_* metrics)')
         res.note('planted_* metrics check the harness against a known answer (a marked scripted model and a mark-reading judge); they say nothing about real models either')
+    if cfg.get('quick'): res.note(QUICK_NOTE)
     if smoke: res.note('smoke: one case per task through cut-down random-init architectures on CPU (the judge shares the model\'s weights); numbers mean nothing')
     return res.save()
