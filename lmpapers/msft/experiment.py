@@ -77,8 +77,12 @@ def check_mixture(data: str) -> str:
     if p.is_dir():
         if not any(s.is_dir() for s in p.iterdir()):
             raise InputError(f"--data {data!r} holds no sub-dataset folders; expected one folder per sub-dataset with train/validation/test JSON-lines files")
-        for s in p.iterdir():
-            if s.is_dir(): check_data(str(s), option=f'--data sub-dataset {s.name!r}')
+        for s in sorted(p.iterdir()):
+            if not s.is_dir(): continue
+            check_data(str(s), option=f'--data sub-dataset {s.name!r}')
+            stems = [f.stem for f in list(s.rglob('*.jsonl')) + list(s.rglob('*.json'))]
+            if missing := [k for k in SPLITS if not any(k in t for t in stems) and not (k == 'train' and stems)]:
+                raise InputError(f"--data sub-dataset {s.name!r} has no {' or '.join(missing)} split; expected train/validation/test JSON-lines files (e.g. {missing[0]}.jsonl)")
         return data
     pairs = [x.split('=', 1) for x in data.split(',')]
     if p.exists() or any(len(x) != 2 or not x[0].strip() or not x[1].strip() for x in pairs):
