@@ -13,7 +13,7 @@ from transformers import DynamicCache
 from ..core.data import passkey_task, score
 from ..core.guards import check_token_ids, to_model, num_threads, fork_rng
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import SMOKE, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
+from ..core.scales import QUICK_NOTE, SMOKE, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import token_chunks
 from .quant import FORMATS, compression, quantize, dequantize, PackedKeys, bytes_per_key
 from .selection import select_topk, select_top_p, sparse_attention
@@ -24,9 +24,9 @@ from .baselines import (oracle_scorer, quest_scorer, twilight_scorer, LightningI
                                      estimator_scorer, selection_metrics)
 
 # %% auto #0
-__all__ = ['TINY', 'SMALL', 'FULL', 'traffic_limit', 'decode_benchmark', 'benchmark_table', 'bench_main', 'passkey_prompts',
-           'passkey_eval', 'agreement', 'wilson_ci', 'prefill', 'answer_match', 'dense_agreement', 'calibrate_top_p',
-           'scale_config', 'methods_for', 'reproduce', 'prompt_rows', 'heldout_kl', 'paired_gap_ci']
+__all__ = ['TINY', 'SMALL', 'FULL', 'QUICK', 'traffic_limit', 'decode_benchmark', 'benchmark_table', 'bench_main',
+           'passkey_prompts', 'passkey_eval', 'agreement', 'wilson_ci', 'prefill', 'answer_match', 'dense_agreement',
+           'calibrate_top_p', 'scale_config', 'methods_for', 'reproduce', 'prompt_rows', 'heldout_kl', 'paired_gap_ci']
 
 # %% ../../nbs/spot/29_experiments.ipynb #75e34e87
 def traffic_limit(L: int, k: int = 2048, D: int = 128, key_dim: int = 32, fmt: str = 'int4') -> float:
@@ -240,10 +240,12 @@ FULL = dict(SMALL, model='Qwen/Qwen3-4B', L_train=4096,          # paper: Qwen3 
 _SMOKE = dict(L_train=64, budget=8, n_sink=1, n_recent=2, p_kmax=16, page=4, n_prompts=SMOKE['prompts'], n_calib=1, calib_iters=2, multipliers=(2,),
               distill_steps=SMOKE['steps'], distill_rows=SMOKE['rows'], distill_queries=16, batch_size=2,
               timing_lengths=(256, 1024), timing_k=64, timing_rounds=2, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8, kl_rows=2)
+QUICK = dict(n_prompts=4, n_calib=2, calib_iters=4, multipliers=(1, 2), metric_len=128, metric_rows=2, metric_queries=8, kl_rows=4,   # tiny's models and selectors (same
+             timing_lengths=(1024, 4096), timing_k=64, timing_rounds=2)                   # distillation keys), evaluated on a few prompts and short contexts
 
-def scale_config(scale: str, smoke: bool = False) -> dict:
-    "The settings of a run at `scale`; `smoke`: the small/full code path cut to sizes that finish in seconds on a CPU."
-    return scale_preset(dict(tiny=TINY, small=SMALL, full=FULL), scale, smoke, _SMOKE)
+def scale_config(scale: str, smoke: bool = False, quick: bool = False) -> dict:
+    "The settings of a run at `scale`; `smoke`: the small/full code path cut to sizes that finish in seconds on a CPU; `quick`: tiny with `QUICK`'s evaluation sizes."
+    return scale_preset(dict(tiny=TINY, small=SMALL, full=FULL), scale, smoke, _SMOKE, quick, QUICK)
 
 # %% ../../nbs/spot/29_experiments.ipynb #077cd662
 def methods_for(sel, idx, gate, cfg, fmt=None) -> dict:
@@ -260,7 +262,7 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out: str = 'results', smoke: b
               data: str|None = None,    # small/full: distillation text, a `datasets` name or local files (default: embedded corpus)
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run the SpotAttention experiment at `scale` and write `out/spot.json` (+ figures); `smoke`: the small/full path on CPU with a cut-down random model."
-    cfg = scale_config(scale, smoke)
+    cfg = scale_config(scale, smoke, quick)
     device = run_device(scale, smoke)
     if scale == 'tiny' and (model is not None or data is not None):
         raise ValueError("model= and data= choose the checkpoint and text of the small/full scales; tiny trains its own")
@@ -420,6 +422,7 @@ def _plot_accuracy(res, outs, Ms, n, K, names):
 
 def _run(cfg, scale, seed, out, smoke, device, progress):
     res = Results('spot', scale, seed, out, cfg, 'SpotAttention: distilled sparse attention selector', smoke=smoke)
+    if cfg.get('quick'): res.note(QUICK_NOTE)
     t_start = time.time()
     model, tok, rows, held, short = _setup(cfg, scale, seed, smoke, device, progress)
     snap = weights_fingerprint(model)
