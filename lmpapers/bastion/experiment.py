@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ..core.data import load_corpus, filler_text, copy_task, kv_retrieval_task, arithmetic_task, mapping_task
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import pretrained_lm, token_chunks
 from ..core.models import model_config, build_model
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter, Drafter
@@ -26,8 +26,8 @@ from .trees import (TreeDrafter, BastionDrafter, MeasuredLatency, GPUCostModel, 
                                    eagle2_tree, threshold_tree, measure_profile, H200, QWEN3_8B, QWEN3_0_6B, DFLASH_QWEN3_8B)
 
 # %% auto #0
-__all__ = ['PRESETS', 'SMOKE_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'MEMBOUND_METHODS_T07', 'preset', 'prompt_suite',
-           'whatif_costs', 'ddtrees', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise',
+__all__ = ['PRESETS', 'SMOKE_PRESET', 'QUICK_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'MEMBOUND_METHODS_T07', 'preset',
+           'prompt_suite', 'whatif_costs', 'ddtrees', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise',
            'bootstrap_interval', 'fraction_of_best_fixed', 'lossless_target', 'lossless_drafters', 'lossless_power',
            'detectable_shift', 'lossless_check', 'lossless_pvalues', 'tau_interval', 'speedup_interval',
            'membound_methods', 'membound_suite', 'reproduce']
@@ -55,9 +55,13 @@ SMOKE_PRESET = dict(per_category=1, prompts=SMOKE['prompts'], max_new_tokens=SMO
                     skip=('chain_ar_heuristic', 'eagle2', 'opt_tree', 'cond_chain', 'cond_ddtree_8', 'cond_bastion_modelled'))   # code paths
                                                                                    # the other methods run: the smoke run stays as fast
 
-def preset(scale: str, smoke: bool = False) -> dict:
-    "The sizes of a run at `scale` (smoke: the small/full path with `SMOKE` sizes)."
-    return scale_preset(PRESETS, scale, smoke, SMOKE_PRESET)
+QUICK_PRESET = lambda P: dict(       # tiny's target and drafters (drafter/cond untouched: same cache keys), every method and result on fewer prompts and tokens
+    per_category=1, max_new_tokens=10, budgets=(8, 32), lossless_samples=30, profile_sizes=(1, 4, 16, 64), profile_reps=2, agree_rows=8,
+    membound=P['membound'] | dict(per_category=1, prompts=2, budgets=(8,), profile_sizes=(1, 8, 32), profile_reps=1))
+
+def preset(scale: str, smoke: bool = False, quick: bool = False) -> dict:
+    "The sizes of a run at `scale` (smoke: the small/full path with `SMOKE` sizes; quick: tiny with `QUICK_PRESET`'s)."
+    return scale_preset(PRESETS, scale, smoke, SMOKE_PRESET, quick, QUICK_PRESET)
 
 def prompt_suite(per_category: int = 3, seed: int = 0) -> list[dict]:
     "Prompts with a `category`: free_text, code, copy, arithmetic, mapping."
@@ -438,13 +442,13 @@ def membound_suite(target, tok, cond, P: dict, seed: int = 0, progress: bool = F
     drafter = ConditionedBlockDrafter(cond.net, big, cond.target_layers)       # same function as the tiny target: same drafter
     sizes = M.get('profile_sizes', P['profile_sizes'])          # finer where this target's curve bends (8-32 tokens)
     stage(f"verify profile of the memory-bound target ({len(sizes)} tree sizes)")
-    profile = measure_profile(big, sizes=sizes, reps=P['profile_reps'])
+    profile = measure_profile(big, sizes=sizes, reps=M.get('profile_reps', P['profile_reps']))
     methods = membound_methods(drafter, profile, M['budgets'])
-    prompts = prompt_suite(M['per_category'], seed + 2)
+    prompts = prompt_suite(M['per_category'], seed + 2)[:M.get('prompts')]   # `prompts`: the first few only (quick)
     stage(f"memory-bound pair: {len(methods)} methods x {len(prompts)} prompts, {P['max_new_tokens']} new tokens each")
     rows = run_suite(big, tok, methods, prompts, P['max_new_tokens'], progress=progress)
     m7 = {k: v for k, v in membound_methods(drafter, profile, (8,)).items() if k in MEMBOUND_METHODS_T07}
-    p7 = prompt_suite(M['sampled_per_category'], seed + 3)
+    p7 = prompt_suite(M['sampled_per_category'], seed + 3)[:M.get('prompts')]
     stage(f"memory-bound pair at temperature 0.7: {len(m7)} methods x {len(p7)} prompts")
     rows7 = run_suite(big, tok, m7, p7, P['max_new_tokens'], progress=progress, temperature=0.7, seed=seed)
     return dict(target=big, profile=profile, methods=methods, rows=rows, rows7=rows7)
@@ -519,6 +523,7 @@ def _plot_membound(S, names, ci: dict, profile):
 def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
     progress = show_progress(verbose)
     res = Results('bastion', scale, seed, out, smoke=smoke, title='BASTION: budget-aware speculative decoding with tree-based diffusion drafting')
+    if P.get('quick'): res.note(QUICK_NOTE)
     target, tok, small, block, cond, notes, facts = _setup(scale, seed, smoke, model, data, verbose, P, device, dtype, progress)
     stage(f"verify profile on {device} ({len(P['profile_sizes'])} tree sizes)")
     profile = measure_profile(target, sizes=P['profile_sizes'], reps=P['profile_reps'])
@@ -554,16 +559,17 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
             note='first-token probability moved between the two most likely tokens that each test detects with power 0.8')
     if not smoke:   # smoke: a 152k-vocab random model, nothing to measure
         stage('top-1 agreement of both block drafters with the target')
-        val = token_chunks(load_corpus('english+code')['validation']['text'], tok, 48, max_rows=64)
-        where = "64 held-out prefixes of 32 tokens (embedded validation corpus), each position on its own"
-        inside = ("block starts every 4 tokens inside the target's greedy continuation (40 tokens) of 32 held-out 32-token prompts, "
+        na = P.get('agree_rows', 64)                                  # held-out rows of the agreement checks (half of them for decoding)
+        val = token_chunks(load_corpus('english+code')['validation']['text'], tok, 48, max_rows=na)
+        where = f"{na} held-out prefixes of 32 tokens (embedded validation corpus), each position on its own"
+        inside = (f"block starts every 4 tokens inside the target's greedy continuation (40 tokens) of {na // 2} held-out 32-token prompts, "
                   "where decoding drafts; each position on its own")
         for pre, dr, what in (('', cond, "target-conditioned block drafter (47)"), ('block_', block, "unconditioned block drafter (45)")):
             for j, a in enumerate(top1_agreement(target, dr, val), 1):
                 res.add(f'{pre}drafter_top1_agreement_pos{j}', a,
                         note=f"{what}: argmax at block position j = the target's greedy token j after real text; {where}"
                              + ('; goal of the issue: >= 0.7' if (pre, j) == ('', 1) else ''))
-            for j, a in enumerate(decoding_top1_agreement(target, dr, val[:32, :32]), 1):
+            for j, a in enumerate(decoding_top1_agreement(target, dr, val[:na // 2, :32]), 1):
                 res.add(f'{pre}drafter_top1_agreement_decoding_pos{j}', a, note=f"{what}: {inside}")
     _record(res, S, rows, methods, P, device, S7)
     if P.get('membound') and not smoke:   # tiny: the memory-bound pair of notebook 48
@@ -578,7 +584,7 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
               data: str|None = None,   # small/full: distillation text, a `datasets` name or local files (default: embedded corpus)
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run every method on the prompt suite and write `out/bastion.json` with figures; `smoke`: the small/full path on CPU."
-    P = preset(scale, smoke)
+    P = preset(scale, smoke, quick)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
     if scale == 'tiny' and (model is not None or data is not None):
         raise ValueError("model= and data= choose the checkpoint and text of the small/full scales; tiny trains its own")
