@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.models import model_config, build_model
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import pretrained_lm, TrainConfig
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter
 from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof, BigramTableDrafter
@@ -23,9 +23,9 @@ from .meta import MetaSD
 from .selectors import Fixed, make_selector
 
 # %% auto #0
-__all__ = ['PRESETS', 'SMOKE_PRESET', 'SELECTOR_NAMES', 'VARIANTS', 'preset', 'make_methods', 'run_suite', 'summarise', 'oracle',
-           'arm_means', 'regret_curve', 'log_slope', 'prompt_bootstrap', 'tau_of', 'best_arm_rate', 'lossless_pvalue',
-           'P_rounds', 'reproduce']
+__all__ = ['PRESETS', 'SMOKE_PRESET', 'SELECTOR_NAMES', 'VARIANTS', 'QUICK_PRESET', 'preset', 'make_methods', 'run_suite',
+           'summarise', 'oracle', 'arm_means', 'regret_curve', 'log_slope', 'prompt_bootstrap', 'tau_of',
+           'best_arm_rate', 'lossless_pvalue', 'P_rounds', 'reproduce']
 
 # %% ../../nbs/metasd/59_experiment.ipynb #d70cd674
 PRESETS = {
@@ -41,9 +41,12 @@ SMOKE_PRESET = dict(per_category=1, prompts=SMOKE['prompts'], max_new_tokens=SMO
 SELECTOR_NAMES = ('ucb', 'exp3', 'thompson', 'seq_halving', 'hedge', 'random')
 VARIANTS = ('ucb_carry', 'ucb_time', 'ucb_accepted')
 
-def preset(scale: str, smoke: bool = False) -> dict:
-    "The sizes of a run at `scale` (smoke: the small/full path with `SMOKE` sizes)."
-    return scale_preset(PRESETS, scale, smoke, SMOKE_PRESET)
+QUICK_PRESET = dict(per_category=1, max_new_tokens=32, lossless_samples=100)   # tiny's drafters (train, n_prompts, distill_tokens untouched:
+                                                                               # same cache keys), every selector on one prompt a category
+
+def preset(scale: str, smoke: bool = False, quick: bool = False) -> dict:
+    "The sizes of a run at `scale` (smoke: the small/full path with `SMOKE` sizes; quick: tiny with `QUICK_PRESET`'s)."
+    return scale_preset(PRESETS, scale, smoke, SMOKE_PRESET, quick, QUICK_PRESET)
 
 
 # %% ../../nbs/metasd/59_experiment.ipynb #a44b5e2c
@@ -313,6 +316,7 @@ def P_rounds(S) -> float:
 def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
     progress = show_progress(verbose)
     res = Results('metasd', scale, seed, out, smoke=smoke, title='MetaSD: multi-drafter speculative decoding as a bandit')
+    if P.get('quick'): res.note(QUICK_NOTE)
     target, tok, arms, facts = _arms(scale, seed, smoke, model, data, verbose, P, device, dtype, progress)
     names = list(arms)
     prompts = prompt_suite(P['per_category'], seed)
@@ -338,7 +342,7 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
               data: str|None = None,   # unused: the domains are built in (accepted for the common CLI)
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run every selector and drafter on the prompt suite and write `out/metasd.json` with figures; `smoke`: the small/full path on CPU."
-    P = preset(scale, smoke)
+    P = preset(scale, smoke, quick)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
     if scale == 'tiny' and (model is not None or data is not None):
         raise ValueError("model= and data= choose the checkpoint and text of the small/full scales; tiny trains its own")
