@@ -14,7 +14,7 @@ from ..core.data import arithmetic_task
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
 from ..core.results import Results, new_figure
-from ..core.scales import SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, stage, scale_preset
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import TrainConfig
 from .personas import GROUPS, PERSONA_POOL, SYSTEM_TEMPLATE, persona_mix, plain_chat
@@ -23,8 +23,8 @@ from .stability import persona_stability, plot_lottery
 from .training import GRPOSettings, grpo_train, permix_dataset, permix_rewards, rlvr_dataset, sft
 
 # %% auto #0
-__all__ = ['PRESETS', 'METHODS', 'CODE_VERSION', 'COLORS', 'PAPER', 'preset', 'sft_data', 'generate', 'evaluate', 'sft_base',
-           'rl_run', 'plot_tradeoff', 'plot_table', 'plot_rewards', 'reproduce']
+__all__ = ['PRESETS', 'METHODS', 'CODE_VERSION', 'QUICK_PRESET', 'COLORS', 'PAPER', 'preset', 'sft_data', 'generate', 'evaluate',
+           'sft_base', 'rl_run', 'plot_tradeoff', 'plot_table', 'plot_rewards', 'reproduce']
 
 # %% ../../nbs/permix/79_experiment.ipynb #9f50d236
 PRESETS = {
@@ -41,10 +41,13 @@ PRESETS = {
 METHODS = ('base', 'rlvr', 'permix')
 CODE_VERSION = 1
 
-def preset(scale: str, smoke: bool = False) -> dict:
-    "The preset of `scale`, cut to `SMOKE` sizes for a smoke run."
+QUICK_PRESET = dict(seeds=2)   # tiny's first two seeds: the same cached SFT bases and GRPO runs (their keys hold eval_q, max_new and
+                               # the GRPO settings, so only the seed count can be cut without training what the full run does not)
+
+def preset(scale: str, smoke: bool = False, quick: bool = False) -> dict:
+    "The preset of `scale`, cut to `SMOKE` sizes for a smoke run, or to `QUICK_PRESET` (tiny) for the quick tier."
     return scale_preset(PRESETS, scale, smoke, dict(vllm=False, sft_batch=4, rl_steps=1, prompts_per_step=2, G=2,
-                                                     max_new=SMOKE['new_tokens'], eval_q=1, beta=0.0, seeds=SMOKE['seeds']))
+                                                     max_new=SMOKE['new_tokens'], eval_q=1, beta=0.0, seeds=SMOKE['seeds']), quick, QUICK_PRESET)
 
 def sft_data(P: dict, seed: int = 0, pool=PERSONA_POOL) -> tuple[list, list]:
     "(prompts, replies) of the SFT set: persona-mixed additions with harmful personas corrupting and characters voicing answers."
@@ -178,7 +181,7 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
               data: str|None = None,   # unused: the arithmetic prompts are generated
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Base vs RLVR vs PerMix-RLVR over seeds; writes `out/permix.json` and figures."
-    P = preset(scale, smoke)
+    P = preset(scale, smoke, quick)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
     if scale == 'tiny' and model is not None: raise ValueError("model= chooses the small/full checkpoint; tiny trains its own")
     if data is not None: raise ValueError("data= is not used: the experiment generates its arithmetic prompts")
@@ -207,6 +210,7 @@ def _base_for(scale, smoke, P, name, seed, device, dtype, verbose):
 def _reproduce(scale, seed, out, smoke, model_name, verbose, P, device, dtype):
     R = Results('permix', scale, seed, out, config=dict(P, device=str(device), dtype=str(dtype)), smoke=smoke,
                 title='PerMix-RLVR: persona-mixed RLVR for persona stability and persona fidelity')
+    if P.get('quick'): R.note(QUICK_NOTE)
     runs = {m: [] for m in METHODS}
     for k in range(P['seeds']):
         s = seed + k
