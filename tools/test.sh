@@ -19,11 +19,19 @@ fi
 step "nbdev-test: every notebook, tiny paths (slow and gpu cells skipped)"
 OMP_NUM_THREADS=1 $bin/nbdev-test --n-workers 2 --timing   # two notebooks at once on two cores: one thread each
 
-step "smoke: every paper's small-scale code path on CPU, real architectures cut to two layers (--scale small --smoke, two papers at a time)"
-smoke_out=$(mktemp -d)
-smoke_one='t=$SECONDS; if "$0" reproduce "$2" --scale small --smoke --out "$1/$2" >"$1/$2.log" 2>&1; then echo "  ok   $2 ($((SECONDS - t)) s)";
-  else echo "  FAIL $2 ($((SECONDS - t)) s):"; tail -25 "$1/$2.log"; exit 1; fi'
-$bin/lmpapers list | awk '$1 == "✓" {print $2}' | OMP_NUM_THREADS=1 xargs -P 2 -I{} bash -c "$smoke_one" "$bin/lmpapers" "$smoke_out" {}
+step "smoke and quick, two runs at a time: every paper's tiny quick tier end to end (--scale tiny --quick: the full run's models, results, report, figures) and its small-scale code path on CPU (--scale small --smoke, real architectures cut to two layers)"
+runs=$(mktemp -d)
+export LMPAPERS_CACHE_LOG="$runs/cache.jsonl"   # each cache read or build, one JSON line: shipped entries must never be built
+papers=$($bin/lmpapers list | awk '$1 == "✓" {print $2}')
+in_pytest=" bastion gfa metasd spot "   # their smoke runs are made in-process by tests/test_{bastion,metasd,spot}_reproduce.py and test_gfa_smoke.py
+run_one='d="$0/$1/$2"; mkdir -p "$d"; t=$SECONDS
+  if [ "$1" = quick ]; then args=(--scale tiny --quick); else args=(--scale small --smoke); fi
+  if .venv/bin/lmpapers reproduce "$2" "${args[@]}" --out "$d" >"$d.log" 2>&1; then echo "  ok   $1 $2 ($((SECONDS - t)) s)";
+  else echo "  FAIL $1 $2 ($((SECONDS - t)) s):"; tail -25 "$d.log"; exit 1; fi'
+{ for p in $papers; do echo "quick $p"; done
+  for p in $papers; do [[ "$in_pytest" == *" $p "* ]] || echo "smoke $p"; done; } | OMP_NUM_THREADS=1 xargs -P 2 -L 1 bash -c "$run_one" "$runs"
+$bin/python tools/check_quick.py "$runs" "$LMPAPERS_CACHE_LOG" $papers
+unset LMPAPERS_CACHE_LOG
 
 step "pytest tests/ (kernels under TRITON_INTERPRET=1, CLI, packaging, docs build); two workers, one thread each"
 set +e; OMP_NUM_THREADS=1 $bin/pytest tests -q -n 2 --dist loadfile --durations=15; rc=$?; set -e
