@@ -31,7 +31,7 @@ run_one='d="$0/$1/$2"; mkdir -p "$d"; t=$SECONDS
 { for p in $papers; do echo "quick $p"; done
   for p in $papers; do [[ "$in_pytest" == *" $p "* ]] || echo "smoke $p"; done; } | OMP_NUM_THREADS=1 xargs -P 2 -L 1 bash -c "$run_one" "$runs"
 $bin/python tools/check_quick.py "$runs" "$LMPAPERS_CACHE_LOG" $papers
-unset LMPAPERS_CACHE_LOG
+unset LMPAPERS_CACHE_LOG; rm -rf "$runs"   # kept when a run or a check fails (set -e stops before this line)
 
 step "pytest tests/ (kernels under TRITON_INTERPRET=1, CLI, packaging, docs build); two workers, one thread each"
 set +e; OMP_NUM_THREADS=1 $bin/pytest tests -q -n 2 --dist loadfile --durations=15; rc=$?; set -e
