@@ -403,6 +403,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                  'lmpapers/core/scales.py'),
                                       'lmpapers.core.scales.SystemPackageMissing': ( 'core/scales.html#systempackagemissing',
                                                                                      'lmpapers/core/scales.py'),
+                                      'lmpapers.core.scales._applies': ('core/scales.html#_applies', 'lmpapers/core/scales.py'),
                                       'lmpapers.core.scales._as_text_splits': ( 'core/scales.html#_as_text_splits',
                                                                                 'lmpapers/core/scales.py'),
                                       'lmpapers.core.scales._cut': ('core/scales.html#_cut', 'lmpapers/core/scales.py'),

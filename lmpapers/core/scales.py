@@ -66,6 +66,8 @@ def run_dtype(scale: str, smoke: bool = False, paper_dtype: torch.dtype = torch.
     return torch.float32 if check_scale(scale) == 'tiny' else paper_dtype
 
 # %% ../../nbs/core/09_scales.ipynb #4ad7752f
+def _applies(option: str, scales) -> str: return f" ({option} applies to {'/'.join(scales)})" if scales else ''
+
 def check_inputs(paper: str, scale: str, smoke: bool = False, seed: int = 0, quick: bool = False, *,
                  model: str|None = None, data: str|None = None, text_column: str|None = None,
                  model_scales=('small', 'full'),  # scales whose run loads --model
@@ -78,10 +80,10 @@ def check_inputs(paper: str, scale: str, smoke: bool = False, seed: int = 0, qui
     check_smoke(scale, smoke); check_seed(seed)
     if quick and scale != 'tiny': raise InputError(f"--quick cuts the tiny run; use it with --scale tiny (got {scale!r}; --smoke is the quick check of small/full)")
     if model is not None:
-        if scale not in model_scales: raise InputError(f"{paper} at scale {scale!r} takes no --model" + (f": {no_model}" if no_model else '') + "; drop --model")
+        if scale not in model_scales: raise InputError(f"{paper} at scale {scale!r} takes no --model{_applies('--model', model_scales)}" + (f": {no_model}" if no_model else '') + "; drop --model")
         if model_check is not None: model_check(model)
     if data is not None and scale not in data_scales:
-        raise InputError(f"{paper} at scale {scale!r} takes no --data" + (f": {no_data}" if no_data else '') + "; drop --data")
+        raise InputError(f"{paper} at scale {scale!r} takes no --data{_applies('--data', data_scales)}" + (f": {no_data}" if no_data else '') + "; drop --data")
     if text_column is not None:
         if not text_data: raise InputError(f"{paper} takes no --text-column: its --data is not a text table; drop --text-column")
         if data is None: raise InputError("--text-column names the text column of the --data table; add --data PATH or drop --text-column")
