@@ -91,7 +91,7 @@ def test_reproduce_refuses_what_it_cannot_do():
     from lmpapers.core.scales import ScaleUnavailable
     from lmpapers.permix.experiment import reproduce
     with pytest.raises(ValueError, match='tiny trains its own'): reproduce('tiny', model='Qwen/Qwen3-0.6B')
-    with pytest.raises(ValueError, match='data= is not used'): reproduce('tiny', data='gsm8k')
+    with pytest.raises(ValueError, match='takes no --data'): reproduce('tiny', data='gsm8k')
     with pytest.raises(ValueError, match='--smoke'): reproduce('tiny', smoke=True)
     if not torch.cuda.is_available():
         with pytest.raises(ScaleUnavailable): reproduce('small')

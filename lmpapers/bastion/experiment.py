@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ..core.data import load_corpus, filler_text, copy_task, kv_retrieval_task, arithmetic_task, mapping_task
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import pretrained_lm, token_chunks
 from ..core.models import model_config, build_model
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter, Drafter
@@ -284,7 +284,7 @@ def _setup(scale, seed, smoke, model, data, verbose, P, device, dtype, progress)
         stage(f"AR drafter {P['ar_drafter']}")
         small, why = _ar_drafter(P, tok, target, smoke, device, dtype, seed, verbose)
         if why: stage(why); notes.append(why)
-        texts = load_text(data, min_tokens=P['min_tokens'], smoke=smoke, verbose=verbose)['train']['text']
+        texts = load_text(data, min_tokens=P['min_tokens'], smoke=smoke, verbose=verbose, text_column=P.get('text_column'))['train']['text']
         mask_id = choose_mask_id(tok, target.config.vocab_size)
         facts = dict(target=name, ar_drafter=P['ar_drafter'] if small is not None else None, data=data or 'embedded english+code')
     dcfg = DrafterConfig(**P['drafter'])
@@ -584,10 +584,11 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
               data: str|None = None,   # small/full: distillation text, a `datasets` name or local files (default: embedded corpus)
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run every method on the prompt suite and write `out/bastion.json` with figures; `smoke`: the small/full path on CPU."
+    check_inputs('bastion', scale, smoke, seed, quick, model=model, data=data, text_column=text_column, text_data=True,
+                 no_model='tiny trains its own target and drafters', no_data='tiny trains its own target and drafters on the embedded corpus')
     P = preset(scale, smoke, quick)
+    if text_column is not None: P['text_column'] = text_column
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
-    if scale == 'tiny' and (model is not None or data is not None):
-        raise ValueError("model= and data= choose the checkpoint and text of the small/full scales; tiny trains its own")
     # CPU runs use one thread: tiny tensors run far faster on one thread of a shared, busy CPU
     with num_threads(1 if device.type == 'cpu' else torch.get_num_threads()), fork_rng(seed), quiet(verbose):
         return _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype)

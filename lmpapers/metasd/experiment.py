@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.models import model_config, build_model
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import pretrained_lm, TrainConfig
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter
 from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof, BigramTableDrafter
@@ -342,10 +342,9 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
               data: str|None = None,   # unused: the domains are built in (accepted for the common CLI)
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run every selector and drafter on the prompt suite and write `out/metasd.json` with figures; `smoke`: the small/full path on CPU."
+    check_inputs('metasd', scale, smoke, seed, quick, model=model, data=data, text_column=text_column, data_scales=(),
+                 no_model='tiny trains its own target and drafters', no_data='MetaSD builds its domain prompts from the embedded corpora and synthetic tasks')
     P = preset(scale, smoke, quick)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
-    if scale == 'tiny' and (model is not None or data is not None):
-        raise ValueError("model= and data= choose the checkpoint and text of the small/full scales; tiny trains its own")
-    if data is not None: raise ValueError("MetaSD builds its domain prompts from the embedded corpora and synthetic tasks; data= is not used")
     with num_threads(1 if device.type == 'cpu' else torch.get_num_threads()), fork_rng(seed), quiet(verbose):
         return _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype)

@@ -14,7 +14,7 @@ from ..core.data import arithmetic_task
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
 from ..core.results import Results, new_figure
-from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, load_lm, quiet, run_device, run_dtype, stage, scale_preset
+from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, quiet, run_device, run_dtype, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import TrainConfig
 from .personas import GROUPS, PERSONA_POOL, SYSTEM_TEMPLATE, persona_mix, plain_chat
@@ -181,10 +181,10 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
               data: str|None = None,   # unused: the arithmetic prompts are generated
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Base vs RLVR vs PerMix-RLVR over seeds; writes `out/permix.json` and figures."
+    check_inputs('permix', scale, smoke, seed, quick, model=model, data=data, text_column=text_column, data_scales=(),
+                 no_model='tiny trains its own policy', no_data='the experiment generates its arithmetic prompts')
     P = preset(scale, smoke, quick)
     device, dtype = run_device(scale, smoke), run_dtype(scale, smoke)
-    if scale == 'tiny' and model is not None: raise ValueError("model= chooses the small/full checkpoint; tiny trains its own")
-    if data is not None: raise ValueError("data= is not used: the experiment generates its arithmetic prompts")
     if P['vllm']:
         import importlib.util
         if importlib.util.find_spec('vllm') is None: raise ScaleUnavailable(f"scale {scale!r} generates GRPO rollouts with vLLM; pip install vllm")

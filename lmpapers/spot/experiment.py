@@ -13,7 +13,7 @@ from transformers import DynamicCache
 from ..core.data import passkey_task, score
 from ..core.guards import check_token_ids, to_model, num_threads, fork_rng
 from ..core.results import Results, check_scale, new_figure
-from ..core.scales import QUICK_NOTE, SMOKE, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
+from ..core.scales import QUICK_NOTE, SMOKE, check_inputs, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import token_chunks
 from .quant import FORMATS, compression, quantize, dequantize, PackedKeys, bytes_per_key
 from .selection import select_topk, select_top_p, sparse_attention
@@ -262,12 +262,13 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out: str = 'results', smoke: b
               data: str|None = None,    # small/full: distillation text, a `datasets` name or local files (default: embedded corpus)
               verbose: bool = False, quick: bool = False, text_column: str|None = None) -> Path:
     "Run the SpotAttention experiment at `scale` and write `out/spot.json` (+ figures); `smoke`: the small/full path on CPU with a cut-down random model."
+    check_inputs('spot', scale, smoke, seed, quick, model=model, data=data, text_column=text_column, text_data=True,
+                 no_model='tiny trains its own retrieval model', no_data='tiny trains its own retrieval model on synthetic prompts')
     cfg = scale_config(scale, smoke, quick)
     device = run_device(scale, smoke)
-    if scale == 'tiny' and (model is not None or data is not None):
-        raise ValueError("model= and data= choose the checkpoint and text of the small/full scales; tiny trains its own")
     if model is not None: cfg['model'] = str(model)
     if scale != 'tiny': cfg['data'] = data
+    if text_column is not None: cfg['text_column'] = text_column
     # CPU runs use one thread: tiny tensors run far faster on one thread of a shared, busy CPU
     with num_threads(1 if device.type == 'cpu' else torch.get_num_threads()), quiet(verbose):
         return _run(cfg, scale, seed, out, smoke, device, show_progress(verbose))
@@ -288,7 +289,7 @@ def _setup(cfg, scale, seed, smoke, device, progress):
         return model, tok, rows(cfg['L_train'], cfg['distill_rows'], seed), rows(cfg['metric_len'], cfg['metric_rows'], seed + 99), rows(cfg['L_train'], cfg['kl_rows'], seed + 1000)
     stage(f"{cfg['model']}{' (smoke: random init, 2 layers)' if smoke else ''} on {device}, {run_dtype(scale, smoke)}")
     model, tok = load_lm(cfg['model'], smoke=smoke, device=device, dtype=run_dtype(scale, smoke), seed=seed)
-    text = load_text(cfg['data'], min_tokens=cfg['distill_rows'] * cfg['L_train'] // 2, smoke=smoke)
+    text = load_text(cfg['data'], min_tokens=cfg['distill_rows'] * cfg['L_train'] // 2, smoke=smoke, text_column=cfg.get('text_column'))
     rows = distill_rows(tok, cfg['L_train'], n=cfg['distill_rows'], seed=seed, texts=text['train']['text'])
     held = token_chunks(text['validation']['text'], tok, cfg['metric_len'], max_rows=cfg['metric_rows'])
     short = distill_rows(tok, cfg['L_train'], n=cfg['kl_rows'], seed=seed + 1000, texts=text['validation']['text'])
