@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
-from ..core.cache import cached, source_key, tokenizer_key
+from ..core.cache import cached, source_key, tokenizer_key, weights_key
 from ..core.data import load_corpus, filler_text, arithmetic_task, mapping_task, copy_task, kv_retrieval_task
 from ..core.guards import fork_rng, to_model
 from ..core.train import train, TrainConfig
