@@ -7,8 +7,7 @@ from __future__ import annotations
 import ast, csv, hashlib, json, os, random, re, string, sys, sysconfig
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
-if TYPE_CHECKING: from datasets import Dataset, DatasetDict   # imported where used: the command line's input checks load this module without it
+# `datasets` is imported where it is used: the command line's input checks load this module without it
 
 # %% auto #0
 __all__ = ['CORPORA', 'WORDS', 'TABLES', 'corpus_documents', 'corpus_fingerprint', 'load_corpus', 'filler_text', 'passkey_task',
