@@ -40,14 +40,15 @@ def _code_files() -> list[tuple[str, str]]:
 # %% ../../nbs/core/00_data.ipynb #94d8acde
 CORPORA = {'english': lambda: _docs_topics() + _docstrings(), 'code': _code_files}
 
-@lru_cache(maxsize=None)
-def corpus_documents(name: str # a key of `CORPORA`, or several joined by '+', e.g. 'english+code'
-                    ) -> tuple[tuple[str, str], ...]:
-    "All `(doc_id, text)` pairs of corpus `name`, in a fixed order."
+def _check_corpus_name(name: str) -> list[str]:
     parts = name.split('+')
     if bad := [p for p in parts if p not in CORPORA]:
         raise ValueError(f"unknown corpus {bad[0]!r}; expected one of {', '.join(CORPORA)} (or several joined by '+')")
-    return tuple(doc for p in parts for doc in CORPORA[p]())
+    return parts
+
+def _parse_corpus(name: str) -> tuple[tuple[str, str], ...]:
+    "Corpus `name` read from the standard library's files (seconds: every module is parsed)."
+    return tuple(doc for p in _check_corpus_name(name) for doc in CORPORA[p]())
 
 # %% ../../nbs/core/00_data.ipynb #b3ea1e5a
 _CORPUS_CODE = 1  # bump when a change to the corpus builders above changes what they return
@@ -60,6 +61,20 @@ def _sources_stamp() -> str:
         if 'site-packages' in p.parts: continue
         st = p.stat(); h.update(f'{p}:{st.st_size}:{st.st_mtime_ns}'.encode())
     return h.hexdigest()[:16]
+
+@lru_cache(maxsize=None)
+def corpus_documents(name: str # a key of `CORPORA`, or several joined by '+', e.g. 'english+code'
+                    ) -> tuple[tuple[str, str], ...]:
+    "All `(doc_id, text)` pairs of corpus `name`, in a fixed order: parsed once per Python installation, then read from a memo in the cache."
+    _check_corpus_name(name)
+    from lmpapers.core.cache import cache_dir
+    memo = cache_dir()/'corpora'/f'{name}-{_sources_stamp()}.json'   # the stamp changes with any source file or the builders' code
+    try: return tuple(map(tuple, json.loads(memo.read_text())))
+    except (OSError, ValueError): pass                               # none yet, or damaged: parse again
+    docs = _parse_corpus(name)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f'.{memo.name}.{os.getpid()}'); tmp.write_text(json.dumps(docs)); os.replace(tmp, memo)
+    return docs
 
 @lru_cache(maxsize=None)
 def corpus_fingerprint(name: str) -> str:
