@@ -34,10 +34,7 @@ $bin/python tools/check_quick.py "$runs" "$LMPAPERS_CACHE_LOG" $papers
 unset LMPAPERS_CACHE_LOG; rm -rf "$runs"   # kept when a run or a check fails (set -e stops before this line)
 
 step "pytest tests/ (kernels under TRITON_INTERPRET=1, CLI, packaging, docs build); two workers, one thread each"
-# The longest files first (pytest collects a path once), so that the two workers finish together instead of one of them
-# running a 200 s file alone at the end.
-slow_first="tests/test_specdec_lossless.py tests/test_spot_reproduce.py tests/test_bastion_reproduce.py tests/test_metasd_reproduce.py"
-set +e; OMP_NUM_THREADS=1 $bin/pytest $slow_first tests -q -n 2 --dist loadfile --durations=40; rc=$?; set -e
+set +e; OMP_NUM_THREADS=1 $bin/pytest tests -q -n 2 --dist loadfile --durations=40; rc=$?; set -e
 if [ $rc -ne 0 ]; then echo "pytest failed (exit $rc; 5 means no tests were collected)"; exit 1; fi
 
 echo; echo "== all tests passed in $((SECONDS - t0)) s"
