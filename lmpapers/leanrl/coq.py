@@ -158,14 +158,25 @@ def _split3(text: str) -> tuple[str, str, str]:
 
 # %% ../../nbs/leanrl/37_coq.ipynb #e36c4a91
 class CoqOracle(Oracle):
-    "The oracle interface over a pool of `n_workers` coqtop sessions."
+    "The oracle interface over a pool of `n_workers` coqtop sessions; with `memo`, an attempt already checked cleanly is answered from memory."
     lang = 'coq'
+    MEMO_MAX = 200_000   # verdicts kept before the memo starts over
     def __init__(self, limits: Limits = Limits(), n_workers: int = 1, prelude=COQ_PRELUDE,
-                 axioms=()):  # axioms an accepted proof may use; none by default
-        self.limits = limits
+                 axioms=(),         # axioms an accepted proof may use; none by default
+                 memo: bool = True): # every attempt starts from a verified clean state, so the same (statement, proof) gets the same verdict
+        self.limits, self.memo, self._memo = limits, memo, {}
         self.pool = WorkerPool(lambda: CoqSession(limits, prelude, axioms=axioms), n_workers)
-    def check(self, statement: str, proof: str) -> CheckResult: return self.pool.check_many([(statement, proof)])[0]
-    def check_many(self, items: list) -> list: return self.pool.check_many(list(items))
+    def check(self, statement: str, proof: str) -> CheckResult: return self.check_many([(statement, proof)])[0]
+    def check_many(self, items: list, memo: bool|None = None) -> list:
+        "Verdicts of `items` ((statement, proof) pairs); a timeout, crash or unsound verdict is never memoised: it is asked again next time."
+        items = [tuple(it) for it in items]
+        if not (self.memo if memo is None else memo) or not all(isinstance(x, str) for it in items for x in it):
+            return self.pool.check_many(items)                   # anything but text pairs goes to the provers as it is
+        todo = list(dict.fromkeys(it for it in items if it not in self._memo))   # each new attempt once, in order
+        if len(self._memo) + len(todo) > self.MEMO_MAX: self._memo.clear()
+        fresh = dict(zip(todo, self.pool.check_many(todo))) if todo else {}
+        self._memo.update({it: r for it, r in fresh.items() if r.status == 'ok'})
+        return [fresh.get(it) or self._memo[it] for it in items]
     @property
     def stats(self) -> dict: return self.pool.stats
     def close(self): self.pool.close()
