@@ -1452,6 +1452,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'lmpapers.msft.data.check_mixture': ('msft/data.html#check_mixture', 'lmpapers/msft/data.py'),
                                     'lmpapers.msft.data.check_subdataset': ('msft/data.html#check_subdataset', 'lmpapers/msft/data.py'),
                                     'lmpapers.msft.data.encode': ('msft/data.html#encode', 'lmpapers/msft/data.py'),
+                                    'lmpapers.msft.data.example_lengths': ('msft/data.html#example_lengths', 'lmpapers/msft/data.py'),
                                     'lmpapers.msft.data.split_task': ('msft/data.html#split_task', 'lmpapers/msft/data.py'),
                                     'lmpapers.msft.data.stable_mapping_rows': ( 'msft/data.html#stable_mapping_rows',
                                                                                 'lmpapers/msft/data.py'),

@@ -15,7 +15,7 @@ from ..core.data import arithmetic_task, copy_task, mapping_task, kv_retrieval_t
 
 # %% auto #0
 __all__ = ['METRICS', 'SPLITS', 'TINY_TASKS', 'SubDataset', 'check_subdataset', 'text_task', 'split_task', 'stable_mapping_rows',
-           'tiny_mixture', 'Encoded', 'encode', 'check_mixture', 'chat_subdataset']
+           'example_lengths', 'tiny_mixture', 'Encoded', 'encode', 'check_mixture', 'chat_subdataset']
 
 # %% ../../nbs/msft/81_data.ipynb #176cb727
 METRICS = ('token_accuracy', 'exact_match')
@@ -80,15 +80,30 @@ def stable_mapping_rows(rows: Dataset, seed: int = 0) -> Dataset:
     canon = dict(zip(WORDS, vals))
     return Dataset.from_list([dict(r, answer=' ' + ' '.join(canon[inv[w]] for w in r['answer'].split())) for r in rows])
 
+def example_lengths(rows: Dataset, tokenizer) -> list[int]:
+    "Tokens each row takes in `encode`'s layout: prompt, answer and EOS, each part tokenized on its own."
+    P, A = tokenizer(list(rows['prompt']))['input_ids'], tokenizer(list(rows['answer']))['input_ids']
+    return [len(p) + len(a) + 1 for p, a in zip(P, A)]
+
 def tiny_mixture(seed: int = 0,       # data seed (the mapping language and every example)
                  n_val: int = 32, n_test: int = 64,
-                 tasks: dict = TINY_TASKS) -> list[SubDataset]:
+                 tasks: dict = TINY_TASKS,
+                 tokenizer=None,      # with `seq_len`: draw only examples that fit in `seq_len` tokens of this tokenizer
+                 seq_len: int|None = None) -> list[SubDataset]:
     "The tiny multi-task mixture: sub-datasets that learn and overfit at different speeds."
+    if (tokenizer is None) != (seq_len is None): raise ValueError("pass tokenizer and seq_len together (examples are sized in that tokenizer's tokens) or neither")
+    if seq_len is not None and (isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 3):
+        raise ValueError(f"seq_len must be an int of at least 3 (a prompt token, an answer token and EOS), got {seq_len!r}")
     out = []
-    for i, (name, (fn, kw, n_tr, rep, metric)) in enumerate(tasks.items()):
+    for name, (fn, kw, n_tr, rep, metric) in tasks.items():
         kw = dict(kw, seed=kw.get('seed', 0) + 1000 * seed) if fn is not mapping_task else dict(kw, seed=seed)
         pool = fn(n=3 * (n_tr + n_val + n_test), **kw)
         if fn is mapping_task: pool = stable_mapping_rows(pool, kw['seed'])
+        if tokenizer is not None:   # drop what would not fit; rows that fit keep their order, so a seed whose rows all fit is unchanged
+            n = len(pool); pool = pool.select([i for i, k in enumerate(example_lengths(pool, tokenizer)) if k <= seq_len])
+            if len(pool) < n_tr + n_val + n_test:
+                raise ValueError(f"sub-dataset {name!r}: only {len(pool)} of {n} drawn examples fit in seq_len={seq_len} tokens, "
+                                 f"{n_tr + n_val + n_test} needed; raise seq_len or make the task's examples shorter")
         out.append(SubDataset(name, split_task(pool, n_tr, n_val, n_test, rep), metric))
     return out
 
@@ -123,7 +138,8 @@ def encode(mixture: list[SubDataset], tokenizer, seq_len: int = 40, split: str =
         for p, a in zip(P, A):
             if truncate and len(p) + len(a) + 1 > seq_len and len(a) + 2 <= seq_len: p, cut = p[len(p) + len(a) + 1 - seq_len:], cut + 1
             ids = p + a + [tokenizer.eos_token_id]
-            if len(ids) > seq_len: raise ValueError(f"sub-dataset {sd.name!r}: an example has {len(ids)} tokens, more than seq_len={seq_len}")
+            if len(ids) > seq_len: raise ValueError(f"sub-dataset {sd.name!r}: an example has {len(ids)} tokens, more than seq_len={seq_len} "
+                                            "(tiny_mixture(seed, tokenizer=, seq_len=) draws only examples that fit; truncate=True cuts prompts)")
             if not a: raise ValueError(f"sub-dataset {sd.name!r}: an example has an empty answer")
             rows.append(ids + [pad] * (seq_len - len(ids)))
             masks.append([False] * len(p) + [True] * (len(a) + 1) + [False] * (seq_len - len(ids)))

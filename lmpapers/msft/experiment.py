@@ -215,7 +215,7 @@ def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = F
 
 def _setup(scale, smoke, model, data, P, device, dtype, s, verbose):
     if scale == 'tiny':
-        tok = train_tokenizer(); mix = tiny_mixture(s)
+        tok = train_tokenizer(); mix = tiny_mixture(s, tokenizer=tok, seq_len=P['seq_len'])   # only examples that fit: the resume check's child builds the same
         mcfg = model_config(vocab_size=len(tok), **P['model'])
         fresh = lambda: build_model(mcfg, seed=s)
         desc = dict(model=mcfg.to_diff_dict())

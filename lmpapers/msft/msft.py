@@ -137,7 +137,7 @@ def run_spec(path: str|Path) -> dict:
     from lmpapers.msft.data import tiny_mixture, encode
     sp = json.loads(Path(path).read_text())
     torch.set_num_threads(1)
-    tok = train_tokenizer(); mix = tiny_mixture(sp['data_seed'])
+    tok = train_tokenizer(); mix = tiny_mixture(sp['data_seed'], tokenizer=tok, seq_len=sp['seq_len'])   # the parent's data, sized to seq_len
     tr, va = encode(mix, tok, sp['seq_len']), encode(mix, tok, sp['seq_len'], 'validation')
     model = build_model(model_config(vocab_size=len(tok), **sp['model']), seed=sp['model_seed'])
     res = msft(model, tr, va, MSFTConfig(**sp['cfg']), sp['run_dir'])
