@@ -4,14 +4,16 @@
 
 # %% ../../nbs/core/05_results.ipynb #46937507
 from __future__ import annotations
-import json, math, os, platform, time, importlib.metadata as md
+import json, math, os, platform, sys, time, importlib.metadata as md
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import html as _html, re as _re
 
 # %% auto #0
-__all__ = ['SCALES', 'check_scale', 'Metric', 'library_versions', 'new_figure', 'PhysicalLimitError', 'check_physical_limit',
-           'Results', 'write_failure', 'load_results', 'report_markdown', 'write_report']
+__all__ = ['SCALES', 'DEFAULT_MARGIN', 'VERDICTS', 'RULE_TEXT', 'check_scale', 'Metric', 'library_versions', 'new_figure',
+           'PhysicalLimitError', 'check_physical_limit', 'accepted_set', 'verdict', 'scale_label', 'claim_verdicts',
+           'verdict_counts', 'draw_figure', 'Results', 'write_failure', 'load_results', 'verdict_summary',
+           'verdict_table', 'report_markdown', 'write_report']
 
 # %% ../../nbs/core/05_results.ipynb #2b029250
 SCALES = ('tiny', 'small', 'full')
@@ -25,18 +27,28 @@ def check_scale(scale: str # one of `SCALES`
 # %% ../../nbs/core/05_results.ipynb #11a25f3e
 @dataclass
 class Metric:
-    "One measured number, with its unit and the paper's claim beside it."
+    "One measured number, with its unit, its interval, and the paper's claim beside it."
     name: str
     value: float|int|bool|str
     unit: str = ''
-    claim: float|int|str|None = None  # the paper's number or sentence, where it gives one
-    note: str = ''                    # how it was measured, or what limits it
+    claim: float|int|bool|str|None = None  # the paper's statement: its number or its sentence, nothing else
+    note: str = ''                         # how it was measured, or what limits it
+    interval: list|None = None             # [lo, hi], the value's 95% interval (the note says how it was made); [v, v] for an exact count
+    expect: float|int|bool|str|None = None # what the value must be for the claim (or, without a claim, an internal check) to hold
+    margin: float|None = None              # tolerance on `expect` (None: 10% of a number, 0 for a bound or a range)
+    primary: bool = False                  # of several rows with the same claim, the one measured as the paper measures it
+    scale_limit: str = ''                  # why this run cannot carry the claim (other benchmark, hardware, scale): the verdict is 'cannot tell'
 
 def _jsonable(v):
     "Numpy/torch scalars and non-finite floats as plain JSON values."
     if hasattr(v, 'item'): v = v.item()
     if isinstance(v, float) and not math.isfinite(v): return str(v)
     return v
+
+def _fmt(v):
+    if isinstance(v, bool) or v is None: return '' if v is None else str(v).lower()
+    if isinstance(v, float): return f'{v:.4g}'
+    return str(v)
 
 # %% ../../nbs/core/05_results.ipynb #4360794c
 def library_versions() -> dict:
@@ -82,6 +94,130 @@ def check_physical_limit(name: str,         # the metric, e.g. 'decode_speedup_v
                                  "The result was not recorded.")
     return value
 
+# %% ../../nbs/core/05_results.ipynb #3cf33254
+DEFAULT_MARGIN = 0.1   # relative margin around a claim that is a number: 3.9x accepts [3.51, 4.29]
+VERDICTS = ('agrees', 'contradicts', 'cannot tell')
+_NUM = r'([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)'
+
+def accepted_set(expect,               # a number t, a bound '< t' / '<= t' / '> t' / '>= t', or a range 'a..b'
+                 margin: float|None = None # widens the set by this much; None: DEFAULT_MARGIN*|t| for a number, 0 otherwise
+                ) -> tuple[float, float, bool, bool]:
+    "(lo, hi, lo_closed, hi_closed): the values `expect` accepts, widened by `margin`."
+    if margin is not None: margin = _finite(margin, 'margin')
+    if margin is not None and margin < 0: raise ValueError(f"margin must be >= 0, got {margin}")
+    if isinstance(expect, bool) or expect is None: raise TypeError(f"expect must be a number, a bound such as '< 1' or a range such as '0.88..0.95', got {expect!r}")
+    if isinstance(expect, (int, float)) or hasattr(expect, 'item'):
+        t = _finite(expect, 'expect'); m = DEFAULT_MARGIN * abs(t) if margin is None else margin
+        return t - m, t + m, True, True
+    if not isinstance(expect, str): raise TypeError(f"expect must be a number or a string, got {type(expect).__name__}")
+    m = margin or 0.0
+    if b := _re.fullmatch(r'\s*(<=|>=|<|>)\s*' + _NUM + r'\s*', expect):
+        op, t = b[1], float(b[2])
+        if op[0] == '<': return -math.inf, t + m, False, op == '<=' or m > 0
+        return t - m, math.inf, op == '>=' or m > 0, False
+    if r := _re.fullmatch(r'\s*' + _NUM + r'\s*\.\.\s*' + _NUM + r'\s*', expect):
+        a, b = float(r[1]), float(r[2])
+        if a > b: raise ValueError(f"range {expect!r} runs backwards; write it low..high")
+        return a - m, b + m, True, True
+    raise ValueError(f"cannot read expect={expect!r}: write a number, a bound such as '< 1' or '>= 0', or a range such as '0.88..0.95'")
+
+def _inside(x, lo, hi, lc, hc) -> bool: return (lo < x or (lc and x == lo)) and (x < hi or (hc and x == hi))
+
+def _set_text(lo, hi, lc, hc) -> str:
+    if lo == -math.inf: return f"{'<=' if hc else '<'} {hi:.4g}"
+    if hi == math.inf: return f"{'>=' if lc else '>'} {lo:.4g}"
+    return f"[{lo:.4g}, {hi:.4g}]"
+
+# %% ../../nbs/core/05_results.ipynb #4d24f9d2
+def verdict(value,              # the measured value
+            interval,           # [lo, hi], or None when the value has no interval
+            expect,             # what the claim accepts (see `accepted_set`); a bool for a yes/no result
+            margin: float|None = None
+           ) -> tuple[str, str]:
+    "(verdict, reason): 'agrees' if the interval lies inside the set `expect` accepts, 'contradicts' if outside it, else 'cannot tell'."
+    if isinstance(expect, bool) or isinstance(value, bool):
+        if not (isinstance(expect, bool) and isinstance(value, bool)): return 'cannot tell', f'a yes/no result against {_fmt(expect)}, or a number against yes/no'
+        return ('agrees', f'exact: {_fmt(value)}') if value == expect else ('contradicts', f'exact: {_fmt(value)}, the claim says {_fmt(expect)}')
+    lo, hi, lc, hc = accepted_set(expect, margin); want = _set_text(lo, hi, lc, hc)
+    if isinstance(value, str) or value is None: return 'cannot tell', f'the value {_fmt(value)!s} is not a number'
+    if interval is None:
+        where = 'inside' if _inside(float(value), lo, hi, lc, hc) else 'outside'
+        return 'cannot tell', f'no interval (the point {_fmt(value)} lies {where} {want})'
+    a, b = (float(x) for x in interval)
+    if _inside(a, lo, hi, lc, hc) and _inside(b, lo, hi, lc, hc): return 'agrees', f'interval inside {want}'
+    if b < lo or a > hi or (b == lo and not lc) or (a == hi and not hc): return 'contradicts', f'interval outside {want}'
+    return 'cannot tell', f'interval straddles {want}'
+
+# %% ../../nbs/core/05_results.ipynb #d5bf9cf5
+def scale_label(result: dict) -> str:
+    "The scale a result file was measured at, with its tier: 'tiny', 'tiny (quick)', 'small (smoke)'."
+    tier = ' (smoke)' if result.get('smoke') else ' (quick)' if (result.get('config') or {}).get('quick') else ''
+    return f"{result.get('scale', '?')}{tier}"
+
+def _has_claim(m: dict) -> bool: return m.get('claim') is not None and m.get('claim') != ''
+
+def _reading(m: dict):
+    "What a row's value must be: its `expect`, or its claim when the claim is itself a number (or yes/no)."
+    e, c = m.get('expect'), m.get('claim')
+    return e if e is not None else c if isinstance(c, (int, float, bool)) else None
+
+def _metric_verdict(m: dict, smoke: bool = False) -> tuple[str, str]:
+    "The verdict of one metric row (a dict as saved) on its claim, with the reason."
+    expect = _reading(m)
+    if smoke: return 'cannot tell', 'smoke run: a cut-down random model, its numbers mean nothing'
+    if m.get('scale_limit'): return 'cannot tell', f"this scale cannot carry it: {m['scale_limit']}"
+    if expect is None: return 'cannot tell', 'the claim has no number or bound on this metric (no expect=)'
+    value = m.get('value'); iv = m.get('interval')
+    return verdict(value, iv, expect, m.get('margin'))
+
+def claim_verdicts(result: dict) -> list[dict]:
+    "One verdict per distinct claim of a result file (as saved): claim, measured, interval, scale, verdict, reason, and the other rows."
+    groups: dict[str, list[dict]] = {}
+    for m in result.get('metrics', []):
+        if _has_claim(m): groups.setdefault(str(m['claim']), []).append(m)
+    scale, smoke, out = scale_label(result), bool(result.get('smoke')), []
+    def row(m):
+        v, why = _metric_verdict(m, smoke)
+        return dict(metric=m['name'], measured=m['value'], unit=m.get('unit', ''), interval=m.get('interval'),
+                    expect=_reading(m),
+                    verdict=v, reason=why)
+    for claim, ms in groups.items():
+        prim = [m for m in ms if m.get('primary')] if len(ms) > 1 else ms
+        if len(prim) == 1:
+            d = row(prim[0]); others = [row(m) for m in ms if m is not prim[0]]
+        else:
+            d = dict(metric=None, measured=None, unit='', interval=None, expect=None, verdict='cannot tell',
+                     reason=f'{len(ms)} rows measure this claim and {"none" if not prim else "several"} is marked as measured the way the paper measures it (primary=True)')
+            others = [row(m) for m in ms]
+        out.append(dict(claim=ms[0]['claim'], scale=scale, **d, others=others))
+    return out
+
+def verdict_counts(verdicts: list[dict]) -> dict:
+    "How many verdicts of each kind."
+    return {k: sum(v['verdict'] == k for v in verdicts) for k in VERDICTS}
+
+# %% ../../nbs/core/05_results.ipynb #359280d1
+def draw_figure(draw,        # a function of no arguments returning a matplotlib figure
+                path: Path   # where its PNG goes
+               ) -> str:
+    "Draw and save `draw()` as a PNG at `path`; return '' or the error. Leaves no partial or stale PNG and no open pyplot figure."
+    import sys
+    plt = sys.modules.get('matplotlib.pyplot'); before = set(plt.get_fignums()) if plt else set()
+    path = Path(path); tmp = path.with_name(f'.{path.name}.tmp'); fig = None
+    try:
+        fig = draw()
+        if not hasattr(fig, 'savefig'): raise TypeError(f"the drawing function returned {type(fig).__name__}, not a matplotlib figure")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(tmp, format='png', dpi=110, bbox_inches='tight')
+        os.replace(tmp, path); return ''
+    except Exception as e:
+        for p in (tmp, path): p.unlink(missing_ok=True)
+        return f'{type(e).__name__}: {e}'
+    finally:
+        if plt := sys.modules.get('matplotlib.pyplot'):
+            for n in set(plt.get_fignums()) - before: plt.close(n)
+            if fig is not None and getattr(fig, 'number', None) in plt.get_fignums(): plt.close(fig)
+
 # %% ../../nbs/core/05_results.ipynb #f72624be
 class Results:
     "Metrics and figures of one paper's run, written to `out/<paper>.json` and `out/figures/`."
@@ -98,16 +234,46 @@ class Results:
         self.out, self.config = Path(out), dict(config or {})
         self.metrics: dict[str, Metric] = {}
         self.figures: dict[str, str] = {}
+        self.figure_errors: dict[str, str] = {}
+        self._draw: dict = {}
         self.t0 = time.time()
 
-    def add(self, name: str, value, unit: str = '', claim=None, note: str = '',
+    def add(self, name: str, value, unit: str = '',
+            claim=None,          # the paper's statement (its number or sentence); internal expectations go in `expect`
+            note: str = '',
             limit=None,          # the most `value` can physically be; above it the run fails (`check_physical_limit`)
-            baseline: str|None = None) -> Metric:   # with `limit`: what `value` is measured against
-        "Record metric `name`; recording the same name twice, or a value above its physical `limit`, is an error."
+            baseline: str|None = None, # with `limit`: what `value` is measured against
+            *, interval=None,    # (lo, hi): the value's 95% interval; 'exact' for a count with no sampling noise
+            expect=None,         # what the value must be (see `accepted_set`); the reading of `claim` on this metric
+            margin: float|None = None, # tolerance on `expect` or on a number `claim`
+            primary: bool = False,     # of several rows with this claim, the one measured as the paper measures it
+            scale_limit: str = ''      # why this run cannot carry the claim: the verdict is 'cannot tell' with this reason
+           ) -> Metric:
+        "Record metric `name`; recording the same name twice, a second primary row of one claim, or a value above its physical `limit`, is an error."
         if name in self.metrics: raise ValueError(f"metric {name!r} recorded twice")
         if limit is not None: check_physical_limit(name, value, limit, baseline)
-        m = self.metrics[name] = Metric(name, _jsonable(value), unit, _jsonable(claim), note)
+        value, claim = _jsonable(value), _jsonable(claim)
+        if interval is not None: interval = self._interval(name, value, interval)
+        expect = _jsonable(expect); reading = _reading(dict(claim=claim, expect=expect))
+        if margin is not None and (reading is None or isinstance(reading, bool)): raise ValueError(f"{name!r}: margin= needs expect= or a claim that is a number")
+        if reading is not None and not isinstance(reading, bool): accepted_set(reading, margin)   # readable, else ValueError
+        if primary:
+            if claim is None or claim == '': raise ValueError(f"{name!r}: primary=True marks the row a claim is checked against; give claim=")
+            if other := next((m.name for m in self.metrics.values() if m.primary and m.claim == claim), None):
+                raise ValueError(f"{name!r} and {other!r} are both primary for the claim {claim!r}; mark only the row measured as the paper measures it")
+        m = self.metrics[name] = Metric(name, value, unit, claim, note, interval, expect, margin, bool(primary), str(scale_limit or ''))
         return m
+
+    @staticmethod
+    def _interval(name, value, interval) -> list:
+        if isinstance(interval, str):
+            if interval != 'exact': raise ValueError(f"{name!r}: interval must be (lo, hi) or 'exact', got {interval!r}")
+            return [_finite(value, f"{name!r}'s exact value")] * 2
+        try: lo, hi = interval
+        except (TypeError, ValueError): raise TypeError(f"{name!r}: interval must be a pair (lo, hi), got {interval!r}") from None
+        lo, hi = _finite(lo, f"{name!r}'s interval low end"), _finite(hi, f"{name!r}'s interval high end")
+        if lo > hi: raise ValueError(f"{name!r}: interval [{lo}, {hi}] runs backwards")
+        return [lo, hi]
 
     def note(self, text: str):
         "Record a run-level note, e.g. which claims this scale cannot carry."
@@ -115,27 +281,44 @@ class Results:
 
     def __getitem__(self, name): return self.metrics[name].value
 
+    def figure(self, name: str, draw) -> Path:
+        "Record figure `name`: `draw()` returns it, and runs when `save` has written the numbers. Returns the PNG's path."
+        if not callable(draw): raise TypeError(f"figure {name!r}: pass a function that draws it (e.g. lambda: plot(rows)), got {type(draw).__name__}")
+        if not isinstance(name, str) or not _re.fullmatch(r'[\w.-]+', name): raise ValueError(f"figure name must be letters, digits, '_', '.' or '-', got {name!r}")
+        if name in self._draw or name in self.figures: raise ValueError(f"figure {name!r} recorded twice")
+        self._draw[name] = draw
+        return self.out/'figures'/f'{self.paper}_{name}.png'
+
     def add_figure(self, name: str, fig) -> Path:
-        "Save matplotlib `fig` as `out/figures/<paper>_<name>.png` and record it."
-        path = self.out/'figures'/f'{self.paper}_{name}.png'
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches='tight')
-        self.figures[name] = str(path.relative_to(self.out))
-        return path
+        "Record an already drawn matplotlib `fig`; it is saved, like every figure, after the numbers."
+        return self.figure(name, lambda: fig)
 
     def to_dict(self) -> dict:
-        return dict(paper=self.paper, title=self.title, scale=self.scale, smoke=self.smoke, seed=self.seed, status='ok', notes=self.notes,
-                    config=self.config, versions=library_versions(),
-                    elapsed_s=round(time.time()-self.t0, 2), finished=time.strftime('%Y-%m-%dT%H:%M:%S'),
-                    metrics=[asdict(m) for m in self.metrics.values()], figures=self.figures)
+        d = dict(paper=self.paper, title=self.title, scale=self.scale, smoke=self.smoke, seed=self.seed, status='ok', notes=self.notes,
+                 config=self.config, versions=library_versions(),
+                 elapsed_s=round(time.time()-self.t0, 2), finished=time.strftime('%Y-%m-%dT%H:%M:%S'),
+                 metrics=[asdict(m) for m in self.metrics.values()], figures=self.figures, figure_errors=self.figure_errors,
+                 figures_pending=list(self._draw))
+        d['verdicts'] = claim_verdicts(d)
+        return d
 
-    def save(self) -> Path:
-        "Write `out/<paper>.json` atomically (a crash never leaves half a file) and return its path."
+    def _write(self) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
         path, tmp = self.out/f'{self.paper}.json', self.out/f'.{self.paper}.json.tmp'
         tmp.write_text(json.dumps(self.to_dict(), indent=1, default=str))
         os.replace(tmp, path)
         return path
+
+    def save(self) -> Path:
+        "Write `out/<paper>.json` atomically, then draw the recorded figures and write it again with them; a failed figure is recorded, never raised."
+        path = self._write()
+        if not self._draw: return path
+        for name, draw in list(self._draw.items()):
+            png = self.out/'figures'/f'{self.paper}_{name}.png'
+            if err := draw_figure(draw, png): self.figure_errors[name] = err
+            else: self.figures[name] = str(png.relative_to(self.out))
+            del self._draw[name]
+        return self._write()
 
 # %% ../../nbs/core/05_results.ipynb #d9952273
 def write_failure(paper: str, scale: str, seed: int, out: str|Path, error: str, smoke: bool = False, title: str = '',
@@ -153,27 +336,70 @@ def load_results(out: str|Path = 'results') -> list[dict]:
     files = sorted(Path(out).glob('*.json'))
     return [json.loads(f.read_text()) for f in files]
 
-def _fmt(v):
-    if isinstance(v, bool) or v is None: return '' if v is None else str(v).lower()
-    if isinstance(v, float): return f'{v:.4g}'
-    return str(v)
+def _cell(v) -> str:
+    "Text for one markdown table cell: newlines as spaces, `|` escaped so a note cannot split the row."
+    return _fmt(v).replace('\r', ' ').replace('\n', ' ').replace('|', '\\|')
+
+def _interval_text(iv) -> str:
+    if not iv: return 'none'
+    return 'exact' if iv[0] == iv[1] else f'[{_fmt(iv[0])}, {_fmt(iv[1])}]'
+
+# %% ../../nbs/core/05_results.ipynb #000b4fd0
+def verdict_summary(result: dict) -> str:
+    "One line per paper: how many of its claims agree, contradict, or cannot be told, at which scale."
+    p = f"**{result['paper']}** ({scale_label(result)})"
+    if result.get('status') in ('failed', 'not run'): return f"{p}: **{result['status']}**: {result.get('error', '')}"
+    vs = result['verdicts'] if 'verdicts' in result else claim_verdicts(result)
+    if not vs: return f'{p}: no claim of the paper recorded'
+    c = verdict_counts(vs)
+    return f"{p}: {len(vs)} claim{'s' * (len(vs) != 1)}: {c['agrees']} agree, {c['contradicts']} contradict, {c['cannot tell']} cannot tell"
+
+def verdict_table(result: dict) -> list[str]:
+    "Markdown lines of one paper's verdict table: each claim, the row measured as the paper does, its interval, scale and verdict, the other rows beside it."
+    vs = result['verdicts'] if 'verdicts' in result else claim_verdicts(result)
+    lines = ['| claim | measured | interval | scale | verdict | reason | also measured |', '| --- | --- | --- | --- | --- | --- | --- |']
+    for v in vs:
+        meas = '' if v['metric'] is None else f"`{v['metric']}` = {_fmt(v['measured'])}{' ' + v['unit'] if v.get('unit') else ''}"
+        also = '; '.join(f"`{o['metric']}` = {_fmt(o['measured'])} {_interval_text(o['interval'])}: {o['verdict']}" for o in v.get('others', []))
+        lines.append('| ' + ' | '.join(_cell(c) for c in (v['claim'], meas, _interval_text(v['interval']), v['scale'], f"**{v['verdict']}**", v['reason'], also)) + ' |')
+    return lines
 
 # %% ../../nbs/core/05_results.ipynb #439cb57b
+RULE_TEXT = ("Verdict rule: the measured 95% interval against the values the claim accepts (a number t: t ± margin, 10% of t unless stated; "
+             "a bound such as < 1: that side, widened by a stated margin). Agrees: the interval lies inside; contradicts: outside; "
+             "cannot tell: it straddles an edge, or there is no interval, no number to compare with, or this scale cannot carry the claim.")
+
+def _figure_lines(r: dict) -> list[str]:
+    lines = []
+    for name, path in r.get('figures', {}).items(): lines += [f'![{name}]({path})', '']
+    for name, err in (r.get('figure_errors') or {}).items(): lines += [f"figure `{name}` **failed**: {err}", '']
+    for name in r.get('figures_pending') or []: lines += [f"figure `{name}` was never drawn (the run stopped after writing its numbers)", '']
+    return lines
+
 def report_markdown(results: list[dict]) -> str:
-    "One markdown page: a table per paper with measured values beside the paper's claims, then its figures."
-    lines = ['# lmpapers: reproduced results', '']
+    "One markdown page: a summary line and a verdict table per paper, then every metric beside the paper's claims, then the figures."
+    def head(r, level): return f"{'#' * level} {r['paper']}: {r.get('title','')}".rstrip(': ')
+    lines = ['# lmpapers: reproduced results', '', RULE_TEXT, '', '## Summary', '']
+    lines += [f'- {verdict_summary(r)}' for r in results] + ['', '## Verdicts', '']
     for r in results:
-        lines += [f"## {r['paper']}: {r.get('title','')}".rstrip(': '), '',
+        lines += [head(r, 3), '']
+        if r.get('status') in ('failed', 'not run'): lines += [f"**{r['status']}**: `{r.get('error', '')}`", '']; continue
+        lines += verdict_table(r) + ['']
+    lines += ['## All metrics', '']
+    for r in results:
+        lines += [head(r, 3), '',
                   f"scale `{r['scale']}`{' (smoke: cut-down random model on CPU, numbers mean nothing)' if r.get('smoke') else ''}"
                   f" · seed {r['seed']} · {r.get('elapsed_s', 0):.0f} s", '']
         if r.get('status') in ('failed', 'not run'):
             lines += [f"**{r['status']}**: `{r.get('error', '')}`", '']; continue
         lines += [f'note: {n}' for n in r.get('notes', [])] + ([''] if r.get('notes') else [])
-        lines += ['| metric | value | unit | paper | note |', '| --- | --- | --- | --- | --- |']
+        lines += ['| metric | value | interval | unit | paper | expected | note |', '| --- | --- | --- | --- | --- | --- | --- |']
         for m in r['metrics']:
-            lines.append(f"| `{m['name']}` | {_fmt(m['value'])} | {m['unit']} | {_fmt(m['claim'])} | {m['note']} |")
+            e = m.get('expect')
+            lines.append('| ' + ' | '.join([f"`{_cell(m['name'])}`", _cell(m['value']), _cell(_interval_text(m.get('interval'))), _cell(m['unit']),
+                                            _cell(m['claim']), _cell(e), _cell(m['note'])]) + ' |')
         lines.append('')
-        for name, path in r.get('figures', {}).items(): lines += [f'![{name}]({path})', '']
+        lines += _figure_lines(r)
     return '\n'.join(lines)
 
 # %% ../../nbs/core/05_results.ipynb #b9c99cff
@@ -188,23 +414,30 @@ def write_report(out: str|Path = 'results') -> Path:
 
 # %% ../../nbs/core/05_results.ipynb #ebbe5a31
 def _inline(s):
-    s = _html.escape(s)
+    s = _html.escape(s.replace('\\|', '|'))
     s = _re.sub(r'!\[([^\]]*)\]\(([^)]+)\)', r'<img alt="\1" src="\2" style="max-width:720px">', s)
+    s = _re.sub(r'\*\*([^*]+)\*\*', r'<strong>\1</strong>', s)
     return _re.sub(r'`([^`]+)`', r'<code>\1</code>', s)
 
+def _row_cells(line: str) -> list[str]:
+    "The cells of a markdown table row, split at `|` that are not escaped."
+    return [c.strip() for c in _re.split(r'(?<!\\)\|', line.strip()[1:-1] if line.strip().endswith('|') else line.strip()[1:])]
+
 def _markdown_to_html(text: str) -> str:
-    out, rows = [], []
+    out, rows, items = [], [], []
     def flush():
         if rows:
             head, body = rows[0], rows[2:]
             out.append('<table><tr>' + ''.join(f'<th>{_inline(c)}</th>' for c in head) + '</tr>' +
                        ''.join('<tr>' + ''.join(f'<td>{_inline(c)}</td>' for c in r) + '</tr>' for r in body) + '</table>')
             rows.clear()
+        if items: out.append('<ul>' + ''.join(f'<li>{_inline(i)}</li>' for i in items) + '</ul>'); items.clear()
     for line in text.splitlines():
-        if line.startswith('|'): rows.append([c.strip() for c in line.strip('|').split('|')]); continue
+        if line.startswith('|'): rows.append(_row_cells(line)); continue
+        if line.startswith('- '): items.append(line[2:]); continue
         flush()
         if m := _re.match(r'(#+) (.*)', line): out.append(f'<h{len(m[1])}>{_inline(m[2])}</h{len(m[1])}>')
         elif line.strip(): out.append(f'<p>{_inline(line)}</p>')
     flush()
-    style = 'body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}'
+    style = 'body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;vertical-align:top}'
     return f'<!doctype html><html><head><meta charset="utf-8"><title>lmpapers results</title><style>{style}</style></head><body>' + '\n'.join(out) + '</body></html>'
