@@ -19,11 +19,11 @@ SMALL = dict(vocab_size=256, num_hidden_layers=6, hidden_size=48, intermediate_s
 class Res:
     "Keeps what the studies record, refusing a name twice as `Results` does."
     def __init__(self): self.metrics, self.notes, self.figs, self.config = {}, [], {}, {}
-    def add(self, name, value, unit='', claim=None, note=''):
+    def add(self, name, value, unit='', claim=None, note='', **kw):
         assert name not in self.metrics, name
         self.metrics[name] = value
     def note(self, t): self.notes.append(t)
-    def add_figure(self, name, fig): self.figs[name] = fig
+    def figure(self, name, draw): self.figs[name] = draw()
 
 @pytest.fixture(autouse=True)
 def one_thread():

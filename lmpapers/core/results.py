@@ -121,6 +121,10 @@ def accepted_set(expect,               # a number t, a bound '< t' / '<= t' / '>
         return a - m, b + m, True, True
     raise ValueError(f"cannot read expect={expect!r}: write a number, a bound such as '< 1' or '>= 0', or a range such as '0.88..0.95'")
 
+def _isnan(x) -> bool:
+    try: return not isinstance(x, (str, bool)) and math.isnan(float(x))
+    except (TypeError, ValueError): return False
+
 def _inside(x, lo, hi, lc, hc) -> bool: return (lo < x or (lc and x == lo)) and (x < hi or (hc and x == hi))
 
 def _set_text(lo, hi, lc, hc) -> str:
@@ -271,6 +275,7 @@ class Results:
             return [_finite(value, f"{name!r}'s exact value")] * 2
         try: lo, hi = interval
         except (TypeError, ValueError): raise TypeError(f"{name!r}: interval must be a pair (lo, hi), got {interval!r}") from None
+        if _isnan(lo) or _isnan(hi): return None                           # a NaN end (e.g. too few seeds): no interval, and the verdict says so
         lo, hi = _finite(lo, f"{name!r}'s interval low end"), _finite(hi, f"{name!r}'s interval high end")
         if lo > hi: raise ValueError(f"{name!r}: interval [{lo}, {hi}] runs backwards")
         return [lo, hi]

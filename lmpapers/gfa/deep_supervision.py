@@ -139,14 +139,15 @@ def deep_supervision_study(res, P: dict, tok, train_rows, eval_rows, seed: int, 
             ('ratio_slope', 'deep_supervision_ratio_loglog_slope', 'slope of log(measured deep/top ratio) on log((L-l+2)/2); 1 if gradient norms scale with path counts'),
             ('top_fanin_spearman', 'deep_supervision_top_fanin_spearman', 'the top-only twins: Spearman of grad norms with the linear fan-in L-l+1')):
         v, ci = mean_ci([x[key] for x in fits])
-        res.add(metric, v, claim='fan-in quadratic under deep supervision' if metric == 'deep_supervision_fanin_spearman' else None,
-                note=f"{note}; mean over {n} seeds {np.round([x[key] for x in fits], 3).tolist()}{why}; {out['tokens']} tokens per model")
         if ci is not None and 'spearman' in key: ci = np.clip(ci, -1, 1).tolist()       # a rank correlation lives in [-1, 1]
+        main = metric == 'deep_supervision_fanin_spearman'
+        res.add(metric, v, claim='fan-in quadratic under deep supervision' if main else None, expect='> 0' if main else None, interval=ci,
+                note=f"{note}; mean over {n} seeds {np.round([x[key] for x in fits], 3).tolist()}{why}; {out['tokens']} tokens per model")
         if ci is not None: res.add(metric + '_ci', ci, note='95% Student-t interval over seeds' + (', clipped to [-1, 1]' if 'spearman' in key else ''))
     res.add('deep_supervision_val_loss_ratio', float(np.exp(np.mean(loss['deep']) - np.mean(loss['top']))),
             note=f"top-head val ppl, deep-supervised / top-only, mean over seeds (losses {np.round(loss['deep'], 3).tolist()} vs {np.round(loss['top'], 3).tolist()})")
     if not smoke: res.note(deep_note(out, L))
-    res.add_figure('deep_supervision', deep_figure(out, L))
+    res.figure('deep_supervision', lambda: deep_figure(out, L))
     return out
 
 # %% ../../nbs/gfa/17_deep_supervision.ipynb #c75fc962

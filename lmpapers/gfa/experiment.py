@@ -23,13 +23,13 @@ from .importance import ablation_importance, correlations_over_seeds, row_losses
 from .pruning import PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability, stability_ci
 from .resnet import resnet_study
 from .cascadeformer import cascade_study
-from .deep_supervision import deep_supervision_study
+from .deep_supervision import deep_supervision_study, mean_ci
 from .interventions import intervention_configs, late_share, UpdateNorms, application_importance, late_region, share_ratio_ci, _share, late_mask
 
 # %% auto #0
-__all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'preset', 'run_config', 'text_rows',
-           'answer_token_accuracy', 'task_batch', 'task_accuracy', 'cached_eval', 'prune_sweep', 'ppl_stat', 'verdict',
-           'mean_ranks', 'app_importance', 'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
+__all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'READING', 'preset', 'run_config',
+           'text_rows', 'answer_token_accuracy', 'task_batch', 'task_accuracy', 'cached_eval', 'prune_sweep',
+           'ppl_stat', 'verdict', 'mean_ranks', 'app_importance', 'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
 
 # %% ../../nbs/gfa/19_experiments.ipynb #3fb09762
 PRESETS = {
@@ -188,6 +188,10 @@ STATED = dict(   # the abstract's sentences, the only text the claim column carr
     cascade_ppl='comparable perplexity to a uniform baseline at the same training budget',
     equalized='equalizing per-layer gradient norms does not restore late-layer value',
     repetition='increasing downstream path counts via parameter-shared repetition restores and elevates late-layer value')
+READING = dict(   # how each sentence reads on the metric it is paired with (the verdict's `expect`)
+    fanin='> 0', importance='> 0', resnet='> 0',      # rank correlations: 'follow' / 'associated with' is a positive one
+    prune_ppl='< 0',                                 # CascadeFlow minus a heuristic, perplexity: lower is better
+    equalized='<= 1', repetition='> 1')              # late-block importance share, intervention / baseline
 
 # %% ../../nbs/gfa/19_experiments.ipynb #977a8744
 def app_importance(model, ev) -> dict:
@@ -196,6 +200,11 @@ def app_importance(model, ev) -> dict:
                     lambda: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in application_importance(model, ev).items()})
     return dict(apps=[tuple(a) for a in r['apps']], base=np.array(r['base']), delta=np.array(r['delta']))
 
+def _rho_ci(per_seed) -> list|None:
+    "95% Student-t interval over seeds of a mean rank correlation, clipped to [-1, 1] (None below 3 seeds)."
+    ci = mean_ci(per_seed)[1]
+    return None if ci is None else np.clip(ci, -1, 1).tolist()
+
 def _importance(res, models, stats, ev, seeds, P) -> dict:
     "Fan-in vs accumulated gradients vs skip-one-block importance, for the LMs and the ResNet."
     L = len(stats[0]['grad_norm']); f = fanin(L)
@@ -203,22 +212,22 @@ def _importance(res, models, stats, ev, seeds, P) -> dict:
     imps = [a['delta'].mean(0) for a in apps]
     g = [block_scores(s, 'grad_norm') for s in stats]; ty = [block_scores(s, 'taylor') for s in stats]
     c_fg, c_gi, c_ti, c_fi = (correlations_over_seeds(p) for p in ([(f, x) for x in g], list(zip(g, imps)), list(zip(ty, imps)), [(f, x) for x in imps]))
-    res.add('fanin_grad_spearman', c_fg['spearman'], claim=STATED['fanin'], note=f"mean over seeds, per seed {np.round(c_fg['spearman_all'], 3).tolist()}")
+    res.add('fanin_grad_spearman', c_fg['spearman'], claim=STATED['fanin'], expect=READING['fanin'], interval=_rho_ci(c_fg['spearman_all']), note=f"mean over seeds, per seed {np.round(c_fg['spearman_all'], 3).tolist()}")
     res.add('fanin_grad_kendall', c_fg['kendall'])
-    res.add('grad_importance_spearman', c_gi['spearman'], claim=STATED['importance'], note=f"accumulated grad norm vs skip-loss increase; per seed {np.round(c_gi['spearman_all'], 3).tolist()}")
+    res.add('grad_importance_spearman', c_gi['spearman'], claim=STATED['importance'], expect=READING['importance'], interval=_rho_ci(c_gi['spearman_all']), note=f"accumulated grad norm vs skip-loss increase; per seed {np.round(c_gi['spearman_all'], 3).tolist()}")
     res.add('grad_importance_kendall', c_gi['kendall'])
     res.add('taylor_importance_spearman', c_ti['spearman'], note='accumulated Σ|W⊙∇W| (CascadeFlow score) vs importance')
     res.add('fanin_importance_spearman', c_fi['spearman'])
     stage('gfa: ResNet on digits (CPU)')
     rs = resnet_study(seeds=seeds, depth=8, epochs=P['resnet_epochs'], n_test=P.get('resnet_test'))
-    res.add('resnet_fanin_grad_spearman', rs['fanin_grad']['spearman'], claim=STATED['resnet'], note=f"8-block pre-activation ResNet on sklearn digits, accuracy {np.round(rs['accuracy'], 3).tolist()}")
+    res.add('resnet_fanin_grad_spearman', rs['fanin_grad']['spearman'], claim=STATED['resnet'], expect=READING['resnet'], interval=_rho_ci(rs['fanin_grad']['spearman_all']), note=f"8-block pre-activation ResNet on sklearn digits, accuracy {np.round(rs['accuracy'], 3).tolist()}")
     res.add('resnet_grad_importance_spearman', rs['grad_importance']['spearman'])
     return dict(imps=imps, grad=g, apps=apps)
 
 # %% ../../nbs/gfa/19_experiments.ipynb #dc8f7c4d
-def _add_ci(res, name, v, unit='', claim=None, note='', ci_note=''):
-    "Metric `name` = v[0] and `name_ci` = [v[1], v[2]]."
-    res.add(name, v[0], unit, claim=claim, note=note); res.add(f'{name}_ci', [v[1], v[2]], unit, note=ci_note)
+def _add_ci(res, name, v, unit='', claim=None, note='', ci_note='', **kw):
+    "Metric `name` = v[0] with its interval [v[1], v[2]], also kept as `name_ci`; `kw` go to `Results.add`."
+    res.add(name, v[0], unit, claim=claim, note=note, interval=[v[1], v[2]], **kw); res.add(f'{name}_ci', [v[1], v[2]], unit, note=ci_note)
 
 def _ckpt_stability(res, stats, sw, models, ev, vs_ks, boot):
     "Rankings from statistics of earlier checkpoints vs the final ones, and CascadeFlow pruning from the earliest checkpoint."
@@ -260,14 +269,18 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
         for meth in PRUNE_METHODS:
             _add_ci(res, f'prune_ppl_k{k}_{meth}', bootstrap_ci(ppl_stat, L[meth][k], **boot), 'ppl', note=f"mean over {S} seeds; removed {sw['removed'][meth][k]}", ci_note=rows_note)
     verdicts, acc_verdicts = {}, {}
+    strongest = {k: min((m for m in PRUNE_METHODS[1:] if m != 'random'), key=lambda m: float(np.mean(sw['ppl'][m][k]))) for k in vs_ks}   # the claim's row: the best heuristic
     for k in vs_ks:
         for meth in PRUNE_METHODS[1:]:
             d = bootstrap_ci(lambda a, b: ppl_stat(a) - ppl_stat(b), L['cascadeflow'][k], L[meth][k], **boot)
             same = sum(a == b for a, b in zip(sw['removed']['cascadeflow'][k], sw['removed'][meth][k]))
             verdicts[meth, k] = verdict(d[1], d[2])
-            res.add(f'cascadeflow_vs_{meth}_k{k}', verdicts[meth, k], claim=STATED['prune_ppl'] if meth != 'random' else None,
+            res.add(f'cascadeflow_vs_{meth}_k{k}', verdicts[meth, k],
                     note=f'CascadeFlow - {meth} perplexity {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] (paired, {rows_note}); the same blocks removed on {same}/{S} seeds')
-            _add_ci(res, f'cascadeflow_minus_{meth}_ppl_k{k}', d, 'ppl', ci_note=rows_note)
+            claimed = meth != 'random'
+            _add_ci(res, f'cascadeflow_minus_{meth}_ppl_k{k}', d, 'ppl', claim=STATED['prune_ppl'] if claimed else None, expect=READING['prune_ppl'] if claimed else None,
+                    primary=claimed and k == vs_ks[0] and meth == strongest[k], ci_note=rows_note,
+                    note=f'paired difference; the claim is checked against the strongest heuristic by perplexity at k={vs_ks[0]} ({strongest[vs_ks[0]]})')
     mean = lambda a: a.mean((-1, -2))
     acc0 = np.stack([task_accuracy(m, task) for m in models])
     a0 = bootstrap_ci(mean, acc0, **boot)
@@ -275,14 +288,14 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
             ci_note=f'95% bootstrap over {S} seeds and {P["task_n"]} examples')
     for k in vs_ks:
         for meth in PRUNE_METHODS:
-            _add_ci(res, f'downstream_acc_k{k}_{meth}', bootstrap_ci(mean, A[meth][k], **boot), claim=STATED['downstream'] if meth == 'cascadeflow' else None,
+            _add_ci(res, f'downstream_acc_k{k}_{meth}', bootstrap_ci(mean, A[meth][k], **boot), claim=STATED['downstream'] if meth == 'cascadeflow' else None, primary=meth == 'cascadeflow' and k == vs_ks[0],
                     note='copy task after removing k blocks', ci_note='bootstrap over seeds and examples')
             if meth == 'cascadeflow': continue
             d = bootstrap_ci(lambda a, b: mean(a) - mean(b), A['cascadeflow'][k], A[meth][k], **boot)
             acc_verdicts[meth, k] = 'better' if d[1] > 0 else 'worse' if d[2] < 0 else 'tie'
             res.add(f'downstream_cascadeflow_vs_{meth}_k{k}', acc_verdicts[meth, k], note=f'accuracy CascadeFlow - {meth} {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]')
     for meth, r in mean_ranks(sw['ppl']).items():
-        res.add(f'prune_mean_rank_{meth}', r, claim=STATED['prune_ppl'] if meth == 'cascadeflow' else None, note=f'rank among {len(PRUNE_METHODS)} methods by perplexity (1 = best), averaged over k')
+        res.add(f'prune_mean_rank_{meth}', r, note=f'rank among {len(PRUNE_METHODS)} methods by perplexity (1 = best), averaged over k')
     if S >= 2:
         for meth in PRUNE_METHODS:
             note = 'fixed order: stability is trivially 1' if meth == 'deepest' else ('independent draws per seed' if meth == 'random' else f'{S} seeds')
@@ -344,7 +357,7 @@ def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, 
         if len(iapps) > L:
             late = [j for j, (i, _) in enumerate(iapps) if i >= L - max(1, int(round(L * frac)))]
             extra = f"; per-application Δloss of the late blocks {np.round(idl.mean((0, 1))[late], 3).tolist()} ({[iapps[j] for j in late]})"
-        res.add(f'{name}_late_importance_ratio', r['ratio'], claim=STATED.get(name),
+        res.add(f'{name}_late_importance_ratio', r['ratio'], claim=STATED.get(name), expect=READING.get(name), interval=r['ratio_ci'],
                 note=f"share of importance in the last {frac:.0%} of blocks, {r['intervention']:.3f} vs baseline {r['base']:.3f}, importance per application; "
                      f"eval loss {vloss:.3f} vs baseline {float(np.mean([a['base'].mean() for a in base_apps[:n]])):.3f}{extra}")
         res.add(f'{name}_late_importance_ratio_ci', r['ratio_ci'], note=ci_note)
@@ -448,7 +461,7 @@ def _run(scale, seed, out, smoke, model, data, P, device, dtype, verbose) -> Pat
     ci = _interventions(res, mcfg, st_['train_lm'], im['apps'], hists, stats, ev, seeds, P)
     for n in scale_notes(sw, ks, ci, len(seeds), smoke): res.note(n)
     if P.get('quick'): res.note(QUICK_NOTE)
-    res.add_figure('fanin_pruning', _figure(L, im['grad'], im['imps'], sw['ppl'], ks, sw['base_ppl']))
+    res.figure('fanin_pruning', lambda: _figure(L, im['grad'], im['imps'], sw['ppl'], ks, sw['base_ppl']))
     res.config['elapsed_s'] = time.time() - t0
     return res.save()
 
