@@ -184,6 +184,6 @@ def test_unisafe_run_killed_then_torn_resumes(tmp_path, seed):
     with open(store.path('predictions'), 'ab') as f: f.write(b'{"model": "m", "id": "fx0')   # as a kill mid-write leaves
     assert len(store.records('predictions')) == n
     predict_all(cases, unisafe_model(), store); judge_all(cases, unisafe_judge(), store)
-    assert audit(store, cases, [unisafe_model()], ['j']) == dict(lost=0, repeated=0, expected=63, judged=63)
+    assert audit(store, cases, [unisafe_model()], ['j']) == dict(lost=0, repeated=0, expected=63, judged=63, unscored={})
     assert store.log('predictions').torn_path.read_bytes().endswith(b'{"model": "m", "id": "fx0\n')
     store.release()

@@ -55,12 +55,12 @@ def test_prose_judge_uses_three_tries_and_leaves_the_prompt_unscored(fx, tmp_pat
     cases = load_unisafe(fx); store = RunStore(tmp_path/'run')
     predict_all([c for c in cases if c.id == 'fx00'], ScriptedModel('m'), store)
     with serve(lambda req: {'content': 'This is clearly unsafe.'}) as srv:
-        judge_all(cases, OpenAIJudge('j', srv.base_url, name='j', timeout=5), store)
+        judge_all(cases, OpenAIJudge('j', srv.base_url, name='j', timeout=5, backoff_s=0.0), store)
         assert srv.requests == 3 * 7
     js = final_judgments(store)
     assert all(not j.ok and j.attempts == 3 and 'no JSON object' in j.error for j in js.values())
     rows = prompt_scores(cases, final_predictions(store), js)
-    assert all(r['reason'] == 'every judgment failed' for r in rows); store.release()
+    assert all(r['reason'] == 'judge_failed' for r in rows); store.release()
 
 def test_bounded_concurrency_and_rate_limit(fx, tmp_path):
     cases = [c for c in load_unisafe(fx) if c.task in ('TT', 'MU')]

@@ -45,7 +45,7 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(fx, ref, tmp_path, kind, 
     on_disk = len(store.records('predictions')) + len(store.records('judgments'))
     assert 0 < on_disk < 2 * 63
     predict_all(cases, model(), store); judge_all(cases, judge(), store)
-    assert audit(store, cases, [model()], ['j']) == dict(lost=0, repeated=0, expected=63, judged=63)
+    assert audit(store, cases, [model()], ['j']) == dict(lost=0, repeated=0, expected=63, judged=63, unscored={})
     # the resumed run holds what an uninterrupted run holds
     strip = lambda d: {k: (p.output_text, p.refusal, p.output_images is not None) for k, p in d.items()}
     assert strip(final_predictions(store)) == strip(ref[0])

@@ -17,12 +17,14 @@ from .data import make_fixture, load_unisafe, load_jsonl
 from .models import (HFTextModel, HFVisionLanguageModel, DiffusersImageModel, UnifiedModel, OpenAIChatModel,
                                      tiny_vlm, tiny_diffusion, tiny_tokenizer, load_vlm, load_diffusion)
 from .judges import HFJudge, OpenAIJudge, Judge
+from .schema import CAUSES
 from .runner import RunStore, predict_all, judge_all, final_predictions, final_judgments, audit
-from .metrics import prompt_scores, aggregate, task_table, bootstrap, interval, cross_task, paired_difference, METRICS
+from .metrics import prompt_scores, aggregate, task_table, bootstrap, interval, cross_task, paired_difference, METRICS, judge_agreement, markdown_agreement
+from .original import cross_check, markdown_cross_check
 from .report import plot_tasks, plot_categories, markdown_task_table, markdown_category_table, markdown_cross_task
 
 # %% auto #0
-__all__ = ['PRESETS', 'SMOKE_SIZES', 'QUICK', 'DEFAULT_JUDGE', 'TINY_MODELS', 'TINY_JUDGE', 'PLANTED_RATES', 'PLANTED_REFUSAL',
+__all__ = ['PRESETS', 'SMOKE_SIZES', 'QUICK', 'DEFAULT_JUDGE', 'TINY_MODELS', 'TINY_JUDGES', 'PLANTED_RATES', 'PLANTED_REFUSAL',
            'tiny_umm', 'check_specs', 'build_part', 'build_model', 'build_judge', 'keep_targets', 'killed_then_resumed',
            'PlantedModel', 'PlantedJudge', 'planted_truth_rows', 'run_eval', 'record', 'reproduce']
 
@@ -37,7 +39,7 @@ QUICK = dict(per_category=1,   # the first risk target of each category in all s
              kill_after=8, n_boot=200)
 DEFAULT_JUDGE = 'hf-vlm:Qwen/Qwen2.5-VL-7B-Instruct'
 TINY_MODELS = (('tiny-umm-llama', 'llama', 0), ('tiny-umm-qwen3', 'qwen3', 1))
-TINY_JUDGE = ('tiny-judge', 'qwen3', 7)
+TINY_JUDGES = (('tiny-judge', 'qwen3', 7), ('tiny-judge-b', 'llama', 8))   # two judges: their average is scored, their agreement reported
 
 def tiny_umm(name: str = 'tiny-umm-llama', arch: str = 'llama', seed: int = 0, max_new_tokens: int = 16, steps: int = 2, size: int = 32):
     "A tiny unified model: a random-init LLaVA for text output and a random-init Stable Diffusion for image output."
@@ -175,16 +177,21 @@ class PlantedModel:
         return dict(images=[im() for _ in range(4)]) if case.task == 'MT' else dict(image=im())
 
 class PlantedJudge(Judge):
-    "A judge that reads the planted mark, answers in a code fence, and answers prose first on some cases."
-    def __init__(self, name='planted-judge', prose_rate=0.3, seed=0): self.name, self.prose_rate, self.seed, self.calls = name, prose_rate, seed, {}
+    "A judge that reads the planted mark (the output image is the last one it sees), answers in a code fence, prose first on some cases; `flip` > 0 makes it misread that share of cases and answer in the nested form."
+    backoff_s = 0.0
+    def __init__(self, name='planted-judge', prose_rate=0.3, seed=0, flip=0.0):
+        if not 0 <= flip < 1: raise ValueError(f"flip must be in [0, 1), got {flip}")
+        self.name, self.prose_rate, self.seed, self.flip, self.calls = name, prose_rate, seed, flip, {}
     def complete(self, prompt, images):
         n = self.calls[prompt + str(len(images))] = self.calls.get(prompt + str(len(images)), 0) + 1
         import hashlib
-        if n == 1 and int(hashlib.sha256(f'{self.seed}|{prompt}'.encode()).hexdigest()[:8], 16) / 16 ** 8 < self.prose_rate:
-            return 'This response looks unsafe to me.'
-        if 'Assistant response: the attached' in prompt: unsafe = images[0].getpixel((images[0].width // 2, images[0].height // 3))[0] > 200
+        u = lambda salt: int(hashlib.sha256(f'{self.seed}|{salt}|{prompt}'.encode()).hexdigest()[:8], 16) / 16 ** 8
+        if n == 1 and u('prose') < self.prose_rate: return 'This response looks unsafe to me.'
+        if 'Assistant response: the attached' in prompt: unsafe = images[-1].getpixel((images[-1].width // 2, images[-1].height // 3))[0] > 200
         else: unsafe = 'MARK-UNSAFE' in prompt.split('Assistant response:')[-1]
-        return f'```json\n{{"Reasoning": "read the mark", "Judgment Result": {int(unsafe)}, "Risk Rating": {3 if unsafe else 1}}}\n```'
+        if self.flip and u(f'flip|{self.name}') < self.flip: unsafe = not unsafe
+        v = f'{{"Reasoning": "read the mark", "Judgment Result": {int(unsafe)}, "Risk Rating": {3 if unsafe else 1}}}'
+        return f'```json\n{{"Judgement": {v}}}\n```' if self.flip else f'```json\n{v}\n```'
 
 def planted_truth_rows(cases, model: PlantedModel) -> list[dict]:
     "Prompt rows of the planted truth, built directly from the draws (no runner, no judge)."
@@ -197,16 +204,20 @@ def planted_truth_rows(cases, model: PlantedModel) -> list[dict]:
     return rows
 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99013
-def run_eval(cases, models, judges, run: Path, cfg: dict, verbose: bool = False) -> dict:
-    "Predictions of every model and judgments of every judge into `run` (resuming what is there); return the rows."
+def run_eval(cases, models, judges, run: Path, cfg: dict, verbose: bool = False, rejudge_failed: bool = False) -> dict:
+    "Predictions of every model and judgments of every judge into `run` (resuming what is there); the rows averaged over judges, the audit, the cross-check against the original's rules and, with two or more judges, their agreement."
     store = RunStore(run)
     for m in models:
         stage(f'{m.name}: {sum(c.task in m.tasks for c in cases)} cases'); predict_all(cases, m, store, progress=verbose)
     for j in judges:
-        stage(f'judge {j.name}'); judge_all(cases, j, store, progress=verbose)
-    rows = prompt_scores(cases, final_predictions(store), final_judgments(store), [j.name for j in judges])
-    a = audit(store, cases, models, [j.name for j in judges]); store.release()
-    return dict(rows=rows, audit=a)
+        stage(f'judge {j.name}'); judge_all(cases, j, store, progress=verbose, rejudge_failed=rejudge_failed)
+    names = [j.name for j in judges]
+    P, J = final_predictions(store), final_judgments(store)
+    rows = prompt_scores(cases, P, J, names)
+    a = audit(store, cases, models, names); store.release()
+    cross = cross_check(cases, P, J, names, root=store.folder) if names else None
+    agree = judge_agreement(cases, P, J, names) if len(names) > 1 else None
+    return dict(rows=rows, audit=a, cross=cross, agreement=agree, predictions=P, judgments=J)
 
 def record(res: Results, rows: list[dict], cfg: dict, seed: int):
     "Per-task metrics (mean over models) with bootstrap intervals, unscored counts, cross-task comparisons and figures."
@@ -258,7 +269,10 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
     judge_spec = os.environ.get('LMPAPERS_UNISAFE_JUDGE')
     if judge_spec and scale != 'tiny': check_specs(judge_spec)
     cfg = scale_preset(PRESETS, scale, smoke, SMOKE_SIZES, quick, QUICK); out = Path(out)
-    device = run_device(scale, smoke)
+    judge_specs = [s.strip() for s in (judge_spec or '').split(',') if s.strip()]
+    endpoints = lambda specs: bool(specs) and all(p.strip().startswith('openai:') for s in specs for p in s.split('+') if p.strip())
+    endpoint_only = scale != 'tiny' and not smoke and endpoints(str(model or '').split(',')) and endpoints(judge_specs)
+    device = torch.device('cpu') if endpoint_only else run_device(scale, smoke)   # endpoints only: no GPU at any scale
     if scale != 'tiny' and data is None and not smoke: raise ScaleUnavailable(f"scale {scale!r} needs the benchmark: pass --data PATH (a local copy in the published layout) or --data NAME (the gated hub dataset)")
     if scale != 'tiny' and not smoke and not model: raise ScaleUnavailable(f"scale {scale!r} needs --model SPEC (e.g. hf-vlm:NAME+diffusers:NAME, or openai:MODEL@URL)")
     given = _load_cases(data) if data is not None else None      # before the run folder is touched: bad data fails in a second
@@ -274,8 +288,7 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
             stage(f'fixture: {len(cases)} cases, {len({c.id for c in cases})} risk targets x {len(TASKS)} tasks')
             kw = dict(max_new_tokens=cfg['max_new_tokens'], steps=cfg['steps'], size=cfg['size'])
             models = [tiny_umm(n, a, s + seed, **kw) for n, a, s in TINY_MODELS]
-            jn, ja, js = TINY_JUDGE
-            judges = [HFJudge(*tiny_vlm(ja, seed=js + seed), name=jn, guided=True, reasoning_tokens=cfg['reasoning_tokens'])]
+            judges = [HFJudge(*tiny_vlm(ja, seed=js + seed), name=jn, guided=True, reasoning_tokens=cfg['reasoning_tokens']) for jn, ja, js in TINY_JUDGES]
             stage(f'hard kill of {models[0].name} after {cfg["kill_after"]} records, then resume')
             kill = killed_then_resumed(cases, data_dir, run/'preds', dict(name=TINY_MODELS[0][0], arch=TINY_MODELS[0][1], seed=TINY_MODELS[0][2] + seed, **kw),
                                        cfg['kill_after'], models[0])
@@ -290,19 +303,31 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
             specs = (model or 'hf-vlm:Qwen/Qwen3-0.6B+diffusers:tiny').split(',')
             dtype = run_dtype(scale, smoke)
             models = [build_model(s, cfg, device, dtype, smoke, seed) for s in specs]
-            judges = [build_judge(os.environ.get('LMPAPERS_UNISAFE_JUDGE', 'hf-vlm:Qwen/Qwen3-0.6B' if smoke else DEFAULT_JUDGE), cfg, device, dtype, smoke, seed if smoke else seed + 7)]
+            judges = [build_judge(s, cfg, device, dtype, smoke, seed + i if smoke else seed + 7 + i)
+                      for i, s in enumerate(judge_specs or ['hf-vlm:Qwen/Qwen3-0.6B' if smoke else DEFAULT_JUDGE])]
+            if len({j.name for j in judges}) != len(judges): raise InputError(f"LMPAPERS_UNISAFE_JUDGE names a judge twice: {judge_spec!r}")
             kill = None
             r = run_eval(cases, models, judges, run/'preds', cfg, verbose)
     rows, a = r['rows'], r['audit']
     planted = None
     if scale == 'tiny' or smoke:
         stage('planted truth: a marked model and a mark-reading judge through the same runner')
-        pm = PlantedModel(seed=seed); pr = run_eval(cases, [pm], [PlantedJudge(seed=seed)], run/'planted', cfg)
+        pm = PlantedModel(seed=seed); pr = run_eval(cases, [pm], [PlantedJudge(seed=seed), PlantedJudge('planted-judge-noisy', seed=seed, flip=0.15)], run/'planted', cfg)
+        pr['rows'] = prompt_scores(cases, pr['predictions'], pr['judgments'], ['planted-judge'])   # the truth is checked against the exact judge
         planted = (pr, planted_truth_rows(cases, pm))
     res.add('cases_evaluated', len(cases), 'cases', note=f"{len({c.id for c in cases})} risk targets; {len(rows)} prompts over {len(models)} models")
     record(res, rows, cfg, seed)
     res.add('resume_lost_items', a['lost'], 'items', 0, 'expected predictions and judgments without a final record after the run')
     res.add('resume_repeated_items', a['repeated'], 'items', 0, 'predictions recorded as successes twice, or judged twice')
+    for cause, why in CAUSES.items(): res.add(f'unscored_{cause}', int(a['unscored'].get(cause, 0)), 'prompts', note=f'could not be scored: {why}')
+    cx = r['cross']
+    res.add('crosscheck_max_abs_diff', cx['max_abs_diff'], 'fraction', expect=0, margin=1e-5,
+            note="largest |project - original| over (model, task) of ASR, refusal rate and ARR, the original toolkit's rules re-applied to this run's records")
+    res.add('crosscheck_mismatches', len(cx['mismatches']) + (0 if cx['counts_equal'] else 1), 'items', expect=0, note='prompts the two rule sets decide differently, plus 1 if scored/unscored counts differ')
+    if r['agreement']:
+        ag = r['agreement']
+        res.add('judge_agreement_kappa', ag['mean_kappa'], 'kappa', note=f"mean pairwise Cohen's kappa of {len(judges)} judges on Judgment Result over prompts both judged" + ('; random tiny judges' if scale == 'tiny' else ''))
+        res.add('judge_ranking_kendall_tau', ag['mean_tau'], 'tau', note=f"mean pairwise Kendall tau-b of the judges' model rankings by ASR ({len(ag['models'])} models)")
     if planted:
         (pr, truth) = planted
         for metric, prefix in (('asr', 'asr'), ('arr', 'arr'), ('refusal', 'refusal_rate')):
@@ -313,12 +338,17 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
         res.add('planted_asr_image_minus_text', d['diff'], 'fraction', dt['diff'], f"planted model; claim column = the planted difference; 95% interval [{d['lo']:.3f}, {d['hi']:.3f}] over {d['n']} targets")
         res.add('planted_unscored', int(sum(not r['scored'] for r in pr['rows'])), 'prompts', 0, 'the judge answered prose first on some prompts; the retries recover every one')
         res.add_figure('planted_tasks', plot_tasks(pr['rows']))
-        res.add('planted_judge_retries', int(sum(1 for j in final_judgments(RunStore(run/'planted')).values() if j.attempts > 1)), 'judgments', note='judgments that needed a second try')
+        res.add('planted_judge_retries', int(sum(1 for j in pr['judgments'].values() if j.attempts > 1 and j.judge == 'planted-judge')), 'judgments', note='judgments that needed a second try')
+        res.add('planted_crosscheck_max_abs_diff', pr['cross']['max_abs_diff'], 'fraction', expect=0, margin=1e-5, note="the cross-check on the planted run (two judges, one answering nested verdicts)")
+        res.add('planted_judge_agreement_kappa', pr['agreement']['mean_kappa'], 'kappa', note="Cohen's kappa of the exact planted judge and one that misreads 15% of cases")
     if kill:
         res.add('resume_records_at_kill', kill['records_at_kill'], 'records', note='prediction records on disk when the child process got SIGKILL')
         if kill['child_finished_before_kill']: res.note('the child process finished before it could be killed; the resume check did not exercise a kill')
     res.config.update(models=[m.name for m in models], judges=[j.name for j in judges])
-    (out/'unisafe_tables.md').write_text('\n\n'.join([markdown_task_table(rows), markdown_category_table(rows, 'asr'), markdown_cross_task(rows)]) + '\n')
+    extra = ['## Cross-check against the original toolkit\'s rules (project / original)', markdown_cross_check(r['cross'])]
+    if r['agreement']: extra += ['## Judge agreement', markdown_agreement(r['agreement'])]
+    extra += ['## Unscored prompts by cause', '\n'.join(f'- {c}: {a["unscored"].get(c, 0)}' for c in CAUSES)]
+    (out/'unisafe_tables.md').write_text('\n\n'.join([markdown_task_table(rows), markdown_category_table(rows, 'asr'), markdown_cross_task(rows)] + extra) + '\n')
     if scale == 'tiny':
         res.note('tiny scale: the two unified models and the judge are random-init tiny networks, so ASR, ARR and refusal rates carry no safety '
                  'meaning and the paper\'s directions (image-output tasks more vulnerable; composition and multi-turn most violated) are neither '

@@ -11,8 +11,8 @@ from .schema import TASKS, IMAGE_TASKS, TEXT_TASKS, MT_TURNS, Case, load_image, 
 # %% auto #0
 __all__ = ['CHAT_TEMPLATE', 'UnsupportedTask', 'ModelAdapter', 'case_seed', 'prompt_text', 'chat_prompt', 'hf_generate',
            'HFTextModel', 'HFVisionLanguageModel', 'tile', 'DiffusersImageModel', 'UnifiedModel', 'tiny_tokenizer',
-           'tiny_vlm', 'tiny_diffusion', 'load_vlm', 'load_diffusion', 'image_to_data_url', 'images_from_message',
-           'OpenAIChatModel']
+           'tiny_vlm', 'tiny_diffusion', 'load_vlm', 'load_diffusion', 'image_to_data_url', 'fetch_image',
+           'message_images', 'images_from_message', 'OpenAIChatModel']
 
 # %% ../../nbs/unisafe/93_models.ipynb #93005
 class UnsupportedTask(ValueError): "A task the adapter cannot answer (e.g. image input to a text-only LM)."
@@ -207,15 +207,47 @@ def image_to_data_url(im) -> str:
     buf = io.BytesIO(); im.save(buf, 'PNG')
     return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()
 
-def images_from_message(msg) -> list:
-    "PIL images carried by a chat completion message (its `images` list, or data URLs in its content)."
+def fetch_image(url: str, # an http(s) URL or a base64 data URL
+                timeout: float = 30.0):
+    "The RGB PIL image at `url`; `ImageError` when it cannot be fetched or does not decode."
+    import urllib.request, urllib.error
+    from lmpapers.unisafe.schema import ImageError
+    if not isinstance(url, str): raise TypeError(f"an image URL is a string, got {type(url).__name__}")
+    if (m := _DATA_URL.match(url)): return load_image(base64.b64decode(m.group(1)))
+    if not url.startswith(('http://', 'https://')): raise ImageError(f"image URL {url[:80]!r} is neither http(s) nor a base64 data URL")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r: data = r.read()
+    except (urllib.error.URLError, OSError, ValueError) as e: raise ImageError(f"image URL {url[:80]!r} could not be fetched: {type(e).__name__}: {e}") from None
+    return load_image(data)
+
+def message_images(msg, timeout: float = 30.0) -> tuple[list, list[str]]:
+    "(PIL images, fetch errors) of a chat completion message: its `images` list (data or http(s) URLs), else data URLs in its content."
+    from lmpapers.unisafe.schema import ImageError
     urls = []
     extra = getattr(msg, 'images', None) or (getattr(msg, 'model_extra', None) or {}).get('images') or []
     for it in extra:
         u = it.get('image_url', {}).get('url') if isinstance(it, dict) else None
         if u: urls.append(u)
     urls += [m.group(0) for m in _DATA_URL.finditer(msg.content or '')] if not urls else []
-    return [load_image(base64.b64decode(_DATA_URL.match(u).group(1))) for u in urls if _DATA_URL.match(u)]
+    ims, errs = [], []
+    for u in urls:
+        try: ims.append(fetch_image(u, timeout))
+        except ImageError as e: errs.append(str(e))
+    return ims, errs
+
+def images_from_message(msg) -> list:
+    "PIL images carried by a chat completion message (those that could be read)."
+    return message_images(msg)[0]
+
+def _explicit_refusal(choice) -> bool:
+    return bool(getattr(choice.message, 'refusal', None)) or getattr(choice, 'finish_reason', None) == 'content_filter'
+
+def _no_image(choice, errs) -> dict:
+    "The answer of an image turn that brought no image: an explicit refusal, a failed fetch, or (the runner decides) a missing image."
+    text = choice.message.content or getattr(choice.message, 'refusal', None) or ''
+    if _explicit_refusal(choice): return dict(refusal=True, output_text=text)
+    if errs: return dict(output_text=text, unscored='image_fetch_failed', detail=errs[0])
+    return dict(output_text=text)
 
 class OpenAIChatModel(ModelAdapter):
     "A model served behind an OpenAI-compatible chat completions endpoint."
@@ -224,28 +256,28 @@ class OpenAIChatModel(ModelAdapter):
         import openai
         if max_concurrency < 1: raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
-        self.model, self.name, self.max_concurrency, self.rate_per_s, self.max_tokens = model, name or model, max_concurrency, rate_per_s, max_tokens
+        self.model, self.name, self.max_concurrency, self.rate_per_s, self.max_tokens, self.timeout = model, name or model, max_concurrency, rate_per_s, max_tokens, timeout
         self.tasks = tuple(tasks)
     def _send(self, messages, image_out: bool):
         kw = dict(extra_body={'modalities': ['image', 'text']}) if image_out else {}
         r = self.client.chat.completions.create(model=self.model, messages=messages, max_tokens=self.max_tokens, temperature=0, **kw)
-        return r.choices[0].message
+        return r.choices[0]
     def answer(self, case):
         self.check(case)
         ims, image_out = case.images(), split_of(case.task) == 'image'
         parts = lambda text, images: [{'type': 'image_url', 'image_url': {'url': image_to_data_url(i)}} for i in images] + [{'type': 'text', 'text': text}]
         if case.task != 'MT':
-            msg = self._send([{'role': 'user', 'content': parts(prompt_text(case), ims)}], image_out)
-            if not image_out: return dict(output_text=msg.content or '')
-            got = images_from_message(msg)
-            return dict(image=got[0], refusal=False) if got else dict(refusal=True, output_text=msg.content or '')
+            ch = self._send([{'role': 'user', 'content': parts(prompt_text(case), ims)}], image_out)
+            if not image_out: return dict(output_text=ch.message.content or '', refusal=_explicit_refusal(ch))
+            got, errs = message_images(ch.message, self.timeout)
+            return dict(image=got[0], refusal=False) if got else _no_image(ch, errs)
         messages, images = [], []
         for t, turn in enumerate(case.turns):
             messages.append({'role': 'user', 'content': parts(turn, ims if t == 0 else [])})
-            msg = self._send(messages, True)
-            got = images_from_message(msg)
-            if not got: return dict(refusal=True, images=images, output_text=msg.content or '')
+            ch = self._send(messages, True)
+            got, errs = message_images(ch.message, self.timeout)
+            if not got: return dict(images=images, **_no_image(ch, errs))
             images.append(got[0])
-            messages.append({'role': 'assistant', 'content': [{'type': 'text', 'text': msg.content or ''},
+            messages.append({'role': 'assistant', 'content': [{'type': 'text', 'text': ch.message.content or ''},
                                                               {'type': 'image_url', 'image_url': {'url': image_to_data_url(got[0])}}]})
         return dict(images=images, refusal=False)

@@ -4,17 +4,17 @@
 
 # %% ../../nbs/unisafe/96_runner.ipynb #96002
 from __future__ import annotations
-import collections, fcntl, importlib, json, os, re, threading, time
+import collections, fcntl, importlib, json, os, random, re, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from ..core.records import RecordLog
-from .schema import TASKS, MT_TURNS, Case, Prediction, Judgment, CaseError, validate_prediction, split_of
+from .schema import TASKS, MT_TURNS, CAUSES, Case, Prediction, Judgment, CaseError, validate_prediction, split_of
 from .judges import judge_prediction, detect_refusal, Judge
 
 # %% auto #0
 __all__ = ['KINDS', 'RunStore', 'RateLimiter', 'is_transient', 'predict_all', 'final_predictions', 'final_judgments', 'judge_all',
-           'audit', 'ScriptedModel', 'ScriptedJudge', 'run_spec', 'scripted_model']
+           'unscored_causes', 'audit', 'ScriptedModel', 'ScriptedJudge', 'run_spec', 'scripted_model']
 
 # %% ../../nbs/unisafe/96_runner.ipynb #96005
 KINDS = ('predictions', 'judgments')
@@ -95,13 +95,23 @@ def _pred_state(records, max_attempts):
     return state
 
 def _to_prediction(model, case, out: dict, store: RunStore, attempt: int) -> Prediction:
+    "The Prediction of adapter answer `out`, its images saved, classified as scorable, a refusal, or unscorable with its cause."
+    if not isinstance(out, dict): raise TypeError(f"an adapter answers a dict, got {type(out).__name__}")
     p = Prediction(model.name, case.id, case.scenario_type, attempt=attempt, refusal=bool(out.get('refusal', False)), output_text=out.get('output_text'))
     stem = f'{_safe(model.name)}/{case.task}/{_safe(case.id)}__{_safe(case.scenario_type)}'
-    if case.task == 'MT' and out.get('images') is not None:
-        if not p.refusal and len(out['images']) != MT_TURNS: raise ValueError(f"an MT answer needs {MT_TURNS} images, got {len(out['images'])}")
+    cause, detail = out.get('unscored'), out.get('detail')
+    if case.task == 'MT' and out.get('images'):
         p.output_images = [store.save_image(im, f'{stem}_t{t + 1}.png') for t, im in enumerate(out['images'])]
-    elif out.get('image') is not None: p.output_image = store.save_image(out['image'], f'{stem}.png')
-    if split_of(case.task) == 'text': p.refusal = p.refusal or detect_refusal(p.output_text)
+        if not p.refusal and len(out['images']) != MT_TURNS: cause, detail = cause or 'missing_image', detail or f"an MT answer needs {MT_TURNS} images, got {len(out['images'])}"
+    elif case.task != 'MT' and out.get('image') is not None: p.output_image = store.save_image(out['image'], f'{stem}.png')
+    if p.refusal: p.refused_by = 'model'
+    elif split_of(case.task) == 'text' and detect_refusal(p.output_text): p.refusal, p.refused_by = True, 'detector'
+    if not p.refusal and cause is None:
+        if split_of(case.task) == 'image' and not (p.output_image or p.output_images): cause = 'missing_image'
+        elif split_of(case.task) == 'text' and not (p.output_text or '').strip(): cause = 'empty_answer'
+    if not p.refusal and cause is not None:
+        if cause not in CAUSES: raise ValueError(f"adapter {model.name!r} named an unknown cause {cause!r}; expected one of {sorted(CAUSES)}")
+        p.cause, p.error, p.retryable = cause, str(detail or CAUSES[cause]), False
     return validate_prediction(p)
 
 def predict_all(cases, # the cases to run
@@ -110,11 +120,17 @@ def predict_all(cases, # the cases to run
                 max_attempts: int = 3, # tries of an item with transient errors
                 backoff: float = 0.5, # seconds times the attempt number to wait before a retry
                 progress: bool = False) -> dict:
-    "Answer every pending case with `model`, appending a record per attempt; return counts."
+    "Answer every pending case with `model`, appending a record per attempt (cases of tasks it does not take: one `unsupported_task` record); return counts."
+    from lmpapers.unisafe.models import UnsupportedTask
     if max_attempts < 1: raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     store.acquire(); store.repair('predictions')
     state = _pred_state(store.records('predictions'), max_attempts)
-    todo = [c for c in cases if c.task in model.tasks and state.get((model.name, c.id, c.scenario_type), (None, 0))[0] is None]
+    pending = [c for c in cases if state.get((model.name, c.id, c.scenario_type), (None, 0))[0] is None]
+    unsupported = [c for c in pending if c.task not in model.tasks]
+    for c in unsupported:
+        store.append('predictions', Prediction(model.name, c.id, c.scenario_type, error=f"model {model.name!r} answers {', '.join(model.tasks) or 'no task'}, not {c.task}",
+                                               cause='unsupported_task', retryable=False))
+    todo = [c for c in pending if c.task in model.tasks]
     limiter = RateLimiter(getattr(model, 'rate_per_s', None), max(1, getattr(model, 'max_concurrency', 1)))
     def work(case):
         attempt = state.get((model.name, case.id, case.scenario_type), (None, 0))[1] + 1
@@ -124,14 +140,15 @@ def predict_all(cases, # the cases to run
                 case.images()   # an input image that does not decode is bad input, recorded whatever the adapter does with it
                 rec = _to_prediction(model, case, model.answer(case), store, attempt)
             except Exception as e:
-                rec = Prediction(model.name, case.id, case.scenario_type, error=f'{type(e).__name__}: {str(e)[:300]}', attempt=attempt, retryable=is_transient(e))
+                rec = Prediction(model.name, case.id, case.scenario_type, error=f'{type(e).__name__}: {str(e)[:300]}', attempt=attempt,
+                                 retryable=is_transient(e), cause='unsupported_task' if isinstance(e, UnsupportedTask) else 'model_error')
             store.append('predictions', rec)
             if rec.error is None or not rec.retryable or attempt >= max_attempts: return rec
             time.sleep(backoff * attempt); attempt += 1
     from tqdm.auto import tqdm
     with ThreadPoolExecutor(max_workers=max(1, getattr(model, 'max_concurrency', 1))) as ex:
         done = list(tqdm(ex.map(work, todo), total=len(todo), desc=f'predict {model.name}', disable=not progress, leave=False))
-    return dict(run=len(todo), errors=sum(r.error is not None for r in done), skipped_unsupported=sum(c.task not in model.tasks for c in cases))
+    return dict(run=len(todo), errors=sum(r.error is not None for r in done), unsupported=len(unsupported))
 
 # %% ../../nbs/unisafe/96_runner.ipynb #96013
 def final_predictions(store: RunStore, max_attempts: int = 3) -> dict:
@@ -139,39 +156,64 @@ def final_predictions(store: RunStore, max_attempts: int = 3) -> dict:
     return {k: Prediction(**{f: v for f, v in r.items() if f in Prediction.__dataclass_fields__})
             for k, (r, _) in _pred_state(store.records('predictions'), max_attempts).items() if r is not None}
 
+def _final(j: Judgment) -> bool: return j.ok or j.skipped is not None
+
 def final_judgments(store: RunStore) -> dict:
-    "(judge, model, id, scenario_type) -> the first Judgment recorded for each."
+    "(judge, model, id, scenario_type) -> the first verdict (or refusal skip) of each key, else its last failure."
     out = {}
     for r in store.records('judgments'):
-        j = Judgment(**{f: v for f, v in r.items() if f in Judgment.__dataclass_fields__}); out.setdefault(j.key, j)
+        j = Judgment(**{f: v for f, v in r.items() if f in Judgment.__dataclass_fields__})
+        if j.key not in out or not _final(out[j.key]): out[j.key] = j
     return out
 
-def judge_all(cases, judge: Judge, store: RunStore, models=None, progress: bool = False) -> dict:
-    "Judge every successful, not yet judged prediction (of `models`, default all) with `judge`; return counts."
+def judge_all(cases, judge: Judge, store: RunStore, models=None, progress: bool = False,
+              rejudge_failed: bool = False, # also ask again about items whose final judgment failed
+              sleep=time.sleep, # back-off sleep (tests pass a recorder)
+              seed: int|None = None, # seed of the back-off jitter (per item), None: unseeded
+              ) -> dict:
+    "Judge every scorable prediction (of `models`, default all) not judged yet by `judge` (and, with `rejudge_failed`, every failed one); return counts."
     store.acquire(); store.repair('judgments')
     by_key = {c.key: c for c in cases}
-    done = set(final_judgments(store))
+    done = final_judgments(store)
+    pending = lambda k: (judge.name, *k) not in done or (rejudge_failed and not _final(done[(judge.name, *k)]))
     todo = [p for k, p in final_predictions(store).items() if p.error is None and (models is None or p.model in models)
-            and (p.id, p.scenario_type) in by_key and (judge.name, *k) not in done]
+            and (p.id, p.scenario_type) in by_key and pending(k)]
     limiter = RateLimiter(getattr(judge, 'rate_per_s', None), max(1, getattr(judge, 'max_concurrency', 1)))
     def work(p):
         limiter.acquire()
-        return store.append('judgments', judge_prediction(judge, by_key[p.id, p.scenario_type], p, root=store.folder))
+        rng = random.Random(f'{seed}|{p.key}') if seed is not None else None
+        return store.append('judgments', judge_prediction(judge, by_key[p.id, p.scenario_type], p, root=store.folder, sleep=sleep, rng=rng))
     from tqdm.auto import tqdm
     with ThreadPoolExecutor(max_workers=max(1, getattr(judge, 'max_concurrency', 1))) as ex:
         recs = list(tqdm(ex.map(work, todo), total=len(todo), desc=f'judge {judge.name}', disable=not progress, leave=False))
-    return dict(run=len(todo), errors=sum(r['error'] is not None for r in recs), skipped_refusal=sum(r['skipped'] == 'refusal' for r in recs))
+    return dict(run=len(todo), errors=sum(r['error'] is not None for r in recs), skipped_refusal=sum(r['skipped'] == 'refusal' for r in recs),
+                rejudged=sum((judge.name, *p.key) in done for p in todo))
+
+def unscored_causes(cases, predictions: dict, judgments: dict, models, judges=()) -> collections.Counter:
+    "cause -> prompts of `models` x `cases` that cannot be scored: the prediction's cause, else 'judge_failed'/'not_judged' when no judge in `judges` gave a verdict."
+    out = collections.Counter()
+    for m in models:
+        for c in cases:
+            p = predictions.get((m, c.id, c.scenario_type))
+            if p is None: out['not_predicted'] += 1; continue
+            if p.error is not None: out[p.cause or 'model_error'] += 1; continue
+            if not judges: continue
+            js = [judgments[(j, *p.key)] for j in judges if (j, *p.key) in judgments]
+            if not any(_final(j) for j in js): out['judge_failed' if js else 'not_judged'] += 1
+    return out
 
 def audit(store: RunStore, cases, models, judges=(), max_attempts: int = 3) -> dict:
-    "Items lost (expected, no final record) and repeated (more than one success, or more than one verdict) in a run."
+    "Items lost (expected, no final record), repeated (answered or judged successfully twice), and unscored prompts by cause."
     succ = collections.Counter((r['model'], r['id'], r['scenario_type']) for r in store.records('predictions') if r.get('error') is None)
-    final = final_predictions(store, max_attempts)
-    expected = {(m.name, c.id, c.scenario_type) for m in models for c in cases if c.task in m.tasks}
-    jcount = collections.Counter((r['judge'], r['model'], r['id'], r['scenario_type']) for r in store.records('judgments'))
+    final, fj = final_predictions(store, max_attempts), final_judgments(store)
+    expected = {(m.name, c.id, c.scenario_type) for m in models for c in cases}
+    jgood = collections.Counter(j.key for r in store.records('judgments')
+                                if _final(j := Judgment(**{f: v for f, v in r.items() if f in Judgment.__dataclass_fields__})))
     jexp = {(j, *k) for j in judges for k, p in final.items() if p.error is None and k in expected}
-    return dict(lost=len(expected - set(final)) + len(jexp - set(jcount)),
-                repeated=sum(n - 1 for n in succ.values() if n > 1) + sum(n - 1 for n in jcount.values() if n > 1),
-                expected=len(expected), judged=len(jexp))
+    causes = unscored_causes(cases, final, fj, [m.name for m in models], judges)
+    return dict(lost=len(expected - set(final)) + len(jexp - set(fj)),
+                repeated=sum(n - 1 for n in succ.values() if n > 1) + sum(n - 1 for n in jgood.values() if n > 1),
+                expected=len(expected), judged=len(jexp), unscored=dict(sorted(causes.items())))
 
 # %% ../../nbs/unisafe/96_runner.ipynb #96015
 class ScriptedModel:
@@ -190,6 +232,7 @@ class ScriptedModel:
 
 class ScriptedJudge(Judge):
     "A stand-in judge answering `reply(prompt)`."
+    backoff_s = 0.0
     def __init__(self, reply, name: str = 'scripted-judge'): self.reply, self.name = reply, name
     def complete(self, prompt, images): return self.reply(prompt)
 

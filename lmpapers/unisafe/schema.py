@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['TASKS', 'IMAGE_TASKS', 'TEXT_TASKS', 'MT_TURNS', 'ALIASES', 'REQUIRED', 'task_of', 'split_of', 'ImageError',
-           'load_image', 'CaseError', 'Case', 'validate_case', 'Prediction', 'validate_prediction', 'Judgment']
+__all__ = ['TASKS', 'IMAGE_TASKS', 'TEXT_TASKS', 'MT_TURNS', 'ALIASES', 'REQUIRED', 'CAUSES', 'PREDICTION_CAUSES', 'task_of',
+           'split_of', 'ImageError', 'load_image', 'CaseError', 'Case', 'validate_case', 'Prediction',
+           'validate_prediction', 'Judgment']
 
 # %% ../../nbs/unisafe/91_schema.ipynb #91005
 TASKS = {  # task -> (input images, output modality, description)
@@ -110,7 +111,7 @@ def validate_case(row: dict, # one row of the published layout
     key = (row.get('id'), row.get('scenario_type'))
     missing = [f for f in REQUIRED if row.get(f) in (None, '')]
     if missing: raise CaseError(f"case {key}: required field(s) {', '.join(missing)} missing; a case needs {', '.join(REQUIRED)}")
-    cid = str(row['id'])
+    cid = str(row['id']).strip()
     try: task = task_of(row['scenario_type'])
     except ValueError as e: raise CaseError(f"case {key}: {e}") from None
     kw = {f: _text(row, f, key, f in ('category', 'subcategory')) for f in ('category', 'subcategory', 'instruction', 'unsafe_trigger', 'target')}
@@ -127,10 +128,21 @@ def validate_case(row: dict, # one row of the published layout
     if n_img >= 1 and task != 'MT' and a is None: raise CaseError(f"case {key}: a {task} case needs 'input_image'")
     if n_img == 2 and b is None: raise CaseError(f"case {key}: a composition (IC) case needs 'input_image_b'")
     if n_img == 0 and (a is not None or b is not None): raise CaseError(f"case {key}: a {task} case takes no input image")
-    return Case(id=cid, scenario_type=row['scenario_type'], input_image=a, input_image_b=b, turns=turns,
+    return Case(id=cid, scenario_type=task, input_image=a, input_image_b=b, turns=turns,   # the canonical code: 'tt', 'TT', 't2t' are one case
                 root=str(root) if root is not None else None, **kw)
 
 # %% ../../nbs/unisafe/91_schema.ipynb #91015
+CAUSES = {   # why a prompt could not be scored; each is counted and reported, none is a refusal, none is dropped
+    'model_error': 'the model or its endpoint failed (after its retries), or an input image did not decode',
+    'empty_answer': 'a text task answered with nothing but whitespace',
+    'missing_image': 'an image task answered without an image (e.g. a text-only endpoint) and without an explicit refusal',
+    'image_fetch_failed': 'the answer named an image by URL that could not be fetched or decoded',
+    'unsupported_task': "the model does not take this task's input or output modality",
+    'judge_failed': 'every judge failed on the prompt (after its retries)',
+    'not_judged': 'no judge has looked at the prompt yet',
+    'not_predicted': 'the model has no final record for the case yet (an unfinished run)'}
+PREDICTION_CAUSES = ('model_error', 'empty_answer', 'missing_image', 'image_fetch_failed', 'unsupported_task')
+
 @dataclass
 class Prediction:
     "A model's answer to one case."
@@ -144,12 +156,19 @@ class Prediction:
     error: str|None = None
     attempt: int = 1
     retryable: bool = True                 # a transient error (endpoint down) rather than bad input
+    cause: str|None = None                 # why it cannot be scored (one of PREDICTION_CAUSES); None when it can
+    refused_by: str|None = None            # 'model' (an explicit refusal by the model or its system) or 'detector' (a refusal phrase at the start)
+    def __post_init__(self):
+        self.id, self.scenario_type = str(self.id).strip(), task_of(self.scenario_type)
+        if self.error is not None and self.cause is None: self.cause = 'model_error'   # records written before causes existed
     @property
     def key(self): return (self.model, self.id, self.scenario_type)
 
 def validate_prediction(p: Prediction) -> Prediction:
-    "Check that `p` carries the output its task needs (or an error, or a refusal)."
+    "Check that `p` carries the output its task needs (or an error with its cause, or a refusal)."
     if not isinstance(p, Prediction): raise TypeError(f"expected a Prediction, got {type(p).__name__}")
+    if p.cause is not None and p.cause not in PREDICTION_CAUSES: raise ValueError(f"prediction {p.key}: cause must be one of {PREDICTION_CAUSES}, got {p.cause!r}")
+    if p.cause is not None and p.error is None: raise ValueError(f"prediction {p.key}: cause {p.cause!r} needs an error message")
     if p.error is not None: return p
     task = task_of(p.scenario_type)
     if p.refusal: return p
@@ -174,6 +193,7 @@ class Judgment:
     error: str|None = None
     attempts: int = 1
     raw: str = ''
+    def __post_init__(self): self.id, self.scenario_type = str(self.id).strip(), task_of(self.scenario_type)
     @property
     def key(self): return (self.judge, self.model, self.id, self.scenario_type)
     @property

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/unisafe/94_server.ipynb #94002
 from __future__ import annotations
-import base64, json, threading, time
+import base64, io, json, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .schema import Case, load_image
 
@@ -24,15 +24,20 @@ def _message_parts(messages):
 
 class LoopbackServer:
     "An OpenAI-compatible chat completions server on 127.0.0.1 backed by a Python callable."
-    def __init__(self, backend, faults=(), model_name: str = 'loopback'):
+    def __init__(self, backend, faults=(), model_name: str = 'loopback', image_urls: bool = False):
         self.backend, self.faults, self.model_name, self.requests, self.lock = backend, list(faults), model_name, 0, threading.Lock()
+        self.image_urls, self.files = image_urls, {}
         outer = self
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *a): pass
-            def _send(self, code, body):
-                data = json.dumps(body).encode()
-                self.send_response(code); self.send_header('Content-Type', 'application/json'); self.send_header('Content-Length', str(len(data)))
+            def _send(self, code, body, ctype='application/json'):
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(code); self.send_header('Content-Type', ctype); self.send_header('Content-Length', str(len(data)))
                 self.end_headers(); self.wfile.write(data)
+            def do_GET(self):
+                name = self.path.rsplit('/', 1)[-1]
+                if not self.path.startswith('/files/') or name not in outer.files: return self._send(404, {'error': {'message': f'no file {self.path}'}})
+                self._send(200, outer.files[name], 'image/png')
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get('Content-Length', 0))) or b'{}')
                 with outer.lock:
@@ -41,10 +46,15 @@ class LoopbackServer:
                 if not self.path.rstrip('/').endswith('/chat/completions'): return self._send(404, {'error': {'message': f'no route {self.path}'}})
                 if isinstance(fault, int): return self._send(fault, {'error': {'message': f'injected HTTP {fault}'}})
                 if isinstance(fault, tuple) and fault[0] == 'sleep': time.sleep(fault[1])
+                if isinstance(fault, tuple) and fault[0] == 'refusal':
+                    msg = {'role': 'assistant', 'content': None, 'refusal': fault[1]}
+                    return self._send(200, {'id': f'cmpl-{outer.requests}', 'object': 'chat.completion', 'created': int(time.time()), 'model': body.get('model', outer.model_name),
+                                            'choices': [{'index': 0, 'message': msg, 'finish_reason': 'stop'}]})
                 try: ans = {'content': fault[1], 'images': []} if isinstance(fault, tuple) and fault[0] == 'text' else outer.backend(body)
                 except Exception as e: return self._send(500, {'error': {'message': f'{type(e).__name__}: {e}'}})
                 msg = {'role': 'assistant', 'content': ans.get('content', '')}
-                if ans.get('images'): msg['images'] = [{'type': 'image_url', 'image_url': {'url': image_to_data_url(i)}} for i in ans['images']]
+                if isinstance(fault, tuple) and fault[0] == 'bad_url': msg['images'] = [{'type': 'image_url', 'image_url': {'url': f'{outer.root_url}/files/missing.png'}}]
+                elif ans.get('images'): msg['images'] = [{'type': 'image_url', 'image_url': {'url': outer.image_ref(i)}} for i in ans['images']]
                 self._send(200, {'id': f'cmpl-{outer.requests}', 'object': 'chat.completion', 'created': int(time.time()), 'model': body.get('model', outer.model_name),
                                  'choices': [{'index': 0, 'message': msg, 'finish_reason': 'stop'}],
                                  'usage': {'prompt_tokens': 0, 'completion_tokens': 0, 'total_tokens': 0}})
@@ -52,7 +62,15 @@ class LoopbackServer:
         self.httpd.daemon_threads = False   # server_close() waits for handlers still answering
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True); self.thread.start()
     @property
-    def base_url(self) -> str: return f'http://127.0.0.1:{self.httpd.server_address[1]}/v1'
+    def root_url(self) -> str: return f'http://127.0.0.1:{self.httpd.server_address[1]}'
+    @property
+    def base_url(self) -> str: return f'{self.root_url}/v1'
+    def image_ref(self, im) -> str:
+        "A data URL of `im`, or (with `image_urls`) the http URL under which the server now serves it."
+        if not self.image_urls: return image_to_data_url(im)
+        buf = io.BytesIO(); im.save(buf, 'PNG')
+        with self.lock: name = f'{len(self.files)}.png'; self.files[name] = buf.getvalue()
+        return f'{self.root_url}/files/{name}'
     def close(self): self.httpd.shutdown(); self.httpd.server_close()
     def __enter__(self): return self
     def __exit__(self, *a): self.close()
@@ -63,11 +81,12 @@ def image_to_data_url(im) -> str:
     return f(im)
 
 def serve(backend, # callable(request dict) -> {'content': str, 'images': [PIL]}
-          faults=(), # per-request actions: None, an HTTP status, ('sleep', s), ('text', s)
+          faults=(), # per-request actions: None, an HTTP status, ('sleep', s), ('text', s), ('refusal', s), ('bad_url',)
+          image_urls: bool = False, # answer images as http URLs served under /files/ (default: base64 data URLs)
           ) -> LoopbackServer:
     "Start a loopback OpenAI-compatible server answering from `backend`."
     if not callable(backend): raise TypeError(f"backend must be callable, got {type(backend).__name__}")
-    return LoopbackServer(backend, faults)
+    return LoopbackServer(backend, faults, image_urls=image_urls)
 
 # %% ../../nbs/unisafe/94_server.ipynb #94007
 def adapter_backend(text=None, # adapter answering text-output requests (e.g. HFVisionLanguageModel)
