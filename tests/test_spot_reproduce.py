@@ -33,7 +33,10 @@ def test_contract(tmp_path):
     for f in ('spot_summary', 'spot_accuracy'): assert (tmp_path / r['figures'][f]).exists()
     assert r['paper'] == 'spot' and r['scale'] == 'tiny' and r['smoke'] is False
     # claims are the paper's statements, never a measured number; a note names every length where dense itself is weak
-    assert m['passkey_acc_spot_topk_x1']['claim'].startswith('matches dense') and m['passkey_acc_dense_x1']['claim'] is None
+    assert m['acc_gap_vs_dense_spot_topk']['claim'].startswith('matches dense') and m['acc_gap_vs_dense_spot_topk']['primary']
+    assert m['passkey_acc_spot_topk_x1']['claim'] is None and m['passkey_acc_spot_topk_x1']['interval'] == m['passkey_acc_spot_topk_x1_ci']['value']
+    v = {x['metric']: x for x in r['verdicts']}                                  # each claim paired with the row measured as the paper does
+    assert 'decode_speedup_vs_twilight_quest_L131072' in v and 'decode_speedup_vs_twilight_L131072' not in v
     weak = [n for n, x in m.items() if '_acc_dense_x' in n and not n.endswith('_ci') and x['value'] < 0.9]
     assert not weak, weak                                                         # the shipped base retrieves at every length
     assert any('fewer than 90%' in n for n in r['notes']) == bool(weak)

@@ -24,7 +24,7 @@ from .baselines import (oracle_scorer, quest_scorer, twilight_scorer, LightningI
                                      estimator_scorer, selection_metrics)
 
 # %% auto #0
-__all__ = ['TINY', 'SMALL', 'FULL', 'QUICK', 'traffic_limit', 'decode_benchmark', 'benchmark_table', 'bench_main',
+__all__ = ['TINY', 'SMALL', 'FULL', 'QUICK', 'ACC_MARGIN', 'traffic_limit', 'decode_benchmark', 'benchmark_table', 'bench_main',
            'passkey_prompts', 'passkey_eval', 'agreement', 'wilson_ci', 'prefill', 'answer_match', 'dense_agreement',
            'calibrate_top_p', 'scale_config', 'methods_for', 'reproduce', 'prompt_rows', 'heldout_kl', 'paired_gap_ci']
 
@@ -344,6 +344,7 @@ def _cache_ratios(res, model, sel, tok, cfg, seed):
 
 # %% ../../nbs/spot/29_experiments.ipynb #668cfb25
 _CLAIM_ACC = 'matches dense accuracy (contexts up to 8x the training length)'
+ACC_MARGIN = 0.05   # 'matches' / 'no accuracy cost': an accuracy difference within 5 points either way
 _METRIC = dict(passkey='passkey', multikey='retrieval')      # result names: passkey_acc_*, retrieval_acc_*
 
 def paired_gap_ci(groups: list, boot: int = 2000, seed: int = 0) -> tuple[float, list[float]]:
@@ -385,7 +386,7 @@ def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None):
             outs[task, M] = r
             for nm, o in r.items():
                 c = int(o['correct'].sum())
-                res.add(f'{_METRIC[task]}_acc_{nm}_x{M}', c / n, claim=_CLAIM_ACC if nm in ('spot_topk', 'spot_topp') else None,
+                res.add(f'{_METRIC[task]}_acc_{nm}_x{M}', c / n, interval=wilson_ci(c, n),
                         note=f'{L} tokens, {n} prompts' if nm == 'dense' else '')
                 res.add(f'{_METRIC[task]}_acc_{nm}_x{M}_ci', wilson_ci(c, n), note='Wilson 95%')
                 if nm != 'dense':
@@ -396,19 +397,25 @@ def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None):
     for nm in keys:
         if nm.startswith('spot_topk_'): continue
         est, ci = paired_gap_ci([(o[nm]['correct'], o['dense']['correct']) for o in outs.values()])
-        res.add(f'acc_gap_vs_dense_{nm}', est, note='mean over tasks and lengths of accuracy minus dense accuracy, paired by prompt')
+        spot = nm in ('spot_topk', 'spot_topp')
+        res.add(f'acc_gap_vs_dense_{nm}', est, interval=ci, claim=_CLAIM_ACC if spot else None, expect=0.0 if spot else None, margin=ACC_MARGIN if spot else None,
+                primary=nm == 'spot_topk', note='mean over tasks and lengths of accuracy minus dense accuracy, paired by prompt (interval: bootstrap 95% over prompts)')
         res.add(f'acc_gap_vs_dense_{nm}_ci', ci, note='bootstrap 95% over prompts')
     x = retrieval_prompts(tok, 'passkey', cfg['L_train'], 1, seed=seed)[0]
     with torch.no_grad(): ks = sel.keys(0, capture(model, x, last=1)[0][1])          # layer 0's selector keys of one prompt
     for fmt in FORMATS:
-        res.add(f'selector_cache_compression_{fmt}', compression(SelectorScorer(sel, fmt).layout(ks), fmt), 'x vs bf16', claim=3.5)
+        res.add(f'selector_cache_compression_{fmt}', compression(SelectorScorer(sel, fmt).layout(ks), fmt), 'x vs bf16', claim=3.5, interval='exact',
+                primary=fmt == 'int4', note='bytes of the packed layout, computed exactly')   # the paper: INT4 or FP4 microscale, INT4 named first
         est, ci = paired_gap_ci([(o[f'spot_topk_{fmt}']['correct'], o['spot_topk']['correct']) for o in outs.values()])
-        res.add(f'acc_delta_quantized_{fmt}', est, claim=0.0, note='spot_topk with its cache packed in this format minus unquantised, mean over tasks and lengths; the paper: no accuracy cost')
+        res.add(f'acc_delta_quantized_{fmt}', est, claim='at no accuracy cost', expect=0.0, margin=ACC_MARGIN, interval=ci, primary=fmt == 'int4', note='spot_topk with its cache packed in this format minus unquantised, mean over tasks and lengths; the paper: no accuracy cost')
         res.add(f'acc_delta_quantized_{fmt}_ci', ci, note='bootstrap 95% over prompts')
     _plot_accuracy(res, outs, Ms, n, K, [nm for nm in keys if not nm.startswith('spot_topk_')])
     return outs
 
 def _plot_accuracy(res, outs, Ms, n, K, names):
+    res.figure('spot_accuracy', lambda: _accuracy_figure(outs, Ms, n, K, names))
+
+def _accuracy_figure(outs, Ms, n, K, names):
     fig, ax = new_figure(1, 2, figsize=(10, 3.5))
     for a, task in zip(ax, RETRIEVAL_TASKS):
         for nm in ['dense'] + names:
@@ -419,7 +426,7 @@ def _plot_accuracy(res, outs, Ms, n, K, names):
         a.set(xscale='log', xlabel='context / selector training length', ylabel='accuracy (Wilson 95%)', ylim=(-0.02, 1.02),
               title=f'{task}: {n} prompts a length, {K} keys per query')
     ax[0].legend(fontsize=7)
-    res.add_figure('spot_accuracy', fig)
+    return fig
 
 def _run(cfg, scale, seed, out, smoke, device, progress):
     res = Results('spot', scale, seed, out, cfg, 'SpotAttention: distilled sparse attention selector', smoke=smoke)
@@ -444,7 +451,7 @@ def _run(cfg, scale, seed, out, smoke, device, progress):
         res.add(f'mean_budget_tokens_{name}', m['mean_budget'], 'tokens', note=f"per layer × KV head: {[[round(x, 1) for x in l] for l in m['budget']]}")
     res.add('mean_budget_tokens_dense', held.shape[1] - (nq - 1) / 2, 'tokens', note=f'mean causal keys of the last {nq} queries of the rows')
     outs = _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full)
-    res.add('base_weights_unchanged', unchanged and same_weights(model, snap), claim=True,
+    res.add('base_weights_unchanged', unchanged and same_weights(model, snap), claim='attaches to a frozen pretrained transformer', expect=True,
             note='bit-identical during distillation (checked in the build) and after all evaluation')
     _timing(res, model, cfg, device, run_dtype(scale, smoke), outs, progress)
     _notes(res, scale, smoke, device)
@@ -458,23 +465,33 @@ def _timing(res, model, cfg, device, dtype, outs, progress):
     b = decode_benchmark(Ls, cfg['timing_k'], rounds=cfg.get('timing_rounds', 7), n_pairs=cfg.get('timing_pairs', 16),
                          device=device, dtype=torch.bfloat16, progress=progress)
     where = f"{device.type}, bf16, {torch.get_num_threads()} thread(s)"
+    rounds = cfg.get('timing_rounds', 7); cover = 1 - 2 ** (1 - rounds)   # [min, max] of n paired rounds: a distribution-free interval for their median
+    gpu = '' if device.type == 'cuda' else f'decode timed on {device.type}; the paper times a GPU against FlashAttention and Twilight'
+    iv_note = f'; interval: [min, max] of {rounds} paired rounds, {cover:.1%} coverage of the median'
     for L, r in b.items():
         m, d, t = r['ms'], r['vs_dense'], r['vs_twilight']
         dense = (f"the dense baseline of decode_benchmark (torch SDPA over the bf16 K+V of {L} keys, {m['dense']:.1f} ms on {where}): "
                  f"it must stream K+V at the bandwidth the Spot path gets (rerun it alone: python -m lmpapers.spot.experiment --lengths {L})")
-        res.add(f'decode_speedup_vs_dense_L{L}', d[0], 'x', claim=3.9 if L == 131072 else None, limit=r['traffic_limit'], baseline=dense,
+        main = L == 131072
+        res.add(f'decode_speedup_vs_dense_L{L}', d[0], 'x', claim=3.9 if main else None, limit=r['traffic_limit'], baseline=dense,
+                interval=[d[1], d[2]], scale_limit=gpu if main else '',
                 note=f"one layer, H=32/Hkv=8/D=128, synthetic KV, K={cfg['timing_k']}, {where}; median ms: dense SDPA {m['dense']:.1f}, "
-                     f"spot {m['spot']:.1f}, twilight {m['twilight']:.1f} (paper: vs FlashAttention on a GPU)")
+                     f"spot {m['spot']:.1f}, twilight {m['twilight']:.1f} (paper: vs FlashAttention on a GPU)" + iv_note)
         res.add(f'decode_speedup_vs_dense_L{L}_spread', [d[1], d[2]], 'x', note='[min, max] of the per-round paired ratios')
-        res.add(f'decode_speedup_vs_twilight_L{L}', t[0], 'x', claim=1.8 if L == 131072 else None,
+        res.add(f'decode_speedup_vs_twilight_L{L}', t[0], 'x', claim=1.8 if main else None, interval=[t[1], t[2]], scale_limit=gpu if main else '',
                 note='Twilight-style: top-p 0.85 on the group-averaged softmax of INT4 estimates of all the model keys (no Quest preselection; see _vs_twilight_quest_)')
         res.add(f'decode_speedup_vs_twilight_L{L}_spread', [t[1], t[2]], 'x', note='[min, max] of the per-round paired ratios')
         tq = r['vs_twilight_quest']
-        res.add(f'decode_speedup_vs_twilight_quest_L{L}', tq[0], 'x', note=f"Twilight with its Quest preselection (pages of 16, 8192 keys kept for the INT4 estimate): {m['twilight_quest']:.1f} ms")
+        res.add(f'decode_speedup_vs_twilight_quest_L{L}', tq[0], 'x', claim=1.8 if main else None, primary=main, interval=[tq[1], tq[2]], scale_limit=gpu if main else '',
+                note=f"Twilight as published, with its Quest preselection (pages of 16, 8192 keys kept for the INT4 estimate): {m['twilight_quest']:.1f} ms" + iv_note)
         res.add(f'decode_speedup_vs_twilight_quest_L{L}_spread', [tq[1], tq[2]], 'x', note='[min, max] of the per-round paired ratios')
         res.add(f'traffic_limit_L{L}', r['traffic_limit'], 'x', note=f"bytes read: dense bf16 K+V / (packed INT4 selector cache + K selected K+V); "
                 f"for a full-size 128-dim INT4 estimate it would be {r['twilight_traffic_limit']:.1f}x")
         res.add(f'traffic_fraction_L{L}', r['fraction'], limit=1.0, baseline=dense, note='measured speedup over dense / traffic limit')
+    res.figure('spot_summary', lambda: _summary_figure(b, Ls, cfg, outs, where))
+    return b
+
+def _summary_figure(b, Ls, cfg, outs, where):
     fig, ax = new_figure(1, 2, figsize=(10, 3.5))
     for n in ('dense', 'spot', 'twilight', 'twilight_quest'): ax[0].loglog(Ls, [b[L]['ms'][n] for L in Ls], 'o-', label=n)
     ax[0].set(xlabel='keys in cache', ylabel='ms per decode step (one layer)', title=f'decode time, H=32/8, D=128 ({where})'); ax[0].legend()
@@ -483,8 +500,7 @@ def _timing(res, model, cfg, device, dtype, outs, progress):
         ax[1].plot(Ms, [sum(dense_agreement(outs[t, M][n], outs[t, M]['dense']) for t in RETRIEVAL_TASKS) / len(RETRIEVAL_TASKS) for M in Ms], 'o-', label=n)
     ax[1].set(xscale='log', xlabel='context / selector training length', ylabel='answer tokens equal to dense', title=f"budget {cfg['budget']} keys")
     ax[1].legend(fontsize=7)
-    res.add_figure('spot_summary', fig)
-    return b
+    return fig
 
 def _notes(res, scale, smoke, device):
     if smoke: res.note("smoke run: the small/full code path on CPU with a random-init 2-layer model of the real architecture; "
