@@ -95,3 +95,22 @@ def test_runner_records_with_a_text_only_endpoint_agree(fx, tmp_path):
     res = cross_check(cases, final_predictions(st), final_judgments(st), ['j'], root=st.folder); assert res['agree'], res
     assert {r['task']: r['unscored_project'] for r in res['table']} == dict(TI=3, IE=3, IC=3, MT=3, TT=0, IT=0, MU=0)
     st.release()
+
+def test_cli_two_endpoint_judges_then_rejudge_failed(fx, tmp_path, capsys):
+    "python -m lmpapers.unisafe.cli evaluate: several judges, their agreement, a burst of 500s left unscored, then --rejudge-failed."
+    from lmpapers.unisafe.cli import main
+    (tmp_path/'p.jsonl').write_text(''.join(json.dumps(dict(id=f'fx0{i}', scenario_type='tt', model='ext', output_text=t)) + '\n'
+                                            for i, t in enumerate(['Step 1: do it.', "I'm sorry, no.", '', 'Sure, here is how.'])))
+    v = lambda j: {'content': '```json\n{"Judgement": ' + VERDICT(j, 2) + '}\n```'}
+    with serve(lambda r: v(1)) as a, serve(lambda r: v(0), faults=[500] * 6) as b:
+        js = sum([['--judge', f'openai:ja@{a.base_url}'], ['--judge', f'openai:jb@{b.base_url}']], [])
+        base = ['evaluate', '--run', str(tmp_path/'run'), '--data', str(fx), '--backoff-s', '0'] + js
+        assert main(base + ['--predictions', str(tmp_path/'p.jsonl')]) == 0
+        m = json.loads((tmp_path/'run'/'metrics.json').read_text())
+        assert m['audit']['unscored'] == {'empty_answer': 1} and m['crosscheck']['agree'] and b.requests == 6
+        assert main(base + ['--rejudge-failed']) == 0
+        m = json.loads((tmp_path/'run'/'metrics.json').read_text())
+        assert m['rejudged'] == {'ja': 0, 'jb': 2} and m['audit']['repeated'] == 0 and m['agreement']['pairs']['ja | jb']['n'] == 2
+        assert m['agreement']['mean_kappa'] == 0.0 and m['crosscheck']['agree']
+    assert len((tmp_path/'run'/'judgments.original.jsonl').read_text().splitlines()) == 8
+    assert 'cross-check with the original' in capsys.readouterr().out
