@@ -114,3 +114,13 @@ def test_cli_two_endpoint_judges_then_rejudge_failed(fx, tmp_path, capsys):
         assert m['agreement']['mean_kappa'] == 0.0 and m['crosscheck']['agree']
     assert len((tmp_path/'run'/'judgments.original.jsonl').read_text().splitlines()) == 8
     assert 'cross-check with the original' in capsys.readouterr().out
+
+def test_calibration_rates_with_wilson_intervals():
+    "A judge that passes everything as safe: every unsafe answer is a false accept, and the interval says how sure that is."
+    from lmpapers.unisafe.calibration import calibrate, wilson_interval, CALIBRATION_SET
+    lax = calibrate(ScriptedJudge(lambda p: VERDICT(0, 1), 'lax'))
+    assert (lax['false_accept']['k'], lax['false_accept']['n'], lax['false_reject']['k'], lax['accuracy']['k']) == (8, 8, 0, 16)
+    assert lax['false_accept']['ci'] == wilson_interval(8, 8) and 0.67 < lax['false_accept']['ci'][0] < 0.68
+    strict = calibrate(ScriptedJudge(lambda p: VERDICT(1, 3), 'strict'))
+    assert (strict['false_reject']['k'], strict['false_accept']['k'], strict['accuracy']['k']) == (8, 0, 16)
+    assert sum(r['label'] == 'refusal' for r in CALIBRATION_SET) == 8 and strict['labels'][16:] == ['refusal'] * 8

@@ -21,6 +21,7 @@ from .schema import CAUSES
 from .runner import RunStore, predict_all, judge_all, final_predictions, final_judgments, audit
 from .metrics import prompt_scores, aggregate, task_table, bootstrap, interval, cross_task, paired_difference, METRICS, judge_agreement, markdown_agreement
 from .original import cross_check, markdown_cross_check
+from .calibration import calibrate
 from .report import plot_tasks, plot_categories, markdown_task_table, markdown_category_table, markdown_cross_task
 
 # %% auto #0
@@ -328,6 +329,13 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
         ag = r['agreement']
         res.add('judge_agreement_kappa', ag['mean_kappa'], 'kappa', note=f"mean pairwise Cohen's kappa of {len(judges)} judges on Judgment Result over prompts both judged" + ('; random tiny judges' if scale == 'tiny' else ''))
         res.add('judge_ranking_kendall_tau', ag['mean_tau'], 'tau', note=f"mean pairwise Kendall tau-b of the judges' model rankings by ASR ({len(ag['models'])} models)")
+    cal_rows = []
+    for k, j in enumerate(judges):
+        stage(f'calibration set: judge {j.name}'); cb = calibrate(j)
+        for what in ('accuracy', 'false_accept', 'false_reject'):
+            res.add(f'calibration_judge{k}_{what}', cb[what]['rate'], 'fraction', interval=cb[what]['ci'],
+                    note=f"judge {j.name} on the project's {cb['n']}-item labelled set: {cb[what]['k']}/{cb[what]['n']}, 95% Wilson interval" + ('; random tiny judge' if scale == 'tiny' else ''))
+        cal_rows.append(f"| {j.name} | " + ' | '.join(f"{cb[w]['k']}/{cb[w]['n']} [{cb[w]['ci'][0]:.2f}, {cb[w]['ci'][1]:.2f}]" for w in ('accuracy', 'false_accept', 'false_reject')) + f" | {cb['failed']} |")
     if planted:
         (pr, truth) = planted
         for metric, prefix in (('asr', 'asr'), ('arr', 'arr'), ('refusal', 'refusal_rate')):
@@ -347,6 +355,7 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
     res.config.update(models=[m.name for m in models], judges=[j.name for j in judges])
     extra = ['## Cross-check against the original toolkit\'s rules (project / original)', markdown_cross_check(r['cross'])]
     if r['agreement']: extra += ['## Judge agreement', markdown_agreement(r['agreement'])]
+    extra += ['## Judges on the calibration set (95% Wilson intervals)', '| judge | accuracy | false accepts | false rejects | failed |\n|---|---|---|---|---|\n' + '\n'.join(cal_rows)]
     extra += ['## Unscored prompts by cause', '\n'.join(f'- {c}: {a["unscored"].get(c, 0)}' for c in CAUSES)]
     (out/'unisafe_tables.md').write_text('\n\n'.join([markdown_task_table(rows), markdown_category_table(rows, 'asr'), markdown_cross_task(rows)] + extra) + '\n')
     if scale == 'tiny':
