@@ -386,6 +386,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                  'lmpapers/core/results.py'),
                                        'lmpapers.core.results.Results.note': ('core/results.html#results.note', 'lmpapers/core/results.py'),
                                        'lmpapers.core.results.Results.save': ('core/results.html#results.save', 'lmpapers/core/results.py'),
+                                       'lmpapers.core.results.Results.set_interval': ( 'core/results.html#results.set_interval',
+                                                                                       'lmpapers/core/results.py'),
                                        'lmpapers.core.results.Results.to_dict': ( 'core/results.html#results.to_dict',
                                                                                   'lmpapers/core/results.py'),
                                        'lmpapers.core.results._cell': ('core/results.html#_cell', 'lmpapers/core/results.py'),

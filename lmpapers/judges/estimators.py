@@ -7,7 +7,8 @@ from __future__ import annotations
 import math, warnings
 from dataclasses import dataclass, field
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import norm, t as student_t
+from scipy.special import ndtr
 from .theory import (check_instance, check_p, check_number, best_judge, oracle_split, oracle_allocation,
                                     oracle_risk, uniform_risk, variance_bounds, rounded_moments)
 
@@ -16,8 +17,8 @@ __all__ = ['PATTERNS', 'METHODS', 'RANGE_POLICIES', 'Stats', 'ivwe', 'lp_error',
            'make_instance', 'check_budget', 'round_allocation', 'uniform_allocation', 'cheapest_allocation',
            'neyman_allocation', 'oracle_integer_allocation', 'pooled_variance', 'shrunk_variance', 'variance_estimates',
            'likert_pool', 'Calibration', 'calibrate', 'check_levels', 'DiscreteModel', 'fit_discrete', 'ppi_mean',
-           'est_plan', 'Rounds', 'est_ivwe', 'compare', 'range_width', 'check_answers', 'ScoresPool', 'Allocation',
-           'allocate_scores']
+           'est_plan', 't_intervals', 'Rounds', 'est_ivwe', 'compare', 'range_width', 'check_answers', 'ScoresPool',
+           'Allocation', 'allocate_scores']
 
 # %% ../../nbs/judges/61_estimators.ipynb #80ab4a79
 @dataclass
@@ -305,44 +306,98 @@ def check_levels(levels) -> tuple[int, int]:
     if not ok or levels[1] <= levels[0]: raise ValueError(f"levels must be two integers (low, high) with high > low, got {levels!r}")
     return int(levels[0]), int(levels[1])
 
+def _rounded4(mu, sd, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Mean, variance and fourth central moment of clip(round(mu + sd Z)) on the levels lo..hi, broadcast over mu and sd, eq. (6.1)."
+    v = np.arange(lo, hi + 1, dtype=np.float64)
+    mu, sd = np.asarray(mu, dtype=np.float64)[..., None], np.asarray(sd, dtype=np.float64)[..., None]
+    c = ndtr((v[:-1] + 0.5 - mu) / sd)                                   # P(y <= v), v < hi
+    pr = np.concatenate([c, np.ones(c.shape[:-1] + (1,))], -1); pr[..., 1:] -= c
+    m = pr @ v; d2 = (v - m[..., None]) ** 2
+    return m, (pr * d2).sum(-1), (pr * d2 ** 2).sum(-1)
+
+def _pair_weights(n, v, mu4):
+    "(n / v, (n-1)^2 / Var(M2)): the precisions of a pair's answer mean and of its sum of squares M2 / (n - 1), eq. (6.2c)."
+    v = np.maximum(v, 1e-8)
+    var_m2 = (n - 1) ** 2 / np.maximum(n, 1) * (mu4 - (n - 3) / np.maximum(n - 1, 1) * v ** 2)
+    return np.where(n > 0, n / v, 0.), np.where(n > 1, (n - 1) ** 2 / np.maximum(var_m2, 1e-10), 0.), v, np.maximum(var_m2, 1e-10)
+
+def _quasi_nll(n, ybar, m2, m, v, mu4) -> np.ndarray:
+    "Negative Gaussian quasi-log-likelihood of a pair's answer mean and sum of squares under model moments (m, v, mu4), eq. (6.2c)."
+    _, _, v, var_m2 = _pair_weights(n, v, mu4)
+    a = np.where(n > 0, n * (ybar - m) ** 2 / (2 * v) + 0.5 * np.log(v), 0.)
+    return a + np.where(n > 1, (m2 - (n - 1) * v) ** 2 / (2 * var_m2) + 0.5 * np.log(var_m2), 0.)
+
 @dataclass
 class DiscreteModel:
-    "Judges reporting clip(round(theta_k + sigma_j Z)) on integer levels, fitted to the answers, eq. (6.2b) of `60_derivation`."
+    "Judges reporting clip(round(theta_k + d_k sigma_j Z)) on integer levels, fitted to the answers, eqs. (6.2b)-(6.2c) of `60_derivation`."
     levels: tuple    # (low, high)
-    sigma: np.ndarray  # [J] latent noise of each judge
+    sigma: np.ndarray  # [J] latent noise of each judge (at item scale 1)
     theta: np.ndarray  # [K] latent score estimates (NaN: no answer)
-    se: np.ndarray     # [K] their standard errors
-    slope2: np.ndarray # [K, J] m_j'(theta_k)^2: what an answer is worth relative to an unbiased one
+    se: np.ndarray     # [K] their standard errors, item noise scale profiled out
+    slope2: np.ndarray # [K, J] m_kj'(theta_k)^2: what an answer is worth relative to an unbiased one
+    scale: np.ndarray = None  # [K] item noise scale d_k (latent sd of judge j on item k: d_k sigma_j)
+    dof: np.ndarray = None    # [K] degrees of freedom of the item's noise information, sum_j (n_kj - 1)
 
     def apply(self, stats: Stats, var) -> tuple[np.ndarray, np.ndarray]:
         "(answer means, per-answer variance var / m'^2 of an equally informative unbiased answer): the allocation's view."
         return stats.mean, np.asarray(var, dtype=np.float64) / self.slope2
 
+def _discrete_score(n, ybar, m2, theta, logd, sig, lo, hi, tau2, h=1e-4):
+    "Score and expected information of (theta_k, log d_k) for every item, by central differences of the model moments."
+    sd, th = np.exp(logd)[:, None] * sig, theta[:, None]
+    dt = np.array([0, h, -h, 0, 0])[:, None, None]; ds = np.exp(np.array([0, 0, 0, h, -h]))[:, None, None]
+    m, v, mu4 = _rounded4(th + dt, sd * ds, lo, hi)                   # [5, K, J]
+    mt, vt, md, vd = (m[1] - m[2]) / (2 * h), (v[1] - v[2]) / (2 * h), (m[3] - m[4]) / (2 * h), (v[3] - v[4]) / (2 * h)
+    A, Bw, vv, var_m2 = _pair_weights(n, v[0], mu4[0])
+    ra = np.where(n > 0, n * (ybar - m[0]) / vv, 0.); rb = np.where(n > 1, (n - 1) * (m2 - (n - 1) * vv) / var_m2, 0.)
+    score = np.stack([(ra * mt + rb * vt).sum(1), (ra * md + rb * vd).sum(1) - logd / tau2])
+    info = np.stack([(A * mt ** 2 + Bw * vt ** 2).sum(1), (A * mt * md + Bw * vt * vd).sum(1), (A * md ** 2 + Bw * vd ** 2).sum(1) + 1 / tau2])
+    return score, info, mt
+
 def fit_discrete(stats: Stats, # answers so far, integer scores on `levels`
                  levels, # (low, high) integer scale
-                 iters: int = 3, # alternations of the score and noise fits
-                 grid: int = 601, # latent scores tried per item
+                 iters: int = 2, # alternations of the item fits and the judge noise fit
+                 steps: int = 3, # Fisher-scoring steps per alternation
+                 grid: int = 81, # latent scores tried per item for the starting point
                  ) -> DiscreteModel:
-    "Latent scores by the likelihood of the answer means under rounding and clipping, judge noise by the within-pair sums of squares, eq. (6.2b)."
+    "Latent score and noise scale of every item by the quasi-likelihood of each pair's answer mean and sum of squares under rounding and clipping, judge noise by the within-pair sums of squares, eq. (6.2c)."
     lo, hi = check_levels(levels); K, J = stats.n.shape
-    g = np.linspace(lo - 0.75, hi + 0.75, grid)
-    S = np.geomspace(0.05, 2.0 * (hi - lo), 64)                       # candidate latent noises
-    sig = np.sqrt(np.maximum(pooled_variance(stats)[0] - 1 / 12, 0.01))  # Sheppard's start
-    has, seen = stats.n > 0, stats.n.sum(1) > 0
-    dof = np.maximum(stats.n - 1, 0)
+    n, yb, m2 = stats.n, stats.mean, stats.m2
+    if np.any(n < 0): raise ValueError("answer counts must be >= 0")
+    seen, dof = n.sum(1) > 0, np.maximum(n - 1, 0)
+    g = np.linspace(lo - 0.75, hi + 0.75, grid); lg = np.linspace(-math.log(8), math.log(8), 13)   # item scales 1/8..8
+    sig = np.sqrt(np.maximum(pooled_variance(stats)[0] - 1 / 12, 0.01))   # Sheppard's start
+    tau2 = 0.25                                                        # prior variance of log d_k (then fitted across items)
+    nll = lambda th, ld: _quasi_nll(n, yb, m2, *_rounded4(th[:, None], np.exp(ld)[:, None] * sig, lo, hi)).sum(1) + ld ** 2 / (2 * tau2)
+    M = _rounded4(g[None, None], np.exp(lg)[None, :, None] * sig[:, None, None], lo, hi)   # [J, scales, grid]: start on a grid
+    Q = (lg ** 2 / (2 * tau2))[None, :, None] + sum(_quasi_nll(n[:, j, None, None], yb[:, j, None, None], m2[:, j, None, None], M[0][j], M[1][j], M[2][j]) for j in range(J))
+    i, k = np.unravel_index(Q.reshape(K, -1).argmin(1), Q.shape[1:]); theta, logd = g[k], lg[i]
     for it in range(iters + 1):
-        m, v = rounded_moments(g[None, :], sig[:, None], (lo, hi))     # [J, G]
-        v = np.maximum(v, 1e-4)
-        nll = (stats.n[:, :, None] * (stats.mean[:, :, None] - m) ** 2 / (2 * v) + 0.5 * has[:, :, None] * np.log(v)).sum(1)
-        theta = np.where(seen, g[nll.argmin(1)], np.nan)
+        q0 = nll(theta, logd)
+        for _ in range(steps):                                        # Fisher scoring, backtracking item by item
+            sc, I, _ = _discrete_score(n, yb, m2, theta, logd, sig, lo, hi, tau2)
+            det = I[0] * I[2] - I[1] ** 2; ok = det > 0
+            dt = np.where(ok, (I[2] * sc[0] - I[1] * sc[1]) / np.where(ok, det, 1), 0.)
+            dl = np.where(ok, (I[0] * sc[1] - I[1] * sc[0]) / np.where(ok, det, 1), 0.)
+            for _ in range(3):
+                t1 = np.clip(theta + np.clip(dt, -0.5, 0.5), g[0], g[-1]); l1 = np.clip(logd + np.clip(dl, -0.5, 0.5), lg[0], lg[-1])
+                q1 = nll(t1, l1); better = q1 <= q0
+                theta, logd, q0 = np.where(better, t1, theta), np.where(better, l1, logd), np.where(better, q1, q0)
+                if better.all(): break
+                dt, dl = np.where(better, 0., dt / 4), np.where(better, 0., dl / 4)
         if it == iters: break
-        vs = rounded_moments(np.nan_to_num(theta)[None, :], S[:, None], (lo, hi))[1]   # [S, K]
-        for j in range(J):
-            if dof[:, j].sum() > 0: sig[j] = S[np.argmin(np.abs((vs * dof[:, j]).sum(1) - stats.m2[:, j].sum()))]
-    h = 1e-3; t = np.nan_to_num(theta)[:, None]
-    slope2 = np.maximum(((rounded_moments(t + h, sig, (lo, hi))[0] - rounded_moments(t - h, sig, (lo, hi))[0]) / (2 * h)) ** 2, 1e-2)
-    info = (stats.n * slope2 / np.maximum(rounded_moments(t, sig, (lo, hi))[1], 1e-4)).sum(1)
-    return DiscreteModel((lo, hi), sig, theta, np.where(seen, 1 / np.sqrt(np.maximum(info, 1e-300)), np.nan), slope2)
+        a, b = np.full(J, math.log(1e-3)), np.full(J, math.log(4. * (hi - lo)))   # judge noise: sum_k (n-1) v = sum_k M2, bisection in log sigma
+        for _ in range(30):
+            mid = (a + b) / 2
+            low = (_rounded4(theta[:, None], np.exp(logd)[:, None] * np.exp(mid), lo, hi)[1] * dof).sum(0) < m2.sum(0)
+            a, b = np.where(low, mid, a), np.where(low, b, mid)
+        sig = np.where(dof.sum(0) > 0, np.exp((a + b) / 2), sig)
+        fit = dof.sum(1) > 0
+        if fit.sum() > 2: tau2 = max(float(np.var(logd[fit])), 0.01)
+    _, I, mt = _discrete_score(n, yb, m2, theta, logd, sig, lo, hi, tau2)
+    eff = I[0] - I[1] ** 2 / I[2]                                     # information on theta with log d profiled out
+    se = np.where(seen, 1 / np.sqrt(np.maximum(eff, 1e-300)), np.nan)
+    return DiscreteModel((lo, hi), sig, np.where(seen, theta, np.nan), se, np.maximum(mt ** 2, 1e-2), np.exp(logd), dof.sum(1))
 
 def ppi_mean(y_gold, # [n] gold scores
              f_gold, # [n] predictions on the gold items
@@ -411,6 +466,19 @@ def est_plan(stats: Stats, # answers so far
         n[k] += 1; left -= ce[k]
     out = x.astype(np.float64); out[rows, e] += n
     return out
+
+def t_intervals(est, # [K] estimates
+                se, # [K] standard errors
+                dof, # [K] degrees of freedom (inf: normal quantile)
+                level: float = 0.95, # nominal coverage
+                ) -> tuple[np.ndarray, np.ndarray]: # ([K] lower, [K] upper)
+    "Two-sided intervals est -/+ t_{(1+level)/2, dof} se, eq. (7.2) of `60_derivation`."
+    level = check_number(level, 'level')
+    if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level}")
+    est, se, dof = (np.asarray(x, dtype=np.float64) for x in (est, se, dof))
+    if np.any(se < 0) or np.any(dof <= 0): raise ValueError("standard errors must be >= 0 and degrees of freedom > 0")
+    q = np.where(np.isinf(dof), norm.ppf((1 + level) / 2), student_t.ppf((1 + level) / 2, np.where(np.isinf(dof), 1., dof)))
+    return est - q * se, est + q * se
 
 class Rounds:
     "EST-IVWE's schedule and final weighting, the one implementation behind `est_ivwe`, `allocate_scores` and `OnlineAllocator`."
@@ -484,19 +552,33 @@ class Rounds:
         return est_plan(stats, self.cost, target - spent, self.p, self.R, self.beta, self.L, self.optimism, usable, self.shrink,
                         self.calibration(stats))
 
-    def estimates(self, stats: Stats) -> tuple[np.ndarray, np.ndarray]: # ([K] estimates, [K] standard errors; NaN: no answer)
-        "IVWE with the pessimistic variances as weights (bias-corrected with gold labels), and its standard error."
-        if self.gold is None and self.levels is not None:          # discrete scores: the likelihood estimate (6.2b)
-            model = fit_discrete(stats, self.levels); return model.theta, model.se
-        _, _, hi = variance_estimates(stats, self.R, self.beta, self.L, self.optimism, self.shrink)
-        mean = stats.mean
-        if self.gold is not None: mean, hi = self.calibration(stats).apply(stats, hi)
-        w = np.where(stats.n > 0, stats.n / hi, 0)
+    def uncertainty(self, stats: Stats) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # ([K] estimates, [K] standard errors, [K] degrees of freedom; NaN: no answer)
+        "Estimates, their standard errors and the degrees of freedom of those errors, eqs. (7.1)-(7.2) of `60_derivation`."
+        if self.gold is None and self.levels is not None:          # discrete scores: the likelihood estimate (6.2c)
+            model = fit_discrete(stats, self.levels)
+            return model.theta, model.se, np.maximum(model.dof - 1, 1.)
+        pt, _, hi = variance_estimates(stats, self.R, self.beta, self.L, self.optimism, self.shrink)
+        mean, v = stats.mean, pt
+        if self.gold is not None:
+            cal = self.calibration(stats); mean, hi = cal.apply(stats, hi); v = cal.apply(stats, pt)[1]
+        w = np.where(stats.n > 0, stats.n / hi, 0)                 # the weights: pessimistic variances
         tot = w.sum(1); has = tot > 0
         est = np.where(has, (w * mean).sum(1) / np.where(has, tot, 1), np.nan)
-        se = np.where(has, 1 / np.sqrt(np.where(has, tot, 1)), np.nan)
-        if self.gold is not None: est[self.gold[0]], se[self.gold[0]] = self.gold[1], 0.   # known there
-        return est, se
+        a = np.where(w > 0, w ** 2 * np.where(w > 0, v, 1.) / np.maximum(stats.n, 1), 0.)   # each pair's part of Var(est) tot^2: point variances
+        se = np.where(has, np.sqrt(a.sum(1)) / np.where(has, tot, 1), np.nan)
+        nu = np.maximum(stats.n - 1, 1)                             # each pair's own dof only, not those the shrinkage borrows (eq. 7.2)
+        den = np.where(a > 0, a ** 2 / nu, 0.).sum(1)             # Welch-Satterthwaite
+        dof = np.where(den > 0, a.sum(1) ** 2 / np.where(den > 0, den, 1), np.inf)
+        if self.gold is not None: est[self.gold[0]], se[self.gold[0]], dof[self.gold[0]] = self.gold[1], 0., np.inf   # known there
+        return est, se, np.maximum(dof, 1.)
+
+    def estimates(self, stats: Stats) -> tuple[np.ndarray, np.ndarray]: # ([K] estimates, [K] standard errors; NaN: no answer)
+        "IVWE with the pessimistic variances as weights (bias-corrected with gold labels), and its standard error from the point variances."
+        return self.uncertainty(stats)[:2]
+
+    def intervals(self, stats: Stats, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]: # ([K] lower, [K] upper)
+        "Per-item intervals of nominal coverage `level`: estimate -/+ Student-t quantile x standard error, eq. (7.2)."
+        return t_intervals(*self.uncertainty(stats), level)
 
 def est_ivwe(pool, # judges with .sample(n, rng) -> Stats (simulated, or replayed scores)
              cost, # [J] costs
@@ -619,9 +701,14 @@ class Allocation:
     "What `allocate_scores` returns."
     n: np.ndarray          # [K, J] answers used per pair
     estimates: np.ndarray  # [K] IVWE estimates (NaN where an item has no answer)
-    se: np.ndarray         # [K] standard errors (from the pessimistic variances)
+    se: np.ndarray         # [K] standard errors (IVWE weights from the pessimistic variances, variance from the point ones)
     spent: float           # budget spent
     stats: Stats           # statistics of the answers used
+    dof: np.ndarray = None # [K] degrees of freedom of the standard errors (see `Rounds.uncertainty`)
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]: # ([K] lower, [K] upper)
+        "Per-item intervals of nominal coverage `level` (Student-t with `dof`; normal where it is None)."
+        return t_intervals(self.estimates, self.se, np.full(len(self.se), np.inf) if self.dof is None else self.dof, level)
 
 def allocate_scores(scores, # [K, J, R] already collected scores, NaN where missing
                     cost, # [J] cost of one score of each judge
@@ -641,5 +728,5 @@ def allocate_scores(scores, # [K, J, R] already collected scores, NaN where miss
         plan = np.minimum(r.plan(stats, spent, usable=pool.left() > 0), pool.left())
         if plan.sum() == 0: break
         pool.sample(plan); stats = pool.stats(); spent = stats.spent(cost)
-    est, se = r.estimates(stats)
-    return Allocation(stats.n, est, se, spent, stats)
+    est, se, dof = r.uncertainty(stats)
+    return Allocation(stats.n, est, se, spent, stats, dof)
