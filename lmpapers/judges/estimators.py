@@ -16,9 +16,9 @@ from .theory import (check_instance, check_p, check_number, best_judge, oracle_s
 __all__ = ['PATTERNS', 'METHODS', 'RANGE_POLICIES', 'Stats', 'ivwe', 'lp_error', 'GaussianPool', 'CategoricalPool',
            'make_instance', 'check_budget', 'round_allocation', 'uniform_allocation', 'cheapest_allocation',
            'neyman_allocation', 'oracle_integer_allocation', 'pooled_variance', 'shrunk_variance', 'variance_estimates',
-           'likert_pool', 'Calibration', 'calibrate', 'check_levels', 'DiscreteModel', 'fit_discrete', 'ppi_mean',
-           'est_plan', 't_intervals', 'Rounds', 'est_ivwe', 'compare', 'range_width', 'check_answers', 'ScoresPool',
-           'Allocation', 'allocate_scores']
+           'likert_pool', 'effective_variance', 'Calibration', 'calibrate', 'check_levels', 'DiscreteModel',
+           'fit_discrete', 'ppi_mean', 'est_plan', 't_intervals', 'Rounds', 'est_ivwe', 'compare', 'range_width',
+           'check_answers', 'ScoresPool', 'Allocation', 'allocate_scores']
 
 # %% ../../nbs/judges/61_estimators.ipynb #80ab4a79
 @dataclass
@@ -255,13 +255,21 @@ def likert_pool(theta, # [K] latent scores (the truth)
     if sd.ndim != 2 or sd.shape[0] != theta.shape[0]: raise ValueError(f"sd must be [K={len(theta)}, J], got {sd.shape}")
     if np.any(sd <= 0): raise ValueError("sd must be > 0")
     mu = theta[:, None] + (0 if bias is None else np.asarray(bias, dtype=np.float64))
+    if levels[1] <= levels[0]: raise ValueError(f"levels must be (low, high) with high > low, got {levels}")
     lo, hi = int(levels[0]), int(levels[1])
     v = np.arange(lo, hi + 1, dtype=np.float64)
     up = np.where(v < hi, norm.cdf((v + 0.5 - mu[..., None]) / sd[..., None]), 1.)
     dn = np.where(v > lo, norm.cdf((v - 0.5 - mu[..., None]) / sd[..., None]), 0.)
     pool = CategoricalPool(np.clip(up - dn, 0, None) / np.clip(up - dn, 0, None).sum(-1, keepdims=True), v)
-    pool.theta = theta
+    pool.theta, pool.sd, pool.levels = theta, sd, (lo, hi)
     return pool
+
+def effective_variance(pool) -> np.ndarray: # [K, J] v_kj / m_kj'(theta_k)^2
+    "Variance of an unbiased answer as informative as one of a `likert_pool` judge's rounded, clipped answers (known noise), eq. (6.2b)."
+    if not all(hasattr(pool, a) for a in ('theta', 'sd', 'levels')): raise TypeError("effective_variance needs a pool made by likert_pool")
+    lo, hi = pool.levels; h = 1e-5; th = pool.theta[:, None]
+    slope = (_rounded4(th + h, pool.sd, lo, hi)[0] - _rounded4(th - h, pool.sd, lo, hi)[0]) / (2 * h)
+    return _rounded4(th, pool.sd, lo, hi)[1] / np.maximum(slope ** 2, 1e-300)
 
 @dataclass
 class Calibration:
