@@ -2,8 +2,11 @@
 import json, os
 from pathlib import Path
 import pytest
+import sys
+import lmpapers.leanrl.lean as lean
 from lmpapers.leanrl.lean import (LeanDojoOracle, LeanOracle, LeanREPL, ReplayTransport, SubprocessTransport, dojo_verdicts,
                                   lean_repl_command, parse_reply, read_transcript, statement_head, transcript_stems)
+from lmpapers.leanrl.sandbox import Limits
 
 DATA = Path(__file__).parent/'data'/'leanrl'
 SHARED = Path(__file__).resolve().parents[2]/'shared'/'data'/'lean-repl-transcripts'
@@ -61,7 +64,10 @@ def test_sorry_is_never_accepted():
     rep = json.loads((TRANSCRIPTS/'proof_step.expected.out').read_text().split('\n\n')[0])
     o = LeanOracle(LeanREPL(ReplayTransport([({'cmd': 'def f : Nat := by\nsorry'}, rep)])))
     r = o.check('def f : Nat', 'sorry')
-    assert r.accepted is False and r.verdicts == ['sound']
+    assert r.accepted is False and r.verdicts == ['failed'] and 'sorry' in r.error   # the truncation convention (default)
+    o = LeanOracle(LeanREPL(ReplayTransport([({'cmd': 'def f : Nat := by\nsorry'}, rep)])), sorry_fails=False)
+    r = o.check('def f : Nat', 'sorry')
+    assert r.accepted is False and r.verdicts == ['sound']                             # without it: incomplete, not failed
 
 def test_minif2f_statements_and_header():
     rows = [json.loads(l) for l in (DATA/'minif2f_head.jsonl').read_text().splitlines()]
@@ -105,3 +111,53 @@ def test_real_repl_if_present():
         assert o.check('theorem t : 1 + 1 = 2', 'rfl').accepted
         assert o.check('theorem t : 1 + 1 = 3', 'rfl').verdicts == ['failed']
     finally: t.close()
+
+
+# ---- the client against a scripted hostile REPL: a real subprocess speaking the REPL's protocol (tests/data/leanrl/scripted_repl.py) ----
+SCRIPTED = [sys.executable, str(DATA/'scripted_repl.py')]
+
+def scripted_oracle(wall_s=0.25, **kw):
+    t = SubprocessTransport(SCRIPTED, limits=Limits(wall_s=wall_s), env={'SCRIPTED_REPL_SLOW': '0.5', 'PATH': os.environ.get('PATH', '')})
+    return t, LeanOracle(LeanREPL(t), header='import Mathlib', **kw)
+
+# (proof, status): each hostile reply gets its own status, and the next honest check is answered by its own reply
+HOSTILE = [('lmp_slow', 'timeout'), ('lmp_stray', 'garbled'), ('lmp_garbage', 'garbled'), ('lmp_nonjson', 'garbled'),
+           ('lmp_list', 'garbled'), ('lmp_empty', 'empty'), ('lmp_die', 'crashed')]
+
+def test_client_pairs_every_reply_with_its_request(monkeypatch):
+    t, o = scripted_oracle()
+    try:
+        assert o.check('theorem t : True', 'trivial').accepted                 # header elaborated, proof audited
+        for proof, status in HOSTILE:
+            r = o.check('theorem t : True', proof)
+            assert (r.status, r.accepted, r.verdicts) == (status, False, ['unchecked']), (proof, r)
+            # the REPL is restarted first: a late `accepted` reply (lmp_slow's, 0.5 s after a 0.25 s deadline) is never read here
+            w = o.check('theorem t : True', 'exact lmp_wrong')
+            assert (w.status, w.accepted, w.verdicts, w.error) == ('ok', False, ['failed'], "unknown identifier 'lmp_wrong'"), (proof, w)
+        assert t.restarts == {'timeout': 1, 'garbled': 4, 'empty': 1, 'died': 1} and t.generation == 8
+        monkeypatch.setattr(lean, 'MAX_REPLY', 1 << 20)                         # 4 MiB without a blank line: a flood
+        assert o.check('theorem t : True', 'lmp_flood').status == 'memory'
+        assert o.check('theorem t : True', 'trivial').accepted                 # header elaborated again in the new process
+        assert o._env[0] == t.generation == 9
+    finally: o.close()
+
+def test_statement_errors_and_sorry_on_the_scripted_repl():
+    t, o = scripted_oracle()
+    try:
+        r = o.check('theorem t (x : lmp_bad_stmt) : True', 'trivial')
+        assert (r.status, r.accepted, r.verdicts) == ('invalid', False, ['unchecked']) and 'statement' in r.error
+        r = o.check('theorem t : True', 'intro x\nsorry\nsimp')                # truncation: sorry is the failing step
+        assert (r.status, r.accepted, r.verdicts) == ('ok', False, ['sound', 'failed', 'after'])
+        r = o.check('theorem t : True', 'exact lmp_wrong\nsorry')               # an earlier error comes first
+        assert r.verdicts == ['failed', 'after'] and 'lmp_wrong' in r.error
+        o.mode = 'tactic'
+        assert o.check('theorem t : True', 'intro x\nexact lmp_wrong').verdicts == ['sound', 'failed']
+        assert o.check('theorem t : True', 'simp\nadmit').verdicts == ['sound', 'failed']
+        assert o.check('theorem t : True', 'simp').accepted                    # completed, re-checked, audited
+        assert t.restarts == {}
+    finally: o.close()
+    # a recorded statement error in tactic mode: the attempt is invalid, not tactic 0
+    bad = {'messages': [{'severity': 'error', 'pos': {'line': 1, 'column': 12}, 'endPos': {'line': 1, 'column': 15}, 'data': 'unknown identifier'}], 'env': 0}
+    o = LeanOracle(LeanREPL(ReplayTransport([({'cmd': 'theorem t : Foo := by sorry'}, bad)])), mode='tactic')
+    assert o.check('theorem t : Foo', 'simp').status == 'invalid'
+    with pytest.raises(TypeError, match='extract_proof'): o.check('theorem t : True', [{'role': 'assistant', 'content': 'simp'}])

@@ -12,9 +12,10 @@ from .parse import mask_comments, parse_lean_proof
 from .sandbox import Limits, ProverDied, ProverProcess, ProverTimeout
 
 # %% auto #0
-__all__ = ['LEAN_AXIOMS', 'Message', 'Sorry', 'Reply', 'parse_reply', 'read_requests', 'read_transcript', 'transcript_stems',
-           'ReplayTransport', 'lean_repl_command', 'SubprocessTransport', 'LeanREPL', 'statement_head', 'audit_axioms',
-           'declaration_name', 'LeanOracle', 'dojo_verdicts', 'LeanDojoOracle', 'check_benchmark']
+__all__ = ['MAX_REPLY', 'LEAN_AXIOMS', 'Message', 'Sorry', 'Reply', 'parse_reply', 'read_requests', 'read_transcript',
+           'transcript_stems', 'ReplyError', 'decode_reply', 'ReplayTransport', 'lean_repl_command', 'ReplyFlood',
+           'SubprocessTransport', 'LeanREPL', 'first_sorry', 'statement_head', 'audit_axioms', 'declaration_name',
+           'LeanOracle', 'dojo_verdicts', 'LeanDojoOracle', 'check_benchmark']
 
 # %% ../../nbs/leanrl/36_lean.ipynb #0053a932
 @dataclass
@@ -109,11 +110,27 @@ def transcript_stems(folder: str|Path) -> list[Path]:
     folder = Path(folder)
     return sorted(p.with_suffix('') for p in folder.glob('*.in') if (folder/f'{p.stem}.expected.out').exists())
 
+class ReplyError(RuntimeError):
+    "A reply that is no answer: `status` is 'garbled' (not a JSON object: a stray or non-JSON line) or 'empty' (`{}`)."
+    def __init__(self, status: str, message: str):
+        if status not in ('garbled', 'empty'): raise ValueError(f"status must be 'garbled' or 'empty', got {status!r}")
+        super().__init__(message); self.status = status
+
+def decode_reply(text: str) -> dict:
+    "The reply object in one blank-line-terminated block of REPL output; `ReplyError` when it is not a non-empty JSON object."
+    try: d = json.loads(text)
+    except ValueError: raise ReplyError('garbled', f'the REPL answered with something that is not JSON: {text.strip()[:120]!r}') from None
+    if not isinstance(d, dict): raise ReplyError('garbled', f'the REPL answered with a JSON {type(d).__name__}, not an object')
+    if not d: raise ReplyError('empty', 'the REPL answered with an empty object {}')
+    return d
+
 class ReplayTransport:
     "Answers requests from a recorded session, in order; a request the recording did not see is an error."
+    generation = 1   # a recording never restarts
+    def ready(self) -> int: return self.generation
     def __init__(self, pairs: list):
         self.pairs, self.i = list(pairs), 0
-    def send(self, request: dict) -> dict:
+    def send(self, request: dict, timeout: float|None = None) -> dict:
         if self.i >= len(self.pairs): raise RuntimeError(f"replay exhausted: no recorded reply for {request}")
         want, reply = self.pairs[self.i]
         if want != request: raise ValueError(f"replay mismatch at request {self.i}: sent {request}, recorded {want}")
@@ -126,43 +143,91 @@ def lean_repl_command() -> list|None:
     if os.environ.get('LEAN_REPL'): return os.environ['LEAN_REPL'].split()
     return ['lake', 'exe', 'repl'] if shutil.which('lake') else None
 
-def _reply_done(s: str):
-    "End offset of one complete JSON reply followed by a blank line, or None."
-    i = s.find('\n\n')
-    while i >= 0:
-        if s[:i].strip():
-            try: json.loads(s[:i]); return i + 2
-            except ValueError: pass
-        i = s.find('\n\n', i + 1)
-    return None
+MAX_REPLY = 64 << 20   # bytes of one reply before it is stopped as a flood (status 'memory')
+
+class ReplyFlood(RuntimeError): "The REPL wrote more than `MAX_REPLY` bytes without finishing a reply."
+
+def _one_block(s: str):
+    "End offset of the first blank-line-terminated block of output (leading blank lines skipped), or None."
+    i = len(s) - len(s.lstrip('\n'))
+    j = s.find('\n\n', i)
+    if j < 0 and len(s) > MAX_REPLY: raise ReplyFlood(f'REPL output over {MAX_REPLY} bytes without a reply')
+    return None if j < 0 else j + 2
 
 class SubprocessTransport:
-    "A Lean REPL subprocess (`lake exe repl` in a project with Mathlib, or `$LEAN_REPL`), sandboxed."
-    def __init__(self, argv: list|None = None, cwd=None, limits: Limits = Limits()):
+    """A Lean REPL subprocess (`lake exe repl` in a project with Mathlib, or `$LEAN_REPL`), sandboxed, that pairs every
+    reply with its request: one request in flight; after a timeout, a garbled or empty reply, a flood, a dead process or
+    any output nobody asked for, the REPL is restarted before the next request, so a late reply can never be read as
+    the answer to a later one. `generation` counts the processes started (environments do not survive a restart)."""
+    def __init__(self, argv: list|None = None, cwd=None, limits: Limits = Limits(), env: dict|None = None):
         argv = argv or lean_repl_command()
         if not argv: raise FileNotFoundError("no Lean REPL here: install elan and build leanprover-community/repl, then set "
                                              "$LEAN_REPL='lake exe repl' (run from a project that has Mathlib) or put lake on PATH")
-        self.limits, self.proc = limits, ProverProcess(argv, limits, cwd=cwd)
+        self.argv, self.cwd, self.limits, self.env = list(argv), cwd, limits, env
+        self.proc, self.generation, self.dirty, self.restarts = None, 0, False, {}
+        self._start()
+
+    def _start(self):
+        self.proc = ProverProcess(self.argv, self.limits, cwd=self.cwd, env=self.env)
+        self.generation += 1; self.dirty = False
+
+    def restart(self, why: str):
+        "Kill the REPL (its whole process tree) and start a fresh one; `why` is counted in `restarts`."
+        if self.proc is not None: self.proc.kill()
+        self.restarts[why] = self.restarts.get(why, 0) + 1
+        self._start()
+
+    def ready(self) -> int:
+        "Restart the REPL now if the last exchange went wrong, it died, or it wrote anything unasked; the generation that will answer."
+        if self.proc is None: self._start()
+        elif self.dirty: self.restart(self.dirty)
+        elif not self.proc.alive(): self.restart('died')
+        elif self.proc.drain().strip(): self.restart('unrequested output')
+        return self.generation
+
     def send(self, request: dict, timeout: float|None = None) -> dict:
-        self.proc.send(json.dumps(request, ensure_ascii=False) + '\n\n')
-        text = self.proc.read_until(_reply_done, time.monotonic() + (timeout or self.limits.wall_s))
-        return json.loads(text)
-    def close(self): self.proc.kill()
+        "Send one request and return its reply; raises `ProverTimeout`, `ProverDied`, `ReplyError` or `ReplyFlood`."
+        self.ready()
+        self.dirty = 'unanswered'                # stays set unless exactly one well-formed reply comes back
+        try:
+            self.proc.send(json.dumps(request, ensure_ascii=False) + '\n\n')
+            text = self.proc.read_until(_one_block, time.monotonic() + (timeout or self.limits.wall_s))
+            reply = decode_reply(text)
+        except ProverTimeout: self.dirty = 'timeout'; raise
+        except ProverDied: self.dirty = 'died'; raise
+        except ReplyError as e: self.dirty = e.status; raise
+        except ReplyFlood: self.dirty = 'flood'; raise
+        self.dirty = 'unrequested output' if self.proc.drain().strip() else False
+        return reply
+
+    def close(self):
+        if self.proc is not None: self.proc.kill(); self.proc = None
 
 # %% ../../nbs/leanrl/36_lean.ipynb #af797cbc
 class LeanREPL:
-    "Typed requests to a Lean REPL through a transport."
+    "Typed requests to a Lean REPL through a transport; a reply that is not a non-empty object raises `ReplyError`."
     def __init__(self, transport): self.transport = transport
-    def run(self, request: dict) -> Reply: return parse_reply(self.transport.send(request))
-    def command(self, cmd: str, env: int|None = None, all_tactics: bool = False) -> Reply:
+    def run(self, request: dict, timeout: float|None = None) -> Reply:
+        d = self.transport.send(request, timeout) if timeout is not None else self.transport.send(request)
+        if not isinstance(d, dict): raise ReplyError('garbled', f'the REPL answered with a {type(d).__name__}, not an object')
+        if not d: raise ReplyError('empty', 'the REPL answered with an empty object {}')
+        return parse_reply(d)
+    def command(self, cmd: str, env: int|None = None, all_tactics: bool = False, timeout: float|None = None) -> Reply:
         "Elaborate `cmd` (in environment `env`); `all_tactics` asks for every tactic with its proof state."
         req = dict(cmd=cmd)
         if env is not None: req['env'] = env
         if all_tactics: req['allTactics'] = True
-        return self.run(req)
+        return self.run(req, timeout)
     def tactic(self, tactic: str, proof_state: int) -> Reply:
         "Run `tactic` on proof state `proof_state`."
         return self.run(dict(tactic=tactic, proofState=proof_state))
+    def ready(self) -> int:
+        "Let the transport restart a REPL that went wrong before anything is asked of it; the generation that will answer."
+        return self.transport.ready() if hasattr(self.transport, 'ready') else 1
+    @property
+    def generation(self) -> int:
+        "Which REPL process answers now (environments and proof states belong to one process)."
+        return getattr(self.transport, 'generation', 1)
     def close(self): self.transport.close()
 
 # %% ../../nbs/leanrl/36_lean.ipynb #37f96e03
@@ -173,6 +238,11 @@ def _offset(text: str, line: int, col: int) -> int:
 
 def _has_sorry(r: Reply) -> bool:
     return bool(r.sorries) or any('sorry' in m.data for m in r.messages if m.severity == 'warning')
+
+def first_sorry(proof: str) -> int|None:
+    "Offset of the first `sorry` or `admit` (Lean 4's synonym) in `proof`, comments and strings ignored; None when none."
+    m = re.search(r"(?<![\w.'])(sorry|admit)(?![\w'!?])", mask_comments(proof))
+    return m.start() if m else None
 
 def _segments(proof: str, tactics: list) -> list[tuple[int, int, list]]:
     "Top-level chunks for tactic mode: (start, end, tactic indices); `<;>` joins a chunk to the previous one."
@@ -213,44 +283,70 @@ class LeanOracle(Oracle):
     "The oracle interface over a Lean REPL client; an accepted proof is audited with `#print axioms`."
     lang = 'lean'
     def __init__(self, repl: LeanREPL, header: str = '', mode: str = 'command', recheck: bool = True,
-                 axioms=LEAN_AXIOMS):  # axioms an accepted proof may use (`sorryAx`, `Lean.ofReduceBool` never should)
+                 axioms=LEAN_AXIOMS,          # axioms an accepted proof may use (`sorryAx`, `Lean.ofReduceBool` never should)
+                 sorry_fails: bool = True,    # DeepSeek-Prover's truncation: a `sorry`/`admit` is the failing step
+                 header_timeout_s: float = 600.0): # `import Mathlib` takes far longer than one check
         if mode not in ('command', 'tactic'): raise ValueError(f"mode must be 'command' or 'tactic', got {mode!r}")
-        self.repl, self.header, self.mode, self.recheck, self._env, self.axioms = repl, header, mode, recheck, None, tuple(axioms)
+        if not header_timeout_s > 0: raise ValueError(f"header_timeout_s must be positive, got {header_timeout_s}")
+        self.repl, self.header, self.mode, self.recheck, self.axioms = repl, header, mode, recheck, tuple(axioms)
+        self.sorry_fails, self.header_timeout_s, self._env = sorry_fails, header_timeout_s, None
 
     def env(self) -> int|None:
-        "The header's environment, elaborated on first use."
-        if self.header and self._env is None:
-            r = self.repl.command(self.header)
+        "The header's environment in the REPL process answering now: elaborated on first use and again after a restart."
+        gen = self.repl.ready()
+        if self.header and (self._env is None or self._env[0] != gen):
+            r = self.repl.command(self.header, timeout=self.header_timeout_s)
             if r.failed: raise RuntimeError(f"the header does not elaborate: {r.message or r.errors[0].data}")
-            self._env = r.env
-        return self._env
+            self._env = (self.repl.generation, r.env)
+        return self._env[1] if self._env else None
+
+    def _result(self, tactics, t0, status, error, detail=''):
+        return CheckResult(tactics, ['unchecked'] * len(tactics), False, status, error, None, time.monotonic() - t0, detail=detail or error)
 
     def _command_check(self, head, proof, tactics, t0):
         cmd = f'{head} := by\n'
-        r = self.repl.command(cmd + proof, self.env())
-        if r.kind == 'error': return CheckResult(tactics, ['unchecked'] * len(tactics), False, 'crashed', r.message, None, time.monotonic() - t0)
+        env = self.env(); gen = self.repl.generation
+        r = self.repl.command(cmd + proof, env)
+        if self.repl.generation != gen: return self._result(tactics, t0, 'crashed', 'the REPL restarted under the proof')
+        if r.kind == 'error': return self._result(tactics, t0, 'crashed', r.message)
         real = sorted((e for e in r.errors if not e.data.startswith('unsolved goals')), key=lambda e: e.pos)
+        in_head = [e for e in real if _offset(cmd + proof, *e.pos) < len(head)]
+        if in_head:   # the statement itself is broken: the attempt is void, no tactic is to blame
+            return self._result(tactics, t0, 'invalid', 'statement does not elaborate: ' + in_head[0].data)
         failing = pos = err = None
         if real:
-            err = real[0].data; pos = _offset(cmd + proof, *real[0].pos) - len(cmd)
-            failing = failing_tactic(tactics, max(pos, 0)) if tactics else None
+            err = real[0].data; pos = max(_offset(cmd + proof, *real[0].pos) - len(cmd), 0)
         elif r.errors: err = r.errors[0].data
-        accepted = not r.errors and not _has_sorry(r)
+        sp = first_sorry(proof) if self.sorry_fails else None
+        if sp is None and self.sorry_fails and r.sorries:
+            sp = min(max(_offset(cmd + proof, *s.pos) - len(cmd), 0) for s in r.sorries if s.pos) if any(s.pos for s in r.sorries) else None
+        if sp is not None and (pos is None or sp < pos): pos, err = sp, 'sorry (a failing step under the truncation convention)'
+        if pos is not None: failing = failing_tactic(tactics, pos) if tactics else None
+        accepted = not r.errors and not _has_sorry(r) and sp is None
         if accepted:
             name = declaration_name(head)
             clean, bad = (audit_axioms(self.repl.command(f'#print axioms {name}', r.env), name, self.axioms) if name
                           else (False, [f'no declaration name to audit in {head[:60]!r}']))
+            if self.repl.generation != gen: clean, bad = False, ['the REPL restarted between the proof and its audit']
             if not clean:
                 return CheckResult(tactics, ['unchecked'] * len(tactics), False, 'unsound', 'axioms outside the whitelist: ' + ', '.join(bad),
                                    None, time.monotonic() - t0, detail='#print axioms: ' + ', '.join(bad))
         return CheckResult(tactics, verdicts_at(tactics, failing), accepted, 'ok', err, pos, time.monotonic() - t0)
 
     def _tactic_check(self, head, proof, tactics, t0):
-        r = self.repl.command(f'{head} := by sorry', self.env())
-        if r.failed or not r.sorries: raise ValueError(f"statement does not elaborate: {r.message or [e.data for e in r.errors]}")
+        env = self.env(); gen = self.repl.generation
+        r = self.repl.command(f'{head} := by sorry', env)
+        if r.failed or not r.sorries:
+            return self._result(tactics, t0, 'invalid', f"statement does not elaborate: {r.message or '; '.join(e.data for e in r.errors) or 'no proof state'}")
         ps, status = r.sorries[0].proof_state, None
+        sp = first_sorry(proof) if self.sorry_fails else None
         for s, e, idx in _segments(proof, tactics):
+            if sp is not None and sp < e:   # cut at the sorry: it is the failing step, nothing after it runs
+                f = failing_tactic(tactics, sp)
+                return CheckResult(tactics, verdicts_at(tactics, f), False, 'ok', 'sorry (a failing step under the truncation convention)',
+                                   sp, time.monotonic() - t0)
             rep = self.repl.tactic(proof[s:e].strip(), ps)
+            if self.repl.generation != gen: return self._result(tactics, t0, 'crashed', 'the REPL restarted in the middle of the proof')
             if rep.failed:
                 err = rep.message or (rep.errors[0].data if rep.errors else rep.proof_status)
                 return CheckResult(tactics, verdicts_at(tactics, idx[0]), False, 'ok', err, tactics[idx[0]].start, time.monotonic() - t0)
@@ -263,6 +359,9 @@ class LeanOracle(Oracle):
 
     def check(self, statement: str, proof: str) -> CheckResult:
         "Check `proof` (the text after `:= by`) of `statement`."
+        if not isinstance(statement, str) or not isinstance(proof, str):
+            raise TypeError(f"statement and proof must be str, got {type(statement).__name__} and {type(proof).__name__} "
+                            "(a chat completion goes through `extract_proof` first)")
         t0, tactics = time.monotonic(), parse_lean_proof(proof)
         esc = find_escape(proof, 'lean')
         if esc: return rejected(tactics, esc)
@@ -272,11 +371,10 @@ class LeanOracle(Oracle):
         try:
             if self.mode == 'command': return self._command_check(head, proof, tactics, t0)
             return self._tactic_check(head, proof, tactics, t0)
-        except ProverTimeout as e:
-            return CheckResult(tactics, ['unchecked'] * len(tactics), False, 'timeout', str(e), None, time.monotonic() - t0)
-        except ProverDied as e:
-            mem = 'memory' in str(e).lower()
-            return CheckResult(tactics, ['unchecked'] * len(tactics), False, 'memory' if mem else 'crashed', str(e), None, time.monotonic() - t0)
+        except ProverTimeout as e: return self._result(tactics, t0, 'timeout', str(e))
+        except ReplyError as e: return self._result(tactics, t0, e.status, str(e))
+        except ReplyFlood as e: return self._result(tactics, t0, 'memory', str(e))
+        except ProverDied as e: return self._result(tactics, t0, 'memory' if 'memory' in str(e).lower() else 'crashed', str(e))
     def close(self): self.repl.close()
 
 # %% ../../nbs/leanrl/36_lean.ipynb #99ce58a7
@@ -309,15 +407,14 @@ class LeanDojoOracle(Oracle):
 # %% ../../nbs/leanrl/36_lean.ipynb #6bd594a4
 def check_benchmark(path: str|Path, # a MiniF2F / ProofNet jsonl with name, header, formal_statement
                     proofs: dict,   # name -> proof text (what follows `:= by`)
-                    argv: list|None = None, cwd=None, limits: Limits = Limits(), mode: str = 'command') -> dict:
-    "name -> CheckResult for the given proofs of a Lean benchmark file, on a real Lean REPL."
+                    argv: list|None = None, cwd=None, limits: Limits = Limits(), mode: str = 'command',
+                    **oracle_kw     # more `LeanOracle` options: axioms, sorry_fails, header_timeout_s, recheck
+                   ) -> dict:
+    "name -> CheckResult for the given proofs of a Lean benchmark file, on a real Lean REPL (the restarting client)."
     rows = {r['name']: r for r in map(json.loads, Path(path).read_text().splitlines()) if r.get('name') in proofs}
     missing = set(proofs) - set(rows)
     if missing: raise KeyError(f"not in {path}: {sorted(missing)[:5]}")
     headers = {r['header'] for r in rows.values()}
     if len(headers) != 1: raise ValueError("rows with different headers need separate calls")
-    t = SubprocessTransport(argv, cwd, limits)
-    try:
-        o = LeanOracle(LeanREPL(t), header=headers.pop(), mode=mode)
+    with LeanOracle(LeanREPL(SubprocessTransport(argv, cwd, limits)), header=headers.pop(), mode=mode, **oracle_kw) as o:
         return {n: o.check(rows[n]['formal_statement'], p) for n, p in proofs.items()}
-    finally: t.close()

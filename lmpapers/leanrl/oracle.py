@@ -13,7 +13,7 @@ __all__ = ['STATUSES', 'VERDICTS', 'LEAN_ESCAPES', 'COQ_ESCAPES', 'COQ_TACTIC_ES
            'failing_tactic', 'find_escape', 'Oracle', 'rejected']
 
 # %% ../../nbs/leanrl/34_oracle.ipynb #c5d31aae
-STATUSES = ('ok', 'timeout', 'memory', 'crashed', 'rejected', 'unsound')
+STATUSES = ('ok', 'timeout', 'memory', 'crashed', 'rejected', 'unsound', 'invalid', 'garbled', 'empty', 'no_proof')
 VERDICTS = ('sound', 'failed', 'after', 'unchecked')
 
 @dataclass

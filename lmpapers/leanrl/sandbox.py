@@ -62,6 +62,15 @@ class ProverProcess:
 
     def alive(self) -> bool: return self.proc.poll() is None
 
+    def drain(self) -> str:
+        "Read whatever stdout holds now without waiting; return everything read and not yet consumed."
+        while True:
+            try: chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+            except (BlockingIOError, ValueError, OSError): break
+            if not chunk: break
+            self._buf += chunk; self._tail = (self._tail + chunk)[-4096:]
+        return self._buf.decode(errors='replace')
+
     def send(self, text: str):
         try: self.proc.stdin.write(text.encode()); self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as e: raise ProverDied(f'prover stdin closed: {e}') from None
