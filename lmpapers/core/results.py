@@ -122,7 +122,7 @@ def accepted_set(expect,               # a number t, a bound '< t' / '<= t' / '>
     raise ValueError(f"cannot read expect={expect!r}: write a number, a bound such as '< 1' or '>= 0', or a range such as '0.88..0.95'")
 
 def _isnan(x) -> bool:
-    try: return not isinstance(x, (str, bool)) and math.isnan(float(x))
+    try: return not isinstance(x, (str, bool)) and not math.isfinite(float(x))
     except (TypeError, ValueError): return False
 
 def _inside(x, lo, hi, lc, hc) -> bool: return (lo < x or (lc and x == lo)) and (x < hi or (hc and x == hi))
@@ -275,10 +275,16 @@ class Results:
             return [_finite(value, f"{name!r}'s exact value")] * 2
         try: lo, hi = interval
         except (TypeError, ValueError): raise TypeError(f"{name!r}: interval must be a pair (lo, hi), got {interval!r}") from None
-        if _isnan(lo) or _isnan(hi): return None                           # a NaN end (e.g. too few seeds): no interval, and the verdict says so
+        if _isnan(lo) or _isnan(hi): return None                           # a NaN or infinite end (e.g. too few seeds): no interval, and the verdict says so
         lo, hi = _finite(lo, f"{name!r}'s interval low end"), _finite(hi, f"{name!r}'s interval high end")
         if lo > hi: raise ValueError(f"{name!r}: interval [{lo}, {hi}] runs backwards")
         return [lo, hi]
+
+    def set_interval(self, name: str, interval) -> Metric:
+        "Attach the interval of metric `name`, recorded before its interval was computed (e.g. a bootstrap over every method's rows)."
+        if name not in self.metrics: raise KeyError(f"no metric {name!r} recorded; record it with add before its interval")
+        m = self.metrics[name]; m.interval = self._interval(name, m.value, interval)
+        return m
 
     def note(self, text: str):
         "Record a run-level note, e.g. which claims this scale cannot carry."
