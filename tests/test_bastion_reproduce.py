@@ -10,8 +10,9 @@ from lmpapers.core.guards import num_threads
 from lmpapers.core.scales import ScaleUnavailable
 from lmpapers.core.train import pretrained_lm
 from lmpapers.specdec.generate import small_drafter_lm
-from lmpapers.bastion.drafter import block_drafter
-from lmpapers.bastion.experiment import reproduce, make_methods, run_suite, summarise, prompt_suite
+from lmpapers.specdec.block_diffusion import block_drafter
+from lmpapers.specdec.prompts import prompt_suite
+from lmpapers.bastion.experiment import reproduce, make_methods, run_suite, summarise
 
 def test_smoke_run_records_smoke_and_leaves_no_side_effects(tmp_path, capsys):
     import matplotlib

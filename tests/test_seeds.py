@@ -89,7 +89,7 @@ def test_permix_sft_data_fits_and_mixes_every_group(fresh_seeds):
         assert sum(re.fullmatch(r' -?\d+', r) is not None for r in replies) > 0.4 * len(replies)   # most replies are bare answers
 
 def test_prompt_suites(fresh_seeds):
-    from lmpapers.bastion.experiment import prompt_suite
+    from lmpapers.specdec.prompts import prompt_suite
     from lmpapers.metasd.domains import domain_prompt, DOMAINS
     for s in fresh_seeds(2):
         ps = prompt_suite(2, s)

@@ -7,7 +7,7 @@ import torch
 from lmpapers.core.models import model_config, build_model
 from lmpapers.specdec.drafters import DraftTree, Drafter, ModelDrafter, PromptLookupDrafter
 from lmpapers.specdec.generate import speculative_generate
-from lmpapers.bastion.drafter import BlockDiffusionDrafter, choose_mask_id, init_from_target, mask_id_for, weights_fingerprint, tokenizer_fingerprint
+from lmpapers.specdec.block_diffusion import BlockDiffusionDrafter, choose_mask_id, init_from_target, mask_id_for, weights_fingerprint, tokenizer_fingerprint
 from lmpapers.bastion.trees import TreeDrafter, fixed_budget_tree
 
 V = 48

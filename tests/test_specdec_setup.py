@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, MistralConfig, Qwen2Config, Gemma
 from lmpapers.core.models import model_config, build_model
 from lmpapers.specdec.drafters import DraftTree, Drafter, ModelDrafter, PromptLookupDrafter
 from lmpapers.specdec.generate import speculative_generate
-from lmpapers.bastion.drafter import BlockDiffusionDrafter, DrafterConfig, block_drafter, distill_block_drafter, init_from_target
+from lmpapers.specdec.block_diffusion import BlockDiffusionDrafter, DrafterConfig, block_drafter, distill_block_drafter, init_from_target
 from lmpapers.bastion.trees import TreeDrafter, fixed_budget_tree
 
 V = 64

@@ -20,7 +20,7 @@ from ..core.models import decoder_layers
 from ..core.train import token_chunks
 from ..specdec.drafters import DraftTree, Drafter, committed_ids, keep_logits
 from ..specdec.verify import capture_states
-from .drafter import user_texts, weights_fingerprint, tokenizer_fingerprint, tensor_fingerprint
+from ..specdec.block_diffusion import user_texts, weights_fingerprint, tokenizer_fingerprint, tensor_fingerprint
 
 # %% auto #0
 __all__ = ['feature_layers', 'rotate', 'RMSNorm', 'CondLayer', 'CondNet', 'net_for', 'ConditionedBlockDrafter', 'CondConfig',

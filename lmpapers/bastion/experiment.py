@@ -21,13 +21,14 @@ from ..specdec.drafters import ModelDrafter, PromptLookupDrafter, Drafter
 from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof
 from .conditioned import conditioned_drafter, decoding_top1_agreement, CondConfig, ConditionedBlockDrafter, net_for
 from .memory_bound import memory_bound_target
-from .drafter import block_drafter, DrafterConfig, BlockDiffusionDrafter, choose_mask_id, init_from_target, tokenizer_fingerprint, top1_agreement
+from ..specdec.prompts import prompt_suite
+from ..specdec.block_diffusion import block_drafter, DrafterConfig, BlockDiffusionDrafter, choose_mask_id, init_from_target, tokenizer_fingerprint, top1_agreement
 from .trees import (TreeDrafter, BastionDrafter, MeasuredLatency, GPUCostModel, NoisyClock, fixed_budget_tree,
                                    eagle2_tree, threshold_tree, measure_profile, H200, QWEN3_8B, QWEN3_0_6B, DFLASH_QWEN3_8B)
 
 # %% auto #0
 __all__ = ['PRESETS', 'SMOKE_PRESET', 'QUICK_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'MEMBOUND_METHODS_T07', 'preset',
-           'prompt_suite', 'whatif_costs', 'ddtrees', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise',
+           'whatif_costs', 'ddtrees', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise',
            'bootstrap_interval', 'fraction_of_best_fixed', 'lossless_target', 'lossless_drafters', 'lossless_power',
            'detectable_shift', 'lossless_check', 'lossless_pvalues', 'tau_interval', 'speedup_interval',
            'membound_methods', 'membound_suite', 'reproduce']
@@ -62,20 +63,6 @@ QUICK_PRESET = lambda P: dict(       # tiny's target and drafters (drafter/cond 
 def preset(scale: str, smoke: bool = False, quick: bool = False) -> dict:
     "The sizes of a run at `scale` (smoke: the small/full path with `SMOKE` sizes; quick: tiny with `QUICK_PRESET`'s)."
     return scale_preset(PRESETS, scale, smoke, SMOKE_PRESET, quick, QUICK_PRESET)
-
-def prompt_suite(per_category: int = 3, seed: int = 0) -> list[dict]:
-    "Prompts with a `category`: free_text, code, copy, arithmetic, mapping."
-    rng = random.Random(seed)
-    code = [d for d in load_corpus('code')['validation']['text'] if len(d) > 400]
-    out = []
-    for i in range(per_category):
-        out.append(dict(category='free_text', prompt=filler_text(25, rng)))
-        d = rng.choice(code); s = rng.randrange(0, len(d) - 300); out.append(dict(category='code', prompt=d[s:s + 240]))
-        if i % 2 == 0: out.append(dict(category='copy', prompt=copy_task(1, length=10, seed=seed * 100 + i)[0]['prompt']))
-        else: out.append(dict(category='copy', prompt=kv_retrieval_task(1, n_pairs=6, seed=seed * 100 + i)[0]['prompt']))
-        out.append(dict(category='arithmetic', prompt=' '.join(f"{r['prompt']}{r['answer']}" for r in arithmetic_task(4, seed=seed * 100 + i)) + ' ' + arithmetic_task(1, seed=seed * 100 + 50 + i)[0]['prompt']))
-        out.append(dict(category='mapping', prompt='\n'.join(f"{r['prompt']}{r['answer']}" for r in mapping_task(2, seed=seed * 100 + i)) + '\n' + mapping_task(1, seed=seed * 100 + 60 + i)[0]['prompt']))
-    return out
 
 # %% ../../nbs/bastion/49_experiments.ipynb #eec96804
 WHATIF = dict(target=QWEN3_8B, hw=H200, context=1024, block_drafter=DFLASH_QWEN3_8B, ar_drafter=QWEN3_0_6B,

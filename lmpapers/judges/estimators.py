@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm, t as student_t
 from scipy.special import ndtr
+from scipy import optimize
 from .theory import (check_instance, check_p, check_number, best_judge, oracle_split, oracle_allocation,
                                     oracle_risk, uniform_risk, variance_bounds, rounded_moments)
 
 # %% auto #0
 __all__ = ['PATTERNS', 'METHODS', 'RANGE_POLICIES', 'Stats', 'ivwe', 'lp_error', 'GaussianPool', 'CategoricalPool',
            'make_instance', 'check_budget', 'round_allocation', 'uniform_allocation', 'cheapest_allocation',
-           'neyman_allocation', 'oracle_integer_allocation', 'pooled_variance', 'shrunk_variance', 'variance_estimates',
-           'likert_pool', 'effective_variance', 'Calibration', 'calibrate', 'check_levels', 'DiscreteModel',
-           'fit_discrete', 'ppi_mean', 'est_plan', 't_intervals', 'Rounds', 'est_ivwe', 'compare', 'range_width',
-           'check_answers', 'ScoresPool', 'Allocation', 'allocate_scores']
+           'neyman_allocation', 'two_tier_allocation', 'oracle_integer_allocation', 'pooled_variance',
+           'shrunk_variance', 'variance_estimates', 'likert_pool', 'effective_variance', 'Calibration', 'calibrate',
+           'check_levels', 'DiscreteModel', 'fit_discrete', 'ppi_mean', 'est_plan', 't_intervals', 'Rounds', 'est_ivwe',
+           'compare', 'range_width', 'check_answers', 'ScoresPool', 'Allocation', 'allocate_scores']
 
 # %% ../../nbs/judges/61_estimators.ipynb #80ab4a79
 @dataclass
@@ -188,6 +189,19 @@ def neyman_allocation(var, cost, budget: float) -> np.ndarray:
     var, cost = check_instance(var, cost); budget = check_budget(budget, len(var), cost)
     w = np.sqrt(var) / np.sqrt(cost)
     return round_allocation(w * budget / (w * cost).sum(), cost, budget)
+
+def two_tier_allocation(var, cost, budget: float, p: float = 2) -> np.ndarray:
+    "Cheapest judge on every item, dearest judge at the cost-optimal common rate: budget share rho* minimising the IVWE l_p risk, eq. (2.5)."
+    var, cost = check_instance(var, cost); budget = check_budget(budget, len(var), cost); p = check_p(p)
+    K = len(var); lo_j, hi_j = int(np.argmin(cost)), int(np.argmax(cost))
+    a, b = 1 / (cost[lo_j] * var[:, lo_j]), 1 / (cost[hi_j] * var[:, hi_j])   # precision per unit of budget of each tier
+    risk = lambda rho: ((a * (1 - rho) + b * rho) ** (-p / 2)).sum()          # convex in rho
+    top = max(0., 1 - K * cost[lo_j] / budget)                                  # keep one cheap answer per item
+    inner = optimize.minimize_scalar(risk, bounds=(0., top), method='bounded', options=dict(xatol=1e-6)).x if top > 0 else 0.
+    rho = min((0., top, inner), key=risk) if lo_j != hi_j else 0.        # the ends too: the optimum may be a corner
+    n = np.zeros_like(var)
+    n[:, lo_j] = (1 - rho) * budget / (K * cost[lo_j]); n[:, hi_j] += rho * budget / (K * cost[hi_j])
+    return round_allocation(n, cost, budget)
 
 def oracle_integer_allocation(var, cost, budget: float, p: float = 2) -> np.ndarray:
     "Oracle IVWE allocation (known variances), rounded to integers."
@@ -611,7 +625,7 @@ def est_ivwe(pool, # judges with .sample(n, rng) -> Stats (simulated, or replaye
     return r.estimates(stats)[0], stats
 
 # %% ../../nbs/judges/61_estimators.ipynb #f98cb54b
-METHODS = ('uniform', 'cheapest', 'neyman', 'oracle', 'uniform_est', 'est', 'uniform_mean')
+METHODS = ('uniform', 'cheapest', 'neyman', 'oracle', 'uniform_est', 'est', 'uniform_mean', 'two_tier')
 
 def compare(pool, cost, budget: float, p: float = 2, value_range: float = 1.0, rng=None,
             methods=METHODS, **est_kw) -> dict:
@@ -620,7 +634,8 @@ def compare(pool, cost, budget: float, p: float = 2, value_range: float = 1.0, r
     theta = pool.theta if hasattr(pool, 'theta') and np.ndim(pool.theta) == 1 else None
     if theta is None: raise ValueError("compare needs a pool whose answers are unbiased for one score per item (pool.theta)")
     fixed = dict(uniform=lambda: uniform_allocation(K, cost, budget), cheapest=lambda: cheapest_allocation(K, cost, budget),
-                 neyman=lambda: neyman_allocation(pool.var, cost, budget), oracle=lambda: oracle_integer_allocation(pool.var, cost, budget, p))
+                 neyman=lambda: neyman_allocation(pool.var, cost, budget), two_tier=lambda: two_tier_allocation(pool.var, cost, budget, p),
+                 oracle=lambda: oracle_integer_allocation(pool.var, cost, budget, p))
     out = {}
     for m in methods:
         if m == 'est': est, _ = est_ivwe(pool, cost, budget, p, value_range, rng=rng, **est_kw)

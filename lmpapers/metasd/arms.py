@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import torch
 from ..specdec.drafters import DraftTree, Drafter, ModelDrafter, committed_ids
-from ..bastion.drafter import BlockDiffusionDrafter
+from ..specdec.block_diffusion import BlockDiffusionDrafter
 
 # %% auto #0
 __all__ = ['Arm']
