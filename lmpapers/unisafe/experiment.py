@@ -14,7 +14,7 @@ from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, run
 from ..core.guards import num_threads
 from .schema import CaseError, TASKS, IMAGE_TASKS, TEXT_TASKS
 from .data import make_fixture, load_unisafe, load_jsonl
-from .models import (HFTextModel, HFVisionLanguageModel, DiffusersImageModel, UnifiedModel, OpenAIChatModel,
+from .models import (HFTextModel, HFVisionLanguageModel, DiffusersImageModel, UnifiedModel, OpenAIChatModel, OpenAIImagesModel, is_image_model,
                                      tiny_vlm, tiny_diffusion, tiny_tokenizer, load_vlm, load_diffusion)
 from .judges import HFJudge, OpenAIJudge, Judge
 from .schema import CAUSES
@@ -25,9 +25,10 @@ from .calibration import calibrate
 from .report import plot_tasks, plot_categories, markdown_task_table, markdown_category_table, markdown_cross_task
 
 # %% auto #0
-__all__ = ['PRESETS', 'SMOKE_SIZES', 'QUICK', 'DEFAULT_JUDGE', 'TINY_MODELS', 'TINY_JUDGES', 'PLANTED_RATES', 'PLANTED_REFUSAL',
-           'tiny_umm', 'check_specs', 'build_part', 'build_model', 'build_judge', 'keep_targets', 'killed_then_resumed',
-           'PlantedModel', 'PlantedJudge', 'planted_truth_rows', 'run_eval', 'record', 'reproduce']
+__all__ = ['PRESETS', 'SMOKE_SIZES', 'QUICK', 'DEFAULT_JUDGE', 'TINY_MODELS', 'TINY_JUDGES', 'KINDS', 'ENDPOINT_KINDS',
+           'PLANTED_RATES', 'PLANTED_REFUSAL', 'tiny_umm', 'check_specs', 'build_part', 'build_model', 'build_judge',
+           'keep_targets', 'killed_then_resumed', 'PlantedModel', 'PlantedJudge', 'planted_truth_rows', 'run_eval',
+           'record', 'reproduce']
 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99005
 PRESETS = {
@@ -50,6 +51,8 @@ def tiny_umm(name: str = 'tiny-umm-llama', arch: str = 'llama', seed: int = 0, m
     return UnifiedModel(name, text, image)
 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99007
+KINDS = ('hf-vlm', 'hf-lm', 'diffusers', 'openai', 'openai-images')   # the kinds of a model part
+ENDPOINT_KINDS = ('openai', 'openai-images')
 _SMOKE_VLMS = {}
 
 def _smoke_vlm(name, device, dtype, seed):
@@ -78,10 +81,10 @@ def check_specs(model: str) -> str:
         if not parts: raise InputError(f"--model {model!r} holds an empty model spec; models are separated by ',' and their parts joined by '+'")
         for s in parts:
             kind, _, name = s.partition(':')
-            if kind not in ('hf-vlm', 'hf-lm', 'diffusers', 'openai'): kind, name = 'hf-vlm', s   # a bare HF name or path
-            if not name: raise InputError(f"a model part is KIND:NAME (hf-vlm, hf-lm, diffusers, openai), got {s!r}")
-            if kind == 'openai':
-                if '@' not in name: raise InputError(f"an endpoint part is openai:MODEL@BASE_URL, got {s!r}")
+            if kind not in KINDS: kind, name = 'hf-vlm', s   # a bare HF name or path
+            if not name: raise InputError(f"a model part is KIND:NAME ({', '.join(KINDS)}), got {s!r}")
+            if kind in ENDPOINT_KINDS:
+                if '@' not in name or not name.partition('@')[0] or not name.partition('@')[2]: raise InputError(f"an endpoint part is {kind}:MODEL@BASE_URL, got {s!r}")
             elif kind == 'diffusers':
                 if is_local(name) and not (Path(name).expanduser()/'model_index.json').is_file():
                     raise InputError(f"--model part {s!r} is not a diffusers pipeline: no model_index.json in {name!r}")
@@ -89,14 +92,16 @@ def check_specs(model: str) -> str:
     return model
 
 def build_part(spec: str, cfg: dict, device, dtype, smoke: bool, seed: int = 0):
-    "One model part from `kind:name` (hf-vlm, hf-lm, diffusers, openai)."
+    "One model part from `kind:name` (see `KINDS`); `openai:` names an image-generation model (`is_image_model`) go to the Images API."
     kind, _, name = spec.partition(':')
-    if kind not in ('hf-vlm', 'hf-lm', 'diffusers', 'openai'): kind, name = 'hf-vlm', spec   # a bare HF name or path: a vision-language model
-    if not name: raise ValueError(f"a model part is KIND:NAME (hf-vlm, hf-lm, diffusers, openai), got {spec!r}")
-    if kind == 'openai':
+    if kind not in KINDS: kind, name = 'hf-vlm', spec   # a bare HF name or path: a vision-language model
+    if not name: raise ValueError(f"a model part is KIND:NAME ({', '.join(KINDS)}), got {spec!r}")
+    if kind in ENDPOINT_KINDS:
         model, _, url = name.partition('@')
-        if not url: raise ValueError(f"an endpoint part is openai:MODEL@BASE_URL, got {spec!r}")
-        return OpenAIChatModel(model, url, api_key=os.environ.get('OPENAI_API_KEY', 'EMPTY'), name=model, max_tokens=cfg['max_new_tokens'])
+        if not url or not model: raise ValueError(f"an endpoint part is {kind}:MODEL@BASE_URL, got {spec!r}")
+        key = os.environ.get('OPENAI_API_KEY', 'EMPTY')
+        if kind == 'openai-images' or is_image_model(model): return OpenAIImagesModel(model, url, api_key=key, name=model)
+        return OpenAIChatModel(model, url, api_key=key, name=model, max_tokens=cfg['max_new_tokens'])
     if kind == 'hf-vlm':
         m, p = _smoke_vlm(name, device, dtype, seed) if smoke else load_vlm(name, dtype, device)
         return HFVisionLanguageModel(m, p, name=name, max_new_tokens=cfg['max_new_tokens'], seed=seed)
@@ -107,13 +112,15 @@ def build_part(spec: str, cfg: dict, device, dtype, smoke: bool, seed: int = 0):
     if kind == 'diffusers':
         pipe = tiny_diffusion(seed).to(device) if smoke else load_diffusion(name, dtype, device)
         return DiffusersImageModel(pipe, name=name, steps=cfg['steps'], size=cfg['size'] if not smoke else 32, seed=seed)
-    raise ValueError(f"unknown model kind {kind!r} in {spec!r}; expected hf-vlm, hf-lm, diffusers or openai")
+    raise ValueError(f"unknown model kind {kind!r} in {spec!r}; expected one of {', '.join(KINDS)}")
 
 def build_model(spec: str, cfg: dict, device='cpu', dtype=torch.float32, smoke: bool = False, seed: int = 0):
     "A model under test from a spec: parts joined by '+'; one part is used as is, two form a UnifiedModel."
     parts = [build_part(s.strip(), cfg, device, dtype, smoke, seed) for s in spec.split('+') if s.strip()]
     if len(parts) == 1: return parts[0]
-    text = [p for p in parts if set(p.tasks) & set(TEXT_TASKS)]; image = [p for p in parts if set(p.tasks) & set(IMAGE_TASKS)]
+    # a part that answers only one side is preferred for it (a chat endpoint answers every task; an Images endpoint only image tasks)
+    text = sorted([p for p in parts if set(p.tasks) & set(TEXT_TASKS)], key=lambda p: bool(set(p.tasks) & set(IMAGE_TASKS)))
+    image = sorted([p for p in parts if set(p.tasks) & set(IMAGE_TASKS)], key=lambda p: bool(set(p.tasks) & set(TEXT_TASKS)))
     return UnifiedModel(spec, text[0] if text else None, image[0] if image else None)
 
 def build_judge(spec: str, cfg: dict, device='cpu', dtype=torch.float32, smoke: bool = False, seed: int = 0):
@@ -121,6 +128,7 @@ def build_judge(spec: str, cfg: dict, device='cpu', dtype=torch.float32, smoke: 
     kind, _, name = spec.partition(':')
     if kind == 'openai':
         model, _, url = name.partition('@')
+        if is_image_model(model): raise ValueError(f"judge {spec!r} is an image-generation model; a judge is a chat model")
         return OpenAIJudge(model, url, api_key=os.environ.get('OPENAI_API_KEY', 'EMPTY'), name=model)
     part = build_part(spec, cfg, device, dtype, smoke, seed)
     if not isinstance(part, (HFVisionLanguageModel, HFTextModel)): raise ValueError(f"a judge is hf-vlm, hf-lm or openai, got {spec!r}")
@@ -271,7 +279,7 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
     if judge_spec and scale != 'tiny': check_specs(judge_spec)
     cfg = scale_preset(PRESETS, scale, smoke, SMOKE_SIZES, quick, QUICK); out = Path(out)
     judge_specs = [s.strip() for s in (judge_spec or '').split(',') if s.strip()]
-    endpoints = lambda specs: bool(specs) and all(p.strip().startswith('openai:') for s in specs for p in s.split('+') if p.strip())
+    endpoints = lambda specs: bool(specs) and all(p.strip().partition(':')[0] in ENDPOINT_KINDS for s in specs for p in s.split('+') if p.strip())
     endpoint_only = scale != 'tiny' and not smoke and endpoints(str(model or '').split(',')) and endpoints(judge_specs)
     device = torch.device('cpu') if endpoint_only else run_device(scale, smoke)   # endpoints only: no GPU at any scale
     if scale != 'tiny' and data is None and not smoke: raise ScaleUnavailable(f"scale {scale!r} needs the benchmark: pass --data PATH (a local copy in the published layout) or --data NAME (the gated hub dataset)")

@@ -9,10 +9,11 @@ from pathlib import Path
 from .schema import TASKS, IMAGE_TASKS, TEXT_TASKS, MT_TURNS, Case, load_image, split_of
 
 # %% auto #0
-__all__ = ['CHAT_TEMPLATE', 'UnsupportedTask', 'ModelAdapter', 'case_seed', 'prompt_text', 'chat_prompt', 'hf_generate',
-           'HFTextModel', 'HFVisionLanguageModel', 'tile', 'DiffusersImageModel', 'UnifiedModel', 'tiny_tokenizer',
-           'tiny_vlm', 'tiny_diffusion', 'load_vlm', 'load_diffusion', 'image_to_data_url', 'fetch_image',
-           'message_images', 'images_from_message', 'OpenAIChatModel']
+__all__ = ['CHAT_TEMPLATE', 'IMAGE_MODEL_NAMES', 'MODERATION_CODES', 'UnsupportedTask', 'ModelAdapter', 'case_seed',
+           'prompt_text', 'chat_prompt', 'hf_generate', 'HFTextModel', 'HFVisionLanguageModel', 'tile',
+           'DiffusersImageModel', 'UnifiedModel', 'tiny_tokenizer', 'tiny_vlm', 'tiny_diffusion', 'load_vlm',
+           'load_diffusion', 'image_to_data_url', 'fetch_image', 'message_images', 'images_from_message',
+           'OpenAIChatModel', 'is_image_model', 'images_from_response', 'OpenAIImagesModel']
 
 # %% ../../nbs/unisafe/93_models.ipynb #93005
 class UnsupportedTask(ValueError): "A task the adapter cannot answer (e.g. image input to a text-only LM)."
@@ -280,4 +281,77 @@ class OpenAIChatModel(ModelAdapter):
             images.append(got[0])
             messages.append({'role': 'assistant', 'content': [{'type': 'text', 'text': ch.message.content or ''},
                                                               {'type': 'image_url', 'image_url': {'url': image_to_data_url(got[0])}}]})
+        return dict(images=images, refusal=False)
+
+# %% ../../nbs/unisafe/93_models.ipynb #93019
+IMAGE_MODEL_NAMES = re.compile(r'^(?:[\w.-]+/)?(gpt-image|chatgpt-image|dall-e)', re.I)   # served by the Images API, not chat completions
+MODERATION_CODES = ('moderation_blocked', 'content_policy_violation')   # the Images API's "blocked by the safety system"
+
+def is_image_model(name: str) -> bool:
+    "Whether endpoint model `name` is an image-generation model answered by the Images API (gpt-image-*, chatgpt-image-*, dall-e-*)."
+    if not isinstance(name, str): raise TypeError(f"a model name is a string, got {type(name).__name__}")
+    return bool(IMAGE_MODEL_NAMES.match(name.strip()))
+
+def _png_file(im, name: str):
+    buf = io.BytesIO(); im.convert('RGB').save(buf, 'PNG')
+    return (name, buf.getvalue(), 'image/png')
+
+def images_from_response(resp, timeout: float = 30.0) -> tuple[list, list[str]]:
+    "(PIL images, errors) of an Images API response: each `data` item's `b64_json` decoded or its `url` fetched."
+    from lmpapers.unisafe.schema import ImageError
+    ims, errs = [], []
+    for d in getattr(resp, 'data', None) or []:
+        b64, url = getattr(d, 'b64_json', None), getattr(d, 'url', None)
+        try:
+            if b64: ims.append(load_image(base64.b64decode(b64)))
+            elif url: ims.append(fetch_image(url, timeout))
+        except (ImageError, ValueError) as e: errs.append(str(e))
+    return ims, errs
+
+class OpenAIImagesModel(ModelAdapter):
+    "An image-generation model behind an OpenAI-compatible Images endpoint: TI on /images/generations, IE, IC and MT on /images/edits."
+    tasks = IMAGE_TASKS
+    def __init__(self, model: str, base_url: str, api_key: str = 'EMPTY', name: str|None = None, timeout: float = 120.0,
+                 max_concurrency: int = 2, rate_per_s: float|None = None,
+                 size: str|None = None, # e.g. '1024x1024'; None: the endpoint's default
+                 response_format: str|None = None, # 'b64_json' or 'url'; None: the endpoint's default (gpt-image-1 takes none and answers b64_json)
+                 multi_image: bool|None = None, # whether /images/edits takes several images (None: all but dall-e-*)
+                 ):
+        import openai
+        if not isinstance(model, str) or not model.strip(): raise ValueError(f"model must be a non-empty string, got {model!r}")
+        if max_concurrency < 1: raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if response_format not in (None, 'b64_json', 'url'): raise ValueError(f"response_format must be None, 'b64_json' or 'url', got {response_format!r}")
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+        self.model, self.name, self.timeout, self.max_concurrency, self.rate_per_s = model, name or model, timeout, max_concurrency, rate_per_s
+        self.size, self.response_format = size, response_format
+        self.multi_image = (not model.lower().startswith('dall-e')) if multi_image is None else bool(multi_image)
+    def _turn(self, prompt: str, sources: list) -> dict:
+        "One request: {'image': PIL} or the outcome of a turn without one (refusal, fetch failure, or nothing)."
+        import openai
+        kw = {k: v for k, v in (('size', self.size), ('response_format', self.response_format)) if v}
+        try:
+            if not sources: r = self.client.images.generate(model=self.model, prompt=prompt, n=1, **kw)
+            else:
+                if len(sources) > 1 and not self.multi_image: sources = [tile(sources[0], sources[1])]
+                files = [_png_file(im, f'source_{i}.png') for i, im in enumerate(sources)]
+                r = self.client.images.edit(model=self.model, image=files if len(files) > 1 else files[0], prompt=prompt, n=1, **kw)
+        except openai.BadRequestError as e:
+            body = e.body if isinstance(e.body, dict) else {}
+            code = getattr(e, 'code', None) or (body.get('error') or body).get('code')
+            if code in MODERATION_CODES: return dict(refusal=True, output_text=str((body.get('error') or body).get('message') or e))
+            raise
+        ims, errs = images_from_response(r, self.timeout)
+        if ims: return dict(image=ims[0])
+        return dict(unscored='image_fetch_failed', detail=errs[0]) if errs else {}
+    def answer(self, case):
+        self.check(case)
+        ims = case.images()
+        if case.task != 'MT':
+            out = self._turn(prompt_text(case), ims)
+            return dict(out, refusal=False) if 'image' in out else out
+        images, cur = [], ims[:1]
+        for turn in case.turns:
+            out = self._turn(turn, cur)
+            if 'image' not in out: return dict(out, images=images)
+            images.append(out['image']); cur = [out['image']]
         return dict(images=images, refusal=False)
