@@ -63,3 +63,22 @@ def test_process_reward_hook_on_sampled_tokens():
     assert A[1, first[0]].item() == pytest.approx(-a - 0.6, abs=1e-5)  # first token of the failing 'reflexivity.'
     assert (A[0] != a).sum().item() == 2                               # only two tokens carry process credit
     with pytest.raises(ValueError, match='statement'): pr(prompts=['p'], completions=['x'])
+
+def test_process_reward_takes_chat_completions_and_counts_the_ones_without_a_proof():
+    from lmpapers.core.tokenizer import train_tokenizer
+    tok = train_tokenizer()
+    stmt = 'forall a b : nat, a + b = b + a'
+    msg = lambda text: [{'role': 'user', 'content': 'Prove: ' + stmt}, {'role': 'assistant', 'content': text}]
+    comps = [msg('Sure.\n```coq\nintros a b. lia.\n```'),                                     # fenced: checked
+             msg('```coq\nTheorem x : forall a b : nat, a + b = b + a.\nProof. intros a b. lia. Qed.\n```'),   # restated as given
+             msg('```coq\nTheorem x : 0 = 0.\nProof. lia. Qed.\n```'),                      # a different statement: never checked
+             msg('I do not know.'),                                                          # no proof
+             [{'role': 'user', 'content': 'hi'}]]                                            # no assistant message
+    pr = ProcessReward(ScriptedOracle(), tok, 5)
+    with pytest.warns(UserWarning, match='3 of 5 completions were not checked'):
+        g = pr(prompts=['p'] * 5, completions=comps, statement=[stmt] * 5)
+    assert g == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert [r.status for r in pr.last] == ['ok', 'ok', 'rejected', 'no_proof', 'no_proof']
+    assert pr.counts == dict(checked=2, no_proof=2, different_statement=1) and pr.history[-1]['no_proof'] == 2
+    assert [t.text for t in pr.last[1].tactics] == ['intros a b.', 'lia.']
+    with pytest.raises(ValueError, match='completions for'): pr(prompts=['p'], completions=comps, statement=[stmt])

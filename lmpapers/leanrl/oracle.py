@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from .parse import Tactic, mask_comments, parse_lean_proof, parse_coq_proof
 
 # %% auto #0
-__all__ = ['STATUSES', 'VERDICTS', 'LEAN_ESCAPES', 'COQ_ESCAPES', 'COQ_TACTIC_ESCAPES', 'CheckResult', 'verdicts_at',
-           'failing_tactic', 'find_escape', 'Oracle', 'rejected']
+__all__ = ['STATUSES', 'VERDICTS', 'LEAN_ESCAPES', 'COQ_ESCAPES', 'COQ_TACTIC_ESCAPES', 'FENCES', 'CheckResult', 'verdicts_at',
+           'failing_tactic', 'find_escape', 'Oracle', 'rejected', 'completion_text', 'extract_proof']
 
 # %% ../../nbs/leanrl/34_oracle.ipynb #c5d31aae
 STATUSES = ('ok', 'timeout', 'memory', 'crashed', 'rejected', 'unsound', 'invalid', 'garbled', 'empty', 'no_proof')
@@ -128,3 +128,89 @@ class Oracle:
 def rejected(tactics: list, reason: str) -> CheckResult:
     "The result of an attempt turned away before the prover."
     return CheckResult(tactics, ['unchecked'] * len(tactics), False, 'rejected', error=f'rejected: {reason}', detail=reason)
+
+# %% ../../nbs/leanrl/34_oracle.ipynb #e7a0c002
+FENCES = {'lean': ('lean4', 'lean'), 'coq': ('coq', 'rocq')}   # fence tags read as each language's proof
+
+def completion_text(completion) -> str|None:
+    "The text of a completion: a str as it is; a message list -> the last assistant message; a message dict -> its content. None when no assistant message."
+    def content(m):
+        c = m.get('content')
+        if c is None: return ''
+        if isinstance(c, str): return c
+        if isinstance(c, list): return ''.join(p.get('text', '') if isinstance(p, dict) else str(p) for p in c)
+        raise TypeError(f"message content must be a str or a list of parts, got {type(c).__name__}")
+    if isinstance(completion, str): return completion
+    if isinstance(completion, dict):
+        if 'content' not in completion: raise TypeError("a message dict needs a 'content' key")
+        return content(completion)
+    if isinstance(completion, (list, tuple)):
+        if not all(isinstance(m, dict) for m in completion):
+            raise TypeError("a conversational completion is a list of {'role', 'content'} dicts")
+        mine = [m for m in completion if m.get('role', 'assistant') == 'assistant']
+        return content(mine[-1]) if mine else None
+    raise TypeError(f"a completion is a str or a list of message dicts, got {type(completion).__name__}")
+
+_FENCE = re.compile(r'^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```', re.S | re.M)
+_LEAN_DECL = re.compile(r"(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable|nonrec)\s+)*(theorem|lemma|example)\b")
+_LEAN_HEADER_LINE = re.compile(r'(import|open|set_option|universe|variable)\b[^\n]*$|--[^\n]*$|$')
+_COQ_DECL = re.compile(r'(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example|Goal)\b')
+
+def _norm(s: str) -> str: return ' '.join(s.split())
+def _word_start(m: str, i: int) -> bool: return i == 0 or not (m[i - 1].isalnum() or m[i - 1] in "_.'")
+
+def _lean_pinned(block: str, start: int, statement: str):
+    "(proof, offset, reason) of a Lean block that may restate the theorem."
+    m = mask_comments(block, 'lean')
+    decls = [d for d in _LEAN_DECL.finditer(m) if _word_start(m, d.start())]
+    if not decls: return block, start, 'ok'                                     # tactics only
+    d, pre = decls[0], m[:decls[0].start()]
+    if len(decls) > 1 or not all(_LEAN_HEADER_LINE.match(l.strip()) for l in pre.split('\n')):
+        return None, start, 'declarations before the theorem'
+    by = re.search(r':=\s*by\b', m[d.start():])
+    if not by: return None, start, 'a restated theorem without `:= by`'
+    head = block[d.start():d.start() + by.start()]
+    want = re.sub(r'\s*:=\s*(by)?\s*$', '', statement.rstrip())
+    if _norm(mask_comments(head)) != _norm(want): return None, start, f'restates a different statement: {_norm(head)[:120]!r}'
+    k = d.start() + by.end()
+    return block[k:], start + k, 'ok'
+
+def _coq_pinned(block: str, start: int, statement: str):
+    "(proof, offset, reason) of a Coq block that may restate the theorem."
+    m = mask_comments(block, 'coq')
+    s = m.lstrip()
+    d = _COQ_DECL.match(s)
+    if not d: return block, start, 'ok'
+    i = len(m) - len(s)
+    stop = re.search(r'\.(\s|$)', m[i:])
+    if not stop: return None, start, 'a restated theorem without its final period'
+    decl = block[i:i + stop.start()]
+    stated = decl.split(':', 1)[1] if d.group(1) != 'Goal' and ':' in decl else decl[len('Goal'):]
+    if _norm(stated) != _norm(statement.rstrip().rstrip('.')): return None, start, f'restates a different statement: {_norm(decl)[:120]!r}'
+    k = i + stop.end()
+    p = re.match(r'\s*Proof\s*\.', m[k:])
+    if p: k += p.end()
+    body = block[k:]
+    body = re.sub(r'\s*(Qed|Defined)\s*\.\s*$', '', body)
+    return body, start + k, 'ok'
+
+def extract_proof(completion,           # a str, a message list (the last assistant message counts) or one message dict
+                  statement: str,       # the theorem statement as given: what the proof is checked against
+                  lang: str = 'lean',   # 'lean' or 'coq'
+                  require_fence: bool|None = None # only a fenced block counts; None: for messages yes, for a plain str no
+                 ) -> tuple[str|None, int, str]:
+    "(proof, its offset in the completion's text, 'ok' or why there is no proof) for a completion of `statement`."
+    if lang not in FENCES: raise ValueError(f"lang must be one of {tuple(FENCES)}, got {lang!r}")
+    if not isinstance(statement, str): raise TypeError(f"statement must be a str, got {type(statement).__name__}")
+    text = completion_text(completion)
+    if text is None: return None, 0, 'no assistant message'
+    if require_fence is None: require_fence = not isinstance(completion, str)
+    if '```' in text or require_fence:
+        blocks = [(b.group(2), b.start(2)) for b in _FENCE.finditer(text) if b.group(1).lower() in FENCES[lang]]
+        if not blocks: return None, 0, f"no closed ```{FENCES[lang][0]} block"
+        body, start = blocks[-1]
+    else: body, start = text, 0
+    if not body.strip(): return None, start, 'empty proof'
+    proof, off, why = (_lean_pinned if lang == 'lean' else _coq_pinned)(body, start, statement)
+    if proof is not None and not proof.strip(): return None, off, 'empty proof'
+    return proof, off, why

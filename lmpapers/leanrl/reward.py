@@ -4,9 +4,10 @@
 
 # %% ../../nbs/leanrl/38_reward.ipynb #6ea09b77
 from __future__ import annotations
+import warnings
 from dataclasses import dataclass, replace, asdict
 import torch
-from .oracle import CheckResult
+from .oracle import CheckResult, completion_text, extract_proof
 from .parse import decoded_offsets, token_spans
 from ..rl.grpo import CREDIT_TOKENS, group_advantages, span_credit
 
@@ -70,24 +71,46 @@ def token_advantages(results: list,            # CheckResult per completion, gro
 
 # %% ../../nbs/leanrl/38_reward.ipynb #3b9fdb20
 class ProcessReward:
-    "TRL reward function (outcome g) and per-token advantage hook (the paper's reward) over one oracle."
+    "TRL reward function (outcome g) and per-token advantage hook (the paper's reward) over one oracle; completions may be strings or message lists."
     def __init__(self, oracle, tokenizer, group_size: int, cfg: RewardConfig = RewardConfig()):
         self.oracle, self.tok, self.G, self.cfg = oracle, tokenizer, group_size, cfg
         self.__name__ = 'proof_accepted'
-        self.last, self.history = [], []
+        self.last, self.history, self.offsets = [], [], []
+        self.counts = dict(checked=0, no_proof=0, different_statement=0)   # over every call
 
     def __call__(self, prompts=None, completions=None, statement=None, **kw) -> list[float]:
         if statement is None: raise ValueError("the dataset needs a 'statement' column")
-        self.last = self.oracle.check_many(list(zip(statement, completions)))
+        if completions is None or len(completions) != len(statement):
+            raise ValueError(f"{0 if completions is None else len(completions)} completions for {len(statement)} statements")
+        lang = getattr(self.oracle, 'lang', 'lean')
+        got = [extract_proof(c, s, lang) for c, s in zip(completions, statement)]
+        todo = [i for i, (p, _, _) in enumerate(got) if p is not None]
+        checked = dict(zip(todo, self.oracle.check_many([(statement[i], got[i][0]) for i in todo]))) if todo else {}
+        self.last, self.offsets, none, other = [], [], 0, 0
+        for i, (p, off, why) in enumerate(got):
+            if p is not None: self.last.append(checked[i]); self.offsets.append(off); continue
+            different = why.startswith('restates a different statement') or why == 'declarations before the theorem'
+            none += not different; other += different
+            self.last.append(CheckResult([], [], False, 'rejected' if different else 'no_proof', f'no proof to check: {why}', detail=why))
+            self.offsets.append(0)
+        self.counts['checked'] += len(todo); self.counts['no_proof'] += none; self.counts['different_statement'] += other
+        if none or other:
+            warnings.warn(f"{none + other} of {len(got)} completions were not checked ({none} held no proof, {other} restated "
+                          f"a different statement or added declarations): reward 0", stacklevel=2)
         g = [float(bool(r.accepted)) for r in self.last]
-        self.history.append(dict(reward=sum(g) / max(len(g), 1), statuses=[r.status for r in self.last]))
+        self.history.append(dict(reward=sum(g) / max(len(g), 1), statuses=[r.status for r in self.last], no_proof=none, different_statement=other))
         return g
 
     def token_advantages(self, completions, completion_ids, completion_mask, advantages, **kw) -> torch.Tensor:
         if len(self.last) != len(completions): raise RuntimeError("token_advantages called without matching checked completions")
         spans = []
-        for res, ids, m in zip(self.last, completion_ids, completion_mask):
+        for res, off, c, ids, m in zip(self.last, self.offsets, completions, completion_ids, completion_mask):
             n = int(m.sum())
-            _, offs = decoded_offsets(self.tok, ids[:n].tolist())
-            spans.append(token_spans(res.tactics, offs))
+            text, offs = decoded_offsets(self.tok, ids[:n].tolist())
+            if off and res.tactics:   # the proof sits inside the completion (a fenced block): find it in the decoded text
+                src = completion_text(c) or ''
+                proof = src[off:off + max(t.end for t in res.tactics)]
+                k = text.find(proof) if proof else -1
+                off = k if k >= 0 else off
+            spans.append(token_spans([(t.start + off, t.end + off) for t in res.tactics], offs))
         return token_advantages(self.last, spans, completion_ids.shape[1], self.G, self.cfg).to(advantages.device)
