@@ -247,11 +247,11 @@ def record(res: Results, rows: list[dict], cfg: dict, seed: int):
     res.add('prompts_scored', int(sum(r['scored'] for r in rows)), 'prompts')
     res.add('unscored', int(sum(not r['scored'] for r in rows)), 'prompts', note='model errors and prompts whose every judgment failed; excluded from every mean')
     d = paired_difference(rows, IMAGE_TASKS, TEXT_TASKS, 'asr', n_boot=cfg['n_boot'], seed=seed)
-    res.add('asr_image_minus_text', d['diff'], 'fraction', 'image-output tasks more vulnerable than text-output tasks (> 0)',
+    res.add('asr_image_minus_text', d['diff'], 'fraction', 'image-output tasks are more vulnerable than text-output tasks', expect='> 0', interval=[d['lo'], d['hi']], scale_limit='random tiny models and judge: no safety meaning' if res.scale == 'tiny' else '', note=
             f"paired over {d['n']} (model, risk target) pairs scored in all seven tasks" + ('; random tiny models and judge: no safety meaning' if res.scale == 'tiny' else ''))
     res.add('asr_image_minus_text_ci', [d['lo'], d['hi']], 'fraction')
     d = paired_difference(rows, ('IC', 'MT'), ('TI', 'IE'), 'asr', n_boot=cfg['n_boot'], seed=seed)
-    res.add('asr_ic_mt_minus_ti_ie', d['diff'], 'fraction', 'composition and multi-turn editing most violated (> 0)', f"paired over {d['n']} pairs" + ('; random tiny models and judge: no safety meaning' if res.scale == 'tiny' else ''))
+    res.add('asr_ic_mt_minus_ti_ie', d['diff'], 'fraction', 'composition and multi-turn editing are the most violated tasks', expect='> 0', interval=[d['lo'], d['hi']], scale_limit='random tiny models and judge: no safety meaning' if res.scale == 'tiny' else '', note=f"paired over {d['n']} pairs" + ('; random tiny models and judge: no safety meaning' if res.scale == 'tiny' else ''))
     res.add('asr_ic_mt_minus_ti_ie_ci', [d['lo'], d['hi']], 'fraction')
     res.add_figure('tasks', plot_tasks(rows, ivals)); res.add_figure('categories', plot_categories(rows, 'asr'))
     return ivals
@@ -326,8 +326,8 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
         planted = (pr, planted_truth_rows(cases, pm))
     res.add('cases_evaluated', len(cases), 'cases', note=f"{len({c.id for c in cases})} risk targets; {len(rows)} prompts over {len(models)} models")
     record(res, rows, cfg, seed)
-    res.add('resume_lost_items', a['lost'], 'items', 0, 'expected predictions and judgments without a final record after the run')
-    res.add('resume_repeated_items', a['repeated'], 'items', 0, 'predictions recorded as successes twice, or judged twice')
+    res.add('resume_lost_items', a['lost'], 'items', None, expect=0, note='expected predictions and judgments without a final record after the run')
+    res.add('resume_repeated_items', a['repeated'], 'items', None, expect=0, note='predictions recorded as successes twice, or judged twice')
     for cause, why in CAUSES.items(): res.add(f'unscored_{cause}', int(a['unscored'].get(cause, 0)), 'prompts', note=f'could not be scored: {why}')
     cx = r['cross']
     res.add('crosscheck_max_abs_diff', cx['max_abs_diff'], 'fraction', expect=0, margin=1e-5,
@@ -349,10 +349,10 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
         for metric, prefix in (('asr', 'asr'), ('arr', 'arr'), ('refusal', 'refusal_rate')):
             got, want = aggregate(pr['rows'], metric), aggregate(truth, metric)
             err = max(abs(got['planted']['tasks'][t]['value'] - want['planted']['tasks'][t]['value']) for t in want['planted']['tasks'])
-            res.add(f'planted_{prefix}_max_abs_error', err, metric, 0, 'largest |measured - planted| over the seven tasks: runner, judge parsing with retries, refusal detector and aggregation against the truth computed directly')
+            res.add(f'planted_{prefix}_max_abs_error', err, metric, None, expect=0, note='largest |measured - planted| over the seven tasks: runner, judge parsing with retries, refusal detector and aggregation against the truth computed directly')
         d, dt = paired_difference(pr['rows'], IMAGE_TASKS, TEXT_TASKS, 'asr', n_boot=cfg['n_boot'], seed=seed), paired_difference(truth, IMAGE_TASKS, TEXT_TASKS, 'asr')
-        res.add('planted_asr_image_minus_text', d['diff'], 'fraction', dt['diff'], f"planted model; claim column = the planted difference; 95% interval [{d['lo']:.3f}, {d['hi']:.3f}] over {d['n']} targets")
-        res.add('planted_unscored', int(sum(not r['scored'] for r in pr['rows'])), 'prompts', 0, 'the judge answered prose first on some prompts; the retries recover every one')
+        res.add('planted_asr_image_minus_text', d['diff'], 'fraction', None, expect=dt['diff'], margin=0.0, interval=[d['lo'], d['hi']], note=f"planted model; expected = the planted difference; 95% interval [{d['lo']:.3f}, {d['hi']:.3f}] over {d['n']} targets")
+        res.add('planted_unscored', int(sum(not r['scored'] for r in pr['rows'])), 'prompts', None, expect=0, note='the judge answered prose first on some prompts; the retries recover every one')
         res.add_figure('planted_tasks', plot_tasks(pr['rows']))
         res.add('planted_judge_retries', int(sum(1 for j in pr['judgments'].values() if j.attempts > 1 and j.judge == 'planted-judge')), 'judgments', note='judgments that needed a second try')
         res.add('planted_crosscheck_max_abs_diff', pr['cross']['max_abs_diff'], 'fraction', expect=0, margin=1e-5, note="the cross-check on the planted run (two judges, one answering nested verdicts)")
