@@ -103,6 +103,43 @@ def test_dojo_adapter_with_stand_in_types():
     assert r.verdicts == ['sound', 'failed', 'after'] and r.error == 'bad'
     assert dojo_verdicts(Dojo(), TacticState(), 'intro x\n#eval 1').status == 'rejected'
 
+def test_dojo_errors_map_to_statuses(monkeypatch):
+    "LeanDojo is not installed here: stand-in classes named as LeanDojo's exceptions and results (mapping by class name)."
+    import types
+    class TacticState: pass
+    class ProofGivenUp: pass
+    class TimeoutError:                                  # LeanDojo's returned result, not the builtin
+        error = 'timed out'
+    class DojoTacticTimeoutError(Exception): pass
+    class DojoHardTimeoutError(Exception): pass
+    class DojoCrashError(Exception):
+        @property
+        def is_out_of_memory(self): return str(self) == 'OOM'
+    class DojoInitError(Exception): pass
+    plan = {'slow': DojoTacticTimeoutError('t'), 'hard': DojoHardTimeoutError('t'), 'oom': DojoCrashError('OOM'),
+            'eof': DojoCrashError('Unexpected EOF'), 'odd': KeyError('not LeanDojo')}
+    class Dojo:
+        def run_tac(self, s, t):
+            if t in plan: raise plan[t]
+            return {'intro x': TacticState(), 'give_up_tac': ProofGivenUp(), 'wait': TimeoutError()}[t]
+    run = lambda last: dojo_verdicts(Dojo(), TacticState(), f'intro x\n{last}')
+    got = {t: (run(t).status, run(t).verdicts) for t in ('slow', 'hard', 'oom', 'eof', 'wait', 'give_up_tac')}
+    assert got == {'slow': ('timeout', ['sound', 'failed']), 'hard': ('timeout', ['sound', 'failed']), 'oom': ('memory', ['sound', 'failed']),
+                   'eof': ('crashed', ['sound', 'failed']), 'wait': ('timeout', ['sound', 'failed']), 'give_up_tac': ('ok', ['sound', 'failed'])}
+    with pytest.raises(KeyError): run('odd')                                    # anything else is not swallowed
+    assert run('sorry').verdicts == ['sound', 'failed']                         # truncation: sorry fails without reaching LeanDojo
+    # the oracle: an error raised on entering the Dojo is a status too
+    class Entering:
+        def __init__(self, thm, timeout): self.thm = thm
+        def __enter__(self):
+            if self.thm == 'bad': raise DojoInitError('not_a_theorem')
+            if self.thm == 'crash': raise DojoCrashError('OOM')
+            return Dojo(), TacticState()
+        def __exit__(self, *a): return False
+    monkeypatch.setitem(sys.modules, 'lean_dojo', types.SimpleNamespace(Dojo=Entering))
+    o = LeanDojoOracle()
+    assert [o.check(t, 'intro x\nslow').status for t in ('bad', 'crash', 'ok')] == ['invalid', 'memory', 'timeout']
+
 @pytest.mark.skipif(not lean_repl_command(), reason='no Lean REPL here (set $LEAN_REPL or put lake on PATH)')
 def test_real_repl_if_present():
     t = SubprocessTransport()

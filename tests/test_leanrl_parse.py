@@ -20,12 +20,21 @@ def texts(ts): return [t.text for t in ts]
     ('first | simp | ring', ['first | simp | ring']),
     ('by\n  norm_num [Nat.pow_succ]', ['norm_num [Nat.pow_succ]']),
     ('simp only [foo] at h ⊢\n  -- done\n', ['simp only [foo] at h ⊢']),
+    # calc: every step belongs to the calc; a step's `by` tactics are its own, never the next step
+    ('calc a = b := by rw [h]\n  _ = c := by simp\n  _ = d := h2\nexact foo', ['calc', 'a = b := by', 'rw [h]', '_ = c := by', 'simp', '_ = d := h2', 'exact foo']),
+    ('calc a\n    _ = b := by\n      rw [h]\n      ring\n    _ = c := h2', ['calc', 'a', '_ = b := by', 'rw [h]', 'ring', '_ = c := h2']),
+    ('exact calc a = b := h1\n    _ = c := h2', ['exact calc', 'a = b := h1', '_ = c := h2']),
+    ('nlinarith [calc_lemma x]', ['nlinarith [calc_lemma x]']),
 ])
 def test_lean_tactics_and_spans(proof, want):
     ts = parse_lean_proof(proof)
     assert texts(ts) == want
     assert all(proof[t.start:t.end] == t.text for t in ts)
     assert [t.start for t in ts] == sorted(t.start for t in ts)
+
+def test_calc_depths():
+    ts = parse_lean_proof('calc a = b := by rw [h]\n  _ = c := by simp\n  _ = d := h2')
+    assert [(t.depth, t.kind) for t in ts] == [(0, 'calc'), (1, 'step'), (2, 'tactic'), (1, 'step'), (2, 'tactic'), (1, 'step')]
 
 def test_lean_depths():
     ts = parse_lean_proof('  constructor\n  · have h : x := by\n      simp\n    exact h\n  · rfl')

@@ -12,10 +12,10 @@ from .parse import mask_comments, parse_lean_proof
 from .sandbox import Limits, ProverDied, ProverProcess, ProverTimeout
 
 # %% auto #0
-__all__ = ['MAX_REPLY', 'LEAN_AXIOMS', 'Message', 'Sorry', 'Reply', 'parse_reply', 'read_requests', 'read_transcript',
-           'transcript_stems', 'ReplyError', 'decode_reply', 'ReplayTransport', 'lean_repl_command', 'ReplyFlood',
-           'SubprocessTransport', 'LeanREPL', 'first_sorry', 'statement_head', 'audit_axioms', 'declaration_name',
-           'LeanOracle', 'dojo_verdicts', 'LeanDojoOracle', 'check_benchmark']
+__all__ = ['MAX_REPLY', 'LEAN_AXIOMS', 'DOJO_ERRORS', 'Message', 'Sorry', 'Reply', 'parse_reply', 'read_requests',
+           'read_transcript', 'transcript_stems', 'ReplyError', 'decode_reply', 'ReplayTransport', 'lean_repl_command',
+           'ReplyFlood', 'SubprocessTransport', 'LeanREPL', 'first_sorry', 'statement_head', 'audit_axioms',
+           'declaration_name', 'LeanOracle', 'dojo_status', 'dojo_verdicts', 'LeanDojoOracle', 'check_benchmark']
 
 # %% ../../nbs/leanrl/36_lean.ipynb #0053a932
 @dataclass
@@ -378,16 +378,42 @@ class LeanOracle(Oracle):
     def close(self): self.repl.close()
 
 # %% ../../nbs/leanrl/36_lean.ipynb #99ce58a7
-def dojo_verdicts(dojo, state, proof: str) -> CheckResult:
-    "Run the top-level tactics of `proof` through a LeanDojo `dojo` from `state`."
+# LeanDojo's exceptions, by class name (lean_dojo need not be installed to read them): raised by `Dojo(...)` on entry
+# or by `run_tac`, across its versions (DojoHardTimeoutError in older ones, DojoTacticTimeoutError in newer ones).
+DOJO_ERRORS = {'DojoTacticTimeoutError': 'timeout', 'DojoHardTimeoutError': 'timeout',
+               'DojoCrashError': 'crashed',      # 'memory' when LeanDojo says the crash was out of memory
+               'DojoInitError': 'invalid'}       # the theorem could not be opened (not a theorem, does not elaborate)
+
+def dojo_status(exc: BaseException) -> str|None:
+    "The status a LeanDojo exception maps to (matched by class name along its MRO), or None for any other exception."
+    name = next((k.__name__ for k in type(exc).__mro__ if k.__name__ in DOJO_ERRORS), None)
+    if name is None: return None
+    if DOJO_ERRORS[name] == 'crashed' and (getattr(exc, 'is_out_of_memory', False) is True or str(exc).strip().endswith('OOM')
+                                           or 'out of memory' in str(exc).lower()): return 'memory'
+    return DOJO_ERRORS[name]
+
+def dojo_verdicts(dojo, state, proof: str, sorry_fails: bool = True) -> CheckResult:
+    "Run the top-level tactics of `proof` through a LeanDojo `dojo` from `state`; LeanDojo's errors become statuses."
     t0, tactics = time.monotonic(), parse_lean_proof(proof)
     esc = find_escape(proof, 'lean')
     if esc: return rejected(tactics, esc)
+    sp = first_sorry(proof) if sorry_fails else None
     for s, e, idx in _segments(proof, tactics):
-        res = dojo.run_tac(state, proof[s:e].strip())
+        if sp is not None and sp < e:    # the truncation convention: sorry is the failing step
+            return CheckResult(tactics, verdicts_at(tactics, failing_tactic(tactics, sp)), False, 'ok',
+                               'sorry (a failing step under the truncation convention)', sp, time.monotonic() - t0)
+        try: res = dojo.run_tac(state, proof[s:e].strip())
+        except Exception as ex:
+            st = dojo_status(ex)
+            if st is None: raise
+            v = ['unchecked'] * len(tactics) if st == 'invalid' else verdicts_at(tactics, idx[0])
+            return CheckResult(tactics, v, False, st, f'{type(ex).__name__}: {ex}', tactics[idx[0]].start, time.monotonic() - t0,
+                               detail=type(ex).__name__)
         name = type(res).__name__
-        if name in ('LeanError', 'ProofGivenUp'):
+        if name in ('LeanError', 'TacticError', 'ProofGivenUp'):
             return CheckResult(tactics, verdicts_at(tactics, idx[0]), False, 'ok', getattr(res, 'error', name), tactics[idx[0]].start, time.monotonic() - t0)
+        if name == 'TimeoutError':       # a result (not the builtin) in the LeanDojo versions that return timeouts
+            return CheckResult(tactics, verdicts_at(tactics, idx[0]), False, 'timeout', getattr(res, 'error', name), tactics[idx[0]].start, time.monotonic() - t0)
         if name == 'ProofFinished': return CheckResult(tactics, verdicts_at(tactics, None), idx[-1] == len(tactics) - 1, 'ok', None, None, time.monotonic() - t0)
         if name != 'TacticState': raise TypeError(f"unexpected LeanDojo reply {name}")
         state = res
@@ -396,13 +422,20 @@ def dojo_verdicts(dojo, state, proof: str) -> CheckResult:
 class LeanDojoOracle(Oracle):
     "The oracle interface over LeanDojo's `Dojo`: `check(theorem, proof)` with a `lean_dojo.Theorem`."
     lang = 'lean'
-    def __init__(self, timeout: int = 15):
+    def __init__(self, timeout: int = 15, sorry_fails: bool = True):
         try: import lean_dojo
         except ImportError: raise ImportError("LeanDojo is not installed: `pip install lean-dojo`; it also needs a Lean "
                                               "toolchain (elan) and a traced Lean repository") from None
-        self.lean_dojo, self.timeout = lean_dojo, timeout
+        self.lean_dojo, self.timeout, self.sorry_fails = lean_dojo, timeout, sorry_fails
     def check(self, theorem, proof: str) -> CheckResult:
-        with self.lean_dojo.Dojo(theorem, timeout=self.timeout) as (dojo, state): return dojo_verdicts(dojo, state, proof)
+        t0 = time.monotonic()
+        try:
+            with self.lean_dojo.Dojo(theorem, timeout=self.timeout) as (dojo, state): return dojo_verdicts(dojo, state, proof, self.sorry_fails)
+        except Exception as ex:          # raised on entering or leaving the Dojo
+            st = dojo_status(ex)
+            if st is None: raise
+            ts = parse_lean_proof(proof)
+            return CheckResult(ts, ['unchecked'] * len(ts), False, st, f'{type(ex).__name__}: {ex}', None, time.monotonic() - t0, detail=type(ex).__name__)
 
 # %% ../../nbs/leanrl/36_lean.ipynb #6bd594a4
 def check_benchmark(path: str|Path, # a MiniF2F / ProofNet jsonl with name, header, formal_statement

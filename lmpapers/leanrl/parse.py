@@ -18,7 +18,7 @@ class Tactic:
     start: int
     end: int
     depth: int = 0
-    kind: str = 'tactic'   # 'tactic', 'have' (a header whose sub-proof follows), 'case', 'arm', 'bullet'
+    kind: str = 'tactic'   # 'tactic', 'have' (a header whose sub-proof follows), 'case', 'arm', 'bullet', 'calc', 'step' (of a calc)
 
 def mask_comments(src: str,          # proof text
                   lang: str = 'lean' # 'lean' (`--`, `/- -/`) or 'coq' (`(* *)`)
@@ -116,8 +116,57 @@ def _arms(m, s, e):
         elif c == '|' and depth == 0 and m[m.rfind('\n', 0, i) + 1:i].strip() == '' and i > s: arms.append(i)
     return arms
 
+def _top_word(m, s, e, w):
+    "Offset of the first bracket-level-0 occurrence of the word `w` in `m[s:e]`, or None."
+    d = 0
+    for i in range(s, e):
+        c = m[i]
+        if c in _OPEN: d += 1
+        elif c in _CLOSE: d = max(0, d - 1)
+        elif d == 0 and c == w[0] and _word_at(m, i, w): return i
+    return None
+
+def _calc(src, m, s, c, e, depth, out):
+    "A `calc` (after `s`'s words up to it, e.g. `exact`): the header, then each step at depth+1 with its `by` block at depth+2."
+    out.append(Tactic(src[s:c + 4], s, c + 4, depth, 'calc'))
+    starts, a = [], c + 4
+    first = m.find('\n', a, e); first = e if first < 0 else first
+    if m[a:first].strip(): starts.append(_strip(m, a, first)[0])     # `calc a = b := proof` or `calc a` on the same line
+    lines, i = [], first
+    while i < e:                                                     # later steps: lines starting with `_` at the lowest such column
+        j = i + 1
+        while j < e and m[j] in ' \t': j += 1
+        if j < e and m[j] == '_' and (j + 1 >= e or m[j + 1].isspace()): lines.append((j, _col(m, j)))
+        i = m.find('\n', j, e); i = e if i < 0 else i
+    if lines:
+        col = min(cl for _, cl in lines)
+        starts += [j for j, cl in lines if cl == col]
+    if not starts and first < e: starts = [_strip(m, first, e)[0]]   # `calc` alone on its line, the first step below
+    for a, b in zip(starts, starts[1:] + [e]):
+        a, b = _strip(m, a, b)
+        if a >= b: continue
+        k = _top_assign(m, a, b)
+        by = _strip(m, k + 2, b)[0] if k is not None else None
+        if by is not None and _word_at(m, by, 'by') and _strip(m, by + 2, b)[0] < b:
+            out.append(Tactic(src[a:by + 2], a, by + 2, depth + 1, 'step'))
+            _block(src, m, by + 2, b, depth + 2, out)
+        else: out.append(Tactic(src[a:b], a, b, depth + 1, 'step'))
+
+def _top_assign(m, s, e):
+    "Offset of the first bracket-level-0 `:=` in `m[s:e]`, or None."
+    d = 0
+    for i in range(s, e - 1):
+        c = m[i]
+        if c in _OPEN: d += 1
+        elif c in _CLOSE: d = max(0, d - 1)
+        elif d == 0 and m.startswith(':=', i): return i
+    return None
+
 def _piece(src, m, s, e, depth, out, by):
     t = m[s:e]
+    c = _top_word(m, s, e if by is None else by, 'calc')
+    if c is not None and not re.match(r'(case|next)\b', t) and t[0] not in '·.':
+        _calc(src, m, s, c, e, depth, out); return
     if t[0] in '·.' and (len(t) == 1 or t[1].isspace()):          # focusing dot: the rest is a block
         _block(src, m, s + 1, e, depth + 1, out); return
     if re.match(r'(case|next)\b', t):
