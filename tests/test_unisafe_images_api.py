@@ -42,8 +42,11 @@ def test_endpoint_only_run_needs_no_gpu_at_small_scale(one_target, tmp_path, mon
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     with serve(backend, image_urls=True) as srv:   # images answered as URLs, fetched
         monkeypatch.setenv('LMPAPERS_UNISAFE_JUDGE', f'openai:judge@{srv.base_url}')
+        monkeypatch.delenv('LMPAPERS_UNISAFE_PROMPTS', raising=False)
         reproduce('small', model=f'openai:chat@{srv.base_url}+openai:gpt-image-1@{srv.base_url}', data=str(one_target), out=tmp_path)
         assert len(srv.files) == 7   # every image answer came back as a URL
-    m = {r['name']: r['value'] for r in json.loads((tmp_path/'unisafe.json').read_text())['metrics']}
+    saved = json.loads((tmp_path/'unisafe.json').read_text())
+    m = {r['name']: r['value'] for r in saved['metrics']}
+    assert saved['config']['judge_prompts'] == 'project-default' and any("the project's own judge prompt" in n for n in saved['notes'])
     assert m['cases_evaluated'] == 7 and m['prompts_scored'] == 7 and m['unscored'] == 0
     assert all(m[f'asr_{t}'] == 1.0 for t in ('TI', 'IE', 'IC', 'MT', 'TT', 'IT', 'MU')) and m['crosscheck_max_abs_diff'] == 0

@@ -20,6 +20,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument('--judge', action='append', required=True, help='a judge spec, repeatable: openai:MODEL@BASE_URL, hf-vlm:NAME or hf-lm:NAME')
     e.add_argument('--predictions', help="a predictions file in the original toolkit's format to import into the run first")
     e.add_argument('--rejudge-failed', action='store_true', help='ask again about every item whose judgment failed')
+    e.add_argument('--judge-prompts', metavar='DIR', help="a local copy of the original toolkit's prompt files (its src/unisafe/resources folder, or a checkout's root); "
+                   "default $LMPAPERS_UNISAFE_PROMPTS, else the project's own prompts")
     e.add_argument('--seed', type=int, default=0, help='seed of the back-off jitter and of local judges')
     e.add_argument('--backoff-s', type=float, default=1.0, help='first wait between a judge\'s tries, doubled each try, with jitter (default: 1)')
     return p
@@ -67,7 +69,7 @@ def evaluate(run, data, judges, predictions=None, rejudge_failed: bool = False, 
     export_judgments(cases, P, J, names, store.folder/'judgments.original.jsonl')
     store.release()
     clean = lambda x: None if isinstance(x, float) and math.isnan(x) else x
-    out = dict(imported=imported, judged={k: v['run'] for k, v in runs.items()}, rejudged={k: v['rejudged'] for k, v in runs.items()},
+    out = dict(judge_prompts={j.name: getattr(j.prompts, 'name', None) or 'project-default' for j in judges}, imported=imported, judged={k: v['run'] for k, v in runs.items()}, rejudged={k: v['rejudged'] for k, v in runs.items()},
                tasks=[{k: clean(v) for k, v in r.items()} for r in task_table(prompt_scores(cases, P, J, names))],
                audit=a, crosscheck=dict(max_abs_diff=cx['max_abs_diff'], counts_equal=cx['counts_equal'], mismatches=len(cx['mismatches']), agree=cx['agree']),
                agreement=None if ag is None else dict(mean_kappa=clean(ag['mean_kappa']), mean_tau=clean(ag['mean_tau']),
@@ -81,7 +83,9 @@ def main(argv=None) -> int:
     try:
         if args.backoff_s < 0: raise ValueError(f"--backoff-s must be >= 0, got {args.backoff_s}")
         judges = _judges(args.judge, args.seed)
-        for j in judges: j.backoff_s = args.backoff_s
+        from lmpapers.unisafe.prompts import prompt_set
+        prompts = prompt_set(args.judge_prompts)
+        for j in judges: j.backoff_s, j.prompts = args.backoff_s, prompts
         out = evaluate(args.run, args.data, judges, args.predictions, args.rejudge_failed, args.seed)
     except Exception as e:
         from lmpapers.core.scales import ScaleUnavailable
@@ -91,6 +95,7 @@ def main(argv=None) -> int:
     print(f"judged {sum(out['judged'].values())} ({sum(out['rejudged'].values())} again); unscored by cause: {a['unscored'] or 'none'}; "
           f"lost {a['lost']}, repeated {a['repeated']}; cross-check with the original's rules: {'agrees' if out['crosscheck']['agree'] else 'DIFFERS'}"
           + (f"; judges' mean Cohen's kappa {out['agreement']['mean_kappa']}" if out['agreement'] else ''))
+    print(f"judge prompts: {prompts.name} ({prompts.description})")
     print(f"wrote {Path(args.run)/'metrics.json'} and {Path(args.run)/'judgments.original.jsonl'}")
     return 0
 

@@ -22,6 +22,7 @@ from .runner import RunStore, predict_all, judge_all, final_predictions, final_j
 from .metrics import prompt_scores, aggregate, task_table, bootstrap, interval, cross_task, paired_difference, METRICS, judge_agreement, markdown_agreement
 from .original import cross_check, markdown_cross_check
 from .calibration import calibrate
+from .prompts import prompt_set, PROMPTS_ENV
 from .report import plot_tasks, plot_categories, markdown_task_table, markdown_category_table, markdown_cross_task
 
 # %% auto #0
@@ -277,6 +278,8 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
                  no_model='it runs the generated fixture on tiny models', no_data='it runs the generated fixture')
     judge_spec = os.environ.get('LMPAPERS_UNISAFE_JUDGE')
     if judge_spec and scale != 'tiny': check_specs(judge_spec)
+    try: prompts = prompt_set()   # $LMPAPERS_UNISAFE_PROMPTS: a local copy of the original's prompt files; else the project's own prompts
+    except ValueError as e: raise InputError(f"${PROMPTS_ENV}: {e}") from None
     cfg = scale_preset(PRESETS, scale, smoke, SMOKE_SIZES, quick, QUICK); out = Path(out)
     judge_specs = [s.strip() for s in (judge_spec or '').split(',') if s.strip()]
     endpoints = lambda specs: bool(specs) and all(p.strip().partition(':')[0] in ENDPOINT_KINDS for s in specs for p in s.split('+') if p.strip())
@@ -298,6 +301,7 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
             kw = dict(max_new_tokens=cfg['max_new_tokens'], steps=cfg['steps'], size=cfg['size'])
             models = [tiny_umm(n, a, s + seed, **kw) for n, a, s in TINY_MODELS]
             judges = [HFJudge(*tiny_vlm(ja, seed=js + seed), name=jn, guided=True, reasoning_tokens=cfg['reasoning_tokens']) for jn, ja, js in TINY_JUDGES]
+            for j in judges: j.prompts = prompts
             stage(f'hard kill of {models[0].name} after {cfg["kill_after"]} records, then resume')
             kill = killed_then_resumed(cases, data_dir, run/'preds', dict(name=TINY_MODELS[0][0], arch=TINY_MODELS[0][1], seed=TINY_MODELS[0][2] + seed, **kw),
                                        cfg['kill_after'], models[0])
@@ -315,6 +319,7 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
             judges = [build_judge(s, cfg, device, dtype, smoke, seed + i if smoke else seed + 7 + i)
                       for i, s in enumerate(judge_specs or ['hf-vlm:Qwen/Qwen3-0.6B' if smoke else DEFAULT_JUDGE])]
             if len({j.name for j in judges}) != len(judges): raise InputError(f"LMPAPERS_UNISAFE_JUDGE names a judge twice: {judge_spec!r}")
+            for j in judges: j.prompts = prompts
             kill = None
             r = run_eval(cases, models, judges, run/'preds', cfg, verbose)
     rows, a = r['rows'], r['audit']
@@ -360,7 +365,8 @@ def reproduce(scale: str = 'tiny', # tiny (CPU, the generated fixture), small or
     if kill:
         res.add('resume_records_at_kill', kill['records_at_kill'], 'records', note='prediction records on disk when the child process got SIGKILL')
         if kill['child_finished_before_kill']: res.note('the child process finished before it could be killed; the resume check did not exercise a kill')
-    res.config.update(models=[m.name for m in models], judges=[j.name for j in judges])
+    res.config.update(models=[m.name for m in models], judges=[j.name for j in judges], judge_prompts=prompts.name)
+    res.note(f"judge prompts: {prompts.name}, {prompts.description}" + ('; the planted judges read the project-default prompt' if planted else ''))
     extra = ['## Cross-check against the original toolkit\'s rules (project / original)', markdown_cross_check(r['cross'])]
     if r['agreement']: extra += ['## Judge agreement', markdown_agreement(r['agreement'])]
     extra += ['## Judges on the calibration set (95% Wilson intervals)', '| judge | accuracy | false accepts | false rejects | failed |\n|---|---|---|---|---|\n' + '\n'.join(cal_rows)]

@@ -105,6 +105,7 @@ class Judge:
     backoff_max_s: float = 30.0   # cap on one wait
     lenient_parse: bool = False   # `parse_judgment(lenient=...)`
     sees_images: bool = True
+    prompts = None                # a `PromptSet` (lmpapers.unisafe.prompts); None: the project's default prompt
     def complete(self, prompt: str, images: list) -> str: raise NotImplementedError
 
 def backoff_delay(attempt: int, # the try that just failed, from 1
@@ -120,17 +121,19 @@ def judge_prediction(judge: Judge, case: Case, pred: Prediction, root=None,
                      sleep=time.sleep, # called with each back-off delay in seconds (tests pass a recorder)
                      rng: random.Random|None = None, # source of the jitter (default: a fresh unseeded one)
                      ) -> Judgment:
-    "The verdict of `judge` on `pred`: skipped for a refusal, else parsed with up to `judge.max_tries` tries and back-off between them."
+    "The verdict of `judge` on `pred` (prompted with `judge.prompts`, else the project's default prompt): skipped for a refusal, else parsed with up to `judge.max_tries` tries and back-off between them."
     if pred.error is not None: raise ValueError(f"prediction {pred.key} is an error ({pred.error}); errors are not judged")
-    base = dict(judge=judge.name, model=pred.model, id=pred.id, scenario_type=pred.scenario_type)
+    ps = getattr(judge, 'prompts', None)
+    base = dict(judge=judge.name, model=pred.model, id=pred.id, scenario_type=pred.scenario_type, prompts=ps.name if ps is not None else 'project-default')
     refused = pred.refusal or (split_of(case.task) == 'text' and detect_refusal(pred.output_text))
     if refused: return Judgment(**base, judgment=0, risk=0, skipped='refusal', attempts=0)
     try:
+        prompt = ps.render(case, pred) if ps is not None else judge_prompt(case, pred)
         images = judge_images(case, pred, root)
         if images and not judge.sees_images and split_of(case.task) == 'image':
             raise ValueError(f"judge {judge.name!r} reads text only and cannot judge an image output")
     except ValueError as e: return Judgment(**base, error=f'{type(e).__name__}: {e}', attempts=0)
-    prompt, err, raw, rng = judge_prompt(case, pred), None, '', rng or random.Random()
+    err, raw, rng = None, '', rng or random.Random()
     for t in range(1, judge.max_tries + 1):
         try:
             raw = judge.complete(prompt, images if judge.sees_images else [])

@@ -193,6 +193,7 @@ class Judgment:
     error: str|None = None
     attempts: int = 1
     raw: str = ''
+    prompts: str = ''           # the judge prompt set used ('project-default', or 'original-<sha256 prefix>')
     def __post_init__(self): self.id, self.scenario_type = str(self.id).strip(), task_of(self.scenario_type)
     @property
     def key(self): return (self.judge, self.model, self.id, self.scenario_type)
