@@ -95,6 +95,7 @@ def test_failing_paper_in_all_does_not_stop_the_others(monkeypatch, tmp_path, ca
         assert rec['status'] == 'failed' and msg in rec['error']
     report = (tmp_path/'report.md').read_text()
     assert '**failed**: `RuntimeError: diverged`' in report and '## judges' in report
+    assert 'gfa (tiny): failed: RuntimeError: diverged' in captured.out and 'judges (tiny): no claim of the paper recorded' in captured.out   # one summary line a paper
 
 def test_output_folder_check_is_safe_for_runs_sharing_a_folder(tmp_path):
     "Papers run side by side into one folder (as `make test`'s smoke step does) each probe it without tripping the others."

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, importlib.metadata as md, inspect, os, sys, tempfile, time, traceback
 from pathlib import Path
-from .results import SCALES, load_results, write_report, write_failure
+from .results import SCALES, load_results, write_report, write_failure, verdict_summary
 from .data import InputError, check_data, check_model_path, check_seed   # light: no torch, no datasets
 
 # %% auto #0
@@ -116,7 +116,9 @@ def _cmd_reproduce(args) -> int:
             write_failure(name, args.scale, args.seed, out, msg, smoke=args.smoke); failed.append(name); continue
         print(f'   wrote {path} in {time.time()-t0:.0f} s', flush=True)
     report = write_report(out) if load_results(out) else None
-    if report: print(f'report: {report} and {report.with_suffix(".html")}')
+    if report:
+        print(f'report: {report} and {report.with_suffix(".html")}')
+        for r in load_results(out): print('   ' + verdict_summary(r).replace('**', ''))   # one line per paper: claims agreeing, contradicted, undecided
     if not_run: print(f'not run: {", ".join(not_run)} (see the report for what to install)', file=sys.stderr)
     if failed: print(f'error: failed: {", ".join(failed)} (see the report)', file=sys.stderr); return 1
     return 0

@@ -352,8 +352,7 @@ def _cell(v) -> str:
     return _fmt(v).replace('\r', ' ').replace('\n', ' ').replace('|', '\\|')
 
 def _interval_text(iv) -> str:
-    if not iv: return 'none'
-    return 'exact' if iv[0] == iv[1] else f'[{_fmt(iv[0])}, {_fmt(iv[1])}]'
+    return f'[{_fmt(iv[0])}, {_fmt(iv[1])}]' if iv else 'none'
 
 # %% ../../nbs/core/05_results.ipynb #000b4fd0
 def verdict_summary(result: dict) -> str:
@@ -371,7 +370,7 @@ def verdict_table(result: dict) -> list[str]:
     lines = ['| claim | measured | interval | scale | verdict | reason | also measured |', '| --- | --- | --- | --- | --- | --- | --- |']
     for v in vs:
         meas = '' if v['metric'] is None else f"`{v['metric']}` = {_fmt(v['measured'])}{' ' + v['unit'] if v.get('unit') else ''}"
-        also = '; '.join(f"`{o['metric']}` = {_fmt(o['measured'])} {_interval_text(o['interval'])}: {o['verdict']}" for o in v.get('others', []))
+        also = '; '.join(f"`{o['metric']}` = {_fmt(o['measured'])}{' ' + _interval_text(o['interval']) if o['interval'] else ''}: {o['verdict']}" for o in v.get('others', []))
         lines.append('| ' + ' | '.join(_cell(c) for c in (v['claim'], meas, _interval_text(v['interval']), v['scale'], f"**{v['verdict']}**", v['reason'], also)) + ' |')
     return lines
 
