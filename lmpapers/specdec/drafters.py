@@ -148,6 +148,10 @@ def new_cache(model) -> DynamicCache:
     if sliding_window_of(model) is not None: return DynamicCache()   # every layer a full DynamicLayer, created on first use
     return DynamicCache(config=model.config)
 
+def _has_recurrent_state(cache) -> bool:
+    from transformers.cache_utils import LinearAttentionCacheLayerMixin
+    return any(isinstance(layer, LinearAttentionCacheLayerMixin) for layer in cache.layers)
+
 class PrefixCache:
     "A model's KV cache of a token prefix, kept across calls so that each call feeds only the tokens the cache lacks."
     def __init__(self, model): self.model = model; self.reset()
@@ -161,6 +165,8 @@ class PrefixCache:
         m = min(len(self.ids), len(ids) - fresh)
         agree = (self.ids[:m] == ids[:m]).long()
         L = m if bool(agree.all()) else int(agree.argmin())
+        if self.cache is not None and self.cache.get_seq_length() > L and _has_recurrent_state(self.cache):
+            self.cache, L = None, 0          # recurrent (linear-attention) layers cannot be cut back: run the prefix again
         if self.cache is None: self.cache = new_cache(self.model)
         if self.cache.get_seq_length() > L: self.cache.crop(L - self.cache.get_seq_length())
         return L

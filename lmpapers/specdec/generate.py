@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 from .drafters import DraftTree, Drafter, committed_ids
 from .verify import prefill, verify_tree, keep_path, capture_states
+from .recurrent import recurrent_kinds, snapshot_state, replay
 from .accept import accept_tree, check_sampling
 
 # %% auto #0
@@ -102,6 +103,7 @@ def speculative_generate(target,                        # HF causal LM with KV-c
     if drafter is not None: drafter.reset()
     sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p)
     layers = getattr(drafter, 'target_layers', None) if drafter is not None else None   # a drafter that reads the target's states
+    recurrent = bool(recurrent_kinds(target))            # linear-attention layers: snapshot, restore and replay (notebook 42a)
     t0 = time.perf_counter()
     with capture_states(target, layers) as states: cache = prefill(target, ids)
     if layers and len(ids) > 1: drafter.target_states(ids[:-1], states[0][0])
@@ -124,9 +126,14 @@ def speculative_generate(target,                        # HF causal LM with KV-c
             tree = tree.prune(left - 1)
         t2 = time.perf_counter()
         P = cache.get_seq_length()
+        snap = snapshot_state(cache) if recurrent else None
         with capture_states(target, layers) as states: logits = verify_tree(target, cache, seq[-1], tree)
         path, bonus = accept_tree(logits, tree, temperature, top_k, top_p, generator)
-        keep_path(cache, P, path)
+        rows = [0] + [1 + i for i in path]                # the root's and the accepted nodes' places in the captured states
+        if snap is None: keep_path(cache, P, path)
+        elif not (tree.is_chain and len(path) == tree.n):  # a rejected draft, or a tree scored on a copy: run the accepted path again
+            with capture_states(target, layers) as states: replay(target, cache, P, snap, [seq[-1]] + tree.tokens[path].tolist())
+            rows = list(range(1 + len(path)))
         t3 = time.perf_counter()
         new = tree.tokens[path].tolist() + [bonus]
         if eos:
@@ -135,7 +142,7 @@ def speculative_generate(target,                        # HF causal LM with KV-c
         if drafter is not None: drafter.verified(logits, tree, path, new[:left], sampling)
         if layers:   # the states of the root and of the accepted nodes that are now committed (all but the last new token)
             done = new[:left]
-            drafter.target_states(torch.tensor([seq[-1]] + done[:-1]), states[0][0, [0] + [1 + i for i in path[:len(done) - 1]]])
+            drafter.target_states(torch.tensor([seq[-1]] + done[:-1]), states[0][0, rows[:len(done)]])
         seq += new[:left]
         out.steps.append(StepStats(tree.n, len(path), int(tree.depths().max()) if tree.n else 0, t2 - t1, t3 - t2))
         if drafter is not None: drafter.feedback(len(path), tree, t3 - t2)

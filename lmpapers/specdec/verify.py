@@ -10,6 +10,7 @@ from transformers import DynamicCache, PreTrainedModel
 from ..core.guards import to_model, model_dtype
 from ..core.models import decoder_layers
 from .drafters import DraftTree, keep_logits, new_cache, attention_kinds, sliding_window_of, FULL, SLIDING
+from .recurrent import RECURRENT_KINDS, check_recurrent, recurrent_kinds, verify_paths
 
 # %% auto #0
 __all__ = ['tree_ancestry', 'tree_attention_mask', 'tree_position_ids', 'check_attention_kinds', 'tree_masks', 'prefill',
@@ -48,12 +49,13 @@ def tree_position_ids(parents: torch.Tensor, prefix_len: int) -> torch.Tensor:
 
 # %% ../../nbs/specdec/42_verify.ipynb #ebb958c0
 def check_attention_kinds(model):
-    "Refuse, before any decoding, a target whose attention layers a tree pass cannot mask exactly (e.g. chunked attention)."
+    "Refuse, before any decoding, a target whose layers verification cannot handle exactly (e.g. chunked attention), naming their kind."
     kinds = set(attention_kinds(model))
-    ok = {FULL, SLIDING, 'dummy'} if SLIDING in kinds else {FULL, 'linear_attention', 'conv', 'hybrid', 'dummy'}
+    ok = {FULL, SLIDING, 'dummy'} if SLIDING in kinds else {FULL, 'dummy', *RECURRENT_KINDS}
     bad = sorted(kinds - ok)
     if bad: raise NotImplementedError(f"{type(model).__name__} has {', '.join(bad)} layers; speculative verification supports full "
-                                      "and sliding-window attention (and chains on linear-attention hybrids), not these")
+                                      "and sliding-window attention, and the linear-attention hybrids checked exact, not these")
+    check_recurrent(model)   # recurrent layers: only the families whose state rollback is checked exact
 
 def tree_masks(model, parents: torch.Tensor, prefix_len: int):
     "The tree pass's `attention_mask`: one additive mask, or one per attention kind when full and sliding-window layers mix."
@@ -82,7 +84,8 @@ def prefill(model: PreTrainedModel, ids: torch.Tensor # [T] prompt, T >= 1
 def verify_tree(model: PreTrainedModel, cache: DynamicCache,
                 root: int,           # last committed token (not in the cache)
                 tree: DraftTree) -> torch.Tensor:
-    "Target logits [n+1, V] at the root and every node, in one forward pass that appends n+1 entries to `cache`."
+    "Target logits [n+1, V] at the root and every node, in one forward pass that appends n+1 entries to `cache` (a tree on a recurrent target: one row per path, cache unchanged)."
+    if not tree.is_chain and recurrent_kinds(model): return verify_paths(model, cache, root, tree)   # notebook 42a
     P = cache.get_seq_length()
     ids = to_model(torch.cat([torch.tensor([root]), tree.tokens])[None], model)
     kw = {}
