@@ -24,6 +24,8 @@ def check_paper(runs: Path, p: str) -> list[str]:
     if not r.get('metrics'): bad.append(f'{p}: no metrics')
     if 'torch' not in r.get('versions', {}): bad.append(f'{p}: no library versions recorded')
     if not r.get('figures'): bad.append(f'{p}: no figures')
+    for name, err in (r.get('figure_errors') or {}).items(): bad.append(f'{p}: figure {name} failed: {err[:300]}')
+    if not isinstance(r.get('verdicts'), list): bad.append(f'{p}: no verdicts list in the results file')
     for name, rel in r.get('figures', {}).items():
         if not (d/rel).exists() or (d/rel).stat().st_size < 1000: bad.append(f'{p}: figure {name} ({rel}) missing or empty')
     md, html = d/'report.md', d/'report.html'
