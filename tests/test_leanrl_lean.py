@@ -151,7 +151,9 @@ def test_real_repl_if_present():
 
 
 # ---- the client against a scripted hostile REPL: a real subprocess speaking the REPL's protocol (tests/data/leanrl/scripted_repl.py) ----
-SCRIPTED = [sys.executable, str(DATA/'scripted_repl.py')]
+# the prover runs as an unprivileged user: a system python it can read (this interpreter may live under /root)
+PY = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
+SCRIPTED = [PY, str(DATA/'scripted_repl.py')]
 
 def scripted_oracle(wall_s=0.25, **kw):
     t = SubprocessTransport(SCRIPTED, limits=Limits(wall_s=wall_s), env={'SCRIPTED_REPL_SLOW': '0.5', 'PATH': os.environ.get('PATH', '')})

@@ -59,8 +59,9 @@ class CoqSession:
         self._start()
 
     def _start(self):
-        self.workdir = self.workdir if getattr(self, 'workdir', None) else tempfile.mkdtemp(prefix='lmpapers-coq-')   # coqtop writes caches (.lia.cache) to its cwd
-        self.proc = ProverProcess([os.environ.get('COQTOP', 'coqtop'), '-emacs', '-q'], self.limits, cwd=self.workdir, merge_stderr=True)
+        # the sandbox's private scratch folder is coqtop's working directory (lia writes .lia.cache there), removed with it
+        self.proc = ProverProcess([os.environ.get('COQTOP', 'coqtop'), '-emacs', '-q'], self.limits, merge_stderr=True)
+        self.workdir = self.proc.scratch
         self.proc.read_until(_first_prompt, time.monotonic() + 30)
         for line in self.prelude:
             err = _error_of(self._say(line, time.monotonic() + 60))
@@ -109,7 +110,9 @@ class CoqSession:
             if self.proc is None: self._start()
             self._fresh(deadline)
             err = _error_of(self._say(f'Theorem {name} : {statement}.', deadline))
-            if err: raise ValueError(f'statement does not elaborate: {err}')
+            if err:   # the statement itself is broken: the attempt is void, no tactic is to blame
+                return CheckResult(tactics, ['unchecked'] * len(tactics), False, 'invalid', f'statement does not elaborate: {err}',
+                                   None, time.monotonic() - t0, detail='statement does not elaborate')
             self._say('Proof.', deadline)
             failing, error, pos = None, None, None
             for i, t in enumerate(tactics):
@@ -147,8 +150,8 @@ class CoqSession:
         return CheckResult(tactics, v, False, status, msg, pos, time.monotonic() - t0, detail=msg)
 
     def close(self):
-        if self.proc is not None: self.proc.kill(); self.proc = None
-        if getattr(self, 'workdir', None): shutil.rmtree(self.workdir, ignore_errors=True); self.workdir = None
+        if self.proc is not None: self.proc.kill(); self.proc = None   # removes its scratch folder too
+        self.workdir = None
 
 def _split3(text: str) -> tuple[str, str, str]:
     "The answers to `Qed.` and to `Print Assumptions` in text that holds them and the mark's answer, prompt-separated."
