@@ -10,10 +10,10 @@ from pathlib import Path
 import html as _html, re as _re
 
 # %% auto #0
-__all__ = ['SCALES', 'DEFAULT_MARGIN', 'VERDICTS', 'RULE_TEXT', 'check_scale', 'Metric', 'library_versions', 'new_figure',
-           'PhysicalLimitError', 'check_physical_limit', 'accepted_set', 'verdict', 'scale_label', 'claim_verdicts',
-           'verdict_counts', 'draw_figure', 'Results', 'write_failure', 'load_results', 'verdict_summary',
-           'verdict_table', 'report_markdown', 'write_report']
+__all__ = ['SCALES', 'DEFAULT_MARGIN', 'MIN_UNITS', 'VERDICTS', 'RULE_TEXT', 'check_scale', 'Metric', 'library_versions',
+           'new_figure', 'PhysicalLimitError', 'check_physical_limit', 'accepted_set', 'verdict', 't_interval',
+           'scale_label', 'claim_verdicts', 'verdict_counts', 'draw_figure', 'Results', 'write_failure', 'load_results',
+           'verdict_summary', 'verdict_table', 'report_markdown', 'write_report']
 
 # %% ../../nbs/core/05_results.ipynb #2b029250
 SCALES = ('tiny', 'small', 'full')
@@ -38,6 +38,8 @@ class Metric:
     margin: float|None = None              # tolerance on `expect` (None: 10% of a number, 0 for a bound or a range)
     primary: bool = False                  # of several rows with the same claim, the one measured as the paper measures it
     scale_limit: str = ''                  # why this run cannot carry the claim (other benchmark, hardware, scale): the verdict is 'cannot tell'
+    n: int|None = None                     # how many independent units (seeds, prompts, tasks) a sampled interval was computed from
+    exact: bool = False                    # the interval is [v, v] of a count with no sampling noise (interval='exact')
 
 def _jsonable(v):
     "Numpy/torch scalars and non-finite floats as plain JSON values."
@@ -96,6 +98,7 @@ def check_physical_limit(name: str,         # the metric, e.g. 'decode_speedup_v
 
 # %% ../../nbs/core/05_results.ipynb #3cf33254
 DEFAULT_MARGIN = 0.1   # relative margin around a claim that is a number: 3.9x accepts [3.51, 4.29]
+MIN_UNITS = 5          # a sampled interval (bootstrap, Student-t) from fewer independent units cannot decide a verdict
 VERDICTS = ('agrees', 'contradicts', 'cannot tell')
 _NUM = r'([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)'
 
@@ -125,6 +128,13 @@ def _isnan(x) -> bool:
     try: return not isinstance(x, (str, bool)) and not math.isfinite(float(x))
     except (TypeError, ValueError): return False
 
+def _units(n):
+    "`n` as an int >= 1, or None."
+    if n is None: return None
+    if hasattr(n, 'item'): n = n.item()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"n must count the independent units (seeds, prompts) an interval came from: an int >= 1, got {n!r}")
+    return n
+
 def _inside(x, lo, hi, lc, hc) -> bool: return (lo < x or (lc and x == lo)) and (x < hi or (hc and x == hi))
 
 def _set_text(lo, hi, lc, hc) -> str:
@@ -136,21 +146,43 @@ def _set_text(lo, hi, lc, hc) -> str:
 def verdict(value,              # the measured value
             interval,           # [lo, hi], or None when the value has no interval
             expect,             # what the claim accepts (see `accepted_set`); a bool for a yes/no result
-            margin: float|None = None
+            margin: float|None = None,
+            n: int|None = None, # independent units (seeds, prompts) the interval was computed from; below `MIN_UNITS`: 'cannot tell'
+            exact: bool = False # the interval is an exact count's [v, v]; otherwise a zero-width interval is 'cannot tell'
            ) -> tuple[str, str]:
     "(verdict, reason): 'agrees' if the interval lies inside the set `expect` accepts, 'contradicts' if outside it, else 'cannot tell'."
+    n = _units(n)
     if isinstance(expect, bool) or isinstance(value, bool):
         if not (isinstance(expect, bool) and isinstance(value, bool)): return 'cannot tell', f'a yes/no result against {_fmt(expect)}, or a number against yes/no'
         return ('agrees', f'exact: {_fmt(value)}') if value == expect else ('contradicts', f'exact: {_fmt(value)}, the claim says {_fmt(expect)}')
     lo, hi, lc, hc = accepted_set(expect, margin); want = _set_text(lo, hi, lc, hc)
     if isinstance(value, str) or value is None: return 'cannot tell', f'the value {_fmt(value)!s} is not a number'
-    if interval is None:
-        where = 'inside' if _inside(float(value), lo, hi, lc, hc) else 'outside'
-        return 'cannot tell', f'no interval (the point {_fmt(value)} lies {where} {want})'
+    where = 'inside' if _inside(float(value), lo, hi, lc, hc) else 'outside'
+    if interval is None: return 'cannot tell', f'no interval (the point {_fmt(value)} lies {where} {want})'
     a, b = (float(x) for x in interval)
+    if not exact and n is not None and n < MIN_UNITS:
+        return 'cannot tell', f"interval from {n} independent unit{'s' * (n != 1)}, fewer than {MIN_UNITS} (the point {_fmt(value)} lies {where} {want})"
+    if not exact and a == b:
+        return 'cannot tell', f'zero-width interval of a sampled statistic (every resample gave {_fmt(a)}): too few distinct units to show its spread'
     if _inside(a, lo, hi, lc, hc) and _inside(b, lo, hi, lc, hc): return 'agrees', f'interval inside {want}'
     if b < lo or a > hi or (b == lo and not lc) or (a == hi and not hc): return 'contradicts', f'interval outside {want}'
     return 'cannot tell', f'interval straddles {want}'
+
+# %% ../../nbs/core/05_results.ipynb #939c0879
+def t_interval(x,                  # per-seed values (or per-seed paired differences); NaNs are dropped
+               level: float = 0.95 # coverage
+              ) -> tuple[list|None, int]:
+    "([lo, hi], n): the Student-t interval of the mean of `x` and the number of values it used; the interval is None below 2 values."
+    import numpy as np
+    from scipy.stats import t
+    level = _finite(level, 'level')
+    if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level}")
+    try: v = np.asarray([float(e) for e in x], dtype=float)
+    except (TypeError, ValueError): raise TypeError(f"x must be a sequence of numbers, got {x!r}") from None
+    v = v[~np.isnan(v)]
+    if len(v) < 2: return None, len(v)
+    h = t.ppf((1 + level) / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return [float(v.mean() - h), float(v.mean() + h)], len(v)
 
 # %% ../../nbs/core/05_results.ipynb #d5bf9cf5
 def scale_label(result: dict) -> str:
@@ -172,7 +204,7 @@ def _metric_verdict(m: dict, smoke: bool = False) -> tuple[str, str]:
     if m.get('scale_limit'): return 'cannot tell', f"this scale cannot carry it: {m['scale_limit']}"
     if expect is None: return 'cannot tell', 'the claim has no number or bound on this metric (no expect=)'
     value = m.get('value'); iv = m.get('interval')
-    return verdict(value, iv, expect, m.get('margin'))
+    return verdict(value, iv, expect, m.get('margin'), n=m.get('n'), exact=bool(m.get('exact')))
 
 def claim_verdicts(result: dict) -> list[dict]:
     "One verdict per distinct claim of a result file (as saved): claim, measured, interval, scale, verdict, reason, and the other rows."
@@ -182,7 +214,7 @@ def claim_verdicts(result: dict) -> list[dict]:
     scale, smoke, out = scale_label(result), bool(result.get('smoke')), []
     def row(m):
         v, why = _metric_verdict(m, smoke)
-        return dict(metric=m['name'], measured=m['value'], unit=m.get('unit', ''), interval=m.get('interval'),
+        return dict(metric=m['name'], measured=m['value'], unit=m.get('unit', ''), interval=m.get('interval'), n=m.get('n'),
                     expect=_reading(m),
                     verdict=v, reason=why)
     for claim, ms in groups.items():
@@ -190,7 +222,7 @@ def claim_verdicts(result: dict) -> list[dict]:
         if len(prim) == 1:
             d = row(prim[0]); others = [row(m) for m in ms if m is not prim[0]]
         else:
-            d = dict(metric=None, measured=None, unit='', interval=None, expect=None, verdict='cannot tell',
+            d = dict(metric=None, measured=None, unit='', interval=None, n=None, expect=None, verdict='cannot tell',
                      reason=f'{len(ms)} rows measure this claim and {"none" if not prim else "several"} is marked as measured the way the paper measures it (primary=True)')
             others = [row(m) for m in ms]
         out.append(dict(claim=ms[0]['claim'], scale=scale, **d, others=others))
@@ -251,12 +283,14 @@ class Results:
             expect=None,         # what the value must be (see `accepted_set`); the reading of `claim` on this metric
             margin: float|None = None, # tolerance on `expect` or on a number `claim`
             primary: bool = False,     # of several rows with this claim, the one measured as the paper measures it
-            scale_limit: str = ''      # why this run cannot carry the claim: the verdict is 'cannot tell' with this reason
+            scale_limit: str = '',     # why this run cannot carry the claim: the verdict is 'cannot tell' with this reason
+            n: int|None = None         # with a sampled `interval`: how many independent units (seeds, prompts) it came from
            ) -> Metric:
         "Record metric `name`; recording the same name twice, a second primary row of one claim, or a value above its physical `limit`, is an error."
         if name in self.metrics: raise ValueError(f"metric {name!r} recorded twice")
         if limit is not None: check_physical_limit(name, value, limit, baseline)
         value, claim = _jsonable(value), _jsonable(claim)
+        exact, n = isinstance(interval, str) and interval == 'exact', _units(n)
         if interval is not None: interval = self._interval(name, value, interval)
         expect = _jsonable(expect); reading = _reading(dict(claim=claim, expect=expect))
         if margin is not None and (reading is None or isinstance(reading, bool)): raise ValueError(f"{name!r}: margin= needs expect= or a claim that is a number")
@@ -265,7 +299,7 @@ class Results:
             if claim is None or claim == '': raise ValueError(f"{name!r}: primary=True marks the row a claim is checked against; give claim=")
             if other := next((m.name for m in self.metrics.values() if m.primary and m.claim == claim), None):
                 raise ValueError(f"{name!r} and {other!r} are both primary for the claim {claim!r}; mark only the row measured as the paper measures it")
-        m = self.metrics[name] = Metric(name, value, unit, claim, note, interval, expect, margin, bool(primary), str(scale_limit or ''))
+        m = self.metrics[name] = Metric(name, value, unit, claim, note, interval, expect, margin, bool(primary), str(scale_limit or ''), n, exact)
         return m
 
     @staticmethod
@@ -280,10 +314,13 @@ class Results:
         if lo > hi: raise ValueError(f"{name!r}: interval [{lo}, {hi}] runs backwards")
         return [lo, hi]
 
-    def set_interval(self, name: str, interval) -> Metric:
+    def set_interval(self, name: str, interval,
+                     n: int|None = None  # how many independent units (seeds, prompts) a sampled interval came from
+                    ) -> Metric:
         "Attach the interval of metric `name`, recorded before its interval was computed (e.g. a bootstrap over every method's rows)."
         if name not in self.metrics: raise KeyError(f"no metric {name!r} recorded; record it with add before its interval")
-        m = self.metrics[name]; m.interval = self._interval(name, m.value, interval)
+        m = self.metrics[name]; n = _units(n)
+        m.interval, m.exact, m.n = self._interval(name, m.value, interval), isinstance(interval, str) and interval == 'exact', n
         return m
 
     def note(self, text: str):
@@ -351,8 +388,8 @@ def _cell(v) -> str:
     "Text for one markdown table cell: newlines as spaces, `|` escaped so a note cannot split the row."
     return _fmt(v).replace('\r', ' ').replace('\n', ' ').replace('|', '\\|')
 
-def _interval_text(iv) -> str:
-    return f'[{_fmt(iv[0])}, {_fmt(iv[1])}]' if iv else 'none'
+def _interval_text(iv, n=None) -> str:
+    return (f'[{_fmt(iv[0])}, {_fmt(iv[1])}]' + (f' (n={n})' if n else '')) if iv else 'none'
 
 # %% ../../nbs/core/05_results.ipynb #000b4fd0
 def verdict_summary(result: dict) -> str:
@@ -371,13 +408,14 @@ def verdict_table(result: dict) -> list[str]:
     for v in vs:
         meas = '' if v['metric'] is None else f"`{v['metric']}` = {_fmt(v['measured'])}{' ' + v['unit'] if v.get('unit') else ''}"
         also = '; '.join(f"`{o['metric']}` = {_fmt(o['measured'])}{' ' + _interval_text(o['interval']) if o['interval'] else ''}: {o['verdict']}" for o in v.get('others', []))
-        lines.append('| ' + ' | '.join(_cell(c) for c in (v['claim'], meas, _interval_text(v['interval']), v['scale'], f"**{v['verdict']}**", v['reason'], also)) + ' |')
+        lines.append('| ' + ' | '.join(_cell(c) for c in (v['claim'], meas, _interval_text(v['interval'], v.get('n')), v['scale'], f"**{v['verdict']}**", v['reason'], also)) + ' |')
     return lines
 
 # %% ../../nbs/core/05_results.ipynb #439cb57b
 RULE_TEXT = ("Verdict rule: the measured 95% interval against the values the claim accepts (a number t: t ± margin, 10% of t unless stated; "
              "a bound such as < 1: that side, widened by a stated margin). Agrees: the interval lies inside; contradicts: outside; "
-             "cannot tell: it straddles an edge, or there is no interval, no number to compare with, or this scale cannot carry the claim.")
+             "cannot tell: it straddles an edge, or there is no interval, no number to compare with, or this scale cannot carry the claim, "
+             f"or the interval comes from fewer than {MIN_UNITS} independent units (seeds, prompts) or is a zero-width interval of a sampled statistic.")
 
 def _figure_lines(r: dict) -> list[str]:
     lines = []
@@ -406,7 +444,7 @@ def report_markdown(results: list[dict]) -> str:
         lines += ['| metric | value | interval | unit | paper | expected | note |', '| --- | --- | --- | --- | --- | --- | --- |']
         for m in r['metrics']:
             e = m.get('expect')
-            lines.append('| ' + ' | '.join([f"`{_cell(m['name'])}`", _cell(m['value']), _cell(_interval_text(m.get('interval'))), _cell(m['unit']),
+            lines.append('| ' + ' | '.join([f"`{_cell(m['name'])}`", _cell(m['value']), _cell(_interval_text(m.get('interval'), m.get('n'))), _cell(m['unit']),
                                             _cell(m['claim']), _cell(e), _cell(m['note'])]) + ' |')
         lines.append('')
         lines += _figure_lines(r)
