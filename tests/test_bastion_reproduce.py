@@ -14,7 +14,7 @@ from lmpapers.specdec.block_diffusion import block_drafter
 from lmpapers.specdec.prompts import prompt_suite
 from lmpapers.bastion.experiment import reproduce, make_methods, run_suite, summarise
 
-def test_smoke_run_records_smoke_and_leaves_no_side_effects(tmp_path, capsys):
+def test_smoke_run_records_smoke_and_leaves_no_side_effects(tmp_path, capsys, fresh_seeds):
     import matplotlib
     backend = matplotlib.get_backend()
     pyplot = sys.modules.get('matplotlib.pyplot')
@@ -22,7 +22,7 @@ def test_smoke_run_records_smoke_and_leaves_no_side_effects(tmp_path, capsys):
     with num_threads(2):
         torch.manual_seed(123); np.random.seed(123); random.seed(123)
         rng = (torch.random.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
-        path = reproduce('small', seed=0, out=tmp_path, smoke=True)
+        path = reproduce('small', seed=fresh_seeds(1)[0], out=tmp_path, smoke=True)   # a seed drawn on this run
         assert torch.get_num_threads() == 2                                   # restored, not left at 1
         assert torch.equal(torch.random.get_rng_state(), rng[0])              # global RNGs untouched
         assert (np.random.get_state()[1] == rng[1]).all() and random.getstate() == rng[2]
@@ -54,8 +54,11 @@ def tiny():
         target, tok = pretrained_lm(progress=False)
         return target, tok, small_drafter_lm(), block_drafter(target, tok)
 
-@pytest.mark.parametrize('seed', [0, 1])
-def test_tiny_suite_supports_the_claims_it_can_carry(tiny, seed):
+@pytest.mark.parametrize('which', ['seed 0', 'fresh seed'])
+def test_tiny_suite_supports_the_claims_it_can_carry(tiny, which, fresh_seeds):
+    # the prompts' seed: the developed one, and one drawn on this run (tests/conftest.py). Over seed 0 and 4 fresh seeds:
+    # block_chain 1.28-1.67, chain_ar 1.25-1.58, ddtree_32 minus block_chain 0.44-0.75, lookup on copy 1.19-1.88, sizes ratio 6-17
+    seed = 0 if which == 'seed 0' else fresh_seeds(1)[0]
     target, tok, small, block = tiny
     steep = {n: 1e-3 * (1 + 0.1 * n) for n in (1, 2, 4, 8, 16, 32, 64, 128)}   # a CPU-like prior: verification cost grows with size
     keep = ('ar', 'chain_ar', 'prompt_lookup', 'block_chain', 'ddtree_32', 'bastion', 'bastion_modelled')
