@@ -12,7 +12,7 @@ import torch
 from ..core.cache import cached, config_hash, tokenizer_key
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
-from ..core.results import Results, new_figure
+from ..core.results import Results, new_figure, t_interval
 from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, SystemPackageMissing, check_inputs, load_lm, quiet, run_device, run_dtype, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import TrainConfig, train
@@ -290,13 +290,9 @@ def _run_cached(P, sft_dir, sft_key, tok, oracle, setting, seed, device, dtype, 
 
 def _mean_std(v): v = [x for x in v if x == x]; return (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else float('nan')) if v else (float('nan'), float('nan'))
 
-def _paired_t(a: dict, b: dict) -> list|None:
-    "95% Student-t interval of the mean difference a - b over the seeds both hold (dicts seed -> value); None below 2 seeds."
-    from scipy.stats import t
-    d = np.array([a[s] - b[s] for s in a if s in b], dtype=float)
-    if len(d) < 2: return None
-    h = t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
-    return [float(d.mean() - h), float(d.mean() + h)]
+def _paired_t(a: dict, b: dict) -> tuple[list|None, int]:
+    "([lo, hi], n): 95% Student-t interval (`t_interval`) of the mean difference a - b over the n seeds both hold (dicts seed -> value); None below 2 seeds."
+    return t_interval([a[s] - b[s] for s in a if s in b])
 
 def plot_rewards(runs: list):
     "Mean training reward (accepted fraction of the group batch) per step, one line per setting."
@@ -400,9 +396,9 @@ def _record(R, P, runs, sft_seen, sft_unseen, sand, cps, n_ok, n_all, where, smo
         R.add(f'ablation_{s}_final_reward', float(np.mean([np.mean(r['reward_curve'][-3:]) for r in rs])), 'fraction',
               note='mean accepted fraction over the last 3 GRPO steps')
     d = [r['seen']['pass1'] for r in by('tactic')]; o = [r['seen']['pass1'] for r in by('outcome')]
-    ci = _paired_t({r['seed']: r['seen']['pass1'] for r in by('tactic')}, {r['seed']: r['seen']['pass1'] for r in by('outcome')})
+    ci, n_pairs = _paired_t({r['seed']: r['seen']['pass1'] for r in by('tactic')}, {r['seed']: r['seen']['pass1'] for r in by('outcome')})
     if d and o: R.add('pass_at_1_tactic_minus_outcome', float(np.mean(d) - np.mean(o)), 'fraction', claim='+1.4 points pass@32 (57.1 vs 55.7)',
-                      expect='> 0', interval=ci,   # the direction carries over to these theorems; the size is MiniF2F's
+                      expect='> 0', interval=ci, n=n_pairs if ci else None,   # the direction carries over to these theorems; the size is MiniF2F's
                       note=f'seeds: tactic {[round(x, 3) for x in d]}, outcome {[round(x, 3) for x in o]}')
     R.add('transcripts_parsed', n_ok, 'sessions', note=f'recorded Lean REPL sessions whose every reply parses and round-trips ({where or "no transcripts found"})')
     R.add('transcripts_total', n_all, 'sessions')

@@ -13,7 +13,7 @@ from ..core.cache import cached, config_hash, tokenizer_key
 from ..core.data import arithmetic_task
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
-from ..core.results import Results, new_figure
+from ..core.results import Results, new_figure, t_interval
 from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, quiet, run_device, run_dtype, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import TrainConfig
@@ -235,14 +235,6 @@ def _ms(v):
     v = [x for x in v if x == x]
     return (float(np.mean(v)) if v else float('nan'), float(np.std(v, ddof=1)) if len(v) > 1 else float('nan'))
 
-def _t_interval(v) -> list|None:
-    "95% Student-t interval of the mean of `v` (NaNs dropped); None below 2 values."
-    from scipy.stats import t
-    v = np.array([x for x in v if x == x], dtype=float)
-    if len(v) < 2: return None
-    h = t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return [float(v.mean() - h), float(v.mean() + h)]
-
 def _mean_lottery(rs):
     L = rs[0]['lottery']
     return dict(lottery=dict(k=L['k'], expected_max=list(np.mean([r['lottery']['expected_max'] for r in rs], 0)),
@@ -262,8 +254,9 @@ def _record(R, P, runs, smoke, scale):
     for key, claim in (('pss', PAPER['pss_gain']), ('fidelity', PAPER['fidelity_gain'])):
         a, b = R[f'{key}_permix'], R[f'{key}_rlvr']
         per_seed = [(x[key] - y[key]) / y[key] for x, y in zip(runs['permix'], runs['rlvr']) if y[key]]
+        ci, k = t_interval(per_seed)
         R.add(f'{key}_gain_permix_over_rlvr', (a - b) / b if b else float('nan'), 'relative', claim=claim,
-              expect='> 0', interval=_t_interval(per_seed), scale_limit=READING_LIMIT.get(key, ''),   # the direction carries over; the size is the paper's benchmark's
+              expect='> 0', interval=ci, n=k, scale_limit=READING_LIMIT.get(key, ''),   # the direction carries over; the size is the paper's benchmark's
               note=f'(PerMix - RLVR) / RLVR of the seed means; per seed {[round(g, 4) for g in per_seed]}; interval: Student-t 95% over the per-seed gains')
         R.add(f'{key}_gain_permix_over_rlvr_std', _ms(per_seed)[1], 'relative', note='std of the per-seed relative gains')
         R.add(f'{key}_rlvr_minus_base', R[f'{key}_rlvr'] - R[f'{key}_base'], 'fraction', note='the paper: RLVR raises PSS and lowers fidelity relative to the base')
