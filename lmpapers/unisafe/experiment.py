@@ -23,6 +23,7 @@ from .metrics import prompt_scores, aggregate, task_table, bootstrap, interval, 
 from .original import cross_check, markdown_cross_check
 from .calibration import calibrate
 from .prompts import prompt_set, PROMPTS_ENV
+from .unified import HFUnifiedModel, tiny_janus, load_umm, load_pipeline, diffusers_adapter
 from .report import plot_tasks, plot_categories, markdown_task_table, markdown_category_table, markdown_cross_task
 
 # %% auto #0
@@ -52,7 +53,7 @@ def tiny_umm(name: str = 'tiny-umm-llama', arch: str = 'llama', seed: int = 0, m
     return UnifiedModel(name, text, image)
 
 # %% ../../nbs/unisafe/99_experiment.ipynb #99007
-KINDS = ('hf-vlm', 'hf-lm', 'diffusers', 'openai', 'openai-images')   # the kinds of a model part
+KINDS = ('hf-vlm', 'hf-lm', 'hf-umm', 'diffusers', 'openai', 'openai-images')   # the kinds of a model part
 ENDPOINT_KINDS = ('openai', 'openai-images')
 _SMOKE_VLMS = {}
 
@@ -110,9 +111,13 @@ def build_part(spec: str, cfg: dict, device, dtype, smoke: bool, seed: int = 0):
         from lmpapers.core.scales import load_lm
         m, t = load_lm(name, smoke=smoke, device=device, dtype=dtype, seed=seed)
         return HFTextModel(m, t, name=name, max_new_tokens=cfg['max_new_tokens'], seed=seed)
-    if kind == 'diffusers':
-        pipe = tiny_diffusion(seed).to(device) if smoke else load_diffusion(name, dtype, device)
-        return DiffusersImageModel(pipe, name=name, steps=cfg['steps'], size=cfg['size'] if not smoke else 32, seed=seed)
+    if kind == 'hf-umm':   # a transformers unified model (Janus): text tasks and TI from one model
+        if smoke: m, p = tiny_janus(seed); m = m.to(device, dtype)
+        else: m, p = load_umm(name, dtype, device)
+        return HFUnifiedModel(m, p, name=name, max_new_tokens=cfg['max_new_tokens'], seed=seed)
+    if kind == 'diffusers':   # text-to-image (with its image-to-image twin) or an instruction-editing pipeline, by the saved class
+        pipe = tiny_diffusion(seed).to(device) if smoke else load_pipeline(name, dtype, device)
+        return diffusers_adapter(pipe, name=name, steps=cfg['steps'], size=cfg['size'] if not smoke else 32, seed=seed)
     raise ValueError(f"unknown model kind {kind!r} in {spec!r}; expected one of {', '.join(KINDS)}")
 
 def build_model(spec: str, cfg: dict, device='cpu', dtype=torch.float32, smoke: bool = False, seed: int = 0):

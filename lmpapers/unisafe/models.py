@@ -128,14 +128,18 @@ class DiffusersImageModel(ModelAdapter):
         return dict(refusal=True) if self._flagged(out) else dict(image=out.images[0], refusal=False)
 
 class UnifiedModel(ModelAdapter):
-    "A unified model assembled from a text-output part and an image-output part, routed by task."
+    "A unified model assembled from a text-output part and an image-output part: a task goes to the part of its output modality when that part takes it, else to the other part."
     def __init__(self, name: str, text: ModelAdapter|None = None, image: ModelAdapter|None = None):
         if text is None and image is None: raise ValueError("a UnifiedModel needs a text part, an image part, or both")
         self.name, self.text, self.image = name, text, image
-        self.tasks = tuple(t for t in TASKS if (split_of(t) == 'text' and text and t in text.tasks) or (split_of(t) == 'image' and image and t in image.tasks))
+        self.tasks = tuple(t for t in TASKS if self.part(t) is not None)
+    def part(self, task: str) -> ModelAdapter|None:
+        "The part that answers `task` (None when neither does)."
+        first, second = (self.text, self.image) if split_of(task) == 'text' else (self.image, self.text)
+        return next((p for p in (first, second) if p is not None and task in p.tasks), None)
     def answer(self, case):
         self.check(case)
-        return (self.text if split_of(case.task) == 'text' else self.image).answer(case)
+        return self.part(case.task).answer(case)
 
 # %% ../../nbs/unisafe/93_models.ipynb #93011
 CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{% if m['content'] is string %}{{ m['content'] }}{% else %}"
