@@ -9,9 +9,20 @@ import numpy as np
 from scipy import optimize, special
 
 # %% auto #0
-__all__ = ['check_number', 'check_instance', 'check_p', 'ivwe_variance', 'abs_moment', 'best_judge', 'oracle_split',
+__all__ = ['ivwe_variance', 'check_number', 'check_instance', 'check_p', 'abs_moment', 'best_judge', 'oracle_split',
            'oracle_allocation', 'oracle_risk', 'allocation_risk', 'uniform_risk', 'variance_bounds', 'assouad_value',
            'assouad_bound', 'assouad_relaxed', 'exploration_overhead', 'meier_factor', 'rounded_moments']
+
+# %% ../../nbs/judges/60_derivation.ipynb #61da70b7
+def ivwe_variance(n, # [K, J] number of queries per item and judge
+                  var, # [K, J] noise variances
+                  ) -> np.ndarray: # [K] variance 1/P_k of the IVWE of each item
+    "Variance of the inverse-variance weighted estimator of every item, eq. (1.2)."
+    n, var = np.asarray(n, dtype=np.float64), np.asarray(var, dtype=np.float64)
+    if n.shape != var.shape: raise ValueError(f"n {n.shape} and var {var.shape} must have the same shape")
+    if np.any(n < 0): raise ValueError("query counts must be >= 0")
+    prec = (n / var).sum(-1)
+    return np.where(prec > 0, 1 / np.where(prec > 0, prec, 1), np.inf)
 
 # %% ../../nbs/judges/60_derivation.ipynb #b81ab6a4
 def check_number(x, # a Python or numpy number, or a 0-d array
@@ -44,17 +55,6 @@ def check_p(p: float # the exponent of the l_p error
     p = check_number(p, 'p')
     if not (1 <= p < math.inf): raise ValueError(f"p must be finite and >= 1, got {p}")
     return p
-
-# %% ../../nbs/judges/60_derivation.ipynb #61da70b7
-def ivwe_variance(n, # [K, J] number of queries per item and judge
-                  var, # [K, J] noise variances
-                  ) -> np.ndarray: # [K] variance 1/P_k of the IVWE of each item
-    "Variance of the inverse-variance weighted estimator of every item, eq. (1.2)."
-    n, var = np.asarray(n, dtype=np.float64), np.asarray(var, dtype=np.float64)
-    if n.shape != var.shape: raise ValueError(f"n {n.shape} and var {var.shape} must have the same shape")
-    if np.any(n < 0): raise ValueError("query counts must be >= 0")
-    prec = (n / var).sum(-1)
-    return np.where(prec > 0, 1 / np.where(prec > 0, prec, 1), np.inf)
 
 # %% ../../nbs/judges/60_derivation.ipynb #4dec0ed0
 def abs_moment(p: float # exponent
