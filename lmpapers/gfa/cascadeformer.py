@@ -316,6 +316,7 @@ def cascade_study(res, P: dict, tok, train_rows, eval_rows, seed: int, smoke: bo
         o = out[k] = dict(ppl_ratio=ppl, ppl_ratio_ci=ci, ppl=math.exp(losses[k].mean()), params_ratio=c['params'] / u['params'],
                           flops_ratio=c['flops_per_token'] / u['flops_per_token'], kv_cache_ratio=c['kv_per_token'] / u['kv_per_token'], **t)
         res.add(f'{name}_ppl_ratio{sfx}', ppl, claim=CASCADE_CLAIMS['ppl'] if main else None, expect='<= 1.05' if main else None, interval=ci,   # comparable: at most 5% worse
+                n=1,   # one training run of each architecture: the eval rows resampled are not replications of the training
                 note=f"val ppl {o['ppl']:.2f} vs uniform {math.exp(losses['uniform'].mean()):.2f}, both trained on the same {tokens} tokens; 95% CI {np.round(ci, 4).tolist()} (paired bootstrap over {len(eval_rows)} eval rows, one training seed)")
         res.add(f'{name}_ppl_ratio{sfx}_ci', ci)
         for key, unit, what in (('params_ratio', '', 'all parameters (embeddings included)'), ('flops_ratio', '', 'forward FLOPs per token, counted by torch (same training tokens: the training-compute ratio)'),

@@ -141,7 +141,7 @@ def deep_supervision_study(res, P: dict, tok, train_rows, eval_rows, seed: int, 
         v, ci = mean_ci([x[key] for x in fits])
         if ci is not None and 'spearman' in key: ci = np.clip(ci, -1, 1).tolist()       # a rank correlation lives in [-1, 1]
         main = metric == 'deep_supervision_fanin_spearman'
-        res.add(metric, v, claim='fan-in quadratic under deep supervision' if main else None, expect='> 0' if main else None, interval=ci,
+        res.add(metric, v, claim='fan-in quadratic under deep supervision' if main else None, expect='> 0' if main else None, interval=ci, n=n,
                 note=f"{note}; mean over {n} seeds {np.round([x[key] for x in fits], 3).tolist()}{why}; {out['tokens']} tokens per model")
         if ci is not None: res.add(metric + '_ci', ci, note='95% Student-t interval over seeds' + (', clipped to [-1, 1]' if 'spearman' in key else ''))
     res.add('deep_supervision_val_loss_ratio', float(np.exp(np.mean(loss['deep']) - np.mean(loss['top']))),

@@ -212,21 +212,21 @@ def _importance(res, models, stats, ev, seeds, P) -> dict:
     imps = [a['delta'].mean(0) for a in apps]
     g = [block_scores(s, 'grad_norm') for s in stats]; ty = [block_scores(s, 'taylor') for s in stats]
     c_fg, c_gi, c_ti, c_fi = (correlations_over_seeds(p) for p in ([(f, x) for x in g], list(zip(g, imps)), list(zip(ty, imps)), [(f, x) for x in imps]))
-    res.add('fanin_grad_spearman', c_fg['spearman'], claim=STATED['fanin'], expect=READING['fanin'], interval=_rho_ci(c_fg['spearman_all']), note=f"mean over seeds, per seed {np.round(c_fg['spearman_all'], 3).tolist()}")
+    res.add('fanin_grad_spearman', c_fg['spearman'], claim=STATED['fanin'], expect=READING['fanin'], interval=_rho_ci(c_fg['spearman_all']), n=len(c_fg['spearman_all']), note=f"mean over seeds, per seed {np.round(c_fg['spearman_all'], 3).tolist()}")
     res.add('fanin_grad_kendall', c_fg['kendall'])
-    res.add('grad_importance_spearman', c_gi['spearman'], claim=STATED['importance'], expect=READING['importance'], interval=_rho_ci(c_gi['spearman_all']), note=f"accumulated grad norm vs skip-loss increase; per seed {np.round(c_gi['spearman_all'], 3).tolist()}")
+    res.add('grad_importance_spearman', c_gi['spearman'], claim=STATED['importance'], expect=READING['importance'], interval=_rho_ci(c_gi['spearman_all']), n=len(c_gi['spearman_all']), note=f"accumulated grad norm vs skip-loss increase; per seed {np.round(c_gi['spearman_all'], 3).tolist()}")
     res.add('grad_importance_kendall', c_gi['kendall'])
     res.add('taylor_importance_spearman', c_ti['spearman'], note='accumulated Σ|W⊙∇W| (CascadeFlow score) vs importance')
     res.add('fanin_importance_spearman', c_fi['spearman'])
     stage('gfa: ResNet on digits (CPU)')
     rs = resnet_study(seeds=seeds, depth=8, epochs=P['resnet_epochs'], n_test=P.get('resnet_test'))
-    res.add('resnet_fanin_grad_spearman', rs['fanin_grad']['spearman'], claim=STATED['resnet'], expect=READING['resnet'], interval=_rho_ci(rs['fanin_grad']['spearman_all']), note=f"8-block pre-activation ResNet on sklearn digits, accuracy {np.round(rs['accuracy'], 3).tolist()}")
+    res.add('resnet_fanin_grad_spearman', rs['fanin_grad']['spearman'], claim=STATED['resnet'], expect=READING['resnet'], interval=_rho_ci(rs['fanin_grad']['spearman_all']), n=len(rs['fanin_grad']['spearman_all']), note=f"8-block pre-activation ResNet on sklearn digits, accuracy {np.round(rs['accuracy'], 3).tolist()}")
     res.add('resnet_grad_importance_spearman', rs['grad_importance']['spearman'])
     return dict(imps=imps, grad=g, apps=apps)
 
 # %% ../../nbs/gfa/19_experiments.ipynb #dc8f7c4d
 def _add_ci(res, name, v, unit='', claim=None, note='', ci_note='', **kw):
-    "Metric `name` = v[0] with its interval [v[1], v[2]], also kept as `name_ci`; `kw` go to `Results.add`."
+    "Metric `name` = v[0] with its interval [v[1], v[2]], also kept as `name_ci`; `kw` go to `Results.add` (n=: the training seeds the interval rests on)."
     res.add(name, v[0], unit, claim=claim, note=note, interval=[v[1], v[2]], **kw); res.add(f'{name}_ci', [v[1], v[2]], unit, note=ci_note)
 
 def _ckpt_stability(res, stats, sw, models, ev, vs_ks, boot):
@@ -237,18 +237,18 @@ def _ckpt_stability(res, stats, sw, models, ev, vs_ks, boot):
     out = {}
     for kind, name in (('taylor', 'cascadeflow'), ('grad_norm', 'grad_norm')):
         per = np.array([[ranking_stability([list(np.argsort(sn[kind], kind='stable')) for sn in s['snapshots']])] for s in stats])
-        _add_ci(res, f'rank_stability_ckpt_kendall_{name}', bootstrap_ci(mean, per, **boot),
+        _add_ci(res, f'rank_stability_ckpt_kendall_{name}', bootstrap_ci(mean, per, **boot), n=S,
                 note=f"mean pairwise Kendall τ between the rankings at steps {[sn['step'] for sn in snaps]}, mean over {S} seeds", ci_note='bootstrap over seeds')
         for j, sn in enumerate(snaps[:-1]):
             t = np.array([[rank_correlation(s['snapshots'][j][kind], s['snapshots'][-1][kind])['kendall']] for s in stats])
-            _add_ci(res, f"rank_ckpt_vs_final_kendall_{name}_step{sn['step']}", bootstrap_ci(mean, t, **boot),
+            _add_ci(res, f"rank_ckpt_vs_final_kendall_{name}_step{sn['step']}", bootstrap_ci(mean, t, **boot), n=S,
                     note=f"Kendall τ between the ranking from statistics accumulated to step {sn['step']} and to step {snaps[-1]['step']}, mean over seeds",
                     ci_note='bootstrap over seeds')
     first = snaps[0]['step']
     for k in vs_ks:
         rm = [sorted(int(i) for i in np.argsort(s['snapshots'][0]['taylor'], kind='stable')[:k]) for s in stats]
         lo_ = np.stack([row_losses(remove_layers(m, r), ev) for m, r in zip(models, rm)])
-        _add_ci(res, f'prune_ppl_k{k}_cascadeflow_step{first}', bootstrap_ci(ppl_stat, lo_, **boot), 'ppl',
+        _add_ci(res, f'prune_ppl_k{k}_cascadeflow_step{first}', bootstrap_ci(ppl_stat, lo_, **boot), 'ppl', n=S,
                 note=f'CascadeFlow with the statistics of the first {first} steps only; removed {rm}', ci_note='bootstrap over seeds and rows')
         d = bootstrap_ci(lambda a, b: ppl_stat(a) - ppl_stat(b), lo_, sw['loss']['cascadeflow'][k], **boot)
         res.add(f'cascadeflow_step{first}_vs_final_k{k}', verdict(d[1], d[2]),
@@ -264,10 +264,10 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
     L, A = sw['loss'], sw['acc']
     rows_note = f'95% bootstrap over {S} seeds and {ev.shape[0]} evaluation rows (crossed)'
     base = bootstrap_ci(ppl_stat, base_loss, **boot)
-    _add_ci(res, 'prune_ppl_k0', base, 'ppl', note='unpruned, mean over seeds', ci_note=rows_note)
+    _add_ci(res, 'prune_ppl_k0', base, 'ppl', n=S, note='unpruned, mean over seeds', ci_note=rows_note)
     for k in ks:
         for meth in PRUNE_METHODS:
-            _add_ci(res, f'prune_ppl_k{k}_{meth}', bootstrap_ci(ppl_stat, L[meth][k], **boot), 'ppl', note=f"mean over {S} seeds; removed {sw['removed'][meth][k]}", ci_note=rows_note)
+            _add_ci(res, f'prune_ppl_k{k}_{meth}', bootstrap_ci(ppl_stat, L[meth][k], **boot), 'ppl', n=S, note=f"mean over {S} seeds; removed {sw['removed'][meth][k]}", ci_note=rows_note)
     verdicts, acc_verdicts = {}, {}
     strongest = {k: min((m for m in PRUNE_METHODS[1:] if m != 'random'), key=lambda m: float(np.mean(sw['ppl'][m][k]))) for k in vs_ks}   # the claim's row: the best heuristic
     for k in vs_ks:
@@ -279,16 +279,16 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
                     note=f'CascadeFlow - {meth} perplexity {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] (paired, {rows_note}); the same blocks removed on {same}/{S} seeds')
             claimed = meth != 'random'
             _add_ci(res, f'cascadeflow_minus_{meth}_ppl_k{k}', d, 'ppl', claim=STATED['prune_ppl'] if claimed else None, expect=READING['prune_ppl'] if claimed else None,
-                    primary=claimed and k == vs_ks[0] and meth == strongest[k], ci_note=rows_note,
+                    primary=claimed and k == vs_ks[0] and meth == strongest[k], ci_note=rows_note, n=S,
                     note=f'paired difference; the claim is checked against the strongest heuristic by perplexity at k={vs_ks[0]} ({strongest[vs_ks[0]]})')
     mean = lambda a: a.mean((-1, -2))
     acc0 = np.stack([task_accuracy(m, task) for m in models])
     a0 = bootstrap_ci(mean, acc0, **boot)
-    _add_ci(res, 'copy_acc_k0', a0, note=f"unpruned; copy task ({P['task_n']} held-out examples), teacher-forced answer-token accuracy",
+    _add_ci(res, 'copy_acc_k0', a0, n=S, note=f"unpruned; copy task ({P['task_n']} held-out examples), teacher-forced answer-token accuracy",
             ci_note=f'95% bootstrap over {S} seeds and {P["task_n"]} examples')
     for k in vs_ks:
         for meth in PRUNE_METHODS:
-            _add_ci(res, f'downstream_acc_k{k}_{meth}', bootstrap_ci(mean, A[meth][k], **boot), claim=STATED['downstream'] if meth == 'cascadeflow' else None, primary=meth == 'cascadeflow' and k == vs_ks[0],
+            _add_ci(res, f'downstream_acc_k{k}_{meth}', bootstrap_ci(mean, A[meth][k], **boot), n=S, claim=STATED['downstream'] if meth == 'cascadeflow' else None, primary=meth == 'cascadeflow' and k == vs_ks[0],
                     note='copy task after removing k blocks', ci_note='bootstrap over seeds and examples')
             if meth == 'cascadeflow': continue
             d = bootstrap_ci(lambda a, b: mean(a) - mean(b), A['cascadeflow'][k], A[meth][k], **boot)
@@ -299,7 +299,7 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
     if S >= 2:
         for meth in PRUNE_METHODS:
             note = 'fixed order: stability is trivially 1' if meth == 'deepest' else ('independent draws per seed' if meth == 'random' else f'{S} seeds')
-            _add_ci(res, f'rank_stability_kendall_{meth}', stability_ci(sw['rankings'][meth], **boot), claim=STATED['prune_stability'] if meth == 'cascadeflow' else None,
+            _add_ci(res, f'rank_stability_kendall_{meth}', stability_ci(sw['rankings'][meth], **boot), n=S, claim=STATED['prune_stability'] if meth == 'cascadeflow' else None,
                     note=note, ci_note='bootstrap over seeds (pairs of different seeds)')
     _ckpt_stability(res, stats, sw, models, ev, vs_ks, boot)
     return dict(sw, base_ppl=base[0], copy_acc_k0=a0[0], verdicts=verdicts, acc_verdicts=acc_verdicts, vs_ks=vs_ks)
@@ -328,7 +328,7 @@ def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, 
     bd, bapps, boot = np.stack([a['delta'] for a in base_apps[:n]]), base_apps[0]['apps'], dict(seed=seeds[0])
     ci_note = f'95% bootstrap over {n} seed(s) and {ev.shape[0]} evaluation rows, paired with the baseline'
     for f in (0.25, 0.5):
-        _add_ci(res, f'baseline_late{int(f * 100)}_share', bootstrap_ci(lambda b: _share(b, late_mask(bapps, L, f)), bd, **boot),
+        _add_ci(res, f'baseline_late{int(f * 100)}_share', bootstrap_ci(lambda b: _share(b, late_mask(bapps, L, f)), bd, **boot), n=n,
                 note=f'share of skip-one-block loss increase in the last {f:.0%} of blocks, baseline, {n} seed(s)', ci_note=ci_note)
     frac = late_region(bd, bapps, L)
     spread = None
@@ -357,11 +357,11 @@ def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, 
         if len(iapps) > L:
             late = [j for j, (i, _) in enumerate(iapps) if i >= L - max(1, int(round(L * frac)))]
             extra = f"; per-application Δloss of the late blocks {np.round(idl.mean((0, 1))[late], 3).tolist()} ({[iapps[j] for j in late]})"
-        res.add(f'{name}_late_importance_ratio', r['ratio'], claim=STATED.get(name), expect=READING.get(name), interval=r['ratio_ci'],
+        res.add(f'{name}_late_importance_ratio', r['ratio'], claim=STATED.get(name), expect=READING.get(name), interval=r['ratio_ci'], n=n,   # the rows resampled are not replications of the training
                 note=f"share of importance in the last {frac:.0%} of blocks, {r['intervention']:.3f} vs baseline {r['base']:.3f}, importance per application; "
                      f"eval loss {vloss:.3f} vs baseline {float(np.mean([a['base'].mean() for a in base_apps[:n]])):.3f}{extra}")
         res.add(f'{name}_late_importance_ratio_ci', r['ratio_ci'], note=ci_note)
-        _add_ci(res, f'{name}_late_share', (r['intervention'], *r['intervention_ci']), note=f'last {frac:.0%} of blocks', ci_note=ci_note)
+        _add_ci(res, f'{name}_late_share', (r['intervention'], *r['intervention_ci']), n=n, note=f'last {frac:.0%} of blocks', ci_note=ci_note)
         un = trained[0][3].get('callbacks', {})
         if 'update_equalize' in un:
             a = np.array(un['update_equalize']['applied']); w = np.array(un['update_equalize']['raw'])
