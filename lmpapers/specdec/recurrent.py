@@ -18,7 +18,7 @@ __all__ = ['RECURRENT_KINDS', 'RECURRENT_EXACT', 'recurrent_kinds', 'check_recur
 RECURRENT_KINDS = ('linear_attention', 'conv', 'hybrid', 'hybrid_sliding')
 # model types whose recurrent layers continue a multi-token pass from the cached state exactly (checked below, token for token
 # against `generate`); other families with recurrent layers are refused before decoding
-RECURRENT_EXACT = ('qwen3_next', 'qwen3_5_text', 'qwen3_5')
+RECURRENT_EXACT = ('qwen3_next', 'qwen3_5_text')   # Qwen3.5's text decoder (its multimodal wrapper reports this text config)
 
 def recurrent_kinds(model) -> set[str]:
     "The recurrent layer kinds (`linear_attention`, `conv`, `hybrid`, ...) among `model`'s decoder layers."
