@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: reproduce test docs lab clean-cache
+.PHONY: reproduce test docs pages lab clean-cache
 
 # (Re)install when the pins or the package metadata change; pip reuses what is already there.
 $(STAMP): requirements.lock pyproject.toml
@@ -23,6 +23,10 @@ test: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) tools/build_docs.py
+
+# The tiny quick runs the experiment pages show (nbs/_results/): one paper at a time, then commit nbs/_results.
+pages: $(STAMP)
+	$(PY) tools/record_pages.py
 
 lab: $(STAMP)
 	.venv/bin/jupyter lab
