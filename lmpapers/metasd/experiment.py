@@ -24,8 +24,8 @@ from .selectors import Fixed, make_selector
 
 # %% auto #0
 __all__ = ['PRESETS', 'SMOKE_PRESET', 'SELECTOR_NAMES', 'VARIANTS', 'QUICK_PRESET', 'preset', 'make_methods', 'run_suite',
-           'summarise', 'oracle', 'arm_means', 'regret_curve', 'log_slope', 'prompt_bootstrap', 'tau_of',
-           'best_arm_rate', 'lossless_pvalue', 'P_rounds', 'reproduce']
+           'summarise', 'oracle', 'arm_means', 'regret_curve', 'log_slope', 'loglog_slope', 'prompt_bootstrap',
+           'tau_of', 'best_arm_rate', 'lossless_pvalue', 'P_rounds', 'reproduce']
 
 # %% ../../nbs/metasd/59_experiment.ipynb #d70cd674
 PRESETS = {
@@ -123,6 +123,12 @@ def log_slope(curve: np.ndarray, t0: int = 1) -> float:
     t = np.arange(1, len(curve) + 1); keep = t >= t0
     if keep.sum() < 2: return float('nan')
     return float(np.polyfit(np.log(t[keep]), curve[keep], 1)[0])
+
+def loglog_slope(curve: np.ndarray, t0: int = 1) -> float:
+    "Least-squares slope of ln(curve) against ln t over t >= t0 where the curve is positive: 1 for linear regret, below 1 sublinear, about 1/ln t for O(ln t)."
+    curve = np.asarray(curve, float); t = np.arange(1, len(curve) + 1); keep = (t >= t0) & (curve > 0)
+    if keep.sum() < 2: return float('nan')
+    return float(np.polyfit(np.log(t[keep]), np.log(curve[keep]), 1)[0])
 
 def prompt_bootstrap(rows: list[dict], stat, n: int = 500, seed: int = 0, level: float = 0.95) -> list[float]:
     "Percentile interval of `stat(rows)` with prompts resampled (paired: every method keeps the same resampled prompts)."
@@ -245,6 +251,9 @@ def _record(res, S, rows, names, methods, cats, scale, smoke, device, P):
     cur = regret_curve(rows, 'ucb', mu, cats)
     res.add('regret_slope_log', log_slope(cur, len(names)) if len(cur) else float('nan'), 'regret/ln t', claim='O(ln B): regret linear in ln t',
             note=f'UCB reset per query, fit over rounds {len(names)}..{len(cur)} of the mean pseudo-regret curve')
+    res.add('regret_loglog_slope', loglog_slope(cur, len(names)) if len(cur) else float('nan'), 'd ln R / d ln t', claim='O(ln B): regret linear in ln t',
+            expect='< 1', primary=True,   # O(ln B) implies sublinear regret at any horizon; 1 is the linear regret of a selector that never learns
+            note=f'slope of ln(mean pseudo-regret) on ln t over rounds {len(names)}..{len(cur)}, UCB reset per query; the claim read as its direction: sublinear (< 1)')
     if len(cur) >= 2 * len(names):
         h = len(cur) // 2; early, late = log_slope(cur[:h], len(names)), log_slope(cur, h)
         res.add('regret_slope_log_late_over_early', late / early if early > 0 else float('nan'), 'x',
@@ -273,9 +282,11 @@ def _record(res, S, rows, names, methods, cats, scale, smoke, device, P):
     if 'hedge' in methods: cis.update(tau_hedge=lambda rs: tau_of(rs, 'hedge'), hedge_over_ucb=lambda rs: tau_of(rs, 'hedge') / tau_of(rs, 'ucb'))
     if 'hedge_over_ucb_accepted' in res.metrics: cis['hedge_over_ucb_accepted'] = lambda rs: acc('hedge', rs) / max(acc('ucb', rs), 1e-12)
     if 'generalist' in names: cis['metasd_over_generalist'] = lambda rs: tau_of(rs, 'ucb') / tau_of(rs, 'fixed_generalist')
-    if len({r['prompt'] for r in rows}) > 2:
+    if 'regret_loglog_slope' in res.metrics and len(cur): cis['regret_loglog_slope'] = lambda rs: loglog_slope(regret_curve(rs, 'ucb', mu, cats), len(names))
+    n_prompts = len({r['prompt'] for r in rows})
+    if n_prompts > 2:
         for k, f in cis.items():
-            iv = prompt_bootstrap(rows, f, seed=res.seed); res.set_interval(k, iv)
+            iv = prompt_bootstrap(rows, f, seed=res.seed); res.set_interval(k, iv, n=n_prompts)
             res.add(f'{k}_ci', iv, res.metrics[k].unit,
                     note='paired bootstrap 95% over prompts (the hindsight choices of the best single drafter and the oracle kept fixed)')
     res.figure('metasd', lambda: _plot(S, rows, names, methods, cats, mu, best))
