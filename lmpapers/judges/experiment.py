@@ -20,7 +20,7 @@ from .helpsteer import make_helpsteer2_fixture, load_helpsteer2, helpsteer_pool,
 # %% auto #0
 __all__ = ['PRESETS', 'QUICK', 'BIAS_METHODS', 'COVER_LEVELS', 'COLORS', 'LABELS', 'error_curve', 'summarise', 'loglog_slope',
            'run_rounds', 'coverage_curve', 'wilson', 'bias_instances', 'bias_curve', 'plot_curves', 'ratio_ci',
-           'run_experiment', 'load_helpsteer_input', 'smoke_preset', 'reproduce']
+           'slope_ci', 'bound_ratio_ci', 'run_experiment', 'load_helpsteer_input', 'smoke_preset', 'reproduce']
 
 # %% ../../nbs/judges/69_experiments.ipynb #e6be8fd3
 PRESETS = {
@@ -171,15 +171,39 @@ def _ratio(curves, a, b, i=-1):
 
 def ratio_ci(ea, # [seeds] per-seed errors of method a (paired with eb)
              eb, # [seeds] per-seed errors of method b
-             p: float = 2, n_boot: int = 400, seed: int = 0) -> list:
-    "Paired bootstrap 90% interval of the risk ratio (mean ea^p / mean eb^p)^(1/p) over seeds."
+             p: float = 2, n_boot: int = 400, seed: int = 0, level: float = 0.95) -> list:
+    "Paired bootstrap interval (95% by default) of the risk ratio (mean ea^p / mean eb^p)^(1/p) over seeds."
     ea, eb = np.asarray(ea) ** p, np.asarray(eb) ** p
     idx = np.random.default_rng(seed).integers(0, len(ea), (n_boot, len(ea)))
     r = (ea[idx].mean(1) / eb[idx].mean(1)) ** (1 / p)
-    return [float(np.quantile(r, 0.05)), float(np.quantile(r, 0.95))]
+    return [float(np.quantile(r, (1 - level) / 2)), float(np.quantile(r, (1 + level) / 2))]
+
+def _boot_curves(errs, p, n_boot, rng) -> np.ndarray:
+    "[n_budgets, n_boot] l_p risk roots with the seeds of each budget resampled (the budgets' seeds are independent draws)."
+    pw = np.asarray(errs, dtype=np.float64) ** p
+    return np.stack([row[rng.integers(0, len(row), (n_boot, len(row)))].mean(1) for row in pw]) ** (1 / p)
+
+def slope_ci(budgets, errs, # [n_budgets, seeds] per-seed l_p errors
+             p: float = 2, last: int | None = None, n_boot: int = 400, seed: int = 0, level: float = 0.95) -> list:
+    "Bootstrap interval over seeds of `loglog_slope` of the risk curve (the `last` budgets): seeds resampled, the curve refitted."
+    x = np.log(np.asarray(budgets, dtype=np.float64)); y = np.log(_boot_curves(errs, p, n_boot, np.random.default_rng(seed)))
+    if last: x, y = x[-last:], y[-last:]
+    if len(x) < 2: raise ValueError("need at least two budgets to fit a slope")
+    s = np.polyfit(x, y, 1)[0]
+    return [float(np.quantile(s, (1 - level) / 2)), float(np.quantile(s, (1 + level) / 2))]
+
+def bound_ratio_ci(curves, # {name: error_curve output}
+                   p: float = 2, budget_index: int | None = None, n_boot: int = 400, seed: int = 0, level: float = 0.95) -> list:
+    "Bootstrap interval over seeds of the smallest (oracle risk / Assouad bound)^(1/p) over instances (at one budget index, or over all budgets)."
+    rng, mins = np.random.default_rng(seed), []
+    for cur in curves.values():
+        r = _boot_curves(cur['errs']['oracle'], p, n_boot, rng) / np.asarray(cur['lower_bound'])[:, None]
+        mins.append(r.min(0) if budget_index is None else r[budget_index])
+    m = np.min(mins, 0)
+    return [float(np.quantile(m, (1 - level) / 2)), float(np.quantile(m, (1 + level) / 2))]
 
 def _worst(curves, a, b, p, budget_index=None):
-    "Largest ratio a/b over instances (at one budget index, or over all budgets): (value, 90% CI, instance, budget multiple)."
+    "Largest ratio a/b over instances (at one budget index, or over all budgets): (value, 95% CI at that instance and budget, instance, budget multiple)."
     best = None
     for name, cur in curves.items():
         r = _curve(cur, a) / _curve(cur, b)
@@ -241,9 +265,11 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
     main, hsc = curves['synthetic: hetero'], curves['HelpSteer2-style']
     n_fit = max(2, len(cfg['mults']) // 2)
     c_or, c_est = _curve(main, 'oracle'), _curve(main, 'est')
-    res.add('err_ratio_est_vs_uniform', _ratio(main, 'est', 'uniform'), '×', 'EST-IVWE beats uniform allocation', expect='< 1', primary=True, note=
-            f"synthetic 'hetero' instance, K={cfg['K']}, J={cfg['J']}, largest budget; l_{p} error, mean over {cfg['seeds']} seeds; uniform uses IVWE with the true variances")
-    res.add('err_ratio_est_vs_uniform_ci', ratio_ci(main['errs']['est'][-1], main['errs']['uniform'][-1], p), '×', note='paired bootstrap 90% over seeds')
+    S, Sh = cfg['seeds'], cfg['hs_seeds']                      # the independent units of every interval below: seeds
+    ci_eu = ratio_ci(main['errs']['est'][-1], main['errs']['uniform'][-1], p)
+    res.add('err_ratio_est_vs_uniform', _ratio(main, 'est', 'uniform'), '×', 'EST-IVWE beats uniform allocation', expect='< 1', primary=True, interval=ci_eu, n=S, note=
+            f"synthetic 'hetero' instance, K={cfg['K']}, J={cfg['J']}, largest budget; l_{p} error, mean over {S} seeds; uniform uses IVWE with the true variances; interval: paired bootstrap 95% over seeds")
+    res.add('err_ratio_est_vs_uniform_ci', ci_eu, '×', note='paired bootstrap 95% over seeds')
     # small budgets: the worst case over every instance
     for tag, base, what in (('', 'uniform', 'uniform allocation weighted with the TRUE variances (a reference no method that learns the variances can reach at n0 = 2, eq. 5.2)'),
                             ('_estvar', 'uniform_est', 'uniform allocation weighted like EST-IVWE (estimated variances, nothing known)'),
@@ -255,12 +281,14 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
                               "(compare err_ratio_est_vs_uniform_estvar_*, the same weights on both sides)")
         res.add(f'err_ratio_est_vs_uniform{tag}_min_budget', v0, '×', claim, expect='<= 1', note=
                 f"worst over the {len(curves)} instances at the smallest budget ({m0_:g} x K sum(c)), reached on '{n0_}'; baseline: {what}{gap}")
-        res.add(f'err_ratio_est_vs_uniform{tag}_min_budget_ci', ci0, '×', note='paired bootstrap 90% over seeds at that instance and budget')
+        res.add(f'err_ratio_est_vs_uniform{tag}_min_budget_ci', ci0, '×', note='paired bootstrap 95% over seeds at that instance and budget')
         res.add(f'err_ratio_est_vs_uniform{tag}_max_over_budgets', vm, '×', claim, expect='<= 1', note=
                 f"worst over the {len(curves)} instances and {len(cfg['mults'])} budgets, reached on '{nm_}' at {mm_:g} x K sum(c); baseline: {what}{gap}")
-        res.add(f'err_ratio_est_vs_uniform{tag}_max_over_budgets_ci', cim, '×', note='paired bootstrap 90% over seeds at that instance and budget')
-    res.add('err_ratio_est_vs_oracle', _ratio(main, 'est', 'oracle'), '×', 'EST-IVWE matches the oracle rate up to lower-order terms', expect=1.0, note='same run')
-    res.add('err_ratio_est_vs_oracle_ci', ratio_ci(main['errs']['est'][-1], main['errs']['oracle'][-1], p), '×', note='paired bootstrap 90% over seeds')
+        res.add(f'err_ratio_est_vs_uniform{tag}_max_over_budgets_ci', cim, '×', note='paired bootstrap 95% over seeds at that instance and budget')
+    ci_eo = ratio_ci(main['errs']['est'][-1], main['errs']['oracle'][-1], p)
+    res.add('err_ratio_est_vs_oracle', _ratio(main, 'est', 'oracle'), '×', 'EST-IVWE matches the oracle rate up to lower-order terms', expect=1.0, interval=ci_eo, n=S,
+            note='same run, largest budget; 1 +/- 10%: the same risk as the oracle allocation; interval: paired bootstrap 95% over seeds')
+    res.add('err_ratio_est_vs_oracle_ci', ci_eo, '×', note='paired bootstrap 95% over seeds')
     res.add('err_ratio_oracle_vs_uniform', _ratio(main, 'oracle', 'uniform'), '×', note='same run; compare err_ratio_oracle_vs_uniform_theory')
     res.add('err_ratio_oracle_vs_uniform_theory', math.sqrt(oracle_risk(main['instance']['var'], main['instance']['cost'], main['budgets'][-1], p) / uniform_risk(main['instance']['var'], main['instance']['cost'], main['budgets'][-1], p)),
             '×', note='eqs. (2.3)/(2.4) of the derivation, largest budget (this library\'s derivation, not a measurement)')
@@ -278,21 +306,30 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
         res.add(f'ess_ratio_{m}', float(r2[-1]), '×', None, expect='> 1' if m == 'est' else None, note=
                 f"ESS of {LABELS.get(m, m)} / answers of uniform allocation with estimated weights at the same budget, largest budget; per budget: " + ', '.join(f'{v:.2f}' for v in r2))
     res.add('loglog_slope_oracle', loglog_slope(main['budgets'], c_or, n_fit), '', note=f'fit over the largest {n_fit} budgets; the derived rate B^(-1/2) gives -0.5')
-    res.add('loglog_slope_est', loglog_slope(main['budgets'], c_est, n_fit), '', 'matches the oracle IVWE rate', 'same fit for EST-IVWE; compare loglog_slope_oracle')
+    ci_s = slope_ci(main['budgets'], main['errs']['est'], p, n_fit)
+    res.add('loglog_slope_est', loglog_slope(main['budgets'], c_est, n_fit), '', 'matches the oracle IVWE rate', expect=-0.5, interval=ci_s, n=S,   # the oracle's B^(-1/2), 10% either side
+            note=f'same fit for EST-IVWE; the oracle IVWE risk falls as B^(-1/2) (slope -0.5, compare loglog_slope_oracle); interval: bootstrap 95% over seeds, the curve refitted')
+    res.add('loglog_slope_est_ci', ci_s, '', note='bootstrap 95% over seeds (each budget\'s seeds resampled), the curve refitted')
     ratios = [_curve(c, 'oracle') / c['lower_bound'] for c in curves.values()]
-    res.add('oracle_over_lower_bound', float(ratios[0][-1]), '×', 'the Assouad lower bound holds and is sharp in rate', expect='>= 1', note=
+    res.add('oracle_over_lower_bound', float(ratios[0][-1]), '×', 'the Assouad lower bound holds and is sharp in rate', expect='>= 1',
+            interval=bound_ratio_ci(dict(list(curves.items())[:1]), p, -1), n=S, note=
             f"(oracle risk / Assouad bound)^(1/p) at the largest budget; theory constant (4 m_p (4e/p)^(p/2))^(1/p) = {(4 * (4 * math.e / p) ** (p / 2) * math.gamma((p + 1) / 2) * 2 ** (p / 2) / math.sqrt(math.pi)) ** (1 / p):.2f}")
-    res.add('oracle_over_lower_bound_min', float(min(r.min() for r in ratios)), '×', 'the Assouad lower bound holds and is sharp in rate', expect='>= 1', primary=True, note='smallest over every instance and budget')
+    res.add('oracle_over_lower_bound_min', float(min(r.min() for r in ratios)), '×', 'the Assouad lower bound holds and is sharp in rate', expect='>= 1', primary=True,
+            interval=bound_ratio_ci(curves, p), n=min(S, Sh), note='smallest over every instance and budget; interval: bootstrap 95% over seeds of that smallest ratio')
     for name, cur in curves.items():
         if name.startswith('synthetic') and name != 'synthetic: hetero':
-            res.add(f"err_ratio_est_vs_uniform_{name.split(': ')[1]}", _ratio(cur, 'est', 'uniform'), '×', 'EST-IVWE beats uniform allocation', expect='< 1', note='largest budget')
-    res.add(f'{hs_name}_err_ratio_est_vs_uniform', _ratio(hsc, 'est', 'uniform'), '×', 'EST-IVWE beats uniform allocation on HelpSteer2' if helpsteer_dir else None, expect='< 1' if helpsteer_dir else None, note=
+            res.add(f"err_ratio_est_vs_uniform_{name.split(': ')[1]}", _ratio(cur, 'est', 'uniform'), '×', 'EST-IVWE beats uniform allocation', expect='< 1',
+                    interval=ratio_ci(cur['errs']['est'][-1], cur['errs']['uniform'][-1], p), n=S, note='largest budget; interval: paired bootstrap 95% over seeds')
+    res.add(f'{hs_name}_err_ratio_est_vs_uniform', _ratio(hsc, 'est', 'uniform'), '×', 'EST-IVWE beats uniform allocation on HelpSteer2' if helpsteer_dir else None, expect='< 1' if helpsteer_dir else None,
+            interval=ratio_ci(hsc['errs']['est'][-1], hsc['errs']['uniform'][-1], p), n=Sh, note=
             f"{len(hs)} responses, truth = mean annotator helpfulness, 3 simulated 0-4 judges; {'HelpSteer2' if helpsteer_dir else 'generated HelpSteer2-format fixture: the paper claims < 1 on the real data'}")
     res.add(f'{hs_name}_err_ratio_est_vs_oracle', _ratio(hsc, 'est', 'oracle'), '×', note='same run')
     pe = summarise(hplug['errs']['est'], p)[0][-1] / _curve(hsc, 'est')[-1]
-    res.add(f'{hs_name}_err_ratio_plugin_vs_est', float(pe), '×', 'optimistic variance estimates stabilise the allocation', expect='> 1', note='plug-in sample variances (no optimism, no shrinkage) instead of the optimistic shrunk ones, largest budget')
+    res.add(f'{hs_name}_err_ratio_plugin_vs_est', float(pe), '×', 'optimistic variance estimates stabilise the allocation', expect='> 1',
+            interval=ratio_ci(hplug['errs']['est'][-1], hsc['errs']['est'][-1], p), n=Sh,
+            note='plug-in sample variances (no optimism, no shrinkage) instead of the optimistic shrunk ones, largest budget; interval: bootstrap 95% over seeds (the same answer seeds)')
     res.add(f'{hs_name}_loglog_slope_est', loglog_slope(hsc['budgets'], _curve(hsc, 'est'), n_fit), '', note='discrete 0-4 ratings; the derived rate gives -0.5')
-    res.add_figure('error_vs_budget', plot_curves(curves))
+    res.figure('error_vs_budget', lambda: plot_curves(curves))
     # below 4 K sum(c): the measured floor at 2 and 3 x K sum(c) (2 x is the exploration itself, the same allocation and weights as uniform_est)
     stage(f"small budgets: 2 and 3 x K sum(c) on {len(pools)} instances, {cfg['seeds']} seeds")
     floor = {}
@@ -307,7 +344,7 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
             res.add(f'err_ratio_est_vs_uniform{tag}_at_{m}x', v, '×', None, expect='<= 1' if tag == '_estvar' else None, note=
                     f"worst over the {len(floor)} instances at {m} x K sum(c), reached on '{nm}'; no guarantee below 4 x, this is the measured floor{same}; all instances: "
                     + ', '.join(f"{k}: {_ratio(cu, 'est', base, i):.3f}" for k, cu in floor.items()))
-            res.add(f'err_ratio_est_vs_uniform{tag}_at_{m}x_ci', ci, '×', note='bootstrap 90% over seeds at that instance (independent draws)')
+            res.add(f'err_ratio_est_vs_uniform{tag}_at_{m}x_ci', ci, '×', note='bootstrap 95% over seeds at that instance (independent draws)')
     # per-item intervals on the Gaussian instances: nominal 90% and 95%, estimate -/+ t quantile x standard error (eq. 7.2)
     stage(f"interval coverage: {len(cfg['cov_mults'])} budgets x {cfg['cov_seeds']} seeds on the synthetic instances")
     cov = {name: coverage_curve(pl, c, [m * pl.K * np.sum(c) for m in cfg['cov_mults']], R, cfg['cov_seeds'], seed + 400 + i, p)
@@ -366,8 +403,8 @@ def run_experiment(cfg: dict, # a preset (see `PRESETS`)
     res.add('ppi_err_ratio', float(me['ppi'] / me['est_calibrated']), '×',
             note=f"biased instance, mean score over all items: RMSE of PPI (power-tuned, eq. 6.5; uncalibrated EST-IVWE estimates as predictions, {cfg['n_gold']} gold) / RMSE of the mean of the calibrated EST-IVWE estimates; "
                  f"RMSEs {me['ppi']:.4f} vs {me['est_calibrated']:.4f} (uncalibrated EST-IVWE mean: {me['est']:.4f}); > 1: the calibrated per-item estimates also give the better mean")
-    res.add('ppi_err_ratio_ci', ratio_ci(np.abs(bc['mean_errs']['ppi'][-1]), np.abs(bc['mean_errs']['est_calibrated'][-1]), p), '×', note='paired bootstrap 90% over seeds')
-    res.add_figure('discrete_biased', _bias_plot(bcurves))
+    res.add('ppi_err_ratio_ci', ratio_ci(np.abs(bc['mean_errs']['ppi'][-1]), np.abs(bc['mean_errs']['est_calibrated'][-1]), p), '×', note='paired bootstrap 95% over seeds')
+    res.figure('discrete_biased', lambda: _bias_plot(bcurves))
     if cfg.get('quick'): res.note(QUICK_NOTE)
     return res.save()
 
