@@ -11,7 +11,7 @@ import torch
 from ..core.cache import cached, tokenizer_key, rows_key, weights_key
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config, n_params
-from ..core.results import Results, check_scale, new_figure
+from ..core.results import Results, check_scale, new_figure, t_interval
 from ..core.data import InputError, check_data
 from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, quiet, run_device, run_dtype, show_progress, smoke_config, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
@@ -271,12 +271,15 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
             R.add(f'test_{n}_{m}', float(np.mean([S[m][f'{c:g}']['per_task'][t] for c in budgets])), '%')
     if 'sft' in methods:
         d = [float(np.mean([seeds[i]['test'][f'msft@{c:g}'][t] - seeds[i]['test'][f'sft@{c:g}'][t] for c in budgets for t in range(len(names))])) for i in range(len(seeds))]
-        R.add('msft_over_sft', float(np.mean(d)), 'points', '+1.8 points over SFT (63.7 vs 61.9)', expect='> 0', note='mSFT minus homogeneous SFT (best checkpoint), same budget, paired by seed')
+        ci, k = t_interval(d)
+        R.add('msft_over_sft', float(np.mean(d)), 'points', '+1.8 points over SFT (63.7 vs 61.9)', expect='> 0', interval=ci, n=k,
+              note='mSFT minus homogeneous SFT (best checkpoint), same budget, paired by seed; interval: Student-t 95% over the per-seed differences')
         R.add('msft_over_sft_std', float(np.std(d)), 'points')
         others = [m for m in methods if m != 'msft']
         best = max(others, key=lambda m: R[f'avg_test_metric_{m}'])
         db = [float(np.mean([np.mean(seeds[i]['test'][f'msft@{c:g}']) - np.mean(seeds[i]['test'][f'{best}@{c:g}']) for c in budgets])) for i in range(len(seeds))]
-        R.add('msft_over_best_baseline', float(np.mean(db)), 'points', '+0.3 points over the best baseline (63.7 vs SRO 63.4)', expect='> 0', note=f'mSFT minus the best other method here ({LABELS[best]}); the paper: 63.7 vs SRO 63.4, vs IES 62.5 among its 4 baselines')
+        ci, k = t_interval(db)
+        R.add('msft_over_best_baseline', float(np.mean(db)), 'points', '+0.3 points over the best baseline (63.7 vs SRO 63.4)', expect='> 0', interval=ci, n=k, note=f'interval: Student-t 95% over seeds; mSFT minus the best other method here ({LABELS[best]}); the paper: 63.7 vs SRO 63.4, vs IES 62.5 among its 4 baselines')
         R.add('msft_over_best_baseline_std', float(np.std(db)), 'points')
         lo, hi = budgets[0], budgets[-1]
         dm = []
@@ -292,12 +295,14 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         gain = {n: float(np.mean([sd['test'][f'msft@{c:g}'][t] - sd['test'][f'sft@{c:g}'][t] for sd in seeds for c in budgets])) for t, n in enumerate(names)}
         R.note('per-task mSFT minus SFT at equal C (points): ' + ', '.join(f'{n} {v:+.1f}' for n, v in gain.items()) +
                '; sub-datasets trained in later rounds gain, excluded ones drift while training goes on without them')
-        R.add('msft_flops_ratio_low_budget', S['msft'][f'{lo:g}']['flops'] / S['sft'][f'{hi:g}']['flops'], 'ratio', 'fewer FLOPs than SFT at a low budget', expect='< 1',
+        ci, k = t_interval([sd['flops'][f'msft@{lo:g}'] / sd['flops'][f'sft@{hi:g}'] for sd in seeds])
+        R.add('msft_flops_ratio_low_budget', S['msft'][f'{lo:g}']['flops'] / S['sft'][f'{hi:g}']['flops'], 'ratio', 'fewer FLOPs than SFT at a low budget', expect='< 1', interval=ci, n=k,
               note=f'mSFT FLOPs at the smallest budget C={lo:g} / homogeneous SFT FLOPs at the standard budget C={hi:g} epochs')
         R.add('msft_flops_ratio_same_budget', S['msft'][f'{lo:g}']['flops'] / S['sft'][f'{lo:g}']['flops'], 'ratio',
               note=f'mSFT / SFT FLOPs both at C={lo:g}: at least 1 here, as the first rollout is the SFT run')
-        R.add('msft_gain_low_budget', S['msft'][f'{lo:g}']['acc'] - S['sft'][f'{hi:g}']['acc'], 'points', '+3.4 points at a low budget', expect='> 0',
-              note=f'mSFT at C={lo:g} minus SFT at C={hi:g}')
+        ci, k = t_interval([a - b for a, b in zip(S['msft'][f'{lo:g}']['per_seed'], S['sft'][f'{hi:g}']['per_seed'])])
+        R.add('msft_gain_low_budget', S['msft'][f'{lo:g}']['acc'] - S['sft'][f'{hi:g}']['acc'], 'points', '+3.4 points at a low budget', expect='> 0', interval=ci, n=k,
+              note=f'mSFT at C={lo:g} minus SFT at C={hi:g}; interval: Student-t 95% over the per-seed differences')
     if 'sft' in methods and scale == 'tiny':
         lo = budgets[0]
         never = all(not s['msft'][f'{lo:g}']['excluded'] for s in seeds)
@@ -336,8 +341,9 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     else:
         R.note('resume_identical is measured at tiny scale (a killed subprocess); small/full use the same code path')
     mid = budgets[len(budgets) // 2]
-    R.add_figure('curves', plot_curves(seeds[0]['msft'][f'{mid:g}'], names, f'mSFT search, seed {seeds[0]["seed"]}, C={mid:g}'))
-    R.add_figure('acc_vs_flops', plot_acc_flops(S))
+    run0, title0 = seeds[0]['msft'][f'{mid:g}'], f'mSFT search, seed {seeds[0]["seed"]}, C={mid:g}'
+    R.figure('curves', lambda: plot_curves(run0, names, title0))      # drawn after the numbers are saved
+    R.figure('acc_vs_flops', lambda: plot_acc_flops(S))
     R.note('peaks are selected on validation splits and results reported on separate test splits (the paper selects on test sets)')
     R.note('the rollback optimiser is fresh (a new AdamW with warm-up, as in the public code); MSFTConfig(optimizer="restored") keeps the peak\'s Adam state')
     R.note('baselines at budget C are the first C epochs of one run at the largest budget (constant learning rate after warm-up, methods that only look back), with the best global checkpoint on validation inside C; SRO and mSFT run per budget')
