@@ -10,8 +10,9 @@ from .schema import TEXT_TASKS, IMAGE_TASKS, Case
 from .models import ModelAdapter, case_seed, prompt_text, chat_prompt, hf_generate, tile, tiny_tokenizer, CHAT_TEMPLATE
 
 # %% auto #0
-__all__ = ['JANUS_TOKENS', 'MULTI_IMAGE_PIPELINES', 'EDIT_PIPELINES', 'generates_images', 'HFUnifiedModel', 'tiny_janus',
-           'load_umm', 'DiffusersEditModel', 'load_pipeline', 'diffusers_adapter', 'tiny_pix2pix']
+__all__ = ['JANUS_TOKENS', 'MULTI_IMAGE_PIPELINES', 'EDIT_PIPELINES', 'GENERATES_WITHOUT_IMAGE', 'generates_images',
+           'HFUnifiedModel', 'tiny_janus', 'load_umm', 'DiffusersEditModel', 'load_pipeline', 'diffusers_adapter',
+           'tiny_pix2pix', 'tiny_flux2_klein']
 
 # %% ../../nbs/unisafe/93a_unified.ipynb #93a05
 JANUS_TOKENS = dict(image_token='<image_placeholder>', boi_token='<begin_of_image>', eoi_token='<end_of_image>')
@@ -84,40 +85,46 @@ def load_umm(path, dtype=None, device='cpu'):
     return AutoModelForImageTextToText.from_pretrained(path, dtype=dtype or torch.float32).to(device).eval(), AutoProcessor.from_pretrained(path)
 
 # %% ../../nbs/unisafe/93a_unified.ipynb #93a08
-MULTI_IMAGE_PIPELINES = ('QwenImageEditPlusPipeline',)   # edit pipelines whose `image` takes several source images
+MULTI_IMAGE_PIPELINES = ('QwenImageEditPlusPipeline', 'Flux2Pipeline', 'Flux2KleinPipeline')   # `image` takes several source (reference) images
 EDIT_PIPELINES = ('StableDiffusionInstructPix2PixPipeline', 'StableDiffusionXLInstructPix2PixPipeline', 'QwenImageEditPipeline',
-                  'QwenImageEditPlusPipeline', 'FluxKontextPipeline')
+                  'QwenImageEditPlusPipeline', 'FluxKontextPipeline', 'Flux2Pipeline', 'Flux2KleinPipeline')
+GENERATES_WITHOUT_IMAGE = ('FluxKontextPipeline', 'Flux2Pipeline', 'Flux2KleinPipeline')   # edit pipelines that also answer TI, given no image
 
 class DiffusersEditModel(ModelAdapter):
     "A diffusers instruction-editing pipeline answering IE, IC and MT (and TI with a text-to-image pipeline beside it)."
     def __init__(self, pipe, name: str = 'diffusers-edit', steps: int = 20, size: int|None = None, guidance_scale: float = 5.0,
-                 image_guidance_scale: float|None = 1.5, seed: int = 0, multi_image: bool|None = None, t2i=None):
+                 image_guidance_scale: float|None = 1.5, seed: int = 0, multi_image: bool|None = None, t2i=None,
+                 call_kwargs: dict|None = None, # extra arguments of every call of `pipe` (e.g. text_encoder_out_layers of a cut-down Flux2)
+                 ):
         if not {'prompt', 'image'} <= set(inspect.signature(pipe.__call__).parameters):
             raise TypeError(f"{type(pipe).__name__} is not an editing pipeline: its call takes no prompt and image")
         if steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
+        if t2i is None and type(pipe).__name__ in GENERATES_WITHOUT_IMAGE: t2i = pipe
         self.pipe, self.name, self.steps, self.size, self.gs, self.igs, self.seed, self.t2i = pipe, name, steps, size, guidance_scale, image_guidance_scale, seed, t2i
+        self.call_kwargs = dict(call_kwargs or {})
         self.multi_image = type(pipe).__name__ in MULTI_IMAGE_PIPELINES if multi_image is None else bool(multi_image)
         self.tasks = ('IE', 'IC', 'MT') + (('TI',) if t2i is not None else ())
         for p in (pipe, t2i):
             if p is not None: p.set_progress_bar_config(disable=True)
-    def _kw(self, case, turn):
+    def _kw(self, pipe, case, turn):
+        "The arguments of one call of `pipe` (those its signature takes)."
         import torch
+        params = inspect.signature(pipe.__call__).parameters
         kw = dict(num_inference_steps=self.steps, guidance_scale=self.gs, generator=torch.Generator().manual_seed(case_seed(self.seed, case, turn)))
-        if self.igs is not None and 'image_guidance_scale' in inspect.signature(self.pipe.__call__).parameters: kw['image_guidance_scale'] = self.igs
-        return kw
+        if self.igs is not None and 'image_guidance_scale' in params: kw['image_guidance_scale'] = self.igs
+        if self.size and 'height' in params: kw.update(height=self.size, width=self.size)
+        return {**kw, **self.call_kwargs} if pipe is self.pipe else kw
     def _edit(self, text, images, case, turn=0):
         if not self.multi_image: images = [images[0] if len(images) == 1 else tile(images[0], images[1])]   # two sources side by side
         if self.size: images = [im.resize((self.size, self.size)) for im in images]
         image = images if self.multi_image else images[0]
-        return self.pipe(prompt=text, image=image, **self._kw(case, turn))
+        return self.pipe(prompt=text, image=image, **self._kw(self.pipe, case, turn))
     @staticmethod
     def _flagged(out): return bool(any(getattr(out, 'nsfw_content_detected', None) or []))
     def answer(self, case):
         self.check(case)
         ims = case.images()
-        if case.task == 'TI':
-            kw = dict(height=self.size, width=self.size) if self.size else {}
-            out = self.t2i(prompt_text(case), **{k: v for k, v in self._kw(case, 0).items() if k != 'image_guidance_scale'}, **kw)
+        if case.task == 'TI': out = self.t2i(prompt=prompt_text(case), **self._kw(self.t2i, case, 0))
         elif case.task in ('IE', 'IC'): out = self._edit(prompt_text(case), ims, case)
         else:
             if not ims: raise ValueError(f"case {case.key}: an MT case needs its source image for an editing pipeline")
@@ -135,10 +142,10 @@ def load_pipeline(path, dtype=None, device='cpu'):
     from diffusers import DiffusionPipeline
     return DiffusionPipeline.from_pretrained(path, dtype=dtype or torch.float32).to(device)
 
-def diffusers_adapter(pipe, name: str, steps: int = 20, size: int|None = None, seed: int = 0):
+def diffusers_adapter(pipe, name: str, steps: int = 20, size: int|None = None, seed: int = 0, call_kwargs: dict|None = None):
     "The adapter a diffusers pipeline calls for: `DiffusersEditModel` for an editing pipeline, else `DiffusersImageModel` (text-to-image with its image-to-image twin)."
     from lmpapers.unisafe.models import DiffusersImageModel
-    if type(pipe).__name__ in EDIT_PIPELINES: return DiffusersEditModel(pipe, name=name, steps=steps, size=size, seed=seed)
+    if type(pipe).__name__ in EDIT_PIPELINES: return DiffusersEditModel(pipe, name=name, steps=steps, size=size, seed=seed, call_kwargs=call_kwargs)
     return DiffusersImageModel(pipe, name=name, steps=steps, size=size, seed=seed)
 
 def tiny_pix2pix(seed: int = 0, sample_size: int = 16):
@@ -153,3 +160,18 @@ def tiny_pix2pix(seed: int = 0, sample_size: int = 16):
                                     cross_attention_dim=32, norm_num_groups=8, attention_head_dim=4)
     return StableDiffusionInstructPix2PixPipeline(vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=unet.eval(), scheduler=sd.scheduler,
                                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+def tiny_flux2_klein(seed: int = 0):
+    "A random-init FLUX.2 [klein] pipeline (Flux2 transformer, Flux2 VAE, Qwen3 text encoder), cut down: text-to-image and editing from one or several reference images; call it with `text_encoder_out_layers=(1,)` (its encoder has two layers) and images of at least 64 px."
+    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline, Flux2Transformer2DModel
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from lmpapers.core.guards import fork_rng
+    tok = tiny_tokenizer()
+    with fork_rng(seed):
+        tr = Flux2Transformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+                                     joint_attention_dim=16, timestep_guidance_channels=256, axes_dims_rope=[4, 4, 4, 4], guidance_embeds=False)
+        te = Qwen3ForCausalLM(Qwen3Config(intermediate_size=16, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                          head_dim=8, vocab_size=len(tok), max_position_embeddings=512))
+        vae = AutoencoderKLFlux2(sample_size=32, in_channels=3, out_channels=3, down_block_types=('DownEncoderBlock2D',), up_block_types=('UpDecoderBlock2D',),
+                                 block_out_channels=(4,), layers_per_block=1, latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False)
+    return Flux2KleinPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=te.eval(), tokenizer=tok, transformer=tr.eval())
