@@ -34,3 +34,6 @@ def test_cli_judges_with_the_original_prompt_files(tmp_path, monkeypatch):
     assert [r['prompts'] for r in recs] == [name] * 3
     monkeypatch.setenv(PROMPTS_ENV, str(tmp_path/'nowhere'))   # a wrong folder is a clear error, not a silent fallback to the project's prompts
     assert main(['evaluate', '--run', str(tmp_path/'run2'), '--data', str(fx), '--judge', 'openai:jb@http://127.0.0.1:9/v1']) == 2
+    monkeypatch.delenv(PROMPTS_ENV)
+    assert main(['evaluate', '--run', str(tmp_path/'run3'), '--data', str(fx), '--judge', 'openai:dall-e-3@http://127.0.0.1:9/v1']) == 2   # an image model is no judge
+    assert not (tmp_path/'run2').exists() and not (tmp_path/'run3').exists()

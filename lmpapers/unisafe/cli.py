@@ -35,6 +35,8 @@ def _endpoint_judge(spec: str):
     from lmpapers.unisafe.judges import OpenAIJudge
     model, _, url = spec.partition(':')[2].partition('@')
     if not model or not url: raise ValueError(f"an endpoint judge is openai:MODEL@BASE_URL, got {spec!r}")
+    from lmpapers.unisafe.models import is_image_model
+    if is_image_model(model): raise ValueError(f"judge {spec!r} is an image-generation model; a judge is a chat model")
     return OpenAIJudge(model, url, api_key=os.environ.get('OPENAI_API_KEY', 'EMPTY'), name=model)
 
 def _judges(specs, seed):
