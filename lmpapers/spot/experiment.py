@@ -386,7 +386,7 @@ def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None):
             outs[task, M] = r
             for nm, o in r.items():
                 c = int(o['correct'].sum())
-                res.add(f'{_METRIC[task]}_acc_{nm}_x{M}', c / n, interval=wilson_ci(c, n),
+                res.add(f'{_METRIC[task]}_acc_{nm}_x{M}', c / n, interval=wilson_ci(c, n), n=n,
                         note=f'{L} tokens, {n} prompts' if nm == 'dense' else '')
                 res.add(f'{_METRIC[task]}_acc_{nm}_x{M}_ci', wilson_ci(c, n), note='Wilson 95%')
                 if nm != 'dense':
@@ -398,7 +398,7 @@ def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None):
         if nm.startswith('spot_topk_'): continue
         est, ci = paired_gap_ci([(o[nm]['correct'], o['dense']['correct']) for o in outs.values()])
         spot = nm in ('spot_topk', 'spot_topp')
-        res.add(f'acc_gap_vs_dense_{nm}', est, interval=ci, claim=_CLAIM_ACC if spot else None, expect=0.0 if spot else None, margin=ACC_MARGIN if spot else None,
+        res.add(f'acc_gap_vs_dense_{nm}', est, interval=ci, n=n * len(outs), claim=_CLAIM_ACC if spot else None, expect=0.0 if spot else None, margin=ACC_MARGIN if spot else None,
                 primary=nm == 'spot_topk', note='mean over tasks and lengths of accuracy minus dense accuracy, paired by prompt (interval: bootstrap 95% over prompts)')
         res.add(f'acc_gap_vs_dense_{nm}_ci', ci, note='bootstrap 95% over prompts')
     x = retrieval_prompts(tok, 'passkey', cfg['L_train'], 1, seed=seed)[0]
@@ -407,7 +407,7 @@ def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None):
         res.add(f'selector_cache_compression_{fmt}', compression(SelectorScorer(sel, fmt).layout(ks), fmt), 'x vs bf16', claim=3.5, interval='exact',
                 primary=fmt == 'int4', note='bytes of the packed layout, computed exactly')   # the paper: INT4 or FP4 microscale, INT4 named first
         est, ci = paired_gap_ci([(o[f'spot_topk_{fmt}']['correct'], o['spot_topk']['correct']) for o in outs.values()])
-        res.add(f'acc_delta_quantized_{fmt}', est, claim='at no accuracy cost', expect=0.0, margin=ACC_MARGIN, interval=ci, primary=fmt == 'int4', note='spot_topk with its cache packed in this format minus unquantised, mean over tasks and lengths; the paper: no accuracy cost')
+        res.add(f'acc_delta_quantized_{fmt}', est, claim='at no accuracy cost', expect=0.0, margin=ACC_MARGIN, interval=ci, n=n * len(outs), primary=fmt == 'int4', note='spot_topk with its cache packed in this format minus unquantised, mean over tasks and lengths; the paper: no accuracy cost')
         res.add(f'acc_delta_quantized_{fmt}_ci', ci, note='bootstrap 95% over prompts')
     _plot_accuracy(res, outs, Ms, n, K, [nm for nm in keys if not nm.startswith('spot_topk_')])
     return outs
