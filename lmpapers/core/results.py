@@ -163,7 +163,7 @@ def verdict(value,              # the measured value
     if not exact and n is not None and n < MIN_UNITS:
         return 'cannot tell', f"interval from {n} independent unit{'s' * (n != 1)}, fewer than {MIN_UNITS} (the point {_fmt(value)} lies {where} {want})"
     if not exact and a == b:
-        return 'cannot tell', f'zero-width interval of a sampled statistic (every resample gave {_fmt(a)}): too few distinct units to show its spread'
+        return 'cannot tell', f'zero-width interval of a sampled statistic (every resample gave {_fmt(a)}): the units show no spread to judge by'
     if _inside(a, lo, hi, lc, hc) and _inside(b, lo, hi, lc, hc): return 'agrees', f'interval inside {want}'
     if b < lo or a > hi or (b == lo and not lc) or (a == hi and not hc): return 'contradicts', f'interval outside {want}'
     return 'cannot tell', f'interval straddles {want}'
