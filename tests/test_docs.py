@@ -93,7 +93,7 @@ def site(tmp_path_factory):
     p = subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', DOCS.name, '--readme', str(readme)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, f'the docs build failed:\n{p.stdout}\n{p.stderr}'
-    return SimpleNamespace(root=DOCS, readme=readme, log=p.stdout)
+    return SimpleNamespace(root=DOCS, readme=readme, log=p.stdout, err=p.stderr)
 
 
 def test_readme_is_up_to_date(site):
@@ -102,6 +102,20 @@ def test_readme_is_up_to_date(site):
     msg = 'README.md is out of date with nbs/index.ipynb; run `make docs` and commit README.md'
     assert committed.exists(), msg
     assert committed.read_text(encoding='utf-8') == site.readme.read_text(encoding='utf-8'), msg
+
+
+def test_build_prints_no_warnings(site):
+    "The build names every problem it sees (a broken link, a notebook cell it must run, KaTeX missing) as a warning; there must be none."
+    lines = [l.strip() for l in (site.log + '\n' + site.err).splitlines() if re.search(r'\bwarn(ing)?s?\b', l, re.I)]
+    assert not lines, f'the docs build printed {len(lines)} warning(s):\n' + '\n'.join(lines[:40])
+
+
+def test_readme_links_work_in_a_repository_browser():
+    "README.md is read at the repository's root: its links are relative and lead to files that exist there."
+    text = (ROOT/'README.md').read_text(encoding='utf-8')
+    links = re.findall(r'\]\(([^)\s]+)\)', text) + re.findall(r'href="([^"]+)"', text)
+    bad = [l for l in links if l.startswith('/') or (_local(l) and not (ROOT/unquote(urlsplit(l).path)).exists())]
+    assert not bad, f'README.md links that lead nowhere from the repository root: {bad}'
 
 
 def test_every_notebook_has_a_page(site):
@@ -188,6 +202,64 @@ def test_internal_links_resolve(site):
     assert not broken, 'broken links:\n' + '\n'.join(broken)
 
 
+def _repo_source_base() -> str:
+    from nbdev.config import get_config
+    cfg = get_config(ROOT)
+    assert cfg.git_url, 'no repository URL: set [project.urls] Repository in pyproject.toml (nbdev reads it for [source] links)'
+    return f'{cfg.git_url}/blob/{cfg.branch}/'
+
+
+def test_source_links(site):
+    "Every page that documents exported code links to its source in the repository, at a line that defines a symbol."
+    base = _repo_source_base()
+    bad, pages_with, n = [], set(), 0
+    for page in sorted(site.root.rglob('*.html')):
+        for link in parse(page).links:
+            if not link.startswith(base): continue
+            n += 1
+            pages_with.add(page.relative_to(site.root).as_posix())
+            path, _, frag = link[len(base):].partition('#')
+            f = ROOT/path
+            if not f.is_file(): bad.append(f'{page.relative_to(site.root)}: {link} (no file {path})'); continue
+            m = re.fullmatch(r'L(\d+)', frag)
+            lines = f.read_text(encoding='utf-8').splitlines()
+            if not m or not 0 < int(m.group(1)) <= len(lines): bad.append(f'{page.relative_to(site.root)}: {link} (no such line)'); continue
+            line = lines[int(m.group(1)) - 1].lstrip()
+            if not line.startswith(('def ', 'class ', 'async def ', '@')) and not re.match(r'\w+\s*[:=]', line):
+                bad.append(f'{page.relative_to(site.root)}: {link} (line {m.group(1)} defines nothing: {line[:60]!r})')
+    assert not bad, 'source links that lead nowhere:\n' + '\n'.join(bad[:30])
+    exporting = [nb for nb in notebooks() if re.search(r'^#\|\s*export\b', ''.join(
+        ''.join(c['source']) for c in json.loads((NBS/nb).read_text(encoding='utf-8'))['cells'] if c['cell_type'] == 'code'), re.M)]
+    missing = [str(nb) for nb in exporting if nb.with_suffix('.html').as_posix() not in pages_with]
+    assert not missing, f'pages of notebooks that export code without a [source] link: {missing}'
+    assert n >= len(exporting)
+
+
+def _experiment_pages() -> dict[str, str]:
+    "Paper -> its experiment page (relative to the site), from the entry points and the notebooks they are made from."
+    import importlib.metadata as md
+    res = {}
+    for ep in md.entry_points(group='lmpapers.papers'):
+        py = ROOT/(ep.value.split(':')[0].replace('.', '/') + '.py')
+        nb = (py.parent/re.search(r'File to edit: (\S+\.ipynb)', py.read_text(encoding='utf-8')).group(1)).resolve()
+        res[ep.name] = nb.relative_to(NBS.resolve()).with_suffix('.html').as_posix()
+    return res
+
+
+def test_experiment_pages_show_the_run(site):
+    "Each experiment page has its paper's verdict table and every figure of its recorded run, and the figures are in the site."
+    pages = _experiment_pages()
+    assert len(pages) == 9
+    for paper, rel in pages.items():
+        rec = json.loads((NBS/'_results'/f'{paper}.json').read_text(encoding='utf-8'))
+        html = (site.root/rel).read_text(encoding='utf-8')
+        assert re.search(r'<th[^>]*>\s*verdict\s*</th>', html), f'{rel}: no verdict table'
+        assert html.count('<td') >= 7 * len(rec['verdicts']), f'{rel}: the verdict table lacks rows'
+        srcs = [s for s in parse(site.root/rel).links if '_results/figures/' in s]
+        assert len(srcs) == len(rec['figures']) >= 1, f'{rel}: {len(srcs)} figures, the recorded run has {len(rec["figures"])}'
+        for s in srcs: assert ((site.root/rel).parent/s).resolve().is_file(), f'{rel}: figure {s} is not in the site'
+
+
 def test_nbdev_page_names_resolve(site):
     "nbdev links to `core/results.html`; that name must lead to the page `core/05_results.html`."
     from nbdev.doclinks import nbpath2html
@@ -262,6 +334,66 @@ def test_home_page_screenshot(site, server, tmp_path):
     assert nonwhite > 0.03, f'the screenshot is nearly blank ({nonwhite:.1%} non-white)'
 
 
+SHOTS = {'derivation': 'judges/60_derivation.html', 'experiment': 'gfa/19_experiments.html', 'api': 'core/05_results.html'}
+
+
+def test_page_screenshots(site, server):
+    "A derivation, an experiment and an API page, as a reader's browser draws them (saved beside the site as screenshot-*.png)."
+    browser = _chromium()
+    from PIL import Image
+    for name, rel in SHOTS.items():
+        png = site.root/f'screenshot-{name}.png'
+        p = _browse(browser, '--window-size=1280,2400', '--hide-scrollbars', '--virtual-time-budget=1500', f'--screenshot={png}', server + rel)
+        assert png.exists(), f'chromium wrote no screenshot of {rel}:\n{p.stderr[-2000:]}'
+        im = Image.open(png).convert('RGB')
+        counts = im.getcolors(im.width * im.height)
+        nonwhite = sum(n for n, rgb in counts if min(rgb) < 235) / (im.width * im.height)
+        assert len(counts) > 20 and nonwhite > 0.03, f'the screenshot of {rel} is nearly blank ({len(counts)} colours, {nonwhite:.1%} non-white)'
+
+
+CHECK_PAGE = """<!DOCTYPE html><html><body><pre id="out">pending</pre><script>
+const pages = %s, width = %d, res = {};
+const f = document.createElement('iframe');
+f.style.width = width + 'px'; f.style.height = '900px'; f.style.border = '0';
+document.body.appendChild(f);
+let i = 0;
+function look() {
+  const d = f.contentDocument, el = d.documentElement;
+  const tables = [...d.querySelectorAll('table')].filter(t => [...t.querySelectorAll('th')].some(th => th.textContent.trim() === 'verdict'));
+  const imgs = [...d.querySelectorAll('img')].filter(im => (im.getAttribute('src') || '').includes('_results/figures/'));
+  res[pages[i]] = {verdict_tables: tables.length, figures: imgs.length,
+                   drawn: imgs.filter(im => im.complete && im.naturalWidth > 0).length,
+                   overflow: el.scrollWidth - el.clientWidth};
+  i++; next();
+}
+function next() {
+  if (i >= pages.length) { document.getElementById('out').textContent = 'RESULT' + JSON.stringify(res) + 'END'; return; }
+  f.onload = () => { for (const im of f.contentDocument.querySelectorAll('img')) im.loading = 'eager'; setTimeout(look, 300); };
+  f.src = pages[i];
+}
+next();
+</script></body></html>"""
+
+
+def test_experiment_pages_in_a_browser(site, server):
+    "In Chromium, at a phone's width, every experiment page draws its verdict table and its figures, and no page is wider than the screen."
+    browser = _chromium()
+    pages = sorted(_experiment_pages().values()) + [SHOTS['derivation'], SHOTS['api']]
+    check = site.root/'_browser_check.html'
+    check.write_text(CHECK_PAGE % (json.dumps(['/' + p for p in pages]), 420), encoding='utf-8')
+    try: p = _browse(browser, '--window-size=500,1000', f'--virtual-time-budget={1000 * len(pages)}', '--dump-dom', server + check.name, timeout=120)
+    finally: check.unlink()
+    m = re.search(r'RESULT(.*?)END', p.stdout, re.S)
+    assert m, f'the check page did not finish:\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}'
+    res = json.loads(m.group(1))
+    for page in sorted(_experiment_pages().values()):
+        r = res['/' + page]
+        assert r['verdict_tables'] == 1, f'{page}: {r["verdict_tables"]} verdict tables in the browser'
+        assert r['figures'] >= 1 and r['drawn'] == r['figures'], f'{page}: {r["drawn"]} of {r["figures"]} figures drawn'
+    wide = {k: v['overflow'] for k, v in res.items() if v['overflow'] > 1}
+    assert not wide, f'pages wider than a 420 px screen (px past the edge): {wide}'
+
+
 def test_math_renders_in_browser(site, server):
     if not (site.root/'katex'/'katex.min.js').exists(): pytest.skip('KaTeX could not be fetched with npm')
     pages = [p for p in sorted(site.root.rglob('*.html')) if 'katex/katex.min.js' in p.read_text(encoding='utf-8')]
@@ -316,3 +448,31 @@ def test_link_rewriting(tmp_path):
         '<a href="../index.html">d</a><a href="https://elsewhere.org/core/results.html">e</a>')
     assert bd.write_redirects(out, aliases) == 2
     assert 'location.replace("05_results.html"' in (out/'core'/'results.html').read_text()
+
+
+def test_links_before_rendering_and_in_the_readme(tmp_path):
+    "Links to nbdev page names are pointed at the pages in the processed notebooks; the README's lead to the notebooks."
+    bd = _build_docs_module()
+    aliases = {'core/results.html': 'core/05_results.html'}
+    (tmp_path/'core').mkdir()
+    nb = tmp_path/'core'/'06_cli.ipynb'
+    nb.write_text(json.dumps({'cells': [{'source': ['[`Results`](/core/results.html#results) ',
+                                                    '<a href="/core/results.html">x</a> https://example.org/core/results.html']}]}))
+    (tmp_path/'_skip').mkdir(); (tmp_path/'_skip'/'a.ipynb').write_text('"/core/results.html"')
+    assert bd.alias_links_in_proc(tmp_path, aliases) == 2
+    text = nb.read_text()
+    assert '(/core/05_results.html#results)' in text and '\\"/core/05_results.html\\"' in text
+    assert 'https://example.org/core/results.html' in text and '/core/results.html' in (tmp_path/'_skip'/'a.ipynb').read_text()
+    md_ = '[`Results`](/core/results.html#results) [a](core/05_results.llms.md) [b](https://x.org/core/results.html) [c](/gone.html)'
+    assert bd.readme_links(md_, aliases, {'core/05_results.html'}) == (
+        '[`Results`](nbs/core/05_results.ipynb#results) [a](nbs/core/05_results.ipynb) [b](https://x.org/core/results.html) [c](/gone.html)')
+
+
+def test_links_to_undocumented_methods_lead_to_their_class(tmp_path):
+    bd = _build_docs_module()
+    (tmp_path/'a.html').write_text('<h3 id="results">Results</h3><h3 id="results.add">add</h3><a href="#results.save">s</a>'
+                                   '<a href="#results.add">a</a><a href="#nothing.here">n</a>')
+    (tmp_path/'b.html').write_text('<a href="a.html#results.save.x">s</a><a href="https://x.org/a.html#results.save">e</a>')
+    assert bd.method_anchors(tmp_path) == 2
+    assert '<a href="#results">s</a><a href="#results.add">a</a><a href="#nothing.here">n</a>' in (tmp_path/'a.html').read_text()
+    assert (tmp_path/'b.html').read_text() == '<a href="a.html#results">s</a><a href="https://x.org/a.html#results.save">e</a>'

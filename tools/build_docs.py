@@ -7,13 +7,18 @@ With Quarto on PATH this runs `nbdev-docs`. Without it (the usual case) it runs
 
 - orders the sidebar: `core` first, then one section per paper folder in notebook-number order;
 - makes nbdev's symbol links resolve: nbdev links to `core/results.html` while the page is
-  `core/05_results.html`, so links are rewritten to the page and a redirect page is written
-  under the nbdev name for links from outside the site; show_doc's `source` links, which lead
-  nowhere while `git_url` is unset in `[tool.nbdev]`, are dropped;
+  `core/05_results.html`, so links in the processed notebooks are pointed at the page before
+  smalldocs renders them (it would otherwise warn about each), links in the site are rewritten
+  the same way, and a redirect page is written under the nbdev name for links from outside the
+  site; show_doc's `source` links lead to the repository (`[project.urls] Repository` in
+  pyproject.toml; when it is unset they would lead nowhere and are dropped);
+- copies the recorded runs (`nbs/_results/`, see tools/record_pages.py) beside the pages, so the
+  experiment pages' figures resolve;
 - renders math offline: a copy of KaTeX (`npm pack katex@0.16`, cached in `.cache/katex/`)
   goes into `_docs/katex/` and the pages load it instead of the CDN (when npm can't fetch it,
   the pages keep the CDN links and a warning is printed);
-- writes `README.md` from the home page (`nbs/index.ipynb`).
+- writes `README.md` from the home page (`nbs/index.ipynb`), with its links to pages pointing at the
+  notebooks (`nbs/gfa/11_tracking.ipynb`), which a repository browser opens.
 
 Running it twice gives the same site.
 """
@@ -31,7 +36,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE_RE = r'\.(?:ipynb|qmd|html)$'  # without it nbdev.yml and sidebar.yml become sidebar pages
@@ -214,6 +219,72 @@ def fix_links(out: Path, aliases: dict[str, str], prefixes: list[str]) -> int:
     return n
 
 
+PAGE_LINK = re.compile(r'(?<![\w.\-/~])/((?:[\w.\-]+/)*[\w.\-]+\.html)(?=[#)"\'\s\\]|$)')
+
+
+def alias_links_in_proc(proc: Path, aliases: dict[str, str]) -> int:
+    "Point links to nbdev's page names (`/core/results.html`) at the pages (`/core/05_results.html`) in the processed notebooks."
+    n = 0
+    for nb in proc.rglob('*.ipynb'):
+        rel = nb.relative_to(proc)
+        if any(p.startswith(('_', '.')) for p in rel.parts): continue
+
+        def sub(m):
+            nonlocal n
+            if m.group(1) not in aliases: return m.group(0)
+            n += 1
+            return '/' + aliases[m.group(1)]
+
+        text = nb.read_text(encoding='utf-8')
+        new = PAGE_LINK.sub(sub, text)
+        if new != text: nb.write_text(new, encoding='utf-8')
+    return n
+
+
+README_LINK = re.compile(r'(\]\()([^)\s]+)(\))')
+
+
+def readme_links(text: str, aliases: dict[str, str], pages: set[str]) -> str:
+    "Links of the README that lead to site pages (`/gfa/tracking.html#x`, `gfa/11_tracking.html`, `.llms.md`) lead to their notebooks (`nbs/gfa/11_tracking.ipynb#x`)."
+    def sub(m):
+        parts = urlsplit(m.group(2))
+        path = parts.path.removesuffix('.llms.md') + '.html' if parts.path.endswith('.llms.md') else parts.path
+        if parts.scheme or parts.netloc or not path.endswith('.html'): return m.group(0)
+        page = posixpath.normpath(path.lstrip('/'))
+        page = aliases.get(page, page)
+        if page not in pages: return m.group(0)
+        nb = 'nbs/' + page.removesuffix('.html') + '.ipynb'
+        return f"{m.group(1)}{nb}{'#' + parts.fragment if parts.fragment else ''}{m.group(3)}"
+    return README_LINK.sub(sub, text)
+
+
+PAGE_IDS = re.compile(r'''\sid=(["'])([^"']+)\1''')
+
+
+def method_anchors(out: Path) -> int:
+    "Links to a method nbdev documents under its class (`#results.save`, no such anchor) lead to the class (`#results`)."
+    ids = {p.resolve(): set(m.group(2) for m in PAGE_IDS.finditer(p.read_text(encoding='utf-8'))) for p in out.rglob('*.html')}
+    n = 0
+    for page in ids:
+        def sub(m):
+            nonlocal n
+            parts = urlsplit(m.group(3))
+            if parts.scheme or parts.netloc or '.' not in parts.fragment: return m.group(0)
+            target = (page.parent/unquote(parts.path)).resolve() if parts.path else page
+            have = ids.get(target)
+            if have is None or parts.fragment in have: return m.group(0)
+            owner = parts.fragment.rsplit('.', 1)[0]
+            while owner not in have and '.' in owner: owner = owner.rsplit('.', 1)[0]
+            if owner not in have: return m.group(0)
+            n += 1
+            return f'{m.group(1)}{m.group(2)}{parts.path}#{owner}{m.group(2)}'
+
+        text = page.read_text(encoding='utf-8')
+        new = ATTR.sub(sub, text)
+        if new != text: page.write_text(new, encoding='utf-8')
+    return n
+
+
 SOURCE_LINK = re.compile(r'(?:<p>)?<a href="([^"]*)"[^>]*>source</a>(?:</p>)?\n?')
 
 
@@ -328,6 +399,10 @@ def build_smalldocs(out: Path, timeout: float):
         run([tool('nbdev-proc-nbs'), '--file-re', FILE_RE], env=env, timeout=timeout)
     proc = ROOT/'_proc'
     order_sidebar(proc/'sidebar.yml')
+    recorded = ROOT/'nbs'/'_results'   # nbdev leaves `_` folders out of _proc
+    if recorded.is_dir(): shutil.rmtree(proc/'_results', ignore_errors=True); shutil.copytree(recorded, proc/'_results')
+    n = alias_links_in_proc(proc, page_aliases(proc))
+    print(f'links: {n} links to nbdev page names pointed at the pages before rendering')
     site = proc/'_docs'
     shutil.rmtree(site, ignore_errors=True)
     run([tool('smalldocs'), 'render', '--quiet', str(proc)], quiet_re=BENIGN)
@@ -366,6 +441,8 @@ def main(argv=None):
     aliases = page_aliases(proc)
     print(f'links: {fix_links(out, aliases, site_prefixes())} rewritten, '
           f'{write_redirects(out, aliases)} redirect pages for nbdev page names')
+    moved = method_anchors(out)
+    if moved: print(f'links: {moved} links to undocumented methods lead to their class')
     dead = drop_dead_source_links(out)
     if dead: print(f'links: {dead} "source" links dropped: set git_url in [tool.nbdev] to link to the code')
 
@@ -379,6 +456,8 @@ def main(argv=None):
     if not args.no_readme:
         if not readme_src.exists(): sys.exit(f'error: {readme_src} was not written; is there an nbs/index.ipynb?')
         text = readme_src.read_text(encoding='utf-8')
+        pages = {p.relative_to(out).as_posix() for p in out.rglob('*.html')}
+        text = readme_links(text, aliases, pages)
         if readme_src.resolve() != readme and (not readme.exists() or readme.read_text(encoding='utf-8') != text):
             readme.parent.mkdir(parents=True, exist_ok=True)
             readme.write_text(text, encoding='utf-8')
