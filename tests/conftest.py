@@ -47,8 +47,6 @@ def pytest_configure(config):
     config.lmpapers_seed = s
     os.environ[SEED_ENV] = str(s)   # xdist workers (started after this) and subprocesses of tests see the same seed
 
-def session_seed_of(config) -> int: return config.lmpapers_seed
-
 def replay_command(seed: int, nodeid: str|None = None) -> str:
     return f"pytest --seed {seed}{' ' + repr(nodeid) if nodeid else ''}   (or: {SEED_ENV}={seed} make test)"
 
