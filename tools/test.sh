@@ -10,6 +10,8 @@ step() { echo; echo "== $1 ($((SECONDS - t0)) s)"; }
 # that train nothing, and pytest (tests/conftest.py) derive their seeds from it, so faults that only some seeds show
 # come to light over many runs, and each can be replayed with the seed printed here.
 export LMPAPERS_TEST_SEED=${LMPAPERS_TEST_SEED:-$($bin/python -c 'import secrets; print(secrets.randbelow(2**31))')}
+if ! [[ $LMPAPERS_TEST_SEED =~ ^[0-9]{1,10}$ ]] || (( 10#$LMPAPERS_TEST_SEED >= 2147483648 )); then
+  echo "LMPAPERS_TEST_SEED must be an integer in [0, 2**31), got '$LMPAPERS_TEST_SEED'"; exit 2; fi
 echo "test seed: $LMPAPERS_TEST_SEED (replay everything: LMPAPERS_TEST_SEED=$LMPAPERS_TEST_SEED make test)"
 derived_seed() { $bin/python -c 'import hashlib, sys; print(int.from_bytes(hashlib.sha256(sys.argv[1].encode()).digest()[:8], "little") % 2**31)' "$LMPAPERS_TEST_SEED|$1"; }
 
