@@ -40,9 +40,12 @@ def test_spot_records_the_decode_speedup_against_its_traffic_limit(tmp_path):
     "Spot's timing records go through the guard: a benchmark whose dense baseline is too slow fails the run."
     import torch
     from lmpapers.spot import experiment as X
-    fake = {131072: dict(ms=dict(dense=100.0, spot=3.0, twilight=10.0, twilight_quest=5.0), vs_dense=(30.67, 29.0, 32.0),
-                         vs_twilight=(2.0, 1.9, 2.1), vs_twilight_quest=(1.0, 0.9, 1.1), traffic_limit=30.67 / 1.557,
-                         fraction=1.557, twilight_traffic_limit=6.4)}
+    ms = dict(dense=100.0, dense_sdpa_gqa=100.0, spot=3.0, twilight_full_scan=10.0, twilight_quest=5.0)
+    fake = {131072: dict(ms=ms, spread={n: (v, v) for n, v in ms.items()}, dense_path='sdpa_gqa', dense_dropped={},
+                         dense_vs_fastest=dict(sdpa_gqa=(1.0, 1.0, 1.0)), vs_dense=(30.67, 29.0, 32.0),
+                         vs_twilight_full_scan=(2.0, 1.9, 2.1), vs_twilight_quest=(1.0, 0.9, 1.1), traffic_limit=30.67 / 1.557,
+                         fraction=1.557, limits=dict(dense=30.67 / 1.557, twilight_quest=1.7, twilight_full_scan=3.07),
+                         fractions=dict(dense=1.557, twilight_quest=1 / 1.7, twilight_full_scan=2 / 3.07))}
     orig = X.decode_benchmark
     X.decode_benchmark = lambda *a, **k: fake
     try:

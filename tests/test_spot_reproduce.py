@@ -1,12 +1,12 @@
 "The results contract of `lmpapers reproduce spot` (about a minute with the cached models; the first run trains them), and the small/full path as a CPU smoke run."
-import json, time
+import json, math, time
 import matplotlib, pytest, torch
 from lmpapers.spot.experiment import reproduce, TINY, scale_config
 
 def test_contract(tmp_path):
     r = json.loads(reproduce(out=tmp_path).read_text())
     m = {x['name']: x for x in r['metrics']}
-    methods = ('oracle', 'quest', 'twilight', 'dsa', 'seer', 'spot_topk', 'spot_topp')
+    methods = ('oracle', 'quest', 'twilight_quest', 'twilight_full_scan', 'dsa', 'seer', 'qk_topk', 'spot_untrained_topk', 'spot_topk', 'spot_topp')
     for M in TINY['multipliers']:
         for task in ('passkey', 'retrieval'):
             for n in ('dense',) + methods:
@@ -18,8 +18,14 @@ def test_contract(tmp_path):
         lo, hi = m[f'acc_gap_vs_dense_{n}_ci']['value']
         assert lo <= m[f'acc_gap_vs_dense_{n}']['value'] <= hi
     assert TINY['budget'] * 8 <= TINY['L_train']                                   # at most 1/8 of the shortest context
-    for L in TINY['timing_lengths']: assert m[f'decode_speedup_vs_dense_L{L}']['value'] > 0
+    for L in TINY['timing_lengths']:
+        assert m[f'decode_speedup_vs_dense_L{L}']['value'] > 0 and m[f'dense_path_L{L}']['value'] in ('sdpa_gqa', 'sdpa_rows', 'matmul_rows')
+        fastest = min(m[f'decode_ms_dense_{p}_L{L}']['value'] for p in ('sdpa_gqa', 'sdpa_rows', 'matmul_rows'))
+        assert m[f"decode_ms_dense_{m[f'dense_path_L{L}']['value']}_L{L}"]['value'] == fastest          # the baseline is the fastest dense path
+        for p in ('', '_vs_twilight_quest', '_vs_twilight_full_scan'): assert 0 < m[f'traffic_fraction{p}_L{L}']['value'] <= (1 if not p or (L >= 65536 and 'quest' in p) else math.inf)   # the full scan: compute-bound on a CPU
     assert 131072 in TINY['timing_lengths']
+    lo, hi = m['acc_gain_trained_vs_untrained_selector']['interval']
+    assert lo <= m['acc_gain_trained_vs_untrained_selector']['value'] <= hi
     for f in ('int4', 'mxfp4', 'nvfp4'):
         assert 3.4 < m[f'selector_cache_compression_{f}']['value'] < 3.8 and f'acc_delta_quantized_{f}_ci' in m
     assert m['base_weights_unchanged']['value'] is True
@@ -27,7 +33,7 @@ def test_contract(tmp_path):
     assert m['selector_kl_heldout']['value'] < 0.95 * m['selector_kl_heldout_init_light']['value']   # distillation helps at the training length
     assert m['selector_kl_heldout_full']['value'] < 0.95 * m['selector_kl_heldout_init']['value']    # for the full-size selector too
     assert m['selector_cache_bytes_ratio']['value'] == 0.5 and m['selector_cache_bytes_ratio_mxfp4']['value'] < 0.5 / 3.5
-    for k in ('decode_speedup_vs_dense_L131072_spread', 'decode_speedup_vs_twilight_L131072_spread', 'traffic_limit_L131072'): assert k in m
+    for k in ('decode_speedup_vs_dense_L131072_spread', 'decode_speedup_vs_twilight_full_scan_L131072_spread', 'traffic_limit_L131072'): assert k in m
     lo, hi = m['decode_speedup_vs_dense_L131072_spread']['value']
     assert lo <= m['decode_speedup_vs_dense_L131072']['value'] <= hi
     for f in ('spot_summary', 'spot_accuracy'): assert (tmp_path / r['figures'][f]).exists()
@@ -36,7 +42,7 @@ def test_contract(tmp_path):
     assert m['acc_gap_vs_dense_spot_topk']['claim'].startswith('matches dense') and m['acc_gap_vs_dense_spot_topk']['primary']
     assert m['passkey_acc_spot_topk_x1']['claim'] is None and m['passkey_acc_spot_topk_x1']['interval'] == m['passkey_acc_spot_topk_x1_ci']['value']
     v = {x['metric']: x for x in r['verdicts']}                                  # each claim paired with the row measured as the paper does
-    assert 'decode_speedup_vs_twilight_quest_L131072' in v and 'decode_speedup_vs_twilight_L131072' not in v
+    assert 'decode_speedup_vs_twilight_quest_L131072' in v and 'decode_speedup_vs_twilight_full_scan_L131072' not in v
     weak = [n for n, x in m.items() if '_acc_dense_x' in n and not n.endswith('_ci') and x['value'] < 0.9]
     assert not weak, weak                                                         # the shipped base retrieves at every length
     assert any('fewer than 90%' in n for n in r['notes']) == bool(weak)
@@ -56,7 +62,7 @@ def test_smoke_small(tmp_path):
     cfg = scale_config('small', smoke=True)
     assert r['scale'] == 'small' and r['smoke'] is True and r['config']['model'] == 'Qwen/Qwen3-0.6B'
     for M in cfg['multipliers']:
-        for n in ('dense', 'spot_topk', 'spot_topp', 'twilight', 'oracle'): assert 0 <= m[f'retrieval_acc_{n}_x{M}']['value'] <= 1
+        for n in ('dense', 'spot_topk', 'spot_topp', 'twilight_quest', 'twilight_full_scan', 'oracle'): assert 0 <= m[f'retrieval_acc_{n}_x{M}']['value'] <= 1
     assert m['mass_recall_oracle']['value'] >= m['mass_recall_spot_topk']['value'] - 1e-6
     assert m['base_weights_unchanged']['value'] is True and m['selector_kl_heldout']['value'] >= 0
     for L in cfg['timing_lengths']: assert m[f'decode_speedup_vs_dense_L{L}']['value'] > 0

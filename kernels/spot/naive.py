@@ -2,6 +2,7 @@
 from __future__ import annotations
 import math
 import torch
+from ..dispatch import check_later
 
 __all__ = ['E2M1_VALUES', 'FMT_BLOCK', 'check_score_inputs', 'mxfp4_score_ref', 'check_topk_inputs', 'topk_mask_ref',
            'check_decode_inputs', 'sparse_decode_ref', 'check_packed_inputs', 'decode_packed', 'packed_score_ref',
@@ -36,7 +37,7 @@ def check_topk_inputs(scores, k):
     if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or not scores.is_floating_point():
         raise ValueError("scores must be a float [R, T] tensor")
     if not isinstance(k, int) or not 0 < k <= scores.shape[1]: raise ValueError(f"k must be an int in [1, {scores.shape[1]}], got {k}")
-    if torch.isnan(scores).any(): raise ValueError("scores hold NaN")
+    check_later(torch.isnan(scores), "scores hold NaN")
 
 def topk_mask_ref(scores: torch.Tensor, k: int) -> torch.Tensor:
     "Boolean [R, T]: scores ≥ the k-th largest of their row (ties kept)."
@@ -50,7 +51,7 @@ def check_decode_inputs(q, k, v, idx, ok):
     if idx.dtype != torch.int64 or idx.dim() != 2 or idx.shape[0] != q.shape[0] or ok.shape != idx.shape:
         raise ValueError("idx must be int64 [R, K] and ok a mask of the same shape")
     if ok.dtype != torch.bool: raise TypeError("ok must be bool")
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= k.shape[1]): raise ValueError("idx out of range of the cache")
+    if idx.numel(): check_later((idx < 0) | (idx >= k.shape[1]), "idx out of range of the cache")
 
 def sparse_decode_ref(q, k, v, idx, ok, scale=None):
     "Decode attention [R, G, D] of G query heads per row over the keys `idx` [R, K] where `ok`."
@@ -104,7 +105,7 @@ def check_select_inputs(logits, pos, p, k_min, k_max, n_sink, n_recent):
     for n, v in dict(k_min=k_min, k_max=k_max, n_sink=n_sink, n_recent=n_recent).items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 0: raise ValueError(f"{n} must be an int >= 0, got {v!r}")
     if not 0 < k_min <= k_max: raise ValueError(f"need 0 < k_min <= k_max, got {k_min}, {k_max}")
-    if torch.isnan(logits).any(): raise ValueError("logits hold NaN")
+    check_later(torch.isnan(logits), "logits hold NaN")
 
 def select_ref(logits, pos, p: float | None, k_min: int, k_max: int, n_sink: int = 0, n_recent: int = 0):
     "Kept keys of each row: (idx [R, k_max] int64 in ascending key order, ok [R, k_max], budget [R]).\n\n    Keys after `pos` are invalid; sinks (< n_sink) and the recent window (> pos − n_recent) are always kept; then the\n    other keys by descending logit, as few as reach softmax mass ≥ p (all valid keys' softmax), the total budget\n    clamped to [max(k_min, forced), min(k_max, valid)]. p=None: top-k, budget = min(k_max, valid), k_min ignored."

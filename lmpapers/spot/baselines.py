@@ -14,8 +14,8 @@ from ..core.guards import check_token_ids
 from .selector import AttentionEstimator, SpotSelector, kl_loss, capture, group_mean, distill
 
 # %% auto #0
-__all__ = ['oracle_scorer', 'quest_scorer', 'twilight_scorer', 'LightningIndexer', 'BlockGate', 'estimator_scorer',
-           'selection_metrics']
+__all__ = ['oracle_scorer', 'quest_scorer', 'twilight_scorer', 'twilight_quest_scorer', 'LightningIndexer', 'BlockGate',
+           'estimator_scorer', 'selection_metrics']
 
 # %% ../../nbs/spot/25_baselines.ipynb #6e20a6d7
 def _group_logits(q, k, scale=None):
@@ -24,13 +24,14 @@ def _group_logits(q, k, scale=None):
     s = q.view(B, k.shape[1], H // k.shape[1], Tq, D) @ k[:, :, None].transpose(-1, -2)   # [B,Hkv,G,Tq,Tk]
     return s * (scale or D ** -0.5)
 
-def _causal_logprobs(s, Tq, Tk):
-    fut = torch.ones(Tq, Tk, dtype=torch.bool, device=s.device).triu(Tk - Tq + 1)
+def _causal_logprobs(s, Tq, Tk, q_pos=None):   # q_pos [Tq]: the queries' positions (default: the last Tq keys)
+    if q_pos is None: fut = torch.ones(Tq, Tk, dtype=torch.bool, device=s.device).triu(Tk - Tq + 1)
+    else: fut = torch.arange(Tk, device=s.device)[None, :] > q_pos.to(s.device)[:, None]   # e.g. a static cache's unfilled slots
     return s.masked_fill(fut, -math.inf).log_softmax(-1)
 
-def oracle_scorer(layer, q, k):
+def oracle_scorer(layer, q, k, q_pos=None):
     "Log of the exact group-mean attention [B,Hkv,Tq,Tk]."
-    lp = _causal_logprobs(_group_logits(q, k), q.shape[2], k.shape[2])
+    lp = _causal_logprobs(_group_logits(q, k), q.shape[2], k.shape[2], q_pos)
     return lp.exp().mean(2).log()
 
 def quest_scorer(page: int = 16):
@@ -48,10 +49,27 @@ def quest_scorer(page: int = 16):
 
 def twilight_scorer(fmt: str = 'int4'):
     "Log of the group-mean attention computed on `fmt`-quantised keys (Twilight's INT4 estimate)."
-    def score(layer, q, k):
+    def score(layer, q, k, q_pos=None):
         kq = dequantize(quantize(k, fmt), k.dtype)
-        return _causal_logprobs(_group_logits(q, kq), q.shape[2], k.shape[2]).exp().mean(2).log()
+        return _causal_logprobs(_group_logits(q, kq), q.shape[2], k.shape[2], q_pos).exp().mean(2).log()
     return score
+def twilight_quest_scorer(page: int = 16, preselect: int = 64, fmt: str = 'int4'):
+    "Twilight as published: Quest keeps, per query and KV head, the top pages holding `preselect` keys (pages starting at or before the query); the log of the group-mean per-head softmax over those keys' `fmt` estimate (−inf elsewhere)."
+    for n, v in dict(page=page, preselect=preselect).items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
+    quest = quest_scorer(page)
+    def score(layer, q, k, q_pos=None):
+        B, Hkv, Tk, D = k.shape
+        Tq, n = q.shape[2], -(-Tk // page)
+        pos = torch.arange(Tk - Tq, Tk, device=k.device) if q_pos is None else q_pos.to(k.device)
+        ps = quest(layer, q, k)[..., ::page]                                           # [B,Hkv,Tq,n]: one bound per page
+        late = torch.arange(n, device=k.device)[None] * page > pos[:, None]
+        top = ps.masked_fill(late, -math.inf).topk(min(max(1, preselect // page), n), -1).indices
+        keep = torch.zeros(ps.shape, dtype=torch.bool, device=k.device).scatter(-1, top, True).repeat_interleave(page, -1)[..., :Tk]
+        s = _group_logits(q, dequantize(quantize(k, fmt), k.dtype)).masked_fill(~keep[:, :, None], -math.inf)
+        return _causal_logprobs(s, Tq, Tk, q_pos).exp().mean(2).log()
+    return score
+
 
 # %% ../../nbs/spot/25_baselines.ipynb #7c034ed5
 class LightningIndexer(AttentionEstimator):

@@ -4,23 +4,23 @@
 
 # %% ../../nbs/spot/24_integration.ipynb #45494c19
 from __future__ import annotations
-import math
+import collections, contextlib, inspect, math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
-from transformers import AttentionInterface, AttentionMaskInterface, DynamicCache
+from transformers import AttentionInterface, AttentionMaskInterface, DynamicCache, StaticCache
 from transformers.masking_utils import eager_mask, sdpa_mask
 from .selection import select_topk, select_top_p, sparse_attention, dense_attention
 from .quant import quantize, dequantize, FORMATS, PackedKeys
 from ..core.models import decoder_layers
 from ..core.guards import check_token_ids, to_model
 from .selector import SpotSelector, attention_impl, attention_layers
-from ..kernels import use_triton, check_backend
+from ..kernels import use_triton, check_backend, checks_now, check_later, deferred_checks, raise_pending
 from ..kernels.spot import select as kernel_select
 
 # %% auto #0
-__all__ = ['SelectorScorer', 'TopK', 'TopP', 'SparseConfig', 'spot_attention', 'sparse', 'generate_sparse']
+__all__ = ['SelectorScorer', 'TopK', 'TopP', 'BudgetLog', 'SparseConfig', 'spot_attention', 'sparse', 'generate_sparse']
 
 # %% ../../nbs/spot/24_integration.ipynb #be39bc75
 class SelectorScorer:
@@ -60,19 +60,38 @@ class SelectorScorer:
 
     def _continues(self, c, q, k) -> bool:
         # a continuation: the keys before this call's queries are exactly the cached ones (same batch and heads, same
-        # last key); anything else — a new text, even one sharing a prefix — is encoded afresh
+        # last key); anything else — a new text, even one sharing a prefix — is encoded afresh. Inside a decode step
+        # (`deferred_checks`) the last key is compared on the device and a mismatch raised when the steps end: a
+        # continuation is then decided by the lengths alone, with no host sync
         n = c['n'] if c else 0
-        return n > 0 and n == k.shape[2] - q.shape[2] and c['heads'] == k.shape[:2] and torch.equal(c['last'], k[:, :, n - 1])
+        if not (n > 0 and n == k.shape[2] - q.shape[2] and c['heads'] == k.shape[:2]): return False
+        if checks_now(): return torch.equal(c['last'], k[:, :, n - 1])
+        check_later(c['last'] != k[:, :, n - 1], "the selector cache was continued by keys that are not the ones it holds (another text of "
+                    "the same length in the same `sparse` context?): run each text in its own `sparse(...)`, or pass validate=True to re-encode", RuntimeError)
+        return True
 
     @torch.no_grad()
-    def __call__(self, layer, q, k):
+    def _same_buffer(self, c, q, k, q_pos) -> bool:
+        # a preallocated (static) cache: the same key buffer as the last call, written in place at the queries' positions
+        return (c is not None and q_pos is not None and c.get('ptr') == k.data_ptr() and c['shape'] == tuple(k.shape)
+                and q.shape[2] == q_pos.shape[0])
+
+    @torch.no_grad()
+    def __call__(self, layer, q, k, q_pos=None):   # q_pos [Tq]: the queries' positions (a static cache's later slots are unfilled)
         c = self.cache.get(layer)
-        if not self._continues(c, q, k): c = dict(n=0, keys=None, heads=k.shape[:2])
-        new = self.sel.keys(layer, k[:, :, c['n']:])
-        self.encoded += new.shape[0] * new.shape[2]
-        if self.fmt: c['keys'] = (PackedKeys(self.fmt) if c['keys'] is None else c['keys']).append(self.layout(new))
-        else: c['keys'] = new if c['keys'] is None else torch.cat([c['keys'], new], 2)
-        c['n'], c['last'] = k.shape[2], k[:, :, -1].clone()     # one model key per head kept, for the continuation check
+        if self._same_buffer(c, q, k, q_pos):       # only the new keys are encoded, written in place: no copy of the cache
+            new = self.sel.keys(layer, k.index_select(2, q_pos))
+            self.encoded += new.shape[0] * new.shape[2]
+            if self.fmt: c['keys'].write(q_pos, self.layout(new))
+            else: c['keys'].index_copy_(2, q_pos, new.to(c['keys'].dtype))
+        else:
+            if not self._continues(c, q, k): c = dict(n=0, keys=None, heads=k.shape[:2])
+            new = self.sel.keys(layer, k[:, :, c['n']:])
+            self.encoded += new.shape[0] * new.shape[2]
+            if self.fmt: c['keys'] = (PackedKeys(self.fmt) if c['keys'] is None else c['keys']).append(self.layout(new))
+            else: c['keys'] = new if c['keys'] is None else torch.cat([c['keys'], new], 2)
+            c['n'], c['last'] = k.shape[2], k[:, :, -1].clone()     # one model key per head kept, for the continuation check
+        c['ptr'], c['shape'] = k.data_ptr(), tuple(k.shape)
         self.cache[layer] = c
         if self.fmt is None: return self.sel.logits(layer, q, ks=c['keys'])
         return self._packed_scores(c['keys'], self.sel.queries(layer, q)) * self.sel.dims['head_dim'] ** -0.5
@@ -82,6 +101,17 @@ def _kernel_select(s, q_pos, p, k_min, k_max, n_sink, n_recent):
     B, Hkv, Tq, Tk = s.shape
     idx, ok, _ = kernel_select(s.reshape(-1, Tk), q_pos.to(torch.int64).repeat(B * Hkv), p, k_min, k_max, n_sink, n_recent, backend='triton')
     return idx.view(B, Hkv, Tq, -1), ok.view(B, Hkv, Tq, -1)
+
+_TAKES_Q_POS = {}   # code object of a scorer's function or __call__ -> whether it takes q_pos (bounded by the code, not the scorers)
+
+def _score(scorer, layer, q, k, q_pos):
+    "Scores [B,Hkv,Tq,Tk]; the queries' positions go to scorers that take `q_pos` (those that normalise over the valid keys)."
+    code = getattr(scorer if inspect.isfunction(scorer) else getattr(type(scorer), '__call__', None), '__code__', None)
+    takes = _TAKES_Q_POS.get(code)
+    if takes is None:
+        takes = 'q_pos' in inspect.signature(scorer).parameters
+        if code is not None: _TAKES_Q_POS[code] = takes
+    return scorer(layer, q, k, q_pos=q_pos) if takes else scorer(layer, q, k)
 
 def _check_budget_ints(**kw):
     for name, v in kw.items():
@@ -97,7 +127,7 @@ class TopK:
         if self.k < 1: raise ValueError(f"k must be >= 1, got {self.k}")
         check_backend(self.backend)
     def __call__(self, layer, q, k, q_pos):
-        s = self.scorer(layer, q, k)
+        s = _score(self.scorer, layer, q, k, q_pos)
         if use_triton(self.backend, s.device): return _kernel_select(s, q_pos, None, 1, min(self.k, k.shape[2]), self.n_sink, self.n_recent)
         return select_topk(s, min(self.k, k.shape[2]), self.n_sink, self.n_recent, q_pos)
 
@@ -113,7 +143,7 @@ class TopP:
         if not 0 < self.k_min <= self.k_max: raise ValueError(f"k_min and k_max must satisfy 0 < k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
     def __call__(self, layer, q, k, q_pos):
         Tk = k.shape[2]
-        s = self.scorer(layer, q, k)
+        s = _score(self.scorer, layer, q, k, q_pos)
         if use_triton(self.backend, s.device):
             return _kernel_select(s, q_pos, float(self.p), min(self.k_min, Tk), min(self.k_max, Tk), self.n_sink, self.n_recent)
         fut = torch.arange(Tk, device=s.device)[None, :] > q_pos[:, None]
@@ -122,16 +152,38 @@ class TopP:
         return idx, ok
 
 # %% ../../nbs/spot/24_integration.ipynb #233e07c5
+class BudgetLog:
+    "Kept keys per query and KV head of every sparse attention call, logged without a host sync: exact running totals (on the device) and the last `maxlen` entries; values are read (one sync each) only when asked."
+    def __init__(self, maxlen: int = 4096):
+        if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 1: raise ValueError(f"maxlen must be a positive int, got {maxlen!r}")
+        self.entries, self.calls, self.total = collections.deque(maxlen=maxlen), 0, None
+    def append(self, layer: int, kept: torch.Tensor, Tk: int):
+        "Log one call: `kept` a 0-dim tensor (mean kept keys), left on its device."
+        kept = kept.detach()
+        self.entries.append((layer, kept, Tk)); self.calls += 1
+        self.total = kept if self.total is None else self.total + kept
+    def __len__(self) -> int: return len(self.entries)
+    def __iter__(self):
+        "(layer, mean kept keys, Tk) of the entries held, oldest first."
+        return iter([(l, float(v), t) for l, v, t in self.entries])
+    def mean(self) -> float:
+        "Mean kept keys over every call logged (not only the entries held)."
+        if not self.calls: raise ValueError("no sparse attention call was logged")
+        return float(self.total) / self.calls
+
 @dataclass
 class SparseConfig:
-    "What the `'spot'` attention does: the selection method, dense or sparse prefill, and budget statistics."
+    "What the `'spot'` attention does: the selection method, dense or sparse prefill, budget statistics, and whether steps check tensor contents at once."
     method: object                 # callable (layer, q, k, q_pos) -> (idx, ok)
     prefill: str = 'dense'         # 'dense' | 'sparse'
     chunk: int|None = None         # queries scored at once in a sparse prefill; None: 2²² // T (peak scores ≈ 16 MB per head)
-    budgets: list = field(default_factory=list)   # (layer, mean kept keys per query and KV head, Tk)
+    budgets: BudgetLog = field(default_factory=BudgetLog)   # (layer, mean kept keys per query and KV head, Tk) per call, bounded
     backend: str = 'auto'          # sparse decode attention: 'auto' (Triton kernel on CUDA), 'triton' or 'torch'
+    validate: bool = False         # True: NaN, range and continuation checks read the tensors in every step (host syncs);
+                                   # False: they are ORed on the device and raised when the `sparse` context ends
     def __post_init__(self):
         check_backend(self.backend)
+        if not isinstance(self.validate, bool): raise TypeError(f"validate must be a bool, got {self.validate!r}")
         if self.prefill not in ('dense', 'sparse'): raise ValueError(f"prefill must be 'dense' or 'sparse', got {self.prefill!r}")
         if self.chunk is not None and (not isinstance(self.chunk, int) or self.chunk < 1):
             raise ValueError(f"chunk must be None or a positive int, got {self.chunk!r}")
@@ -140,24 +192,31 @@ def spot_attention(module, query, key, value, attention_mask, scaling=None, drop
     "Attention over the keys the active `SparseConfig`'s method selects (dense when inactive or in a dense prefill)."
     B, H, Tq, D = query.shape
     Tk = key.shape[2]
-    if attention_mask is not None:
+    t = torch.arange(Tk, device=key.device)
+    if attention_mask is None:        # causal without padding: the queries' positions (a static cache's prefill starts at 0, not at Tk − Tq)
+        pos = kw.get('position_ids')
+        q_pos = pos.reshape(-1, Tq)[0].to(key.device) if isinstance(pos, torch.Tensor) and pos.shape[-1] == Tq else torch.arange(Tk - Tq, Tk, device=key.device)
+        allowed = None
+    else:   # a mask: padding (refused) or a preallocated (static) cache whose slots after the query are not filled yet
         allowed = attention_mask[:, :, -Tq:, :Tk] == 0 if attention_mask.dtype != torch.bool else attention_mask[:, :, -Tq:, :Tk]
-        causal = torch.arange(Tk, device=key.device)[None, :] <= torch.arange(Tk - Tq, Tk, device=key.device)[:, None]
-        if not torch.equal(allowed.expand(B, -1, -1, -1)[:, 0], causal.expand(B, -1, -1)):
-            raise ValueError("spot attention supports unpadded causal batches only (the attention mask holds padding)")
+        q_pos = allowed[0, 0].sum(-1) - 1                        # [Tq] on the device: each query sees the keys up to its own position
+        bad = allowed.expand(B, -1, -1, -1)[:, 0] != (t[None, :] <= q_pos[:, None])
+        msg = "spot attention supports unpadded causal batches only (the attention mask holds padding)"
+        if Tq > 1 and bool(bad.any()): raise ValueError(msg)     # a prefill: refused at once (padding shows there first)
+        check_later(bad, msg)                                    # a decode step: ORed on the device, raised when `sparse` ends
     cfg = getattr(module, '_spot_cfg', None)          # set by `sparse` on the attention modules, with `_spot_slot`
     if cfg is None or (Tq > 1 and cfg.prefill == 'dense'):     # causal SDPA: no [T, T] score matrix at long contexts
-        causal = None if Tq == Tk else torch.arange(Tk, device=key.device)[None, :] <= torch.arange(Tk - Tq, Tk, device=key.device)[:, None]
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=causal, is_causal=Tq == Tk and Tq > 1,
+        causal = (None if Tq == Tk else t[None, :] <= q_pos[:, None]) if allowed is None else allowed   # Tq == Tk: the queries are all keys
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=causal, is_causal=Tq == Tk and Tq > 1 and allowed is None,
                                              scale=scaling, enable_gqa=True)
     else:
-        q_pos, outs = torch.arange(Tk - Tq, Tk, device=key.device), []
+        outs = []
         step = cfg.chunk or max(1, 2**22 // Tk)
         for s in range(0, Tq, step):                   # query chunks, each against the keys up to its last position
             e = min(s + step, Tq); end = Tk - Tq + e
             kc, vc = key[:, :, :end], value[:, :, :end]
             idx, ok = cfg.method(module._spot_slot, query[:, :, s:e], kc, q_pos[s:e])
-            cfg.budgets.append((module.layer_idx, ok.float().sum(-1).mean().item(), end))
+            cfg.budgets.append(module.layer_idx, ok.float().sum(-1).mean(), end)       # stays on the device: no sync
             outs.append(sparse_attention(query[:, :, s:e], kc, vc, idx, ok, scaling, cfg.backend))
         out = outs[0] if len(outs) == 1 else torch.cat(outs, 2)
     return out.transpose(1, 2).contiguous(), None
@@ -166,9 +225,10 @@ AttentionInterface.register('spot', spot_attention)
 AttentionMaskInterface.register('spot', sdpa_mask)     # None for unpadded causal batches: no [T, T] mask
 
 @contextmanager
-def sparse(model, method, prefill: str = 'dense', chunk: int|None = None, backend: str = 'auto'):
+def sparse(model, method, prefill: str = 'dense', chunk: int|None = None, backend: str = 'auto',
+           validate: bool = False):   # True: every step checks tensor contents at once (host syncs); False: checked when the context ends
     "Run `model` (forward or `generate`) with sparse attention chosen by `method`; yields the `SparseConfig`."
-    cfg = SparseConfig(method, prefill, chunk, backend=backend)
+    cfg = SparseConfig(method, prefill, chunk, backend=backend, validate=validate)
     if not callable(method): raise TypeError(f"method must be callable (layer, q, k, q_pos) -> (idx, ok), e.g. TopK(...), got {type(method).__name__}")
     scorer = getattr(method, 'scorer', None)
     est = getattr(scorer, 'estimator', None)
@@ -178,25 +238,36 @@ def sparse(model, method, prefill: str = 'dense', chunk: int|None = None, backen
     attns = [dl[i].self_attn for i in attention_layers(model)]     # full-attention layers only
     prev = [(getattr(a, '_spot_cfg', None), getattr(a, '_spot_slot', None)) for a in attns]
     for slot, a in enumerate(attns): a._spot_cfg, a._spot_slot = cfg, slot
+    pending = {}
     try:
-        with attention_impl(model, 'spot'): yield cfg
+        with attention_impl(model, 'spot'), (contextlib.nullcontext() if validate else deferred_checks(pending)): yield cfg
     finally:
         for a, (c, sl) in zip(attns, prev): a._spot_cfg, a._spot_slot = c, sl
+    raise_pending(pending)                           # the steps' deferred checks: one host read per distinct check
 
 # %% ../../nbs/spot/24_integration.ipynb #d06b32fd
 @torch.no_grad()
 def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, prefill: str = 'dense', chunk: int|None = None,
-                    backend: str = 'auto'):   # sparse decode attention: 'auto' runs the Triton kernel on CUDA (scoring and selection follow the method's own backend)
+                    backend: str = 'auto',    # sparse decode attention: 'auto' runs the Triton kernel on CUDA (scoring and selection follow the method's own backend)
+                    validate: bool = False,   # True: every step checks tensor contents at once (host syncs); False: checked once at the end
+                    cache_implementation: str = 'dynamic',    # 'static': K/V (and the selector's cache) preallocated and written in place
+                    **generate_kwargs):       # more options for `generate` (e.g. min_new_tokens); sampling and the cache stay as set here
     "Greedy `generate` with sparse decode; the last prompt token is already decoded sparsely. Returns (new ids, config)."
+    if cache_implementation not in ('dynamic', 'static'): raise ValueError(f"cache_implementation must be 'dynamic' or 'static', got {cache_implementation!r}")
+    if fixed := {'cache', 'past_key_values', 'do_sample', 'max_new_tokens', 'cache_implementation'} & set(generate_kwargs):
+        raise ValueError(f"generate_sparse sets {sorted(fixed)} itself (greedy decoding into its own cache)")
     one_d = isinstance(ids, torch.Tensor) and ids.dim() == 1        # a single unbatched prompt: answered unbatched
     ids = to_model(check_token_ids(ids[None] if one_d else ids, model.config.vocab_size), model)
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1: raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    # DynamicCache(config=...) also holds a hybrid's recurrent states: the prompt but its last token is prefilled once
-    cache = DynamicCache(config=model.config)
+    # a cache built from the config also holds a hybrid's recurrent states: the prompt but its last token is prefilled once.
+    # DynamicCache concatenates K and V at every step (a copy of the whole cache per layer and token); StaticCache writes
+    # each token in place into buffers of prompt + max_new_tokens slots, and the unfilled slots are masked by position
+    cache = (StaticCache(config=model.config, max_cache_len=ids.shape[1] + max_new_tokens) if cache_implementation == 'static'
+             else DynamicCache(config=model.config))
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else model.config.eos_token_id
     pad = pad[0] if isinstance(pad, (list, tuple)) else pad
-    with sparse(model, method, prefill, chunk, backend) as cfg:
+    with sparse(model, method, prefill, chunk, backend, validate) as cfg:
         if ids.shape[1] > 1: model(ids[:, :-1], cache=cache, use_cache=True, logits_to_keep=1)   # only the cache is needed
-        out = model.generate(ids, cache=cache, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+        out = model.generate(ids, cache=cache, max_new_tokens=max_new_tokens, do_sample=False, **({'pad_token_id': pad} | generate_kwargs))
     new = out[:, ids.shape[1]:]
     return (new[0] if one_d else new), cfg

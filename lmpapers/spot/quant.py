@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass
 import torch
-from ..kernels import use_triton
+from ..kernels import use_triton, check_later
 from ..kernels.spot import packed_score
 
 # %% auto #0
@@ -66,7 +66,7 @@ def _check(x, fmt):
     if fmt not in FORMATS: raise ValueError(f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
     if x.shape[-1] % FORMATS[fmt]:
         raise ValueError(f"{fmt} needs the last dimension to be a multiple of {FORMATS[fmt]}, got {x.shape[-1]}")
-    if not torch.isfinite(x).all(): raise ValueError("cannot quantise a tensor holding NaN or inf")
+    check_later(~torch.isfinite(x), "cannot quantise a tensor holding NaN or inf")   # deferred inside a decode step
 
 # %% ../../nbs/spot/23_quant.ipynb #92b589b9
 def quantize(x: torch.Tensor, # [..., D] values, D a multiple of the format's block
@@ -131,14 +131,18 @@ def _int4_scores(q, codes, scales, blk=32):
     qf = q.float().reshape(R, Tq, D)
     qe, qo = qf[..., 0::2], qf[..., 1::2]                             # weights of each byte's low / high nibble
     # byte = lo + 16·hi, so qe·lo + qo·hi = (qe − qo/16)·lo + (qo/16)·byte: the high nibble is never shifted out
-    eye = torch.eye(nb, device=q.device).repeat_interleave(hb, 0)    # [D/2, nb]: the block of each byte
-    w = lambda x: (x.transpose(-1, -2)[..., :, None, :] * eye[:, :, None]).flatten(-2)   # [R, D/2, nb·Tq] block-diagonal
     off = 8 * qf.view(R, Tq, nb, blk).sum(-1).transpose(-1, -2)       # [R, nb, Tq]: codes are value + 8
     c = codes.reshape(R, t, D // 2)
-    part = torch.baddbmm(c.float() @ w(qo / 16), (c & 15).float(), w(qe - qo / 16))   # [R, t, nb·Tq]
     s = scales.reshape(R, t, nb).float()
-    out = (part - off) * s if nb == 1 else (part.view(R, t, nb, Tq) * s[..., None]).sum(2) - s @ off
-    return out.view(B, H, t, Tq)
+    if nb * Tq == 1:                                                  # one block, one query: scale after the product
+        part = torch.baddbmm(c.float() @ (qo / 16).transpose(1, 2), (c & 15).float(), (qe - qo / 16).transpose(1, 2))
+        return ((part - off) * s).view(B, H, t, Tq)
+    # several blocks or queries: each byte scaled by its block first, then one product of width Tq (no block-diagonal weights)
+    sc = s[..., None]
+    cb = c.float().view(R, t, nb, hb).mul_(sc).view(R, t, D // 2)
+    cl = (c & 15).float().view(R, t, nb, hb).mul_(sc).view(R, t, D // 2)
+    out = torch.baddbmm(cb @ (qo / 16).transpose(1, 2), cl, (qe - qo / 16).transpose(1, 2))   # [R, t, Tq]
+    return (out - s @ off).view(B, H, t, Tq)
 
 class PackedKeys:
     "A growing cache of block-quantised keys [B, H, T, D], held packed (codes + block scales) and appended along T."
@@ -171,6 +175,19 @@ class PackedKeys:
             self._codes, self._scales, self.D = c, s, x.shape[-1]
         self._codes[:, :, self.n:self.n + t], self._scales[:, :, self.n:self.n + t] = q.codes, q.scales
         self.n += t
+        return self
+
+    def write(self, pos: torch.Tensor, # [t] int64 token positions, each below `len(self)`
+              x: torch.Tensor          # [B, H, t, D] keys for those positions
+             ) -> PackedKeys:
+        "Encode `x` and store it at the token positions `pos`, in place (a static cache's decode step: no copy, no host sync)."
+        if self._codes is None or x.dim() != 4 or tuple(x.shape[:2]) != tuple(self._codes.shape[:2]) or x.shape[-1] != self.D:
+            raise ValueError(f"keys {list(x.shape)} do not fit a cache of {None if self._codes is None else list(self._codes.shape[:2])} heads and D={self.D}")
+        if not isinstance(pos, torch.Tensor) or pos.dtype != torch.int64 or tuple(pos.shape) != (x.shape[2],):
+            raise ValueError(f"pos must be an int64 tensor of {x.shape[2]} positions, got {pos!r}")
+        check_later((pos < 0) | (pos >= self.n), "positions outside the keys the packed cache holds")
+        q = quantize(x, self.fmt, self.tensor_scale)
+        self._codes.index_copy_(2, pos, q.codes); self._scales.index_copy_(2, pos, q.scales)
         return self
 
     def crop(self, n: int) -> PackedKeys:

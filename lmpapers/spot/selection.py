@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 import torch
-from ..kernels import use_triton
+from ..kernels import use_triton, check_later
 from ..kernels.spot import sparse_decode
 
 # %% auto #0
@@ -26,7 +26,7 @@ def key_masks(Tq: int, Tk: int, n_sink: int = 4, n_recent: int = 16, q_pos=None,
 
 def _check_scores(s):
     if not isinstance(s, torch.Tensor) or not s.is_floating_point(): raise TypeError("scores must be a floating torch.Tensor")
-    if torch.isnan(s).any(): raise ValueError("scores hold NaN (NaN in the selector cache or the query?)")
+    check_later(torch.isnan(s), "scores hold NaN (NaN in the selector cache or the query?)")   # deferred inside a decode step
 
 # %% ../../nbs/spot/22_selection.ipynb #c524ad84
 def select_topk(scores: torch.Tensor, # [..., Tq, Tk] estimated relevance of each key for each query
