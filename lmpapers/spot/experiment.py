@@ -206,8 +206,8 @@ def generate_benchmark(model, make_method,                 # make_method(): a fr
     """{L: dict(tok_s, spread, dense_path, speedup, speedup_dynamic)} for greedy generation from an L-token prompt: decode tokens/s of
     `generate_sparse` (static and dynamic cache) against dense `generate` (dynamic and static cache; the faster is the baseline).
 
-    Each path runs once for `new_tokens` tokens and once for 1 token in every round (rounds interleaved, order rotated), so
-    t(new_tokens) − t(1) is the decode time of new_tokens − 1 steps with the prefill taken out; tokens/s = (new_tokens − 1) / that.
+    In every round (interleaved, order rotated) each path gets a cache prefilled with the prompt but its last token, untimed,
+    then its `generate` call is timed: `new_tokens` one-token steps (the last prompt token, then new_tokens − 1 new ones).
     Speedups are (median, min, max) of the per-round paired ratios."""
     if not (isinstance(new_tokens, int) and new_tokens >= 2): raise ValueError(f"new_tokens must be an int >= 2, got {new_tokens!r}")
     if not (isinstance(rounds, int) and rounds >= 1): raise ValueError(f"rounds must be a positive int, got {rounds!r}")
@@ -218,17 +218,24 @@ def generate_benchmark(model, make_method,                 # make_method(): a fr
     for L in tqdm(lengths, desc='generate benchmark', disable=not progress):
         if not (isinstance(L, int) and L >= 2): raise ValueError(f"lengths must be ints >= 2, got {L!r}")
         ids = torch.randint(3, V, (1, L), generator=torch.Generator().manual_seed(seed + L)).to(dev)
-        kw = dict(do_sample=False, pad_token_id=pad)
-        def dense(n, static):
+        n, paths = new_tokens, ('dense_dynamic', 'dense_static', 'spot_static', 'spot_dynamic')
+        def prefilled(static):
             c = StaticCache(config=model.config, max_cache_len=L + n) if static else DynamicCache(config=model.config)
-            return model.generate(ids, max_new_tokens=n, min_new_tokens=n, cache=c, **kw)
-        def spot(n, static): return generate_sparse(model, ids, make_method(), n, cache_implementation='static' if static else 'dynamic', min_new_tokens=n)[0]
-        paths = dict(dense_dynamic=lambda n: dense(n, False), dense_static=lambda n: dense(n, True),
-                     spot_static=lambda n: spot(n, True), spot_dynamic=lambda n: spot(n, False))
-        fns = {f'{p}@{n}': (lambda f=f, n=n: f(n)) for p, f in paths.items() for n in (new_tokens, 1)}
-        ts, _ = _round_times(fns, rounds, dev)
-        dec = {p: [a - b for a, b in zip(ts[f'{p}@{new_tokens}'], ts[f'{p}@1'])] for p in paths}   # decode seconds per round
-        tok_s = {p: [(new_tokens - 1) / max(d, 1e-9) for d in v] for p, v in dec.items()}
+            model(ids[:, :-1], cache=c, use_cache=True, logits_to_keep=1)
+            return c
+        def run(p, c):
+            if p.startswith('dense'): return model.generate(ids, cache=c, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=pad)
+            return generate_sparse(model, ids, make_method(), n, cache=c, min_new_tokens=n)[0]
+        for p in paths: run(p, prefilled(p.endswith('static')))                               # warm-up
+        ts = {p: [] for p in paths}
+        for r in range(rounds):
+            for p in paths[r % len(paths):] + paths[:r % len(paths)]:
+                c = prefilled(p.endswith('static'))
+                if dev.type == 'cuda': torch.cuda.synchronize(dev)
+                t0 = time.perf_counter(); run(p, c)
+                if dev.type == 'cuda': torch.cuda.synchronize(dev)
+                ts[p].append(time.perf_counter() - t0)
+        tok_s = {p: [n / t for t in v] for p, v in ts.items()}
         best = max(('dense_dynamic', 'dense_static'), key=lambda p: _median(tok_s[p]))
         ratio = lambda a, b: sorted(x / y for x, y in zip(tok_s[a], tok_s[b]))
         stat = lambda r: (_median(r), r[0], r[-1])
@@ -681,8 +688,8 @@ def _e2e(res, model, sel, cfg, device, progress):
         # bytes ratio bounds the speedup there only in principle: enforced on CUDA, shown elsewhere
         g = dict(limit=lim, baseline=base) if device.type == 'cuda' else {}
         res.add(f'e2e_speedup_generate_sparse_L{L}', s[0], 'x', interval=[s[1], s[2]], **g,
-                note=f"decode tokens/s of generate_sparse (static cache, INT4 selector, top-{K}) over the faster dense generate, {n - 1} decode steps "
-                     f"(t({n}) - t(1)), median of {cfg.get('e2e_rounds', 3)} paired rounds [min, max]; tokens/s: {tps}; {where}; "
+                note=f"decode tokens/s of generate_sparse (static cache, INT4 selector, top-{K}) over the faster dense generate, {n} one-token "
+                     f"steps after an untimed prefill, median of {cfg.get('e2e_rounds', 3)} paired rounds [min, max]; tokens/s: {tps}; {where}; "
                      f"traffic limit {lim:.2f}x (weights + K/V read by a dense step over a sparse one){'' if g else ', not enforced off a GPU'}")
         res.add(f'e2e_speedup_generate_sparse_dynamic_L{L}', sd[0], 'x', interval=[sd[1], sd[2]],
                 note='the same with a DynamicCache (K and V concatenated at every step)')

@@ -251,10 +251,11 @@ def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, p
                     backend: str = 'auto',    # sparse decode attention: 'auto' runs the Triton kernel on CUDA (scoring and selection follow the method's own backend)
                     validate: bool = False,   # True: every step checks tensor contents at once (host syncs); False: checked once at the end
                     cache_implementation: str = 'dynamic',    # 'static': K/V (and the selector's cache) preallocated and written in place
+                    cache=None,               # a cache already holding every prompt token but the last (e.g. a timed decode): used as is
                     **generate_kwargs):       # more options for `generate` (e.g. min_new_tokens); sampling and the cache stay as set here
     "Greedy `generate` with sparse decode; the last prompt token is already decoded sparsely. Returns (new ids, config)."
     if cache_implementation not in ('dynamic', 'static'): raise ValueError(f"cache_implementation must be 'dynamic' or 'static', got {cache_implementation!r}")
-    if fixed := {'cache', 'past_key_values', 'do_sample', 'max_new_tokens', 'cache_implementation'} & set(generate_kwargs):
+    if fixed := {'past_key_values', 'do_sample', 'max_new_tokens'} & set(generate_kwargs):
         raise ValueError(f"generate_sparse sets {sorted(fixed)} itself (greedy decoding into its own cache)")
     one_d = isinstance(ids, torch.Tensor) and ids.dim() == 1        # a single unbatched prompt: answered unbatched
     ids = to_model(check_token_ids(ids[None] if one_d else ids, model.config.vocab_size), model)
@@ -262,12 +263,19 @@ def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, p
     # a cache built from the config also holds a hybrid's recurrent states: the prompt but its last token is prefilled once.
     # DynamicCache concatenates K and V at every step (a copy of the whole cache per layer and token); StaticCache writes
     # each token in place into buffers of prompt + max_new_tokens slots, and the unfilled slots are masked by position
-    cache = (StaticCache(config=model.config, max_cache_len=ids.shape[1] + max_new_tokens) if cache_implementation == 'static'
-             else DynamicCache(config=model.config))
+    if cache is not None:              # prefilled by the caller: the prompt but its last token, nothing more
+        if not isinstance(cache, (DynamicCache, StaticCache)): raise TypeError(f"cache must be a DynamicCache or StaticCache, got {type(cache).__name__}")
+        if cache_implementation == 'static' and not isinstance(cache, StaticCache): raise ValueError("cache_implementation='static' needs a StaticCache")
+        if int(cache.get_seq_length()) != ids.shape[1] - 1:
+            raise ValueError(f"cache must hold the prompt but its last token ({ids.shape[1] - 1} tokens), it holds {int(cache.get_seq_length())}")
+        prefilled = True
+    else:
+        cache, prefilled = (StaticCache(config=model.config, max_cache_len=ids.shape[1] + max_new_tokens) if cache_implementation == 'static'
+                            else DynamicCache(config=model.config)), False
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else model.config.eos_token_id
     pad = pad[0] if isinstance(pad, (list, tuple)) else pad
     with sparse(model, method, prefill, chunk, backend, validate) as cfg:
-        if ids.shape[1] > 1: model(ids[:, :-1], cache=cache, use_cache=True, logits_to_keep=1)   # only the cache is needed
+        if ids.shape[1] > 1 and not prefilled: model(ids[:, :-1], cache=cache, use_cache=True, logits_to_keep=1)   # only the cache is needed
         out = model.generate(ids, cache=cache, max_new_tokens=max_new_tokens, do_sample=False, **({'pad_token_id': pad} | generate_kwargs))
     new = out[:, ids.shape[1]:]
     return (new[0] if one_d else new), cfg
