@@ -63,6 +63,8 @@ def test_tokenizer_without_cache_builds():
 
 def test_missing_checkpoint_and_dataset_say_how_to_get_them(monkeypatch, tmp_path):
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    import datasets.config, huggingface_hub.constants                      # both read the variable at import: set their flags too
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_OFFLINE', True); monkeypatch.setattr(datasets.config, 'HF_HUB_OFFLINE', True)
     with pytest.raises(ScaleUnavailable, match='hf download nobody/none'): load_lm('nobody/none')
     with pytest.raises(ScaleUnavailable, match='not available here'): load_text('nobody/no-such-dataset')
     with pytest.raises(ScaleUnavailable, match='pass --data'): load_text(min_tokens=10**9)
