@@ -6,7 +6,7 @@ import sys
 import lmpapers.leanrl.lean as lean
 from lmpapers.leanrl.lean import (LeanDojoOracle, LeanOracle, LeanREPL, ReplayTransport, SubprocessTransport, dojo_verdicts,
                                   lean_repl_command, parse_reply, read_transcript, statement_head, transcript_stems)
-from lmpapers.leanrl.sandbox import Limits
+from lmpapers.leanrl.sandbox import Limits, shareable_copy
 
 DATA = Path(__file__).parent/'data'/'leanrl'
 SHARED = Path(__file__).resolve().parents[2]/'shared'/'data'/'lean-repl-transcripts'
@@ -153,7 +153,7 @@ def test_real_repl_if_present():
 # ---- the client against a scripted hostile REPL: a real subprocess speaking the REPL's protocol (tests/data/leanrl/scripted_repl.py) ----
 # the prover runs as an unprivileged user: a system python it can read (this interpreter may live under /root)
 PY = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
-SCRIPTED = [PY, str(DATA/'scripted_repl.py')]
+SCRIPTED = [PY, str(shareable_copy(DATA/'scripted_repl.py'))]   # readable by the prover's user, wherever the checkout lives
 
 def scripted_oracle(wall_s=0.25, **kw):
     t = SubprocessTransport(SCRIPTED, limits=Limits(wall_s=wall_s), env={'SCRIPTED_REPL_SLOW': '0.5', 'PATH': os.environ.get('PATH', '')})

@@ -8,7 +8,7 @@ from lmpapers.core.scales import ScaleUnavailable
 from lmpapers.leanrl.passk import (benchmark_folder, feedback_prompt, lean_oracles, load_minif2f, load_proofnet, mean_pass_at_k,
                                    pass_at_k, pass_at_k_unbiased)
 from lmpapers.leanrl.oracle import CheckResult
-from lmpapers.leanrl.sandbox import Limits
+from lmpapers.leanrl.sandbox import Limits, shareable_copy
 
 DATA = Path(__file__).parent/'data'/'leanrl'
 HAVE_BENCH = benchmark_folder() is not None
@@ -76,7 +76,7 @@ def test_harness_lean_path_on_the_scripted_repl():
         prompts.extend(ps)
         return [[{'role': 'assistant', 'content': '```lean4\nsimp\n```'}] if 'lmp_wrong' in p else '' if i % 2 else 'exact lmp_wrong'
                 for i, p in enumerate(ps)]
-    oracles = lean_oracles(rows, argv=[PY, str(DATA/'scripted_repl.py')], limits=Limits(wall_s=5))
+    oracles = lean_oracles(rows, argv=[PY, str(shareable_copy(DATA/'scripted_repl.py'))], limits=Limits(wall_s=5))
     assert len(oracles) == 2
     try: res = pass_at_k(sampler, oracles, rows, n=2, ks=(1, 2), mode='self_correction')
     finally:

@@ -22,13 +22,14 @@ _COLUMNS = dict(name=('name', 'id', 'problem_name', 'full_name'), statement=('fo
                 header=('header',), split=('split',))
 
 def benchmark_folder() -> Path|None:
-    "The local folder of the Lean benchmarks: `$LMPAPERS_LEAN_BENCHMARKS`, else `shared/data/lean-benchmarks` above the working directory or this package."
+    "The local folder of the Lean benchmarks: `$LMPAPERS_LEAN_BENCHMARKS`, else the copy in the repository (`data/lean-benchmarks`), else `shared/data/lean-benchmarks`, looked for above this package and the working directory."
     env = os.environ.get('LMPAPERS_LEAN_BENCHMARKS')
     if env: return Path(env) if Path(env).is_dir() else None
     here = [Path(__file__).resolve().parent] if '__file__' in globals() else []
     for h in here + [Path.cwd()]:
         for b in [h, *h.parents]:
-            if (b/'shared'/'data'/'lean-benchmarks').is_dir(): return b/'shared'/'data'/'lean-benchmarks'
+            for d in (b/'data'/'lean-benchmarks', b/'shared'/'data'/'lean-benchmarks'):
+                if (d/BENCHMARK_FILES['minif2f']).is_file(): return d
     return None
 
 def _pick(row: dict, field: str):

@@ -7,9 +7,11 @@ from __future__ import annotations
 import atexit, os, pwd, resource, select, shutil, signal, subprocess, tempfile, threading, time, queue, warnings, weakref
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 # %% auto #0
-__all__ = ['Limits', 'network_isolation', 'ProverDied', 'ProverTimeout', 'sandbox_mode', 'ProverProcess', 'WorkerPool']
+__all__ = ['Limits', 'network_isolation', 'ProverDied', 'ProverTimeout', 'sandbox_mode', 'ProverProcess', 'shareable_copy',
+           'WorkerPool']
 
 # %% ../../nbs/leanrl/35_sandbox.ipynb #981cc81a
 @dataclass(frozen=True)
@@ -221,6 +223,15 @@ class ProverProcess:
             try: f and f.close()
             except OSError: pass
         if getattr(self, 'scratch', None): shutil.rmtree(self.scratch, ignore_errors=True); self.scratch = None
+
+# %% ../../nbs/leanrl/35_sandbox.ipynb #b972fb36
+def shareable_copy(path) -> Path:
+    "A copy of the file `path` in a fresh folder every user can enter and read (for a prover that runs as `Limits.user`)."
+    src = Path(path)
+    if not src.is_file(): raise FileNotFoundError(f"no file {str(src)!r} to copy for the prover")
+    d = Path(tempfile.mkdtemp(prefix='lmp-prover-')); os.chmod(d, 0o755)
+    dst = d/src.name; shutil.copyfile(src, dst); os.chmod(dst, 0o644)
+    return dst
 
 # %% ../../nbs/leanrl/35_sandbox.ipynb #868e5184
 class WorkerPool:
