@@ -191,6 +191,13 @@ def site_prefixes() -> list[str]:
 ATTR = re.compile(r'''(\s(?:href|src)=)(["'])([^"']*)\2''')
 
 
+def substitute_in_file(path: Path, pattern: re.Pattern, sub) -> None:
+    "Apply `pattern.sub(sub, ...)` to the text of `path`, writing the file only when something changed."
+    text = path.read_text(encoding='utf-8')
+    new = pattern.sub(sub, text)
+    if new != text: path.write_text(new, encoding='utf-8')
+
+
 def fix_links(out: Path, aliases: dict[str, str], prefixes: list[str]) -> int:
     "Rewrite links to nbdev page names and to this site's absolute URLs as relative links to the pages."
     n = 0
@@ -213,9 +220,7 @@ def fix_links(out: Path, aliases: dict[str, str], prefixes: list[str]) -> int:
             n += 1
             return f'{m.group(1)}{m.group(2)}{new}{m.group(2)}'
 
-        text = page.read_text(encoding='utf-8')
-        new = ATTR.sub(sub, text)
-        if new != text: page.write_text(new, encoding='utf-8')
+        substitute_in_file(page, ATTR, sub)
     return n
 
 
@@ -235,9 +240,7 @@ def alias_links_in_proc(proc: Path, aliases: dict[str, str]) -> int:
             n += 1
             return '/' + aliases[m.group(1)]
 
-        text = nb.read_text(encoding='utf-8')
-        new = PAGE_LINK.sub(sub, text)
-        if new != text: nb.write_text(new, encoding='utf-8')
+        substitute_in_file(nb, PAGE_LINK, sub)
     return n
 
 
@@ -279,9 +282,7 @@ def method_anchors(out: Path) -> int:
             n += 1
             return f'{m.group(1)}{m.group(2)}{parts.path}#{owner}{m.group(2)}'
 
-        text = page.read_text(encoding='utf-8')
-        new = ATTR.sub(sub, text)
-        if new != text: page.write_text(new, encoding='utf-8')
+        substitute_in_file(page, ATTR, sub)
     return n
 
 
@@ -303,9 +304,7 @@ def drop_dead_source_links(out: Path) -> int:
             n += 1
             return ''
 
-        text = page.read_text(encoding='utf-8')
-        new = SOURCE_LINK.sub(sub, text)
-        if new != text: page.write_text(new, encoding='utf-8')
+        substitute_in_file(page, SOURCE_LINK, sub)
     return n
 
 
