@@ -8,11 +8,12 @@ import time, warnings
 import torch
 from ..specdec.drafters import DraftTree, Drafter
 from .arms import Arm
-from .rewards import REWARDS, round_reward, committed_divergence
+from .rewards import REWARDS, round_reward, committed_divergence, soft_sampling
 from .selectors import Selector, make_selector
+from ..specdec.generate import speculative_generate, SpecOutput
 
 # %% auto #0
-__all__ = ['MetaSD']
+__all__ = ['MetaSD', 'metasd_generate']
 
 # %% ../../nbs/metasd/54_metasd.ipynb #a680a7dc
 class MetaSD(Drafter):
@@ -20,7 +21,7 @@ class MetaSD(Drafter):
     name = 'metasd'
     def __init__(self, drafters: list,                   # Drafters (or Arms): the arms
                  selector: Selector|str = 'ucb',         # a Selector, or a name for make_selector
-                 reward: str = 'divergence',             # 'divergence' (accepted length for draft trees) or 'accepted'
+                 reward: str = 'divergence',             # 'divergence' (accepted length for draft trees), 'accepted', or 'soft' (informative under greedy decoding)
                  reset: str = 'query',                   # 'query': selector restarts per prompt; 'carry': it keeps its state
                  per_time: bool = False,                 # reward per unit time: r * t_min / t_round
                  on_error: str = 'penalise',             # 'penalise' (reward 0, dropped after max_errors) or 'drop'
@@ -91,7 +92,7 @@ def _full_rewards(self, logits, tree, path, committed, sampling, chosen):
         if j in self.dropped: continue
         try: laws = a.committed_laws(ids, committed)
         except Exception as e: self._fail(j, e); continue
-        out[j] = committed_divergence(logits, path, len(committed), laws, sampling)
+        out[j] = committed_divergence(logits, path, len(committed), laws, soft_sampling(sampling) if self.reward == 'soft' else sampling)
     return out
 
 def _verified(self, logits, tree, path, committed, sampling):
@@ -117,3 +118,25 @@ def _feedback(self, n_accepted: int, tree: DraftTree, verify_seconds: float):
                             accepted=p['accepted'], seconds=secs, sync_s=p['sync_s']))
 
 MetaSD._full_rewards, MetaSD.verified, MetaSD.feedback = _full_rewards, _verified, _feedback
+
+# %% ../../nbs/metasd/54_metasd.ipynb #e2f7a6c1
+def metasd_generate(target,                           # HF causal LM (the verifier)
+                    input_ids: torch.Tensor,          # [T] or [1, T] prompt
+                    drafters: list|None = None,       # Drafters sharing the target's vocabulary (or give `metasd`)
+                    policy: str = 'ucb',              # selector name (see `make_selector`)
+                    max_new_tokens: int = 32,
+                    reward: str = 'divergence',       # 'divergence', 'accepted' or 'soft'
+                    names: list|None = None,          # one name per drafter (for the rounds' record)
+                    metasd: MetaSD|None = None,       # an existing MetaSD to reuse (its selector state, with reset='carry')
+                    policy_kw: dict|None = None,      # keywords for the selector (e.g. dict(beta=0.5) for UCB)
+                    **decode_kw) -> SpecOutput:       # temperature, top_k, top_p, eos_token_id, max_length, generator, ...
+    "Speculative decoding with several drafters chosen per round by `policy`; the output law is the target's. `out.metasd` holds the rounds."
+    if metasd is None:
+        if drafters is None: raise ValueError("give the drafters (a list) or an existing metasd=")
+        if not isinstance(policy, str): raise TypeError(f"policy must be a selector name, got {type(policy).__name__}")
+        metasd = MetaSD(drafters, policy, reward=reward, names=names, **(policy_kw or {}))
+    elif not isinstance(metasd, MetaSD): raise TypeError(f"metasd must be a MetaSD, got {type(metasd).__name__}")
+    elif drafters is not None: raise ValueError("give either drafters or metasd=, not both")
+    out = speculative_generate(target, input_ids, metasd, max_new_tokens=max_new_tokens, **decode_kw)
+    out.metasd = metasd
+    return out

@@ -9,8 +9,8 @@ from ..specdec.accept import sampling_probs, check_sampling
 from ..specdec.drafters import DraftTree
 
 # %% auto #0
-__all__ = ['REWARDS', 'reward_probs', 'overlap', 'point_masses', 'block_divergence', 'accepted_fraction', 'round_reward',
-           'committed_rows', 'committed_divergence']
+__all__ = ['REWARDS', 'reward_probs', 'overlap', 'point_masses', 'block_divergence', 'accepted_fraction', 'soft_sampling',
+           'round_reward', 'committed_rows', 'committed_divergence']
 
 # %% ../../nbs/metasd/51_rewards.ipynb #68552933
 def reward_probs(logits: torch.Tensor,       # [..., V] target logits
@@ -48,13 +48,21 @@ def accepted_fraction(n_accepted: int, n_drafted: int) -> float:
     if not 0 <= n_accepted <= max(n_drafted, 0): raise ValueError(f"accepted {n_accepted} must be in 0..{n_drafted}")
     return n_accepted / n_drafted if n_drafted else 0.0
 
-REWARDS = ('divergence', 'accepted')
+REWARDS = ('divergence', 'accepted', 'soft')
+
+def soft_sampling(sampling: dict|None = None, temperature: float = 1.0) -> dict:
+    "The law a 'soft' reward compares against: the run's own sampling law, or under greedy decoding the target's law at `temperature`."
+    s = dict(temperature=0.0, top_k=0, top_p=1.0) | dict(sampling or {})
+    check_sampling(s['temperature'], s['top_k'], s['top_p'])
+    if not temperature > 0: raise ValueError(f"the soft reward's temperature must be > 0, got {temperature}")
+    return s if s['temperature'] > 0 else dict(temperature=float(temperature), top_k=0, top_p=1.0)
 
 def round_reward(logits, tree: DraftTree, path: list, q: torch.Tensor|None, sampling: dict|None = None,
                  kind: str = 'divergence') -> tuple[float, str]:
-    "(reward, which reward): block divergence for chains (q, or point masses on the tokens), accepted fraction for trees or when asked."
+    "(reward, which reward): block divergence for chains (q, or point masses on the tokens), accepted fraction for trees or when asked; 'soft': the divergence against `soft_sampling`'s law."
     if kind not in REWARDS: raise ValueError(f"reward must be one of {REWARDS}, got {kind!r}")
     if kind == 'divergence' and tree.is_chain: return block_divergence(logits, tree, q, sampling), 'divergence'
+    if kind == 'soft' and tree.is_chain: return block_divergence(logits, tree, q, soft_sampling(sampling)), 'soft'
     return accepted_fraction(len(path), tree.n), 'accepted'
 
 # %% ../../nbs/metasd/51_rewards.ipynb #ffe006de
