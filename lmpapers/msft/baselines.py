@@ -10,12 +10,12 @@ import torch
 from ..core.models import n_params
 from ..core.train import Callback, train
 from .data import Encoded
-from .evaluate import row_scores, train_flops, eval_flops
+from .evaluate import row_scores, task_metrics, train_flops, eval_flops
 from .msft import MSFTConfig, schedule, train_config, check_splits
 from .rollout import StagedSampler, WeightedSampler, MixtureEval, peaks
 
 # %% auto #0
-__all__ = ['BASELINES', 'temperature_weights', 'doremi_update', 'EXP3', 'run_baseline', 'run_sro']
+__all__ = ['BASELINES', 'temperature_weights', 'doremi_update', 'EXP3', 'run_baseline', 'at_flops', 'run_sro']
 
 # %% ../../nbs/msft/85_baselines.ipynb #49770162
 def temperature_weights(sizes, T: float = 3.0) -> np.ndarray:
@@ -53,6 +53,7 @@ class _ODM(Callback):
 def run_baseline(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, method: str, budgets,
                  reference: dict|None = None,   # DoReMi: the SFT run's record (its evaluations are the reference losses)
                  temperature: float = 3.0, eta: float = 1.0, smooth: float = 0.1,
+                 test: Encoded|None = None,    # a test split: the test metric of every new best checkpoint is recorded (see `at_flops`)
                  progress: bool|None = False) -> dict:
     "Train `model` with baseline `method` for the largest budget; best global checkpoint and FLOPs for every budget."
     if method not in BASELINES: raise ValueError(f"unknown baseline {method!r}; expected one of {', '.join(BASELINES)}")
@@ -70,10 +71,15 @@ def run_baseline(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, method: str, 
         w0 = {'temperature': temperature_weights(sizes, temperature), 'odm': np.full(K, 1 / K)}.get(method, sizes / sizes.sum())
         sampler = WeightedSampler(tr.task, K, cfg.batch_size, w0, seed=seed, per_batch=method == 'odm')
     best, trace, extra = {c: None for c in budgets}, [], dict(rows=0, by_step={})
+    improved, top = [], None                      # (step, test metric %) of each new best global checkpoint
+    if test is not None: check_splits(model, tr, test)
     ref = {e['step']: e['loss'] for e in reference['evals']} if reference else {}
     learned_before = torch.zeros(len(tr), dtype=torch.bool)
     def on_eval(s, m, e):
+        nonlocal top
         score = (round(float(np.mean(e['metric'])), 9), -float(np.mean(e['loss'])))
+        if test is not None and (top is None or score > top):
+            top = score; improved.append(dict(step=s, test=[100 * v for v in task_metrics(m, test)['metric']]))
         for c, bs in bsteps.items():
             if s <= bs and (best[c] is None or score > best[c]['score']):
                 best[c] = dict(score=score, step=s, state={k: v.detach().clone() for k, v in m.state_dict().items()})
@@ -99,14 +105,26 @@ def run_baseline(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, method: str, 
     if method == 'ies': cbs.append(_IES())
     train(model, tr.rows, None, train_config(cfg, steps, T, seed), cbs, progress=progress, sampler=sampler, loss_mask=tr.mask,
           mixed_precision=cfg.mixed_precision)
-    out = dict(method=method, evals=cbs[0].evals, trace=trace, every=every, steps_per_epoch=spe, budgets={})
-    for c, bs in bsteps.items():
+    def flops(bs):   # training, evaluation (and IES's checks, DoReMi's reference run) up to step bs
         n_ev = sum(e['step'] <= bs for e in cbs[0].evals)
         fl = train_flops(N, bs, cfg.batch_size, T) + eval_flops(N, n_ev * len(va), T)
         if method == 'ies': fl += eval_flops(N, max([0] + [r for s, r in extra['by_step'].items() if s <= bs]), T)
-        if method == 'doremi': fl += reference['budgets'][c]['flops']
-        out['budgets'][c] = dict(steps=bs, best_step=best[c]['step'], state=best[c]['state'], flops=fl)
+        if method == 'doremi': fl += dict(map(tuple, reference['step_flops']))[bs]
+        return fl
+    out = dict(method=method, evals=cbs[0].evals, trace=trace, every=every, steps_per_epoch=spe, budgets={},
+               step_flops=[[e['step'], flops(e['step'])] for e in cbs[0].evals], improved=improved)
+    for c, bs in bsteps.items():
+        out['budgets'][c] = dict(steps=bs, best_step=best[c]['step'], state=best[c]['state'], flops=flops(bs))
     return out
+
+def at_flops(run: dict, flops: float) -> dict:
+    "The best global checkpoint of `run` (made with `test=`) among evaluations whose cumulative FLOPs fit in `flops`: its step, FLOPs, test metric."
+    if not run.get('improved'): raise ValueError("the run recorded no test metrics; pass test= to run_baseline")
+    fit = [(s, f) for s, f in run['step_flops'] if f <= flops * (1 + 1e-9)]
+    if not fit: raise ValueError(f"{flops:.3g} FLOPs do not reach the run's first evaluation ({run['step_flops'][0][1]:.3g})")
+    s, f = fit[-1]
+    b = [r for r in run['improved'] if r['step'] <= s][-1]
+    return dict(step=s, best_step=b['step'], flops=f, test=b['test'], covered=flops <= run['step_flops'][-1][1] * (1 + 1e-9))
 
 # %% ../../nbs/msft/85_baselines.ipynb #5416d0d7
 def run_sro(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, sft: dict, budget: float, progress: bool|None = False) -> dict:

@@ -15,7 +15,8 @@ from ..core.data import arithmetic_task, copy_task, mapping_task, kv_retrieval_t
 
 # %% auto #0
 __all__ = ['METRICS', 'SPLITS', 'TINY_TASKS', 'SubDataset', 'check_subdataset', 'text_task', 'split_task', 'stable_mapping_rows',
-           'example_lengths', 'tiny_mixture', 'Encoded', 'encode', 'check_mixture', 'chat_subdataset']
+           'example_lengths', 'tiny_mixture', 'end_of_turn_id', 'tokenize_pair', 'chat_tokenizer', 'Encoded', 'encode',
+           'check_mixture', 'chat_subdataset']
 
 # %% ../../nbs/msft/81_data.ipynb #176cb727
 METRICS = ('token_accuracy', 'exact_match')
@@ -81,9 +82,8 @@ def stable_mapping_rows(rows: Dataset, seed: int = 0) -> Dataset:
     return Dataset.from_list([dict(r, answer=' ' + ' '.join(canon[inv[w]] for w in r['answer'].split())) for r in rows])
 
 def example_lengths(rows: Dataset, tokenizer) -> list[int]:
-    "Tokens each row takes in `encode`'s layout: prompt, answer and EOS, each part tokenized on its own."
-    P, A = tokenizer(list(rows['prompt']))['input_ids'], tokenizer(list(rows['answer']))['input_ids']
-    return [len(p) + len(a) + 1 for p, a in zip(P, A)]
+    "Tokens each row takes in `encode`'s layout: prompt and answer in one tokenisation, then the end-of-turn token."
+    return [len(tokenize_pair(tokenizer, p, a)[0]) + 1 for p, a in zip(rows['prompt'], rows['answer'])]
 
 def tiny_mixture(seed: int = 0,       # data seed (the mapping language and every example)
                  n_val: int = 32, n_test: int = 64,
@@ -107,6 +107,72 @@ def tiny_mixture(seed: int = 0,       # data seed (the mapping language and ever
         out.append(SubDataset(name, split_task(pool, n_tr, n_val, n_test, rep), metric))
     return out
 
+# %% ../../nbs/msft/81_data.ipynb #860a1a96
+def _special_ids(tokenizer) -> set[int]:
+    added = getattr(tokenizer, 'added_tokens_decoder', {}) or {}
+    return set(tokenizer.all_special_ids) | {i for i, t in added.items() if getattr(t, 'special', False)}
+
+def end_of_turn_id(tokenizer) -> int:
+    "The token that closes an assistant turn: the first special token after the answer in the chat template's rendering, else EOS."
+    if getattr(tokenizer, 'chat_template', None):
+        mark = 'Zq7 answer Zq7'
+        text = tokenizer.apply_chat_template([dict(role='user', content='q'), dict(role='assistant', content=mark)], tokenize=False)
+        if mark not in text: raise ValueError("the chat template does not render the assistant's answer")
+        tail = tokenizer(text[text.rindex(mark) + len(mark):], add_special_tokens=False)['input_ids']
+        special = _special_ids(tokenizer)
+        if (ids := [i for i in tail if i in special]): return ids[0]
+        raise ValueError(f"the chat template closes an assistant turn with no special token (after the answer: {text[text.rindex(mark) + len(mark):]!r})")
+    if tokenizer.eos_token_id is None: raise ValueError("the tokenizer needs an EOS token (or a chat template with an end-of-turn token)")
+    return tokenizer.eos_token_id
+
+def tokenize_pair(tokenizer, prompt: str, answer: str) -> tuple[list[int], int]:
+    "(ids, k): `prompt + answer` in one tokenisation, at most one BOS (first), and `ids[k:]` the answer's tokens."
+    if not isinstance(prompt, str) or not isinstance(answer, str): raise TypeError("prompt and answer must be strings")
+    if not answer: raise ValueError("an example has an empty answer")
+    bos = tokenizer.bos_token_id
+    adds_bos = bos is not None and tokenizer('', add_special_tokens=True)['input_ids'][:1] == [bos]
+    lead = [bos] if adds_bos and not prompt.startswith(tokenizer.bos_token) else []   # a template that writes BOS gets no second one
+    text = prompt + answer
+    if getattr(tokenizer, 'is_fast', False):
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offs = enc['input_ids'], enc['offset_mapping']
+        k = next((j for j, (s, e) in enumerate(offs) if e > len(prompt)), len(ids))
+    else:
+        ids = tokenizer(text, add_special_tokens=False)['input_ids']; p = tokenizer(prompt, add_special_tokens=False)['input_ids']
+        if ids[:len(p)] != p: raise ValueError("a slow tokenizer merged tokens across the prompt/answer boundary; use a fast tokenizer")
+        k = len(p)
+    if k == len(ids): raise ValueError("the answer has no tokens of its own")
+    return lead + ids, len(lead) + k
+
+_CHAT_TEMPLATES = dict(
+    llama="{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] }}<|eot_id|>{% endfor %}"
+          "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}",
+    qwen="{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+def chat_tokenizer(style: str = 'qwen',     # 'llama': BOS added by the tokenizer and written by the template, <|eot_id|> ends a turn; 'qwen': no BOS, ChatML
+                   template: bool = True,   # False: the tokenizer alone (a base model's)
+                   vocab_size: int = 400, seed: int = 0):
+    "A small byte-level BPE tokenizer in the layout of a Llama-3-style or Qwen-style chat tokenizer, trained here on core's English text."
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, processors
+    from transformers import PreTrainedTokenizerFast
+    if style not in _CHAT_TEMPLATES: raise ValueError(f"style must be one of {', '.join(_CHAT_TEMPLATES)}, got {style!r}")
+    sp = (['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'] if style == 'llama'
+          else ['<|endoftext|>', '<|im_start|>', '<|im_end|>'])
+    tk = Tokenizer(models.BPE()); tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False); tk.decoder = decoders.ByteLevel()
+    rng = random.Random(seed)
+    tk.train_from_iterator([filler_text(40, rng) for _ in range(200)] + [str(i) for i in range(200)],
+                           trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=sp, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    if style == 'llama':
+        bos = tk.token_to_id('<|begin_of_text|>')
+        tk.post_processor = processors.TemplateProcessing(single='<|begin_of_text|> $A', pair='<|begin_of_text|> $A <|begin_of_text|> $B',
+                                                          special_tokens=[('<|begin_of_text|>', bos)])
+        tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token='<|begin_of_text|>', eos_token='<|end_of_text|>')
+    else: tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token='<|endoftext|>', pad_token='<|endoftext|>')
+    tok.add_special_tokens(dict(additional_special_tokens=sp[2:] if style == 'llama' else sp[1:]))
+    if template: tok.chat_template = _CHAT_TEMPLATES[style]
+    return tok
+
 # %% ../../nbs/msft/81_data.ipynb #f7baced9
 @dataclass
 class Encoded:
@@ -129,15 +195,17 @@ def encode(mixture: list[SubDataset], tokenizer, seq_len: int = 40, split: str =
           ) -> Encoded:
     "Encode `split` of every sub-dataset of `mixture` as padded rows with an answer mask."
     check_mixture(mixture)
-    if tokenizer.eos_token_id is None: raise ValueError("the tokenizer needs an EOS token")
+    end = end_of_turn_id(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     rows, masks, tasks, cut = [], [], [], 0
     for t, sd in enumerate(mixture):
         d = sd.splits[split]
-        P, A = tokenizer(list(d['prompt']))['input_ids'], tokenizer(list(d['answer']))['input_ids']
-        for p, a in zip(P, A):
-            if truncate and len(p) + len(a) + 1 > seq_len and len(a) + 2 <= seq_len: p, cut = p[len(p) + len(a) + 1 - seq_len:], cut + 1
-            ids = p + a + [tokenizer.eos_token_id]
+        for pr, an in zip(d['prompt'], d['answer']):
+            ids, k = tokenize_pair(tokenizer, pr, an); p, a = ids[:k], ids[k:]
+            if truncate and len(p) + len(a) + 1 > seq_len and len(a) + 2 <= seq_len:   # cut after a leading BOS, which stays first
+                b = int(bool(p) and p[0] == tokenizer.bos_token_id)
+                p, cut = p[:b] + p[b + len(p) + len(a) + 1 - seq_len:], cut + 1
+            ids = p + a + [end]
             if len(ids) > seq_len: raise ValueError(f"sub-dataset {sd.name!r}: an example has {len(ids)} tokens, more than seq_len={seq_len} "
                                             "(tiny_mixture(seed, tokenizer=, seq_len=) draws only examples that fit; truncate=True cuts prompts)")
             if not a: raise ValueError(f"sub-dataset {sd.name!r}: an example has an empty answer")

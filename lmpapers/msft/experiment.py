@@ -17,13 +17,14 @@ from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, loa
 from ..core.tokenizer import train_tokenizer
 from .data import SPLITS, SubDataset, chat_subdataset, encode, tiny_mixture
 from .evaluate import task_metrics
-from .msft import MSFTConfig, msft, run_spec
-from .baselines import BASELINES, run_baseline, run_sro
+from .evaluate import train_flops, eval_flops
+from .msft import MSFTConfig, msft, run_spec, schedule
+from .baselines import BASELINES, run_baseline, run_sro, at_flops
 
 # %% auto #0
 __all__ = ['TINY_MODEL', 'PRESETS', 'SMOKE_PRESET', 'METHODS', 'LABELS', 'CODE_VERSION', 'QUICK', 'COLORS', 'preset',
-           'write_chat_mixture', 'load_mixture', 'check_mixture', 'run_seed', 'resume_check', 'plot_curves',
-           'plot_acc_flops', 'reproduce']
+           'write_chat_mixture', 'load_mixture', 'check_mixture', 'run_seed', 'covering_budget', 'resume_check',
+           'plot_curves', 'plot_acc_flops', 'reproduce']
 
 # %% ../../nbs/msft/89_experiment.ipynb #eefb43a3
 TINY_MODEL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32)
@@ -35,7 +36,7 @@ PRESETS = {
 SMOKE_PRESET = dict(seq_len=40, budgets=(0.5,), sft_extra=(), seeds=1, batch_size=4, warmup=1, max_rows=4, methods=('sft', 'msft'), tasks=2)   # one step, one evaluation per rollout
 METHODS = ('msft', 'sro', *BASELINES)
 LABELS = dict(msft='mSFT', sro='SRO SFT', sft='SFT (best ckpt)', temperature='temperature T=3', doremi='DoReMi-style', odm='online mixing (EXP3)', ies='IES')
-CODE_VERSION = 2   # bump when a change here or in lmpapers.msft changes what a run computes
+CODE_VERSION = 3   # bump when a change here or in lmpapers.msft changes what a run computes
 
 QUICK = dict(seeds=1)   # the first seed's cached runs (every method, every budget), its ablation and the resume check: the full run's entries
 
@@ -100,19 +101,7 @@ def run_seed(fresh, tr, va, te, P: dict, seed: int, progress: bool|None = False,
     "Every method at every budget for one seed: per-task test metric (%), FLOPs, and the curves the plots need."
     budgets, out = [float(c) for c in P['budgets']], dict(seed=seed, names=tr.names, test={}, flops={}, msft={}, sro={})
     cfg = lambda c: MSFTConfig(budget=c, lr=P['lr'], batch_size=P['batch_size'], warmup=P['warmup'], seed=seed, mixed_precision=P.get('mixed_precision', 'no'))
-    runs = {}
-    for m in [m for m in BASELINES if m in P['methods']]:
-        stage(f'seed {seed}: {m}')
-        bud = budgets + [float(c) for c in P['sft_extra']] if m == 'sft' else budgets   # SFT also at larger budgets: the matched-FLOPs control
-        model = fresh(); runs[m] = run_baseline(model, tr, va, cfg(bud[-1]), m, bud, reference=runs.get('sft'), progress=progress)
-        for c in bud:
-            out['test'][f'{m}@{c:g}'] = _test(model, runs[m]['budgets'][c]['state'], te); out['flops'][f'{m}@{c:g}'] = runs[m]['budgets'][c]['flops']
-    out['sft_evals'] = runs['sft']['evals'] if 'sft' in runs else []
-    for c in budgets:
-        if 'sro' in P['methods']:
-            stage(f'seed {seed}: SRO C={c:g}')
-            model = fresh(); r = run_sro(model, tr, va, cfg(c), runs['sft'], c, progress=progress)
-            out['test'][f'sro@{c:g}'] = _test(model, None, te); out['flops'][f'sro@{c:g}'] = r['flops']; out['sro'][f'{c:g}'] = r['stop_step']
+    for c in budgets:   # mSFT first: its FLOPs set how long the SFT control runs
         stage(f'seed {seed}: mSFT C={c:g}')
         d = Path(tempfile.mkdtemp(prefix='msft-run-', dir=workdir))
         try:
@@ -120,7 +109,37 @@ def run_seed(fresh, tr, va, te, P: dict, seed: int, progress: bool|None = False,
         finally: shutil.rmtree(d, ignore_errors=True)
         out['test'][f'msft@{c:g}'] = _test(model, None, te); out['flops'][f'msft@{c:g}'] = r['flops']
         out['msft'][f'{c:g}'] = {k: r[k] for k in ('excluded', 'rounds', 'train_steps', 'wasted_steps', 'wasted_flops', 'weights')}
+    runs = {}
+    for m in [m for m in BASELINES if m in P['methods']]:
+        stage(f'seed {seed}: {m}')
+        bud = budgets
+        if m == 'sft':   # SFT also at larger budgets, and long enough to match every mSFT run's FLOPs (the matched-FLOPs control)
+            bud = budgets + [float(c) for c in P['sft_extra']]
+            need = max([0.0] + [out['flops'][f'msft@{c:g}'] for c in budgets])
+            cover = covering_budget(len(tr), len(va), n_params(fresh()), tr.rows.shape[1], cfg(bud[-1]), need, bud[-1])
+            if cover > bud[-1]: bud = bud + [cover]
+        model = fresh(); runs[m] = run_baseline(model, tr, va, cfg(bud[-1]), m, bud, reference=runs.get('sft'), progress=progress,
+                                                test=te if m == 'sft' else None)
+        for c in bud:
+            out['test'][f'{m}@{c:g}'] = _test(model, runs[m]['budgets'][c]['state'], te); out['flops'][f'{m}@{c:g}'] = runs[m]['budgets'][c]['flops']
+    out['sft_evals'] = runs['sft']['evals'] if 'sft' in runs else []
+    if 'sft' in runs:   # SFT's best checkpoint within each mSFT run's FLOPs (training, evaluation and rollback waste)
+        out['matched'] = {f'{c:g}': at_flops(runs['sft'], out['flops'][f'msft@{c:g}']) for c in budgets}
+    for c in budgets:
+        if 'sro' in P['methods']:
+            stage(f'seed {seed}: SRO C={c:g}')
+            model = fresh(); r = run_sro(model, tr, va, cfg(c), runs['sft'], c, progress=progress)
+            out['test'][f'sro@{c:g}'] = _test(model, None, te); out['flops'][f'sro@{c:g}'] = r['flops']; out['sro'][f'{c:g}'] = r['stop_step']
     return out
+
+def covering_budget(n_rows: int, n_val: int, n_param: int, seq_len: int, cfg: MSFTConfig, flops: float, start: float, step: float = 0.5) -> float:
+    "The smallest budget C (from `start`, in `step`s of an epoch) at which a baseline's training plus evaluation reaches `flops`."
+    C = float(start)
+    for _ in range(1000):
+        steps, every, _ = schedule(n_rows, cfg, C)
+        if train_flops(n_param, steps, cfg.batch_size, seq_len) + eval_flops(n_param, steps // every * n_val, seq_len) >= flops: return C
+        C += step
+    raise ValueError(f"no budget up to {C:g} epochs reaches {flops:.3g} FLOPs")
 
 # %% ../../nbs/msft/89_experiment.ipynb #bb7fb9f4
 def resume_check(P: dict, seed: int, budget: float, reference: dict, timeout: float = 300) -> dict:
@@ -282,16 +301,23 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         R.add('msft_over_best_baseline', float(np.mean(db)), 'points', '+0.3 points over the best baseline (63.7 vs SRO 63.4)', expect='> 0', interval=ci, n=k, note=f'interval: Student-t 95% over seeds; mSFT minus the best other method here ({LABELS[best]}); the paper: 63.7 vs SRO 63.4, vs IES 62.5 among its 4 baselines')
         R.add('msft_over_best_baseline_std', float(np.std(db)), 'points')
         lo, hi = budgets[0], budgets[-1]
-        dm = []
-        for sd in seeds:
-            per = []
-            for c in budgets:
-                f = sd['flops'][f'msft@{c:g}']; near = min(sft_budgets, key=lambda b: abs(math.log(sd['flops'][f'sft@{b:g}'] / f)))
-                per.append(np.mean(sd['test'][f'msft@{c:g}']) - np.mean(sd['test'][f'sft@{near:g}']))
-            dm.append(float(np.mean(per)))
+        mdiff = lambda sd, c: float(np.mean(sd['test'][f'msft@{c:g}']) - np.mean(sd['matched'][f'{c:g}']['test']))
+        dm = [float(np.mean([mdiff(sd, c) for c in budgets])) for sd in seeds]
+        ci, k = t_interval(dm)
+        uncovered = sum(not sd['matched'][f'{c:g}']['covered'] for sd in seeds for c in budgets)
         R.add('msft_over_sft_matched_flops', float(np.mean(dm)), 'points',
-              note=f"mSFT minus SFT at the SFT budget (of C={', '.join(f'{b:g}' for b in sft_budgets)}) nearest in FLOPs, per seed and budget")
+              'mSFT beats homogeneous SFT (63.7 vs 61.9) and can lower training FLOPs: at equal compute it should not lose', expect='> 0', interval=ci, n=k,
+              note=f"mSFT minus homogeneous SFT given the same FLOPs (training 6ND + evaluation 2ND + rollback waste): SFT's best validation checkpoint "
+                   f"among the evaluations its cumulative FLOPs reach within each mSFT run's, mean over budgets C={', '.join(f'{c:g}' for c in budgets)}, "
+                   f"paired by seed; interval: Student-t 95% over the per-seed differences" + (f'; {uncovered} SFT runs fell short of the mSFT FLOPs' if uncovered else ''))
         R.add('msft_over_sft_matched_flops_std', float(np.std(dm)), 'points')
+        for c in budgets:
+            d = [mdiff(sd, c) for sd in seeds]; ci, k = t_interval(d)
+            R.add(f'msft_over_sft_matched_flops_C{c:g}', float(np.mean(d)), 'points', interval=ci, n=k,
+                  note=f"mSFT at C={c:g} ({np.mean([sd['flops'][f'msft@{c:g}'] for sd in seeds]):.3g} FLOPs) minus SFT's best checkpoint within the same FLOPs "
+                       f"(SFT steps {', '.join(str(sd['matched'][f'{c:g}']['step']) for sd in seeds)} by seed); Student-t 95% over seeds")
+            R.add(f'avg_test_metric_sft_matched_C{c:g}', float(np.mean([np.mean(sd['matched'][f'{c:g}']['test']) for sd in seeds])), '%',
+                  note=f'homogeneous SFT at the FLOPs of mSFT C={c:g}')
         gain = {n: float(np.mean([sd['test'][f'msft@{c:g}'][t] - sd['test'][f'sft@{c:g}'][t] for sd in seeds for c in budgets])) for t, n in enumerate(names)}
         R.note('per-task mSFT minus SFT at equal C (points): ' + ', '.join(f'{n} {v:+.1f}' for n, v in gain.items()) +
                '; sub-datasets trained in later rounds gain, excluded ones drift while training goes on without them')
@@ -307,11 +333,8 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         lo = budgets[0]
         never = all(not s['msft'][f'{lo:g}']['excluded'] for s in seeds)
         if never: R.note(f'at C={lo:g} no sub-dataset peaked inside the budget in any seed, so mSFT is SFT there; msft_gain_low_budget compares it with SFT given C={budgets[-1]:g}')
-        pairs = []
-        for c in budgets:
-            f = S['msft'][f'{c:g}']['flops']; near = min(sft_budgets, key=lambda b: abs(math.log(S['sft'][f'{b:g}']['flops'] / f)))
-            pairs.append(f"mSFT C={c:g} {S['msft'][f'{c:g}']['acc']:.1f}% at {f:.2g} FLOPs vs SFT C={near:g} {S['sft'][f'{near:g}']['acc']:.1f}% at {S['sft'][f'{near:g}']['flops']:.2g}")
-        R.note('at equal C mSFT spends more than SFT (its later rounds); nearest-FLOPs pairs: ' + '; '.join(pairs) + ' (see the accuracy-vs-FLOPs plot)')
+        pairs = [f"mSFT C={c:g} {S['msft'][f'{c:g}']['acc']:.1f}% vs SFT {R[f'avg_test_metric_sft_matched_C{c:g}']:.1f}% at {S['msft'][f'{c:g}']['flops']:.2g} FLOPs" for c in budgets]
+        R.note('at equal C mSFT spends more than SFT (its later rounds and their evaluations); at equal FLOPs: ' + '; '.join(pairs) + ' (see the accuracy-vs-FLOPs plot)')
     if scale == 'tiny':   # ablation: rollback keeps the peak's Adam state instead of a fresh optimiser
         mid = budgets[len(budgets) // 2]; accs = []
         for s in range(seed, seed + P['seeds']):
@@ -353,7 +376,9 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
                'metric = teacher-forced answer-token accuracy; the paper fine-tunes pretrained LLMs on 10 benchmarks, so absolute numbers are not comparable, only directions')
     cut = {sp: sum(r['truncated'][sp] for r in seeds) for sp in SPLITS}
     if 'sft' in methods and scale == 'tiny' and R['msft_over_sft_matched_flops'] < 0:
-        R.note(f"at matched FLOPs homogeneous SFT trained longer beats mSFT here (msft_over_sft_matched_flops {R['msft_over_sft_matched_flops']:+.1f} points): "
+        iv = R.metrics['msft_over_sft_matched_flops'].interval
+        R.note(f"at matched FLOPs homogeneous SFT trained longer beats mSFT here (msft_over_sft_matched_flops {R['msft_over_sft_matched_flops']:+.1f} points"
+               + (f", 95% interval [{iv[0]:+.1f}, {iv[1]:+.1f}] over seeds" if iv else '') + "): "
                "the tiny from-scratch model is still under-trained on most sub-datasets, so the equal-budget gain (msft_over_sft) is bought with the extra "
                "compute of later rounds; the paper's claims of a gain at equal budget and of fewer FLOPs at a low budget are not carried at this scale")
     if any(cut.values()): R.note(f"prompts longer than {P['seq_len']} tokens were cut from the left (answers kept whole): {cut} rows over all seeds")
