@@ -395,6 +395,9 @@ def build_smalldocs(out: Path, timeout: float):
             print(f'warning: {len(mixed)} cell(s) mix imports with other code; nbdev runs them while building the docs'
                   ' (slow flags or not). Keep imports in cells of their own:')
             for m in mixed: print(f'  {m}')
+        # nbdev-proc-nbs skips notebooks older than their processed copy, but a page that runs library code
+        # (an experiment page's verdict table) changes with the library: process every notebook afresh.
+        shutil.rmtree(ROOT/'_proc', ignore_errors=True)
         run([tool('nbdev-proc-nbs'), '--file-re', FILE_RE], env=env, timeout=timeout)
     proc = ROOT/'_proc'
     order_sidebar(proc/'sidebar.yml')

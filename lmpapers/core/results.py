@@ -402,13 +402,18 @@ def verdict_summary(result: dict) -> str:
     return f"{p}: {len(vs)} claim{'s' * (len(vs) != 1)}: {c['agrees']} agree, {c['contradicts']} contradict, {c['cannot tell']} cannot tell"
 
 def verdict_table(result: dict) -> list[str]:
-    "Markdown lines of one paper's verdict table: each claim, the row measured as the paper does, its interval, scale and verdict, the other rows beside it."
+    """Markdown lines of one paper's verdict table: each claim; the row measured as the paper does, with its interval and
+    scale; the verdict and its reason; the other rows of the claim beside it, one per line. Four columns, so the table
+    fits a page beside the navigation."""
     vs = result['verdicts'] if 'verdicts' in result else claim_verdicts(result)
-    lines = ['| claim | measured | interval | scale | verdict | reason | also measured |', '| --- | --- | --- | --- | --- | --- | --- |']
+    lines = ['| claim | measured | verdict | also measured |', '| --- | --- | --- | --- |']
     for v in vs:
         meas = '' if v['metric'] is None else f"`{v['metric']}` = {_fmt(v['measured'])}{' ' + v['unit'] if v.get('unit') else ''}"
-        also = '; '.join(f"`{o['metric']}` = {_fmt(o['measured'])}{' ' + _interval_text(o['interval']) if o['interval'] else ''}: {o['verdict']}" for o in v.get('others', []))
-        lines.append('| ' + ' | '.join(_cell(c) for c in (v['claim'], meas, _interval_text(v['interval'], v.get('n')), v['scale'], f"**{v['verdict']}**", v['reason'], also)) + ' |')
+        iv = _interval_text(v['interval'], v.get('n')) if v['interval'] else 'no interval'
+        meas = f"{meas} {iv} · {v['scale']}" if meas else v['scale']
+        also = '<br>'.join(_cell(f"`{o['metric']}` = {_fmt(o['measured'])}{' ' + _interval_text(o['interval']) if o['interval'] else ''}: {o['verdict']}")
+                           for o in v.get('others', []))
+        lines.append('| ' + ' | '.join((_cell(v['claim']), _cell(meas), _cell(f"**{v['verdict']}**: {v['reason']}"), also)) + ' |')
     return lines
 
 # %% ../../nbs/core/05_results.ipynb #439cb57b
