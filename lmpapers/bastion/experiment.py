@@ -8,7 +8,7 @@ import random, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
-from scipy.stats import chi2, ncx2
+from scipy.stats import chi2, ncx2, spearmanr
 import torch
 from tqdm.auto import tqdm
 from ..core.data import load_corpus, filler_text, copy_task, kv_retrieval_task, arithmetic_task, mapping_task
@@ -23,21 +23,21 @@ from .conditioned import conditioned_drafter, decoding_top1_agreement, CondConfi
 from .memory_bound import memory_bound_target
 from ..specdec.prompts import prompt_suite
 from ..specdec.block_diffusion import block_drafter, DrafterConfig, BlockDiffusionDrafter, choose_mask_id, init_from_target, tokenizer_fingerprint, top1_agreement
-from .trees import (TreeDrafter, BastionDrafter, MeasuredLatency, GPUCostModel, NoisyClock, fixed_budget_tree,
+from .trees import (TreeDrafter, BastionDrafter, CaDDTreeDrafter, ConvexLatency, MeasuredLatency, GPUCostModel, NoisyClock, fixed_budget_tree,
                                    eagle2_tree, threshold_tree, measure_profile, H200, QWEN3_8B, QWEN3_0_6B, DFLASH_QWEN3_8B)
 
 # %% auto #0
 __all__ = ['PRESETS', 'SMOKE_PRESET', 'QUICK_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'RAW_NOTE', 'MEMBOUND_METHODS_T07',
            'preset', 'whatif_costs', 'ddtrees', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise',
-           'bootstrap_interval', 'fraction_of_best_fixed', 'lossless_target', 'lossless_drafters', 'lossless_power',
-           'detectable_shift', 'lossless_check', 'lossless_pvalues', 'tau_interval', 'speedup_interval',
-           'membound_methods', 'membound_suite', 'reproduce']
+           'bootstrap_interval', 'fraction_of_best_fixed', 'oracle_budget_rows', 'ratio_interval', 'lossless_target',
+           'lossless_drafters', 'lossless_power', 'detectable_shift', 'lossless_check', 'lossless_pvalues',
+           'tau_interval', 'speedup_interval', 'membound_methods', 'membound_suite', 'reproduce']
 
 # %% ../../nbs/bastion/49_experiments.ipynb #df8d1fe4
 PRESETS = {
     'tiny':  dict(per_category=3, max_new_tokens=48, budgets=(8, 16, 32, 64, 128, 256), lossless_samples=300, drafter={}, cond={}, sampled_per_category=1,
                   profile_sizes=(1, 2, 4, 8, 16, 32, 64, 128), profile_reps=11,
-                  membound=dict(factor=128, per_category=3, budgets=(4, 8, 16, 32), sampled_per_category=1,
+                  membound=dict(factor=128, per_category=3, budgets=(8, 16, 32), sampled_per_category=1,
                                 profile_sizes=(1, 2, 4, 8, 12, 16, 24, 32, 64, 128))),   # notebook 48's target
     'small': dict(target='Qwen/Qwen3-1.7B', ar_drafter='Qwen/Qwen3-0.6B', per_category=20, max_new_tokens=128,
                   budgets=(8, 16, 32, 64, 128, 256), lossless_samples=20000, min_tokens=1_000_000, sampled_per_category=5,
@@ -53,7 +53,7 @@ SMOKE_PRESET = dict(per_category=1, prompts=SMOKE['prompts'], max_new_tokens=SMO
                     drafter=dict(block=4, layers=1, steps=SMOKE['steps'], batch_size=SMOKE['rows'], window=16, freeze_embeddings=True),
                     cond=dict(block=4, layers=1, rows=4, prompt_len=8, min_context=4, gen_len=5, steps=1, batch_size=2, anchors=2),
                     profile_sizes=(1, 2, 4, 8), profile_reps=1, max_tree=8,   # trees capped: a CPU pass over a 150k-token head is slow
-                    skip=('chain_ar_heuristic', 'eagle2', 'opt_tree', 'cond_chain', 'cond_ddtree_8', 'cond_bastion_modelled'))   # code paths
+                    skip=('chain_ar_heuristic', 'eagle2', 'opt_tree', 'cond_chain', 'cond_ddtree_8', 'cond_bastion_modelled', 'cond_caddtree'))   # code paths
                                                                                    # the other methods run: the smoke run stays as fast
 
 QUICK_PRESET = lambda P: dict(       # tiny's target and drafters (drafter/cond untouched: same cache keys), every method and result on fewer prompts and tokens
@@ -106,6 +106,7 @@ def make_methods(target, tok, block, small, profile: dict, budgets=(8, 16, 32, 6
         m['cond_chain'] = (cond, 'block')
         m |= ddtrees(cond, budgets, 'cond_')
         m['cond_bastion'] = (BastionDrafter(cond, MeasuredLatency(profile), max_nodes=cap(256)), 'block')
+        m['cond_caddtree'] = (CaDDTreeDrafter(cond, ConvexLatency(profile), max_nodes=cap(256)), 'block')
         clock = NoisyClock(verify, costs['block'], WHATIF['sigma'], WHATIF['outlier_rate'], seed=seed + 1)
         m['cond_bastion_modelled'] = (BastionDrafter(cond, MeasuredLatency(clock.profile(reps=WHATIF['profile_reps'])), clock=clock,
                                                      max_nodes=cap(256)), 'block')
@@ -175,6 +176,25 @@ def fraction_of_best_fixed(rows: list[dict], method: str, fixed: list[str], key:
         speed = per_tok[0] / per_tok
         return speed[1] / speed[2:].max()
     return float(frac(np.arange(len(ids)))), bootstrap_interval(frac, len(ids), boot, seed)
+
+def oracle_budget_rows(rows: list[dict], fixed: list[str], name: str, key: str = 'wall') -> tuple[list[dict], dict]:
+    "Rows of DDTree at its best budget per prompt category, chosen in hindsight (`key` seconds per token): (rows named `name`, {category: method})."
+    if not fixed: raise ValueError("oracle_budget_rows needs at least one fixed-budget method")
+    pick = {}
+    for c in sorted({r['category'] for r in rows}):
+        per = lambda m: sum(r[key] for r in rows if r['method'] == m and r['category'] == c) / max(1, sum(r['new'] for r in rows if r['method'] == m and r['category'] == c))
+        pick[c] = min(fixed, key=per)
+    return [r | dict(method=name) for r in rows if r['method'] == pick[r['category']]], pick
+
+def ratio_interval(rows: list[dict], a: str, b: str, key: str = 'wall', boot: int = 1000, seed: int = 0):
+    "How much faster `a` is than `b` (seconds per token of b / of a, summed over prompts) and its 95% bootstrap interval over prompts."
+    ids = sorted({r['prompt'] for r in rows}); pos = {p: j for j, p in enumerate(ids)}
+    cost, new = np.zeros((2, len(ids))), np.zeros((2, len(ids)))
+    for r in rows:
+        if r['method'] in (a, b): k = 0 if r['method'] == a else 1; cost[k, pos[r['prompt']]] += r[key]; new[k, pos[r['prompt']]] += r['new']
+    if not (new > 0).any(1).all(): raise ValueError(f"no rows of {a!r} or {b!r}")
+    f = lambda i: (cost[1, i].sum() / new[1, i].sum()) / (cost[0, i].sum() / new[0, i].sum())
+    return float(f(np.arange(len(ids)))), bootstrap_interval(f, len(ids), boot, seed)
 
 # %% ../../nbs/bastion/49_experiments.ipynb #7ee843a5
 LOSSLESS = dict(T=0.8, top_k=6, top_p=0.9, n_tok=3, vocab=8, alpha=0.01, prompt=(1, 5, 2, 1, 5))
@@ -349,6 +369,7 @@ def _record(res, S, rows, methods, P, device, S7=None, rows7=None):
     where = 'this CPU' if device.type == 'cpu' else torch.cuda.get_device_name(device)
     gpu = '' if device.type == 'cuda' else f'measured on {where}; the paper: GPU wall clock of 8B-class targets'
     prim = 'cond_bastion' if 'cond_bastion' in names else 'bastion'     # the paper drafts with target-conditioned (DFlash) drafters
+    rows_all, rows = rows, [r for r in rows if r['method'] != 'cond_ddtree_oracle']   # the oracle's rows are copies of DDTree rows
     res.add('greedy_exact_fraction', float(np.mean([r['exact'] for r in rows])), interval='exact',
             note='greedy outputs equal to target.generate, all methods and prompts' + RAW_NOTE)
     res.add('greedy_exact_or_tie_fraction', float(np.mean([r['exact'] or r['tie'] for r in rows])), claim='the target distribution is preserved (lossless decoding)',
@@ -401,6 +422,15 @@ def _record(res, S, rows, methods, P, device, S7=None, rows7=None):
         res.add('cond_bastion_over_cond_chain', ov('cond_bastion_modelled', 'speedup_modelled') / ov('cond_chain', 'speedup_modelled'), 'x',
                 note='modelled GPU what-if, target-conditioned drafter: BASTION (calibrated from noisy observations) over its chain')
         bfix = [f'ddtree_{b}' for b in P['budgets']]
+        if 'cond_caddtree' in names and ('cond_ddtree_oracle', 'overall') in S:
+            for other, key, what in (('cond_caddtree', 'caddtree', 'the CaDDTree-style stop rule (5) on the convex hull of the same measured profile'),
+                                     ('cond_ddtree_oracle', 'ddtree_oracle', "DDTree at each prompt category's best budget, chosen in hindsight")):
+                r, r_ci = ratio_interval(rows_all, 'cond_bastion', other)
+                res.add(f'cond_bastion_over_{key}_wall', r, 'x', interval=r_ci, n=len({x['prompt'] for x in rows}),
+                        note=f'measured wall clock on {where}: seconds per token of {what} / of BASTION (conditioned drafter); 95% bootstrap interval over prompts')
+            o = 'cond_ddtree_oracle'                                  # not a method of its own: its rows are copies of the DDTree rows
+            res.add(f'speedup_wall_{o}', ov(o, 'speedup_wall'), 'x', interval=speedup_interval(rows_all, o), note=f'measured on {where}')
+            res.add(f'tau_{o}', ov(o, 'tau'), 'tokens/call'); res.add(f'mean_tree_{o}', ov(o, 'tree'), 'nodes')
         res.add('cond_over_block_best_tree_tau', max(ov(m, 'tau') for m in cfix + ['cond_bastion']) / max(ov(m, 'tau') for m in bfix + ['bastion']),
                 'x', note='best tree τ over the conditioned drafter / best tree τ over the unconditioned one (DDTree budgets and BASTION)')
     fixed = [f'ddtree_{b}' for b in P['budgets']]
@@ -424,11 +454,12 @@ def speedup_interval(rows: list[dict], method: str, key: str = 'wall', boot: int
     cb, nb = np.array([b[i][0] for i in ids]), np.array([b[i][1] for i in ids], float)
     return bootstrap_interval(lambda i: (ca[i].sum() / na[i].sum()) / (cb[i].sum() / nb[i].sum()), len(ids), boot, seed)
 
-def membound_methods(drafter, profile: dict, budgets=(4, 8, 16, 32)) -> dict:
-    "The methods of the memory-bound pair: AR, prompt lookup, the conditioned drafter's chain, its DDTrees and BASTION (measured latency)."
+def membound_methods(drafter, profile: dict, budgets=(8, 16, 32)) -> dict:
+    "The methods of the memory-bound pair: AR, prompt lookup, the conditioned drafter's chain, its DDTrees, BASTION and CaDDTree (measured latency)."
     m = {'ar': (None, 'none'), 'prompt_lookup': (PromptLookupDrafter(k=8), 'lookup'), 'cond_chain': (drafter, 'block')}
     m |= ddtrees(drafter, budgets, 'cond_')
     m['cond_bastion'] = (BastionDrafter(drafter, MeasuredLatency(profile), max_nodes=256), 'block')
+    m['cond_caddtree'] = (CaDDTreeDrafter(drafter, ConvexLatency(profile), max_nodes=256), 'block')
     return m
 
 def membound_suite(target, tok, cond, P: dict, seed: int = 0, progress: bool = False) -> dict:
@@ -444,16 +475,18 @@ def membound_suite(target, tok, cond, P: dict, seed: int = 0, progress: bool = F
     prompts = prompt_suite(M['per_category'], seed + 2)[:M.get('prompts')]   # `prompts`: the first few only (quick)
     stage(f"memory-bound pair: {len(methods)} methods x {len(prompts)} prompts, {P['max_new_tokens']} new tokens each")
     rows = run_suite(big, tok, methods, prompts, P['max_new_tokens'], progress=progress)
+    oracle, pick = oracle_budget_rows(rows, [f'cond_ddtree_{b}' for b in M['budgets']], 'cond_ddtree_oracle')
+    rows += oracle
     m7 = {k: v for k, v in membound_methods(drafter, profile, (8,)).items() if k in MEMBOUND_METHODS_T07}
     p7 = prompt_suite(M['sampled_per_category'], seed + 3)[:M.get('prompts')]
     stage(f"memory-bound pair at temperature 0.7: {len(m7)} methods x {len(p7)} prompts")
     rows7 = run_suite(big, tok, m7, p7, P['max_new_tokens'], progress=progress, temperature=0.7, seed=seed)
-    return dict(target=big, profile=profile, methods=methods, rows=rows, rows7=rows7)
+    return dict(target=big, profile=profile, methods=methods, rows=rows, rows7=rows7, oracle_pick=pick)
 
 def _record_membound(res, mb: dict, P: dict, where: str):
     big, rows, methods = mb['target'], mb['rows'], mb['methods']
     S, S7 = summarise(rows), summarise(mb['rows7'])
-    names, fixed = list(methods), [f'cond_ddtree_{b}' for b in P['membound']['budgets']]
+    names, fixed = list(methods) + ['cond_ddtree_oracle'], [f'cond_ddtree_{b}' for b in P['membound']['budgets']]
     ov = lambda m, k: S[(m, 'overall')][k]
     step = lambda m: sum(r['draft'] for r in rows if r['method'] == m) / max(1, sum(r['steps'] for r in rows if r['method'] == m))
     t1 = sum(r['wall'] for r in rows if r['method'] == 'ar') / sum(r['new'] for r in rows if r['method'] == 'ar')
@@ -464,33 +497,52 @@ def _record_membound(res, mb: dict, P: dict, where: str):
     res.add('membound_drafter_pass_ms', 1e3 * step('cond_chain'), 'ms', note='one pass of the conditioned drafter (its chain), per decoding step')
     res.add('membound_target_over_drafter_cost', t1 / step('cond_chain'), 'x', note='issue goal: a drafter >= 10x cheaper than a target step')
     cpu = f'measured on {where}; the paper: GPU wall clock of 8B-class targets' if where == 'this CPU' else ''
-    res.add('membound_greedy_exact_fraction', float(np.mean([r['exact'] for r in rows])), interval='exact',
+    real = [r for r in rows if r['method'] != 'cond_ddtree_oracle']   # the oracle's rows are copies of DDTree rows
+    res.add('membound_greedy_exact_fraction', float(np.mean([r['exact'] for r in real])), interval='exact',
             note='greedy outputs equal to target.generate of the memory-bound target (bfloat16 linears), all methods and prompts' + RAW_NOTE)
-    res.add('membound_greedy_exact_or_tie_fraction', float(np.mean([r['exact'] or r['tie'] for r in rows])),
+    res.add('membound_greedy_exact_or_tie_fraction', float(np.mean([r['exact'] or r['tie'] for r in real])),
             claim='the target distribution is preserved (lossless decoding)', expect=1.0, margin=0.0, interval='exact',
             note='the memory-bound target: equal to target.generate, or different only from a rounding tie: ' + GREEDY_TIE_RULE)
     for m in names:
         res.add(f'membound_tau_{m}', ov(m, 'tau'), 'tokens/call', note='temperature 0')
         res.add(f'membound_tau_{m}_ci', tau_interval(rows, m), 'tokens/call', note='95% bootstrap interval over prompts')
-        res.add(f'membound_speedup_wall_{m}', ov(m, 'speedup_wall'), 'x', claim=6.61 if m == 'cond_bastion' else None, interval=ci[m], n=len({r['prompt'] for r in rows}),
-                scale_limit=cpu if m == 'cond_bastion' else '',
+        res.add(f'membound_speedup_wall_{m}', ov(m, 'speedup_wall'), 'x', interval=ci[m], n=len({r['prompt'] for r in rows}),
                 note=f'temperature 0; measured wall clock on {where}, interleaved with AR per prompt'
-                     + ('; issue goal >= 1.5x; paper: up to 6.61x on a GPU' if m == 'cond_bastion' else ''))
+                     + (f"; DDTree at the budget that was fastest per prompt category, chosen in hindsight ({mb['oracle_pick']})" if m == 'cond_ddtree_oracle' else ''))
         res.add(f'membound_speedup_wall_{m}_ci', ci[m], 'x', note='95% bootstrap interval over prompts')
         res.add(f'membound_mean_tree_{m}', ov(m, 'tree'), 'nodes')
     for m in [m for m in MEMBOUND_METHODS_T07 if (m, 'overall') in S7]:
         res.add(f'membound_tau_{m}_t0.7', S7[(m, 'overall')]['tau'], 'tokens/call', note='temperature 0.7')
         res.add(f'membound_speedup_wall_{m}_t0.7', S7[(m, 'overall')]['speedup_wall'], 'x', note=f'temperature 0.7; measured on {where}')
         res.add(f'membound_speedup_wall_{m}_t0.7_ci', speedup_interval(mb['rows7'], m), 'x', note='95% bootstrap interval over prompts')
+    n_prompts = len({r['prompt'] for r in rows})
+    res.add('membound_speedup_wall_bastion', ov('cond_bastion', 'speedup_wall'), 'x', claim=6.61, interval=ci['cond_bastion'], n=n_prompts, scale_limit=cpu,
+            note=f'BASTION over the conditioned drafter (cond_bastion), temperature 0; measured wall clock on {where}, interleaved with AR per prompt; '
+                 'issue goal >= 1.5x; paper: up to 6.61x on a GPU')
     v, frac_ci = fraction_of_best_fixed(rows, 'cond_bastion', fixed, 'wall')
     best = max(fixed, key=lambda m: ov(m, 'speedup_wall'))
-    res.add('membound_bastion_fraction_of_best_fixed_cpu', v, 'x', note=f'measured wall clock on {where}; BASTION speedup / best fixed DDTree '
-            f'budget in hindsight ({best}, of {", ".join(fixed)}); issue goal >= 1')
+    res.add('membound_bastion_fraction_of_best_fixed_cpu', v, 'x', interval=frac_ci, n=n_prompts, expect='>= 1', margin=0.05,
+            claim='requires no per-setting tuning: query-dependent trees instead of a static (tuned) tree',
+            note=f'measured wall clock on {where}; BASTION speedup / best fixed DDTree budget in hindsight ({best}, of {", ".join(fixed)}); '
+                 'expected: at least as fast as the best budget known in advance, within 5%')
+    for other, what in (('cond_caddtree', 'CaDDTree-style stop rule (5) on the convex hull of the same measured profile'),
+                        ('cond_ddtree_oracle', f"DDTree at the per-category oracle budget ({mb['oracle_pick']})")):
+        r, r_ci = ratio_interval(rows, 'cond_bastion', other)
+        key = 'membound_bastion_over_caddtree' if other == 'cond_caddtree' else 'membound_bastion_over_ddtree_oracle'
+        res.add(key, r, 'x', interval=r_ci, n=n_prompts, **(dict(expect='>= 1', margin=0.05, claim='grows the tree until marginal gains no longer '
+                'justify incremental verification costs (here against a per-round throughput-optimal stop rule, CaDDTree-style)') if other == 'cond_caddtree' else {}),
+                note=f'measured wall clock on {where}: seconds per token of the {what} / of BASTION; 95% bootstrap interval over prompts'
+                     + ('; expected: BASTION at least as fast, within 5%' if other == 'cond_caddtree' else '; the oracle knows each category\'s best budget in hindsight'))
     res.add('membound_bastion_fraction_of_best_fixed_cpu_ci', frac_ci, 'x', note='95% bootstrap interval over prompts (budget re-chosen per resample)')
     res.add('membound_bastion_over_cond_chain_wall', ov('cond_bastion', 'speedup_wall') / ov('cond_chain', 'speedup_wall'), 'x',
             claim=1.39, scale_limit=cpu, note='measured; BASTION over the DFlash-style chain of the same drafter; paper: +39% over block-diffusion baselines')
     res.add('membound_bastion_tree_size', float(np.mean(methods['cond_bastion'][0].sizes)), 'nodes',
             note=f'latency learned from verify times of the memory-bound target measured on {where}')
+    for m, key in (('cond_bastion', 'bastion'), ('cond_caddtree', 'caddtree')):
+        dr = methods[m][0]
+        res.add(f'membound_{key}_tree_size_range', [int(min(dr.sizes)), int(max(dr.sizes))], 'nodes', note='smallest and largest tree of the run')
+        res.add(f'membound_{key}_size_confidence_spearman', float(spearmanr(dr.confidence, dr.sizes)[0]) if len(set(dr.sizes)) > 1 else 0.0,
+                note="rank correlation, over decoding rounds, of the tree size with the drafter's confidence (its top-1 probability averaged over the block)")
     res.add('membound_bastion_acceptance_scale', [round(float(s), 3) for s in methods['cond_bastion'][0].acceptance.scale], 'x',
             note='per block depth: accepted / predicted reach of the acceptance surrogate, learned from verified trees (notebook 46, (4)); '
                  "> 1: the drafter's marginals under-state how often its tokens are the target's greedy choice")
@@ -503,7 +555,24 @@ def _record_membound(res, mb: dict, P: dict, where: str):
              f"{n_params / 1e6:.0f}M-parameter target. "
              "It is not a separately trained model of that size, whose acceptance rates could differ.")
     res.figure('membound', lambda: _plot_membound(S, names, ci, mb['profile']))
+    res.figure('membound_tree_sizes', lambda: _plot_sizes({k: methods[m][0] for k, m in (('BASTION', 'cond_bastion'), ('CaDDTree', 'cond_caddtree'))},
+                                                          mb['profile'], f'memory-bound target on {where}'))
     return S, S7
+
+def _plot_sizes(drafters: dict, profile: dict, where: str):
+    "Tree size per decoding round against the drafter's confidence, and the latency curves the stop rules read."
+    fig, axes = new_figure(1, 2, figsize=(12, 3.8))
+    for (name, dr), mk in zip(drafters.items(), 'ox'):
+        axes[0].scatter(dr.confidence, dr.sizes, s=10, marker=mk, alpha=0.6, label=name)
+    axes[0].set_xlabel("drafter confidence (top-1 probability, mean over the block)"); axes[0].set_ylabel('tree nodes')
+    axes[0].set_title(f'tree size per round, {where}'); axes[0].legend(fontsize=8)
+    n = np.arange(1, 2 * max(profile) + 1); sizes = sorted(profile)
+    axes[1].plot(sizes, [1e3 * float(np.median(profile[s])) for s in sizes], 'ko', ms=4, label='measured (median)')
+    for name, dr in drafters.items(): axes[1].plot(n, 1e3 * dr.latency.curve(len(n)), label=f'{name} model')
+    axes[1].set_xscale('log', base=2); axes[1].set_xlabel('tokens in the verify pass'); axes[1].set_ylabel('ms'); axes[1].legend(fontsize=8)
+    axes[1].set_title('verify latency: measured and as each rule reads it')
+    fig.tight_layout()
+    return fig
 
 def _plot_membound(S, names, ci: dict, profile):
     fig, axes = new_figure(1, 2, figsize=(12, 3.8))
@@ -536,6 +605,8 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
     if smoke: prompts = [p for p in prompts if p['category'] in ('copy', 'code')][:P['prompts']]
     stage(f"{len(methods)} methods x {len(prompts)} prompts, {P['max_new_tokens']} new tokens each")
     rows = run_suite(target, tok, methods, prompts, P['max_new_tokens'], progress=progress)
+    cfix = [f'cond_ddtree_{b}' for b in P['budgets']]
+    if all(m in methods for m in cfix): rows += oracle_budget_rows(rows, cfix, 'cond_ddtree_oracle')[0]
     S, S7 = summarise(rows), None
     if P['sampled_per_category']:
         m7 = {k: v for k, v in make_methods(target, tok, block, small, profile, (32,), P.get('max_tree'), temperature=0.7, seed=seed, cond=cond).items()

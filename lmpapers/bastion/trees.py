@@ -16,8 +16,9 @@ from ..specdec.verify import prefill, verify_tree
 # %% auto #0
 __all__ = ['H100', 'H200', 'QWEN3_8B', 'QWEN3_0_6B', 'DFLASH_QWEN3_8B', 'expected_tau', 'path_confidence', 'isotonic',
            'MeasuredLatency', 'measure_profile', 'Accelerator', 'DecoderShape', 'GPUCostModel', 'NoisyClock',
-           'fixed_budget_tree', 'threshold_tree', 'bastion_tree', 'eagle2_tree', 'TreeDrafter', 'AcceptanceCalibration',
-           'BastionDrafter']
+           'fixed_budget_tree', 'threshold_tree', 'bastion_tree', 'eagle2_tree', 'draft_confidence', 'TreeDrafter',
+           'AcceptanceCalibration', 'BastionDrafter', 'convex_minorant', 'ConvexLatency', 'caddtree_tree',
+           'CaDDTreeDrafter']
 
 # %% ../../nbs/bastion/46_bastion.ipynb #4b84c081
 def expected_tau(conf: torch.Tensor # [n] path confidence of each node
@@ -258,6 +259,11 @@ class _OverBlock(Drafter):
     def target_states(self, tokens, states): self.block.target_states(tokens, states)
     def reset(self): self.block.reset()
 
+def draft_confidence(lq: torch.Tensor # [B, V] a block drafter's log-marginals
+                    ) -> float:
+    "The drafter's confidence in one round: its top-1 probability averaged over the block's positions."
+    return float(lq.max(-1).values.exp().mean())
+
 class TreeDrafter(_OverBlock):
     "Draft a tree over a block drafter's marginals with `builder(lq) -> DraftTree`."
     def __init__(self, block, builder, name: str = 'tree'):
@@ -291,7 +297,7 @@ class BastionDrafter(_OverBlock):
                  calibrate: bool = True):       # learn per-depth factors on the acceptance surrogate from accepted lengths (4)
         if not isinstance(latency, MeasuredLatency): raise TypeError(f"latency must be a MeasuredLatency, got {type(latency).__name__}")
         self.block, self.latency, self.clock, self.max_nodes = block, latency, clock, max_nodes
-        self.vocab_size, self.sizes, self._drafts = block.vocab_size, [], deque(maxlen=16)
+        self.vocab_size, self.sizes, self.confidence, self._drafts = block.vocab_size, [], [], deque(maxlen=16)
         self.acceptance = AcceptanceCalibration(block.block) if calibrate else None
     def draft(self, ids):
         t0 = time.perf_counter()
@@ -299,8 +305,51 @@ class BastionDrafter(_OverBlock):
         self._drafts.append(time.perf_counter() - t0 if self.clock is None else self.clock.draft())
         tree = bastion_tree(lq, self.latency, float(np.median(self._drafts)), self.max_nodes,  # median: robust to slow outliers
                             depth_scale=None if self.acceptance is None else self.acceptance.scale)
-        self.sizes.append(tree.n)
+        self.sizes.append(tree.n); self.confidence.append(draft_confidence(lq))
         return tree
     def feedback(self, n_accepted, tree, verify_seconds):
         self.latency.observe(tree.n + 1, verify_seconds if self.clock is None else self.clock.verify(tree.n + 1))
         if self.acceptance is not None and tree.n: self.acceptance.observe(tree, n_accepted)
+
+# %% ../../nbs/bastion/46_bastion.ipynb #cadd0002
+def convex_minorant(x, y) -> np.ndarray:
+    "The greatest convex function below the points (x_i, y_i), x increasing, at each x_i: their lower convex hull, read off."
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or len(x) == 0: raise ValueError(f"x and y need one same length >= 1, got {x.shape}, {y.shape}")
+    if (np.diff(x) <= 0).any(): raise ValueError("x must be strictly increasing")
+    hull = []
+    for i in range(len(x)):                      # monotone chain: drop the last kept point while it lies on or above the chord
+        while len(hull) > 1 and (y[hull[-1]] - y[hull[-2]]) * (x[i] - x[hull[-2]]) >= (y[i] - y[hull[-2]]) * (x[hull[-1]] - x[hull[-2]]):
+            hull.pop()
+        hull.append(i)
+    return np.interp(x, x[hull], y[hull])
+
+class ConvexLatency(MeasuredLatency):
+    "Verify seconds t(n) fixed from a measured profile: per-size medians (1), nondecreasing (2), then convex (their lower hull)."
+    def __init__(self, profile: dict,            # {tokens: seconds or a list of seconds}, at least two sizes
+                 quantile: float = 0.5):
+        if not isinstance(profile, dict) or len(profile) < 2: raise ValueError("ConvexLatency needs a profile of at least two sizes")
+        super().__init__(profile, prior_weight=1, quantile=quantile)
+        self.fitted = convex_minorant(self.sizes, self.fitted)
+    def observe(self, n_tokens: int, seconds: float): pass   # profiled once, before decoding
+
+def caddtree_tree(lq: torch.Tensor, latency, draft_seconds: float, max_nodes: int = 256) -> DraftTree:
+    "CaDDTree-style: nodes best first while the marginal rule (5) holds: a node's gain per its marginal verify cost beats the throughput so far."
+    if draft_seconds < 0: raise ValueError(f"draft_seconds must be >= 0, got {draft_seconds}")
+    lat = latency.curve(max_nodes + 1).tolist() if hasattr(latency, 'curve') else [latency(n) for n in range(1, max_nodes + 2)]
+    return _best_first(lq, lambda c, n, E: c * (draft_seconds + lat[n]) > E * (lat[n + 1] - lat[n]), max_nodes=max_nodes)
+
+class CaDDTreeDrafter(_OverBlock):
+    "CaDDTree-style: trees cut by the marginal rule (5) on a convex verify cost profiled once; the drafting time measured (running median)."
+    name = 'caddtree'
+    def __init__(self, block, latency: MeasuredLatency, max_nodes: int = 256):
+        if not isinstance(latency, MeasuredLatency): raise TypeError(f"latency must be a MeasuredLatency, got {type(latency).__name__}")
+        self.block, self.latency, self.max_nodes = block, latency, max_nodes
+        self.vocab_size, self.sizes, self.confidence, self._drafts = block.vocab_size, [], [], deque(maxlen=16)
+    def draft(self, ids):
+        t0 = time.perf_counter()
+        lq = self.block.marginals(ids); _sync(lq.device)
+        self._drafts.append(time.perf_counter() - t0)
+        tree = caddtree_tree(lq, self.latency, float(np.median(self._drafts)), self.max_nodes)
+        self.sizes.append(tree.n); self.confidence.append(draft_confidence(lq))
+        return tree
