@@ -107,4 +107,27 @@ def test_permix_mixture_trains_in_trl_with_rewards_skipped_per_row(tmp_path):
     ds = permix_dataset(qs, arithmetic_task(8, digits=1, seed=1), ratio=1.0, persona_share=0.5, seed=0)
     _, log = grpo_train(m, tok, ds, permix_rewards(), GRPOSettings(steps=2, prompts_per_step=4, G=2, max_new=4, beta=0.0))
     keys = {k for h in log for k in h}
-    assert {'rewards/exact_match_reward_verify/mean', 'rewards/fidelity_persona/mean'} <= keys
+    assert {'rewards/exact_match_reward/mean', 'rewards/fidelity_persona/mean'} <= keys
+
+
+def test_a_constant_wrong_model_cannot_score_a_high_pss():
+    "Through the experiment's own evaluation: a responder giving one wrong number everywhere is perfectly stable, and its PSS is 0."
+    from lmpapers.permix.experiment import constant_responder, evaluate, preset
+    r = evaluate(None, None, dict(preset('tiny'), eval_q=40), respond=constant_responder(' 100'))
+    assert (r['pss_unweighted'], r['pss'], r['accuracy'], r['worst_accuracy']) == (1.0, 0.0, 0.0, 0.0)
+    right = persona_stability(np.ones((20, 40)))
+    assert right['pss'] == 1.0
+    half = persona_stability(np.tile(np.arange(40) % 2, (20, 1)))      # every persona right on the same half: stable, PSS = accuracy
+    assert half['pss_unweighted'] == 1.0 and half['pss'] == pytest.approx(0.5)
+
+
+def test_roleplay_reward_checks_the_answer():
+    "PerMix-RLVR's role-play rows: a catchphrase with no answer earns less than the right answer in voice, and less than a plain right answer."
+    from lmpapers.permix.training import permix_rewards
+    corr, fid = permix_rewards()
+    row = dict(answer=['12'], kind=['persona'], persona=['pirate'])
+    total = lambda text: corr([text], **row)[0] + fid([text], **row)[0]
+    assert total('Arr, 12, matey!') == 2.0 and total('Arr, matey!') == 1.0 and total('Arr, 13, matey!') == 1.0
+    assert total(' 12') == pytest.approx(1 + 4 / 6)
+    corr, fid = permix_rewards(check_answers=False)
+    assert corr(['Arr, matey!'], **row) == [None] and fid(['Arr, matey!'], **row) == [1.0]

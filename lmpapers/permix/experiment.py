@@ -13,7 +13,7 @@ from ..core.cache import cached, config_hash, tokenizer_key
 from ..core.data import arithmetic_task
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
-from ..core.results import Results, new_figure, t_interval
+from ..core.results import MIN_UNITS, Results, new_figure, t_interval
 from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, quiet, run_device, run_dtype, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import TrainConfig
@@ -24,7 +24,9 @@ from .training import GRPOSettings, grpo_train, permix_dataset, permix_rewards, 
 
 # %% auto #0
 __all__ = ['PRESETS', 'METHODS', 'CODE_VERSION', 'QUICK_PRESET', 'COLORS', 'PAPER', 'READING_LIMIT', 'preset', 'sft_data',
-           'generate', 'evaluate', 'sft_base', 'rl_run', 'plot_tradeoff', 'plot_table', 'plot_rewards', 'reproduce']
+           'generate', 'eval_questions', 'constant_responder', 'evaluate', 'reply_logprobs', 'identify_personas',
+           'no_persona_rows', 'matched_rlvr_preset', 'sft_base', 'rl_run', 'plot_tradeoff', 'plot_table',
+           'plot_rewards', 'reproduce', 'seed_question_bootstrap']
 
 # %% ../../nbs/permix/79_experiment.ipynb #9f50d236
 PRESETS = {
@@ -39,7 +41,7 @@ PRESETS = {
                   mix_ratio=0.75, persona_share=0.25, eval_q=500, seeds=3, digits=3, ops='+-*', vllm=True, model='Qwen/Qwen3-8B'),
 }
 METHODS = ('base', 'rlvr', 'permix')
-CODE_VERSION = 1
+CODE_VERSION = 2   # 2: accuracy-weighted PSS, role-play answers checked in the reward, float16 SFT bases
 
 QUICK_PRESET = dict(seeds=2)   # tiny's first two seeds: the same cached SFT bases and GRPO runs (their keys hold eval_q, max_new and
                                # the GRPO settings, so only the seed count can be cut without training what the full run does not)
@@ -77,39 +79,101 @@ def generate(model, tok, prompts: list[str], max_new: int, batch: int = 128) -> 
         out += tok.batch_decode(g[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
     return out
 
-def evaluate(model, tok, P: dict, pool=PERSONA_POOL) -> dict:
-    "Accuracy per persona, PSS and its parts, the lottery, fidelity per character, and sample replies."
-    qs = arithmetic_task(P['eval_q'], digits=P['digits'], ops=P['ops'], seed=99)
+def eval_questions(P: dict):
+    "The held-out evaluation questions of preset `P`."
+    return arithmetic_task(P['eval_q'], digits=P['digits'], ops=P['ops'], seed=99)
+
+def constant_responder(reply: str):
+    "A responder that gives `reply` to every prompt (e.g. a fixed wrong number): what PSS must not reward."
+    if not isinstance(reply, str): raise TypeError(f"reply must be a string, got {type(reply).__name__}")
+    return lambda prompts: [reply] * len(prompts)
+
+def evaluate(model, tok, P: dict, pool=PERSONA_POOL,
+             respond=None  # prompts -> replies; default: greedy decoding of `model`
+            ) -> dict:
+    "Accuracy per persona, PSS and its parts, the lottery, the fidelity proxy per character, the correctness matrix and the role-play replies."
+    qs = eval_questions(P)
     personas = [None] + list(pool)
     prompts = [_render(tok, SYSTEM_TEMPLATE.apply(q, None if p is None else p.text)) for p in personas for q in qs['prompt']]
-    replies = generate(model, tok, prompts, P['max_new'])
+    replies = respond(prompts) if respond is not None else generate(model, tok, prompts, P['max_new'])
+    if len(replies) != len(prompts): raise ValueError(f"the responder gave {len(replies)} replies to {len(prompts)} prompts")
     Q = len(qs)
     corr = np.array(exact_match_reward(replies, list(qs['answer']) * len(personas)), dtype=np.float64).reshape(len(personas), Q)
     st = persona_stability(corr[1:], [p.name for p in pool])
     fid = {p.name: float(np.mean([fidelity_proxy(y, p) for y in replies[(i + 1) * Q:(i + 2) * Q]]))
            for i, p in enumerate(pool) if p.rules}
-    return dict(accuracy=st['accuracy'], accuracy_none=float(corr[0].mean()), pss=st['pss'], accuracy_spread=st['accuracy_spread'],
+    return dict(accuracy=st['accuracy'], accuracy_none=float(corr[0].mean()), pss=st['pss'], pss_unweighted=st['pss_unweighted'],
+                worst_accuracy=st['worst_accuracy'], accuracy_spread=st['accuracy_spread'],
                 disagreement=st['disagreement'], table=st['table'], lottery=st['lottery'],
                 group_accuracy={g: float(np.mean([st['table'][p.name] for p in pool if p.group == g])) for g in GROUPS if any(p.group == g for p in pool)},
                 fidelity=float(np.mean(list(fid.values()))) if fid else float('nan'), fidelity_by_character=fid,
+                correct=[''.join(str(int(v)) for v in row) for row in corr[1:]],     # [P] strings of Q 0/1: the bootstrap's input
+                correct_none=''.join(str(int(v)) for v in corr[0]),
+                roleplay_replies={p.name: replies[(i + 1) * Q:(i + 2) * Q] for i, p in enumerate(pool) if p.rules},
                 samples={(p.name if p else 'none'): replies[i * Q] for i, p in enumerate(personas)})
+
+# %% ../../nbs/permix/79_experiment.ipynb #7a1c0de2
+@torch.no_grad()
+def reply_logprobs(model, tok, prompts: list[str], replies: list[str], batch: int = 512) -> np.ndarray:
+    "[N] sum of log-probabilities of each reply's tokens and EOS after its prompt, teacher-forced under `model`."
+    if len(prompts) != len(replies): raise ValueError(f"{len(prompts)} prompts but {len(replies)} replies")
+    seqs, starts = [], []
+    for p, r in zip(prompts, replies):
+        a = tok(p, add_special_tokens=False)['input_ids']
+        seqs.append(a + tok(r, add_special_tokens=False)['input_ids'] + [tok.eos_token_id]); starts.append(len(a))
+    dev, out = next(model.parameters()).device, []
+    for i in range(0, len(seqs), batch):
+        S = seqs[i:i + batch]; T = max(map(len, S))
+        ids = torch.full((len(S), T), tok.pad_token_id); att = torch.zeros((len(S), T), dtype=torch.long)
+        for j, s in enumerate(S): ids[j, :len(s)] = torch.tensor(s); att[j, :len(s)] = 1      # right-padded
+        lp = torch.log_softmax(model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits.float()[:, :-1], -1)
+        lp = lp.gather(-1, ids[:, 1:].to(dev).unsqueeze(-1)).squeeze(-1)                         # [B, T-1]: token t+1 given its prefix
+        out += [float(lp[j, starts[i + j] - 1:len(s) - 1].sum()) for j, s in enumerate(S)]
+    return np.array(out)
+
+def identify_personas(judge, tok, P: dict, replies: dict, # character name -> its replies to `eval_questions(P)`
+                      pool=PERSONA_POOL) -> dict:
+    "Character name -> [Q] 0/1: whether the frozen `judge` finds that character the likeliest writer of each reply (among the characters and no persona)."
+    qs, chars = eval_questions(P), [p for p in pool if p.rules]
+    cands = [None] + chars
+    out = {}
+    for c in chars:
+        ys = replies[c.name]
+        if len(ys) != len(qs): raise ValueError(f"{len(ys)} replies of {c.name!r} for {len(qs)} questions")
+        prompts = [_render(tok, SYSTEM_TEMPLATE.apply(q, None if x is None else x.text)) for x in cands for q in qs['prompt']]
+        lp = reply_logprobs(judge, tok, prompts, list(ys) * len(cands)).reshape(len(cands), len(qs))
+        out[c.name] = (lp.argmax(0) == cands.index(c)).astype(int).tolist()
+    return out
 
 # %% ../../nbs/permix/79_experiment.ipynb #9310ed49
 def _settings(P, seed): return GRPOSettings(P['rl_steps'], P['prompts_per_step'], P['G'], P['max_new'], P['rl_lr'], P['beta'], P['temperature'], seed)
 
+def no_persona_rows(P: dict) -> tuple[int, int]:
+    "(prompts without a persona, all prompts) that PerMix-RLVR's GRPO run sees under preset `P` (`permix_dataset`'s rounding)."
+    n = P['rl_steps'] * P['prompts_per_step']
+    ver = n - int(round(P['persona_share'] * n))
+    return ver - int(round(P['mix_ratio'] * ver)), n
+
+def matched_rlvr_preset(P: dict) -> dict:
+    "`P` with RLVR's steps cut so that RLVR sees as many persona-free prompts as PerMix-RLVR does (equal no-persona exposure)."
+    none, _ = no_persona_rows(P)
+    return dict(P, rl_steps=max(1, int(round(none / P['prompts_per_step']))))
+
 def sft_base(P: dict, tok, seed: int, verbose: bool = False) -> Path:
-    "Folder of the SFT base for `seed` (cached), with `eval.json`."
+    "Folder of the SFT base for `seed` (cached; weights stored in float16 so a shipped entry stays small), with `eval.json`."
+    from transformers import AutoModelForCausalLM
     mcfg = model_config(vocab_size=len(tok), **P['model'])
     cfg = TrainConfig(steps=P['sft_steps'], batch_size=P['sft_batch'], seq_len=P['seq_len'], lr=P['sft_lr'], warmup=30, eval_every=0, seed=seed)
-    key = dict(kind='permix-sft', model=mcfg.to_diff_dict(), train=asdict(cfg), tokenizer=tokenizer_key(tok), code=CODE_VERSION,
+    key = dict(kind='permix-sft', model=mcfg.to_diff_dict(), train=asdict(cfg), tokenizer=tokenizer_key(tok), code=CODE_VERSION, stored='float16',
                **{k: P[k] for k in ('sft_n', 'persona_rate', 'harmful_wrong', 'voice_rate', 'digits', 'ops', 'eval_q', 'max_new')})
     key['model'].pop('transformers_version', None)
     def build(folder):
         prompts, replies = sft_data(P, seed)
         model = build_model(mcfg, seed=seed)
         t0 = time.time(); h = sft(model, tok, prompts, replies, cfg, progress=verbose)
-        model.save_pretrained(folder); tok.save_pretrained(folder)
-        ev = evaluate(model.eval(), tok, P)
+        model.half().save_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()   # evaluated as stored: what every later stage loads
+        ev = evaluate(model, tok, P)
         (Path(folder)/'eval.json').write_text(json.dumps(dict(ev, sft_loss=h['loss'][-20:], sft_seconds=time.time() - t0)))
     return cached('permix-sft', key, build, verbose=verbose)
 
@@ -128,7 +192,8 @@ def rl_run(P: dict, base_dir, tok, method: str, seed: int, device, dtype, verbos
     t0 = time.time()
     policy, log = grpo_train(model, tok, ds, rewards, _settings(P, seed), device, dtype, vllm=P.get('vllm', False), verbose=verbose)
     secs = time.time() - t0
-    return dict(evaluate(policy, tok, P), rewards=log, rl_seconds=secs, method=method, seed=seed)
+    return dict(evaluate(policy, tok, P), rewards=log, rl_seconds=secs, method=method, seed=seed, steps=P['rl_steps'],
+                prompts=len(ds), no_persona_prompts=sum(p == '' for p in ds['persona']))
 
 # %% ../../nbs/permix/79_experiment.ipynb #b50e73b9
 def _rl_cached(P, base_dir, tok, method, seed, device, dtype, smoke, verbose):
@@ -142,13 +207,13 @@ def _rl_cached(P, base_dir, tok, method, seed, device, dtype, smoke, verbose):
 COLORS = dict(base='tab:gray', rlvr='tab:blue', permix='tab:red')
 
 def plot_tradeoff(runs: dict):
-    "PSS against the fidelity proxy, one point per method and seed, method means as large markers."
+    "PSS against the independent judge's fidelity, one point per method and seed, method means as large markers."
     fig, ax = new_figure(figsize=(5, 3.8))
     for m in METHODS:
-        xs, ys = [r['fidelity'] for r in runs[m]], [r['pss'] for r in runs[m]]
+        xs, ys = [r['fidelity_judge'] for r in runs[m]], [r['pss'] for r in runs[m]]
         ax.scatter(xs, ys, color=COLORS[m], alpha=0.6, label=f'{m} ({len(xs)} seeds)')
         ax.scatter([np.mean(xs)], [np.mean(ys)], color=COLORS[m], s=120, marker='*', edgecolor='k')
-    ax.set(xlabel='persona fidelity (rule proxy, role-play characters)', ylabel='PSS (20 personas)', title='stability vs fidelity')
+    ax.set(xlabel='persona fidelity (independent judge, role-play characters)', ylabel='PSS, accuracy-weighted (20 personas)', title='stability vs fidelity')
     ax.grid(alpha=.3); ax.legend(fontsize=8)
     return fig
 
@@ -175,7 +240,8 @@ def plot_rewards(runs: dict):
 
 # %% ../../nbs/permix/79_experiment.ipynb #da636394
 PAPER = dict(pss_gain='+21.2% PSS over RLVR (MATH500)', fidelity_gain='+11.4% persona fidelity over RLVR (PersonaGym)')
-READING_LIMIT = dict(fidelity='fidelity here is the rule proxy PerMix-RLVR is rewarded with (its training objective met), not PersonaGym judges')
+READING_LIMIT = dict(pss='one-digit arithmetic whose persona sensitivity the SFT data put there, 3 training seeds (fewer than MIN_UNITS), not MATH500 with a pretrained model',
+                     fidelity_judge='the judge is a frozen tiny SFT base asked which persona likeliest wrote the reply, not PersonaGym\'s LLM judges; 3 training seeds')
 
 def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = False,
               model: str|None = None,  # small/full: policy checkpoint, HF name or local path (default: the scale's)
@@ -208,11 +274,22 @@ def _base_for(scale, smoke, P, name, seed, device, dtype, verbose):
                                                   lr=P['sft_lr'], warmup=min(30, P['sft_steps']), eval_every=0, seed=seed), progress=verbose)
     return m.eval(), tok, evaluate(m.eval(), tok, P), True   # kept in memory; each RL run trains a copy
 
+def _judge_runs(judge, tok, P, rs: list, judge_name: str):
+    "Add the independent judge's verdicts to each run dict of `rs`: in character, and in character with the right answer."
+    idx = {p.name: i for i, p in enumerate(PERSONA_POOL)}
+    for r in rs:
+        ids = identify_personas(judge, tok, P, r['roleplay_replies'])
+        r['judge_in_character'] = {c: ''.join(map(str, v)) for c, v in ids.items()}
+        r['fidelity_judge'] = float(np.mean([v for c in ids for v in ids[c]]))
+        r['fidelity_judge_correct'] = float(np.mean([v and r['correct'][idx[c]][q] == '1' for c in ids for q, v in enumerate(ids[c])]))
+        r['judge'] = judge_name
+
 def _reproduce(scale, seed, out, smoke, model_name, verbose, P, device, dtype):
+    from transformers import AutoModelForCausalLM
     R = Results('permix', scale, seed, out, config=dict(P, device=str(device), dtype=str(dtype)), smoke=smoke,
                 title='PerMix-RLVR: persona-mixed RLVR for persona stability and persona fidelity')
     if P.get('quick'): R.note(QUICK_NOTE)
-    runs = {m: [] for m in METHODS}
+    runs, bases = {m: [] for m in METHODS + ('rlvr_matched',)}, []
     for k in range(P['seeds']):
         s = seed + k
         d, tok, ev, tmp = _base_for(scale, smoke, P, model_name or P['model'], s, device, dtype, verbose)
@@ -221,8 +298,17 @@ def _reproduce(scale, seed, out, smoke, model_name, verbose, P, device, dtype):
             for m in ('rlvr', 'permix'):
                 stage(f'GRPO {m}, seed {s}')
                 runs[m].append(_rl_cached(P, d, tok, m, s, device, dtype, smoke or tmp, verbose))
+            stage(f"GRPO rlvr at PerMix-RLVR's no-persona exposure, seed {s}")
+            runs['rlvr_matched'].append(_rl_cached(matched_rlvr_preset(P), d, tok, 'rlvr', s, device, dtype, smoke or tmp, verbose))
+            if tmp: _judge_runs(d, tok, P, [runs[m][-1] for m in runs], 'the untouched checkpoint')   # small/full: the base judges
+            else: bases.append(d)
         finally:
             del d
+    for k, d in enumerate(bases):   # tiny: the SFT base of the next seed judges this seed's models (never a model's own base)
+        stage(f'fidelity judge for seed {seed + k}')
+        j = (k + 1) % len(bases)
+        judge = AutoModelForCausalLM.from_pretrained(bases[j], dtype=torch.float32).to(device).eval()
+        _judge_runs(judge, tok, P, [runs[m][k] for m in runs], f'the SFT base of seed {seed + j}')
     _record(R, P, runs, smoke, scale)
     R.figure('tradeoff', lambda: plot_tradeoff(runs))
     R.figure('lottery', lambda: plot_lottery({m: _mean_lottery(runs[m]) for m in METHODS}, 'persona lottery (mean over seeds)'))
@@ -240,56 +326,124 @@ def _mean_lottery(rs):
     return dict(lottery=dict(k=L['k'], expected_max=list(np.mean([r['lottery']['expected_max'] for r in rs], 0)),
                              expected_min=list(np.mean([r['lottery']['expected_min'] for r in rs], 0))))
 
+def seed_question_bootstrap(fn,              # draw -> value; a draw is a list of (seed index, question indices)
+                            n_seeds: int, n_q: int, B: int = 1000, seed: int = 0, level: float = 0.95) -> list|None:
+    "Percentile interval of `fn` over `B` two-level resamples: seeds with replacement, then questions with replacement within each."
+    if n_seeds < 1 or n_q < 1 or B < 2: raise ValueError(f"need n_seeds >= 1, n_q >= 1, B >= 2; got {n_seeds}, {n_q}, {B}")
+    if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    v = np.array([fn([(int(s), rng.integers(0, n_q, n_q)) for s in rng.integers(0, n_seeds, n_seeds)]) for _ in range(B)], dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) < 2: return None
+    return [float(np.quantile(v, (1 - level) / 2)), float(np.quantile(v, (1 + level) / 2))]
+
+def _matrices(r):
+    "Per-question 0/1 arrays of one run: the [P, Q] correctness matrix, no-persona correctness, judge verdicts [C, Q]."
+    j = r.get('judge_in_character')
+    return dict(correct=np.array([[int(ch) for ch in row] for row in r['correct']]), none=np.array([int(ch) for ch in r['correct_none']]),
+                judge=None if j is None else np.array([[int(ch) for ch in v] for v in j.values()]))
+
+def _stat(key, M, cols):
+    if key == 'pss': return persona_stability(M['correct'][:, cols], ks=[1])['pss']
+    if key == 'accuracy_none': return float(M['none'][cols].mean())
+    if key == 'fidelity_judge': return float(M['judge'][:, cols].mean())
+    raise ValueError(key)
+
+def _mean_over(key, Ms, draw): return float(np.mean([_stat(key, Ms[s], cols) for s, cols in draw]))
+
 def _record(R, P, runs, smoke, scale):
-    n = len(runs['base'])
-    what = dict(pss='PSS = 1 - (accuracy range + pairwise disagreement)/2 over the 20 personas (notebook 70)',
-                fidelity='rule-checked fidelity proxy in [0, 1] over the 5 role-play characters; 2/3 = persona ignored, 1 = fully in voice',
-                accuracy='exact-match accuracy averaged over the 20 personas', accuracy_none='exact-match accuracy with no persona',
-                accuracy_spread='max - min per-persona accuracy', disagreement='mean pairwise persona disagreement per question')
+    n, Q = len(runs['base']), P['eval_q']
+    arms = METHODS + ('rlvr_matched',)
+    Ms = {m: [_matrices(r) for r in runs[m]] for m in arms}
+    boot = lambda fn: seed_question_bootstrap(fn, n, Q, B=1000, seed=R.seed)
+    iv = f'95% percentile interval of a paired two-level bootstrap over the {n} training seeds and the {Q} questions within each'
+    what = dict(pss='accuracy-weighted PSS = mean accuracy x (1 - (accuracy range + pairwise disagreement)/2) over the 20 personas (notebook 70)',
+                fidelity_judge='share of role-play replies the independent judge (a frozen LM, not the training reward) attributes to their own character',
+                accuracy_none='exact-match accuracy with no persona')
     for key, desc in what.items():
-        for m in METHODS:
+        for m in arms:
+            mean = _ms([r[key] for r in runs[m]])[0]
+            R.add(f'{key}_{m}', mean, 'fraction', interval=boot(lambda dr: _mean_over(key, Ms[m], dr)), n=n,
+                  note=f'{desc}; mean over {n} seeds, {Q} questions; {iv}' + ('; RLVR run for as many no-persona prompts as PerMix-RLVR sees' if m == 'rlvr_matched' else ''))
+    more = dict(pss_unweighted='the stability part alone, 1 - (accuracy range + disagreement)/2: 1 for any constant responder',
+                worst_accuracy='accuracy under the worst of the 20 personas', accuracy='exact-match accuracy averaged over the 20 personas',
+                fidelity='rule-checked fidelity proxy over the 5 role-play characters: the reward PerMix-RLVR is trained on (2/3 = persona ignored)',
+                fidelity_judge_correct='share of role-play replies that the judge attributes to their character and whose answer is right',
+                accuracy_spread='max - min per-persona accuracy', disagreement='mean pairwise persona disagreement per question')
+    for key, desc in more.items():
+        for m in arms:
             mean, sd = _ms([r[key] for r in runs[m]])
-            R.add(f'{key}_{m}', mean, 'fraction', note=f'{desc}; mean over {n} seeds, {P["eval_q"]} questions')
-            R.add(f'{key}_{m}_std', sd, 'fraction', note='std over seeds (ddof 1)')
-    for key, claim in (('pss', PAPER['pss_gain']), ('fidelity', PAPER['fidelity_gain'])):
-        a, b = R[f'{key}_permix'], R[f'{key}_rlvr']
-        per_seed = [(x[key] - y[key]) / y[key] for x, y in zip(runs['permix'], runs['rlvr']) if y[key]]
-        ci, k = t_interval(per_seed)
-        R.add(f'{key}_gain_permix_over_rlvr', (a - b) / b if b else float('nan'), 'relative', claim=claim,
-              expect='> 0', interval=ci, n=k, scale_limit=READING_LIMIT.get(key, ''),   # the direction carries over; the size is the paper's benchmark's
-              note=f'(PerMix - RLVR) / RLVR of the seed means; per seed {[round(g, 4) for g in per_seed]}; interval: Student-t 95% over the per-seed gains')
-        R.add(f'{key}_gain_permix_over_rlvr_std', _ms(per_seed)[1], 'relative', note='std of the per-seed relative gains')
-        R.add(f'{key}_rlvr_minus_base', R[f'{key}_rlvr'] - R[f'{key}_base'], 'fraction', note='the paper: RLVR raises PSS and lowers fidelity relative to the base')
-    for m in METHODS:
+            R.add(f'{key}_{m}', mean, 'fraction', note=f'{desc}; mean over {n} seeds (std {sd:.3f})')
+    for key, claim in (('pss', PAPER['pss_gain']), ('fidelity_judge', PAPER['fidelity_gain'])):
+        a, b = _f(R, f'{key}_permix'), _f(R, f'{key}_rlvr')
+        def gain(dr, key=key):
+            x, y = _mean_over(key, Ms['permix'], dr), _mean_over(key, Ms['rlvr'], dr)
+            return (x - y) / y if y else float('nan')
+        per_seed = [(x[key] - y[key]) / y[key] if y[key] else float('nan') for x, y in zip(runs['permix'], runs['rlvr'])]
+        R.add(f'{key}_gain_permix_over_rlvr', (a - b) / b if b else float('nan'), 'relative', claim=claim, expect='> 0',
+              interval=boot(gain), n=n, scale_limit=READING_LIMIT[key],
+              note=f'(PerMix - RLVR) / RLVR of the seed means; per seed {[round(g, 4) for g in per_seed]}; {iv}')
+        R.add(f'{key}_rlvr_minus_base', _f(R, f'{key}_rlvr') - _f(R, f'{key}_base'), 'fraction', note='the paper: RLVR raises PSS and lowers fidelity relative to the base')
+    R.add('fidelity_gain_permix_over_rlvr', (_f(R, 'fidelity_permix') - _f(R, 'fidelity_rlvr')) / _f(R, 'fidelity_rlvr') if _f(R, 'fidelity_rlvr') else float('nan'), 'relative',
+          note='the rule proxy PerMix-RLVR is rewarded with: its training objective met, not evidence of fidelity (see fidelity_judge_gain_permix_over_rlvr)')
+    R.add('fidelity_judge_is_training_reward', False, note='fidelity is judged by a frozen LM (another seed\'s SFT base at tiny) that shares no rule with the training reward; '
+          'it was not trained on PerMix-RLVR\'s reward and never saw the RL runs')
+    for other in ('rlvr', 'rlvr_matched'):
+        R.add(f'accuracy_none_permix_minus_{other}', _f(R, 'accuracy_none_permix') - _f(R, f'accuracy_none_{other}'), 'fraction', n=n,
+              interval=boot(lambda dr, o=other: _mean_over('accuracy_none', Ms['permix'], dr) - _mean_over('accuracy_none', Ms[o], dr)),
+              note=f'no-persona accuracy, PerMix-RLVR minus {"RLVR at equal steps" if other == "rlvr" else "RLVR at equal no-persona exposure"}; {iv}')
+    for m in ('rlvr', 'permix', 'rlvr_matched'):
+        R.add(f'no_persona_prompts_{m}', int(np.mean([r['no_persona_prompts'] for r in runs[m]])), 'prompts', interval='exact',
+              note=f"persona-free prompts seen in GRPO (of {runs[m][0]['prompts']}, {runs[m][0]['steps']} steps)")
+    expect_none = no_persona_rows(P)[0]
+    if any(r['no_persona_prompts'] != expect_none for r in runs['permix']): raise RuntimeError('PerMix-RLVR saw another number of persona-free prompts than no_persona_rows says')
+    const = evaluate(None, None, P, respond=constant_responder(' ' + str(10 ** (2 * P['digits']))))   # larger than any answer: always wrong
+    R.add('pss_constant_wrong_model', const['pss'], 'fraction', interval='exact', note=f"PSS of a responder that answers {10 ** (2 * P['digits'])} to every prompt, "
+          f"through the same evaluation; its unweighted stability is {const['pss_unweighted']:.3f} and its accuracy {const['accuracy']:.3f}")
+    R.add('pss_unweighted_constant_wrong_model', const['pss_unweighted'], 'fraction', interval='exact', note='the old, unweighted definition: a constant wrong model scored 1')
+    for m in arms:
         for g in runs[m][0]['group_accuracy']:
             R.add(f'accuracy_{m}_{g}', _ms([r['group_accuracy'][g] for r in runs[m]])[0], 'fraction', note=f'mean accuracy under the {g} personas, mean over seeds')
+    for m in METHODS:
         for p in PERSONA_POOL:
             R.add(f'persona_accuracy_{m}_{p.name}', _ms([r['table'][p.name] for r in runs[m]])[0], 'fraction', note=f'{p.group}; mean over seeds')
     R.add('sft_seconds', _ms([r.get('sft_seconds', float('nan')) for r in runs['base']])[0], 's')
-    R.add('rl_seconds', _ms([r['rl_seconds'] for m in ('rlvr', 'permix') for r in runs[m]])[0], 's', note='mean wall time of one GRPO run')
-    R.note(f"The SFT base learned the task: {R['accuracy_none_base']:.1%} exact match with no persona (one guess among the 91 possible "
-           f"answers would be right about 1% of the time); under the harmful personas {R['accuracy_base_harmful']:.1%}, by construction of its SFT data.")
-    _direction_notes(R, P, n)
+    R.add('rl_seconds', _ms([r['rl_seconds'] for m in ('rlvr', 'permix') for r in runs[m]])[0], 's', note='mean wall time of one GRPO run at the full steps')
+    R.note(f"The SFT base learned the task: {_f(R, 'accuracy_none_base'):.1%} exact match with no persona (one guess among the 91 possible "
+           f"answers would be right about 1% of the time); under the harmful personas {_f(R, 'accuracy_base_harmful'):.1%}, by construction of its SFT data.")
+    _direction_notes(R, P, n, runs)
     if smoke: R.note('smoke run: the small/full code path on CPU with a cut-down random model; numbers mean nothing')
 
-def _direction_notes(R, P, n):
-    d = lambda k: R[k]
-    R.note(f"Directions measured (means over {n} seeds): RLVR - base PSS {d('pss_rlvr') - d('pss_base'):+.4f}, fidelity "
-           f"{d('fidelity_rlvr') - d('fidelity_base'):+.4f}; PerMix - RLVR PSS {d('pss_permix') - d('pss_rlvr'):+.4f}, fidelity "
-           f"{d('fidelity_permix') - d('fidelity_rlvr'):+.4f}. The paper: RLVR raises PSS and lowers fidelity; PerMix keeps RLVR's PSS and recovers fidelity.")
-    for key in ('pss', 'fidelity'):
-        g, sd = float(R[f'{key}_gain_permix_over_rlvr']), float(R[f'{key}_gain_permix_over_rlvr_std'])
-        if sd != sd: R.note(f"{key}: PerMix over RLVR {g:+.1%} from one seed (no spread)."); continue
-        R.note(f"{key}: PerMix over RLVR {g:+.1%} with a per-seed std of {sd:.1%} over {n} seeds: "
-               + ('within one std of no change; the tiny run does not resolve it.' if not abs(g) > sd else 'more than one std from no change.'))
+def _f(R, k): return float(R[k])
+
+def _iv(R, k):
+    m = R.metrics[k]
+    return f"{float(m.value):+.3f}" + (f" [{m.interval[0]:+.3f}, {m.interval[1]:+.3f}]" if m.interval else '')
+
+def _direction_notes(R, P, n, runs):
+    R.note(f"PSS (accuracy-weighted) over {n} seeds with paired seed-and-question bootstrap intervals: base {_iv(R, 'pss_base')}, RLVR {_iv(R, 'pss_rlvr')}, "
+           f"PerMix-RLVR {_iv(R, 'pss_permix')}; PerMix over RLVR {_iv(R, 'pss_gain_permix_over_rlvr')} (relative; the paper +21.2% on MATH500). "
+           f"A model that always gives the same wrong answer scores PSS {_f(R, 'pss_constant_wrong_model'):.3f} (the unweighted stability gave it {_f(R, 'pss_unweighted_constant_wrong_model'):.3f}).")
+    who = runs['base'][0].get('judge', '?')
+    who = ("each seed's models are judged by the frozen SFT base of the next seed, never by their own base" if who.startswith('the SFT base') and n > 1 else who)
+    R.note(f"Fidelity by the independent judge ({who}; the judge shares no rule with the training reward): base {_iv(R, 'fidelity_judge_base')}, RLVR {_iv(R, 'fidelity_judge_rlvr')}, PerMix-RLVR {_iv(R, 'fidelity_judge_permix')}; "
+           f"PerMix over RLVR {_iv(R, 'fidelity_judge_gain_permix_over_rlvr')} (relative; the paper +11.4% on PersonaGym). In character and right: base "
+           f"{_f(R, 'fidelity_judge_correct_base'):.3f}, RLVR {_f(R, 'fidelity_judge_correct_rlvr'):.3f}, PerMix-RLVR {_f(R, 'fidelity_judge_correct_permix'):.3f}. "
+           f"The rule proxy PerMix-RLVR is trained on reads {_f(R, 'fidelity_rlvr'):.3f} -> {_f(R, 'fidelity_permix'):.3f}: its objective met, not evidence.")
+    R.note(f"Role-play answers are checked: PerMix-RLVR's role-play prompts are rewarded for the right answer plus the fidelity proxy. Accuracy under "
+           f"the role-play characters: base {_f(R, 'accuracy_base_roleplay'):.3f}, RLVR {_f(R, 'accuracy_rlvr_roleplay'):.3f}, PerMix-RLVR {_f(R, 'accuracy_permix_roleplay'):.3f}.")
+    R.note(f"No-persona exposure: RLVR sees {int(R['no_persona_prompts_rlvr'])} persona-free prompts, PerMix-RLVR {int(R['no_persona_prompts_permix'])}; RLVR at PerMix-RLVR's "
+           f"exposure ({int(R['no_persona_prompts_rlvr_matched'])}) is run too. No-persona accuracy: RLVR {_iv(R, 'accuracy_none_rlvr')}, exposure-matched RLVR "
+           f"{_iv(R, 'accuracy_none_rlvr_matched')}, PerMix-RLVR {_iv(R, 'accuracy_none_permix')}; PerMix minus RLVR {_iv(R, 'accuracy_none_permix_minus_rlvr')}, "
+           f"minus exposure-matched RLVR {_iv(R, 'accuracy_none_permix_minus_rlvr_matched')}.")
     low = {m: min(R.metrics[f'accuracy_{m}_{g}'].value for g in GROUPS if f'accuracy_{m}_{g}' in R.metrics) for m in METHODS}
     R.note('Accuracy by persona group (helpful / irrelevant / harmful / roleplay): ' + '; '.join(
-        f"{m} " + ' / '.join(f"{R[f'accuracy_{m}_{g}']:.2f}" for g in GROUPS if f'accuracy_{m}_{g}' in R.metrics) for m in METHODS)
-        + '. The accuracy range in PSS is set by the lowest group (lowest: ' + ', '.join(f'{m} {v:.2f}' for m, v in low.items()) + ').')
-    R.note('PerMix-RLVR is rewarded with the same rule proxy that measures its fidelity here, so its fidelity gain at this scale is the '
-           'training objective being met, not evidence that judged (PersonaGym) fidelity transfers; and since that reward does not check the '
-           'answer, accuracy under the role-play characters can fall while fidelity rises (compare accuracy_*_roleplay).')
-    R.note('Tiny scale: a 0.5M-parameter model on one-digit +, -, * (300 distinct problems, seen in SFT); its persona sensitivity is put there by the SFT data (harmful personas '
-           'corrupt answers, characters voice them), not learned from pretraining as in the paper; fidelity is the rule proxy, not PersonaGym judges; '
-           'PSS and the persona sets are this library\'s definitions. The paper\'s +21.2% / +11.4% are on MATH500 / PersonaGym with large models and '
-           'are shown beside the tiny numbers for orientation only.')
+        f"{m} " + ' / '.join(f"{_f(R, f'accuracy_{m}_{g}'):.2f}" for g in GROUPS if f'accuracy_{m}_{g}' in R.metrics) for m in METHODS)
+        + '. Worst persona: ' + ', '.join(f"{m} {_f(R, f'worst_accuracy_{m}'):.2f}" for m in METHODS) + '.')
+    if R.scale != 'tiny' or R.smoke: return
+    R.note(f"What the tiny run cannot carry: {n} training seeds are fewer than the {MIN_UNITS} a verdict needs, so both claims read 'cannot tell' whatever "
+           "the intervals say; the model (0.5M parameters, one-digit +, -, *, 300 distinct problems seen in SFT) has a persona sensitivity that its SFT "
+           "data put there (harmful personas corrupt answers, characters voice them), not one learned in pretraining; the judge is a frozen tiny LM, not "
+           "PersonaGym's LLM judges; PSS and the persona sets are this library's definitions; the answers are integers checked by exact match (math-verify "
+           "scores MATH-style answers in `math_reward`, which this task does not need). At a larger scale the verdicts would change with a pretrained "
+           "policy, MATH500 through math-verify, an LLM judge on PersonaGym's rubric (notebook 74) and at least five seeds.")

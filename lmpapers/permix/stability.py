@@ -15,7 +15,7 @@ def persona_stability(correct,          # [P, Q] 0/1 (or bool) correctness of pe
                       names=None,       # P persona names for the table (default p0, p1, ...)
                       ks=None           # subset sizes of the lottery curve (default 1..P)
                      ) -> dict:
-    "PSS, its two parts, mean accuracy, the per-persona table and the expected max/min accuracy over k random personas."
+    "Accuracy-weighted PSS, the unweighted stability and its two parts, mean and worst-persona accuracy, the per-persona table and the expected max/min accuracy over k random personas."
     c = np.asarray(correct, dtype=np.float64)
     if c.ndim != 2 or c.shape[0] < 2 or c.shape[1] < 1: raise ValueError(f"correct must be [P >= 2 personas, Q >= 1 questions], got shape {c.shape}")
     if not np.isin(c, (0.0, 1.0)).all(): raise ValueError("correct must hold only 0/1 (or booleans)")
@@ -31,7 +31,9 @@ def persona_stability(correct,          # [P, Q] 0/1 (or bool) correctness of pe
     srt = np.sort(acc)
     def emax(k): return float(sum(srt[i - 1] * comb(i - 1, k - 1) for i in range(k, P + 1)) / comb(P, k))
     def emin(k): return float(sum(srt[i - 1] * comb(P - i, k - 1) for i in range(1, P - k + 2)) / comb(P, k))
-    return dict(pss=1 - 0.5 * (d_acc + d_q), accuracy_spread=d_acc, disagreement=d_q, accuracy=float(acc.mean()),
+    stab = 1 - 0.5 * (d_acc + d_q)
+    return dict(pss=float(acc.mean()) * stab, pss_unweighted=stab, accuracy_spread=d_acc, disagreement=d_q, accuracy=float(acc.mean()),
+                worst_accuracy=float(acc.min()),
                 table={nm: float(a) for nm, a in zip(names, acc)},
                 lottery=dict(k=ks, expected_max=[emax(k) for k in ks], expected_min=[emin(k) for k in ks]))
 

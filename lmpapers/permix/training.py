@@ -68,9 +68,13 @@ def only_kind(reward, kind: str):
     f.__name__ = f'{getattr(reward, "__name__", "reward")}_{kind}'
     return f
 
-def permix_rewards(pool=PERSONA_POOL) -> list:
-    "TRL reward functions of PerMix-RLVR: exact match on `verify` rows, the fidelity proxy on `persona` rows."
-    return [only_kind(exact_match_reward, 'verify'), only_kind(fidelity_reward(pool), 'persona')]
+def permix_rewards(pool=PERSONA_POOL,
+                   check_answers: bool = True # role-play rows are rewarded for the right answer too (else fidelity alone)
+                  ) -> list:
+    "TRL reward functions of PerMix-RLVR: exact match on every row (or only on `verify` rows), the fidelity proxy on `persona` rows."
+    if not isinstance(check_answers, bool): raise TypeError(f"check_answers must be a bool, got {type(check_answers).__name__}")
+    corr = exact_match_reward if check_answers else only_kind(exact_match_reward, 'verify')
+    return [corr, only_kind(fidelity_reward(pool), 'persona')]
 
 # %% ../../nbs/permix/75_training.ipynb #361a8a3f
 @dataclass
