@@ -56,3 +56,39 @@ def test_unchecked_recurrent_families_are_refused_up_front():
                                  num_key_value_heads=2, layer_types=['conv', 'full_attention'], pad_token_id=0, eos_token_id=1), 0).eval()
     with pytest.raises(NotImplementedError, match="model type 'lfm2'. has conv layers"):
         speculative_generate(lfm, torch.tensor([[3, 7, 1]]), max_new_tokens=4)
+
+
+# Sampling: the twin of notebook 42a's slow chi-square check, with fewer samples. A random 2-layer Qwen3.5 (one linear-attention
+# layer, one full-attention layer) over 8 tokens, so the exact law of 2-token continuations at temperature 0.8, top-k 6, top-p 0.9
+# is enumerated; a sampled bigram chain is rejected in most rounds, so most samples go through a restore-and-replay. The control
+# (replay switched off: the drafts stay in the recurrent state) is rejected: 60 samples gave p = 4e-7 on the second token and 0 on
+# the joint (tokens outside the law's support), so these sample sizes tell the two apart.
+def _hybrid8():
+    cfg = Qwen3_5TextConfig(vocab_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                            num_key_value_heads=1, head_dim=16, layer_types=['linear_attention', 'full_attention'], linear_num_key_heads=2,
+                            linear_num_value_heads=2, linear_key_head_dim=16, linear_value_head_dim=16, initializer_range=0.2,
+                            pad_token_id=0, eos_token_id=1, bos_token_id=1)
+    return build_model(cfg, seed=0).eval()
+
+
+def _sampled_pvalue(tgt, n, seed, n_tok=2):
+    from lmpapers.specdec.generate import exact_sequence_law, chi2_gof, BigramTableDrafter
+    prompt = torch.tensor([1, 5, 2]); law = exact_sequence_law(tgt, prompt, n_tok, 0.8, 6, 0.9)
+    dr, g, counts, replays = BigramTableDrafter(8, 'chain', seed=7), torch.Generator().manual_seed(seed), torch.zeros([8] * n_tok), 0
+    for _ in range(n):
+        o = speculative_generate(tgt, prompt, dr, n_tok, 0.8, 6, 0.9, eos_token_id=None, generator=g)
+        counts[tuple(o.sequences[0, 3:].tolist())] += 1; replays += sum(s.accepted < s.drafted for s in o.steps[:-1])
+    pv = [chi2_gof(counts.sum(1), law.sum(1))[2], chi2_gof(counts.sum(0), law.sum(0))[2], chi2_gof(counts, law)[2]]
+    return min(1.0, 3 * min(pv)), replays
+
+
+def test_hybrid_sampling_is_lossless_and_the_test_sees_a_missing_rollback(monkeypatch):
+    import lmpapers.specdec.generate as G
+    from lmpapers.specdec.recurrent import crop_attention
+    torch.set_num_threads(1)
+    tgt = _hybrid8()
+    pv, replays = _sampled_pvalue(tgt, 100, seed=11)
+    assert replays > 50 and pv > 0.01                         # a rollback before the second token in most samples; Bonferroni-adjusted, level 0.01
+    monkeypatch.setattr(G, 'replay', lambda model, cache, P, snap, tokens: crop_attention(cache, P + len(tokens)))
+    bad, _ = _sampled_pvalue(tgt, 40, seed=12)
+    assert bad < 1e-4, bad
