@@ -49,3 +49,15 @@ def test_oracle_rows_and_ratio_interval():
     assert v == lo == hi == pytest.approx(4.0)
     with pytest.raises(ValueError, match='no rows'): ratio_interval(rows, 'bas', 'missing')
     with pytest.raises(ValueError, match='at least one'): oracle_budget_rows(rows, [], 'oracle')
+
+def test_roofline_latency_fits_a_knee_between_profiled_sizes_and_the_context():
+    from lmpapers.bastion.trees import RooflineLatency
+    rng = np.random.default_rng(1)
+    true = lambda n, L: 2.0 + 0.001 * L + 0.02 * max(0, n - 40)
+    prof = {(n, L): [true(n, L) * rng.lognormal(0, 0.01) for _ in range(4)] for n in (1, 4, 16, 32, 64, 128) for L in (64, 512)}
+    lat = RooflineLatency(prof, quantile=0.5, knots=100)
+    assert 34 < lat.knee < 46 and lat.knee not in (32, 64)                 # between the profiled sizes, fitted
+    for n, L in ((10, 300), (50, 100), (100, 450)): assert lat(n, L) == pytest.approx(true(n, L), rel=0.02)
+    t = lat.curve(200, context=300)
+    assert (np.diff(t) >= -1e-12).all() and (np.diff(t, 2) >= -1e-12).all()
+    with pytest.raises(ValueError, match='two tree sizes'): RooflineLatency({(8, 64): 1.0, (8, 128): 1.0})

@@ -23,7 +23,7 @@ from .conditioned import conditioned_drafter, decoding_top1_agreement, CondConfi
 from .memory_bound import memory_bound_target
 from ..specdec.prompts import prompt_suite
 from ..specdec.block_diffusion import block_drafter, DrafterConfig, BlockDiffusionDrafter, choose_mask_id, init_from_target, tokenizer_fingerprint, top1_agreement
-from .trees import (TreeDrafter, BastionDrafter, CaDDTreeDrafter, ConvexLatency, MeasuredLatency, GPUCostModel, NoisyClock, fixed_budget_tree,
+from .trees import (TreeDrafter, BastionDrafter, CaDDTreeDrafter, ConvexLatency, MeasuredLatency, RooflineLatency, GPUCostModel, NoisyClock, fixed_budget_tree,
                                    eagle2_tree, threshold_tree, measure_profile, H200, QWEN3_8B, QWEN3_0_6B, DFLASH_QWEN3_8B)
 
 # %% auto #0
@@ -100,7 +100,8 @@ def make_methods(target, tok, block, small, profile: dict, budgets=(8, 16, 32, 6
     m['bastion'] = (BastionDrafter(block, MeasuredLatency(profile), max_nodes=cap(256)), 'block')
     verify, costs = whatif_costs(block.block)
     clock = NoisyClock(verify, costs['block'], WHATIF['sigma'], WHATIF['outlier_rate'], seed=seed)
-    m['bastion_modelled'] = (BastionDrafter(block, MeasuredLatency(clock.profile(reps=WHATIF['profile_reps'])), clock=clock,
+    roof = lambda clock: RooflineLatency(clock.profile(reps=WHATIF['profile_reps']), context=WHATIF['context'])   # (6): the knee fitted, not a profile size
+    m['bastion_modelled'] = (BastionDrafter(block, roof(clock), clock=clock,
                                             max_nodes=cap(256)), 'block')
     if cond is not None:
         m['cond_chain'] = (cond, 'block')
@@ -108,7 +109,7 @@ def make_methods(target, tok, block, small, profile: dict, budgets=(8, 16, 32, 6
         m['cond_bastion'] = (BastionDrafter(cond, MeasuredLatency(profile), max_nodes=cap(256)), 'block')
         m['cond_caddtree'] = (CaDDTreeDrafter(cond, ConvexLatency(profile), max_nodes=cap(256)), 'block')
         clock = NoisyClock(verify, costs['block'], WHATIF['sigma'], WHATIF['outlier_rate'], seed=seed + 1)
-        m['cond_bastion_modelled'] = (BastionDrafter(cond, MeasuredLatency(clock.profile(reps=WHATIF['profile_reps'])), clock=clock,
+        m['cond_bastion_modelled'] = (BastionDrafter(cond, roof(clock), clock=clock,
                                                      max_nodes=cap(256)), 'block')
     return m
 
@@ -440,6 +441,19 @@ def _record(res, S, rows, methods, P, device, S7=None, rows7=None):
     if cond:
         res.add('cond_bastion_tree_size', size('cond_bastion'), 'nodes', note=f'conditioned drafter; latency learned from verify times measured on {where}')
         res.add('cond_bastion_modelled_tree_size', size('cond_bastion_modelled'), 'nodes', note='conditioned drafter; noisy observations of the GPU cost model')
+    for m in [m for m in ('bastion_modelled', 'cond_bastion_modelled') if m in names and methods[m][0].sizes]:
+        dr = methods[m][0]
+        res.add(f'{m}_tree_size_range', [int(min(dr.sizes)), int(max(dr.sizes))], 'nodes', note='smallest and largest tree of the run (GPU what-if)')
+        res.add(f'{m}_distinct_tree_sizes', len(set(dr.sizes)), note=f'distinct tree sizes over {len(dr.sizes)} decoding rounds (GPU what-if)')
+        res.add(f'{m}_size_confidence_spearman', float(spearmanr(dr.confidence, dr.sizes)[0]) if len(set(dr.sizes)) > 1 else 0.0,
+                note="rank correlation over decoding rounds of the tree size with the drafter's confidence (top-1 probability, mean over the block)")
+        res.add(f'{m}_fitted_knee', dr.latency.knee, 'tokens', note=f"the roofline (6) fitted to noisy observations of the cost model: its knee (the cost "
+                f"model's ridge: {whatif_costs(8)[0].ridge():.0f} tokens, plus attention terms; profiled sizes {sorted({n for n, _ in dr.latency.prior})})")
+    drs = {f'BASTION, {what} drafter': methods[m][0] for m, what in (('bastion_modelled', 'block'), ('cond_bastion_modelled', 'conditioned'))
+           if m in names and methods[m][0].sizes}
+    if drs:
+        prof = {n: [t] for (n, _), t in next(iter(drs.values())).latency.prior.items()}
+        res.figure('tree_sizes', lambda: _plot_sizes(drs, prof, 'Qwen3-8B/H200 what-if'))
     res.figure('methods', lambda: _plot(S, names, cats + ['overall']))
 
 # %% ../../nbs/bastion/49_experiments.ipynb #membcd01
@@ -567,7 +581,7 @@ def _plot_sizes(drafters: dict, profile: dict, where: str):
     axes[0].set_xlabel("drafter confidence (top-1 probability, mean over the block)"); axes[0].set_ylabel('tree nodes')
     axes[0].set_title(f'tree size per round, {where}'); axes[0].legend(fontsize=8)
     n = np.arange(1, 2 * max(profile) + 1); sizes = sorted(profile)
-    axes[1].plot(sizes, [1e3 * float(np.median(profile[s])) for s in sizes], 'ko', ms=4, label='measured (median)')
+    axes[1].plot(sizes, [1e3 * float(np.median(profile[s])) for s in sizes], 'ko', ms=4, label='profile (median)')
     for name, dr in drafters.items(): axes[1].plot(n, 1e3 * dr.latency.curve(len(n)), label=f'{name} model')
     axes[1].set_xscale('log', base=2); axes[1].set_xlabel('tokens in the verify pass'); axes[1].set_ylabel('ms'); axes[1].legend(fontsize=8)
     axes[1].set_title('verify latency: measured and as each rule reads it')

@@ -18,7 +18,7 @@ __all__ = ['H100', 'H200', 'QWEN3_8B', 'QWEN3_0_6B', 'DFLASH_QWEN3_8B', 'expecte
            'MeasuredLatency', 'measure_profile', 'Accelerator', 'DecoderShape', 'GPUCostModel', 'NoisyClock',
            'fixed_budget_tree', 'threshold_tree', 'bastion_tree', 'eagle2_tree', 'draft_confidence', 'TreeDrafter',
            'AcceptanceCalibration', 'BastionDrafter', 'convex_minorant', 'ConvexLatency', 'caddtree_tree',
-           'CaDDTreeDrafter']
+           'CaDDTreeDrafter', 'RooflineLatency']
 
 # %% ../../nbs/bastion/46_bastion.ipynb #4b84c081
 def expected_tau(conf: torch.Tensor # [n] path confidence of each node
@@ -300,6 +300,7 @@ class BastionDrafter(_OverBlock):
         self.vocab_size, self.sizes, self.confidence, self._drafts = block.vocab_size, [], [], deque(maxlen=16)
         self.acceptance = AcceptanceCalibration(block.block) if calibrate else None
     def draft(self, ids):
+        if self.clock is None and hasattr(self.latency, 'context'): self.latency.context = int(ids.shape[-1])   # a model of t(n, L)
         t0 = time.perf_counter()
         lq = self.block.marginals(ids); _sync(lq.device)
         self._drafts.append(time.perf_counter() - t0 if self.clock is None else self.clock.draft())
@@ -353,3 +354,67 @@ class CaDDTreeDrafter(_OverBlock):
         tree = caddtree_tree(lq, self.latency, float(np.median(self._drafts)), self.max_nodes)
         self.sizes.append(tree.n); self.confidence.append(draft_confidence(lq))
         return tree
+
+# %% ../../nbs/bastion/46_bastion.ipynb #roof0002
+class RooflineLatency(MeasuredLatency):
+    "Verify seconds t(n, L) for n tree tokens after L cached ones: the roofline (6) fitted to per-(size, context) low quantiles (1)."
+    def __init__(self, profile: dict,              # {tokens: seconds or list} at `context`, or {(tokens, context): seconds or list}
+                 context: int = 64,                # the context of a profile keyed by tokens alone; the one `t(n)` reads until set
+                 prior_weight: int = 4, window: int = 64, refit_every: int = 8, quantile: float = 0.25,
+                 context_bin: int = 32, knots: int = 200):
+        if not isinstance(profile, dict) or not profile: raise ValueError("RooflineLatency needs a measured profile")
+        if context < 0 or context_bin < 1 or knots < 2: raise ValueError("need context >= 0, context_bin >= 1, knots >= 2")
+        self.context, self.context_bin, self.knots = int(context), int(context_bin), int(knots)
+        if prior_weight < 0 or window < 1 or refit_every < 1: raise ValueError("need prior_weight >= 0, window >= 1, refit_every >= 1")
+        if not 0 <= quantile <= 1: raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+        self.prior_weight, self.window, self.refit_every, self.quantile = prior_weight, window, refit_every, quantile
+        self.prior = {}                                  # {(tokens, context bin): the profile's quantile there}
+        for key, t in profile.items():
+            n, L = key if isinstance(key, tuple) else (key, context)
+            ts = [float(x) for x in (t if isinstance(t, (list, tuple)) else [t])]
+            if int(n) < 1 or L < 0 or not ts or min(ts) < 0: raise ValueError(f"profile needs sizes >= 1, contexts >= 0 and times >= 0, got {key}: {t}")
+            self.prior[(int(n), self._bin(L))] = float(np.quantile(ts, quantile))
+        if len({n for n, _ in self.prior}) < 2: raise ValueError("RooflineLatency needs at least two tree sizes in the profile")
+        self.obs, self.n_obs, self._since = {}, 0, 0
+        self.fit()
+    def _bin(self, L) -> int: return int(round(float(L) / self.context_bin)) * self.context_bin
+    def _cells(self, n, L): return np.stack([np.ones_like(n), L, n], -1)
+
+    def fit(self):
+        "Fit (6): for each knee on a log-spaced range, non-negative least squares on the cells; keep the knee of least weighted error."
+        from scipy.optimize import nnls
+        cells = sorted(set(self.prior) | set(self.obs))
+        if not cells: return self
+        y, w = [], []
+        for c in cells:
+            ts = list(self.obs.get(c, ())) + ([self.prior[c]] * self.prior_weight if c in self.prior else [])
+            y.append(float(np.quantile(ts, self.quantile))); w.append(len(ts))
+        n, L = np.array([c[0] for c in cells], float), np.array([c[1] for c in cells], float)
+        y, sw = np.array(y), np.sqrt(np.array(w, float))
+        scale = max(float(y.max()), 1e-12)                       # nnls on O(1) numbers
+        best = (np.inf, None, None)
+        for k in np.geomspace(n.min(), n.max(), self.knots):
+            X = np.column_stack([self._cells(n, L), np.maximum(0.0, n - k)])
+            coef, _ = nnls(X * sw[:, None], y / scale * sw)
+            err = float((((X @ coef) - y / scale) ** 2 * sw ** 2).sum())
+            if err < best[0] - 1e-15: best = (err, coef * scale, float(k))
+        self.coef, self.knee = best[1], best[2]
+        self.sizes = np.unique(n)                               # for plots: where it was measured
+        return self
+
+    def observe(self, n_tokens: int, seconds: float, context: int|None = None):
+        "Record one measured verification pass (at `context`, default the current one); refit every `refit_every` measurements."
+        if n_tokens < 1 or not seconds >= 0: raise ValueError(f"need n_tokens >= 1 and seconds >= 0, got {n_tokens}, {seconds}")
+        c = (int(n_tokens), self._bin(self.context if context is None else context))
+        self.obs.setdefault(c, deque(maxlen=self.window)).append(float(seconds))
+        self.n_obs += 1; self._since += 1
+        if self._since >= self.refit_every: self._since = 0; self.fit()
+
+    def _at(self, n: np.ndarray, context: float|None = None) -> np.ndarray:
+        L = float(self.context if context is None else context)
+        a, b, c, d = self.coef
+        return a + b * L + c * n + d * np.maximum(0.0, n - self.knee)
+    def curve(self, n_max: int, context: float|None = None) -> np.ndarray:
+        return self._at(np.arange(1, n_max + 1, dtype=np.float64), context)
+    def __call__(self, n_tokens, context: float|None = None) -> float:
+        return float(self._at(np.asarray([n_tokens], dtype=np.float64), context)[0])
