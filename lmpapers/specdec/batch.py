@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 import torch
 from ..core.guards import to_model, check_token_ids
 from .drafters import DraftTree, Drafter, committed_ids, keep_logits, new_cache, attention_kinds, SLIDING
-from .verify import check_attention_kinds
+from .verify import check_attention_kinds, tree_ancestry
 from .recurrent import recurrent_kinds
 from .accept import accept_tree, check_sampling
 
 # %% auto #0
-__all__ = ['BatchStep', 'BatchOutput', 'batch_speculative_generate', 'batch_sweep']
+__all__ = ['BatchStep', 'BatchOutput', 'batch_tree_mask', 'batch_speculative_generate', 'batch_sweep']
 
 # %% ../../nbs/specdec/44b_batch.ipynb #bat00006
 @dataclass
@@ -86,6 +86,20 @@ def _row_drafters(drafter, B) -> list:
     for d in drafter: d.reset()
     return drafter
 
+# %% ../../nbs/specdec/44b_batch.ipynb #bat00030
+def batch_tree_mask(mask: torch.Tensor,   # [B, L] 0/1 key mask of the cached columns
+                    trees: list,          # a DraftTree per row (chains too)
+                    K: int,               # the widest tree: the pass scores 1 + K inputs a row
+                    dtype=torch.float32) -> torch.Tensor:
+    "Additive 4D mask [B, 1, K+1, L+K+1]: each row's root and nodes see that row's committed columns and their own ancestors (padding: root and itself)."
+    B, L = mask.shape
+    if len(trees) != B: raise ValueError(f"one tree a row: {len(trees)} trees for {B} rows")
+    if any(t.n > K for t in trees): raise ValueError(f"a tree has more than K = {K} nodes")
+    A = torch.eye(K + 1, dtype=torch.bool).repeat(B, 1, 1); A[:, :, 0] = True
+    for b, t in enumerate(trees): A[b, :t.n + 1, :t.n + 1] = tree_ancestry(t.parents)
+    allowed = torch.cat([mask.bool()[:, None, :].expand(B, K + 1, L), A], 2)
+    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+
 # %% ../../nbs/specdec/44b_batch.ipynb #bat00008
 @torch.no_grad()
 def batch_speculative_generate(target,                      # HF causal LM (full attention)
@@ -97,7 +111,7 @@ def batch_speculative_generate(target,                      # HF causal LM (full
                                eos_token_id: int|list|None = 'default',
                                generator: torch.Generator|None = None,
                                pad_token_id: int = 0) -> BatchOutput:
-    "Chain speculative decoding of a batch; each row's law (greedy: its tokens) equals plain decoding of that row alone."
+    "Chain or tree speculative decoding of a batch; each row's law (greedy: its tokens) equals plain decoding of that row alone."
     check_sampling(temperature, top_k, top_p)
     if not hasattr(target, 'config') or not callable(target): raise TypeError(f"the target must be a Hugging Face causal LM, got {type(target).__name__}")
     V = target.config.vocab_size
@@ -139,8 +153,7 @@ def batch_speculative_generate(target,                      # HF causal LM (full
             tr = DraftTree.empty()
             if drafters[b] is not None and left > 1:
                 tr = drafters[b].draft(torch.tensor(seqs[b]))
-                if not isinstance(tr, DraftTree) or not tr.is_chain:
-                    raise ValueError(f"batched decoding verifies chains; drafter {drafters[b].name!r} proposed a tree")
+                if not isinstance(tr, DraftTree): raise TypeError(f"drafter {drafters[b].name!r} returned {type(tr).__name__}, not a DraftTree")
                 if tr.n and (int(tr.tokens.min()) < 0 or int(tr.tokens.max()) >= V):
                     raise ValueError(f"drafter {drafters[b].name!r} proposed a token outside the target's vocabulary ({V})")
                 tr = tr.prune(left - 1)
@@ -151,10 +164,14 @@ def batch_speculative_generate(target,                      # HF causal LM (full
         new_mask = torch.zeros(len(active), K + 1, dtype=torch.long)
         for i, (b, c) in enumerate(zip(active, chains)):
             x[i, 0] = seqs[b][-1]; x[i, 1:c.n + 1] = c.tokens; new_mask[i, :c.n + 1] = 1
-        pos = mask.sum(1, keepdim=True) + torch.arange(K + 1)[None]    # each row's own count of committed tokens
-        logits = target(to_model(x, target), attention_mask=to_model(torch.cat([mask, new_mask], 1), target),
+        depth = torch.arange(K + 1).repeat(len(active), 1)               # a chain's node j sits at depth j + 1
+        for i, c in enumerate(chains):
+            if not c.is_chain: depth[i, 1:c.n + 1] = c.depths()
+        pos = mask.sum(1, keepdim=True) + depth                           # each row's own count of committed tokens + depth
+        attn = torch.cat([mask, new_mask], 1) if all(c.is_chain for c in chains) else batch_tree_mask(mask, chains, K, target.dtype)
+        logits = target(to_model(x, target), attention_mask=to_model(attn, target),
                         position_ids=to_model(pos, target), cache=cache, use_cache=True).logits.float()
-        acc, done = [], []
+        acc, deepest, done = [], [], []
         for i, (b, c) in enumerate(zip(active, chains)):
             path, bonus = accept_tree(logits[i, :c.n + 1], c, temperature, top_k, top_p, generator)
             left = max_new_tokens - (len(seqs[b]) - len(rows[b]))
@@ -165,10 +182,11 @@ def batch_speculative_generate(target,                      # HF causal LM (full
             new = new[:left]
             if drafters[b] is not None: drafters[b].feedback(len(path), c, 0.0)
             seqs[b] += new
-            acc.append(len(path)); new_mask[i, len(path) + 1:] = 0           # root and accepted drafts stay visible
+            acc.append(len(path)); deepest.append(1 + (max(path) + 1 if path else 0))
+            new_mask[i] = 0; new_mask[i, [0] + [j + 1 for j in path]] = 1        # root and the accepted path stay visible
             if len(seqs[b]) - len(rows[b]) >= max_new_tokens or (eos and new and new[-1] in eos): done.append(i)
         mask = torch.cat([mask, new_mask], 1)
-        keep = 1 + max(acc)                                              # columns past every row's accepted drafts go
+        keep = max(deepest)                                              # columns past every row's last accepted node go
         if K + 1 > keep: cache.crop(keep - K - 1); mask = mask[:, :mask.shape[1] - (K + 1 - keep)]
         t3 = time.perf_counter()
         out.steps.append(BatchStep(len(active), K, [c.n for c in chains], acc, t2 - t1, t3 - t2))
