@@ -30,7 +30,8 @@ def _arms(target):
     return [ModelDrafter(_lm(5), k=3), ModelDrafter(target, k=3, schedule='heuristic'), PromptLookupDrafter(k=4), ModelDrafter(_lm(6), k=2)]
 
 VARIANTS = [dict(selector=s) for s in SELECTORS] + [dict(selector='ucb', reset='carry'), dict(selector='ucb', per_time=True),
-            dict(selector='ucb', reward='accepted'), dict(selector='hedge', reset='carry'), dict(selector=Fixed(2))]
+            dict(selector='ucb', reward='accepted'), dict(selector='hedge', reset='carry'), dict(selector=Fixed(2)),
+            dict(selector='ucb', reward='soft')]
 
 @pytest.mark.parametrize('kw', VARIANTS, ids=lambda kw: '-'.join(str(v if isinstance(v, (str, bool)) else type(v).__name__) for v in kw.values()))
 def test_greedy_output_is_the_targets_for_every_selector(target, kw):

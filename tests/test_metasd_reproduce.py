@@ -8,7 +8,8 @@ from lmpapers.core.guards import num_threads
 from lmpapers.core.scales import ScaleUnavailable
 from lmpapers.metasd.experiment import reproduce
 
-CONTRACT = ('tau_ucb', 'speedup_wall_ucb', 'tau_hedge', 'tau_best_single_drafter', 'metasd_over_best_single', 'metasd_over_oracle',
+CONTRACT = ('tau_ucb', 'speedup_wall_ucb', 'tau_hedge', 'tau_best_single_drafter', 'metasd_over_best_single', 'metasd_tau_over_oracle',
+            'metasd_wall_over_best_single', 'metasd_tau_over_request_oracle',
             'hedge_over_ucb', 'regret_slope_log', 'greedy_exact_fraction', 'greedy_exact_or_tie_fraction', 'sampling_lossless_pvalue')
 
 def test_smoke_run_writes_the_contract_and_leaves_no_side_effects(tmp_path, capsys, fresh_seeds):
