@@ -7,8 +7,8 @@ from transformers import AutoModelForCausalLM
 from lmpapers.core.guards import num_threads
 from lmpapers.core.models import decoder_layers, model_config
 from lmpapers.core.train import lm_loss
-from lmpapers.gfa.cascadeformer import (ARCH_KINDS, CascadeQwen3Config, cascade_config, cascade_study, head_schedule, model_costs, paired_ratio_ci,
-                                        taper_ratios, time_inference)
+from lmpapers.gfa.cascadeformer import (ARCH_KINDS, CascadeQwen3Config, analytic_flops, cascade_config, cascade_study, forward_flops, head_schedule,
+                                        model_costs, paired_ratio_ci, seed_ratio_ci, taper_ratios, time_inference, width_schedule)
 from lmpapers.gfa.deep_supervision import deep_config, deep_supervision_study, fanin_fit
 from lmpapers.gfa.pruning import remove_layers
 from lmpapers.gfa.theory import fanin, fanin_deep_supervision
@@ -73,6 +73,25 @@ def test_costs_follow_the_schedules():
     assert abs(r['cascade_equal_params']['flops_per_token'] - 1) < 5e-3 and r['mobilellm']['kv_per_token'] == 2.0
     assert r['openelm']['kv_per_token'] < 1 and np.all(np.diff(ms['openelm'].config.intermediate_sizes) >= 0)
 
+def test_flop_matched_control_and_wide_narrow_wide():
+    base = model_config('tiny', 'qwen3', **SMALL)
+    cfg = {k: cascade_config(base, k) for k in ('uniform', 'cascade', 'narrow', 'wnw')}
+    for k, c in cfg.items():                          # the analytic count is torch's plus the attention kernel torch does not see
+        torch.manual_seed(0); m = AutoModelForCausalLM.from_config(c)
+        assert math.isclose(analytic_flops(c, 32) - forward_flops(m, 32) / 32, sum(2 * 32 * h * c.head_dim for h in c.heads_per_layer()[0])), k
+    f = {k: analytic_flops(c) for k, c in cfg.items()}
+    assert f['cascade'] < 0.9 * f['uniform'] and all(abs(f[k] / f['cascade'] - 1) < 0.02 for k in ('narrow', 'wnw'))
+    assert len(set(cfg['narrow'].intermediate_sizes)) == 1 and len(set(cfg['narrow'].heads_per_layer()[0])) == 1
+    w = cfg['wnw'].intermediate_sizes
+    assert w[0] > w[len(w) // 2] < w[-1] and cfg['wnw'].heads_per_layer()[0][0] == SMALL['num_attention_heads']
+    with pytest.raises(ValueError, match='cascade_config'): width_schedule('narrow', 6, 96)
+    a = np.random.default_rng(0).normal(5, 0.3, (3, 16))
+    r = seed_ratio_ci(a + [[0.1], [0.2], [0.3]], a)           # per-seed shifts: ratio exp(0.2), a Student-t interval over the 3 seeds
+    assert math.isclose(r['ratio'], math.exp(0.2)) and r['n'] == 3 and r['ci'][0] < math.exp(0.1) and r['ci'][1] > math.exp(0.3)
+    assert np.allclose(r['per_seed'], np.exp([0.1, 0.2, 0.3])) and 'seeds' in r['over']
+    assert seed_ratio_ci(a[:1] + 0.1, a[:1])['n'] == 1 and 'rows' in seed_ratio_ci(a[:1] + 0.1, a[:1])['over']
+    with pytest.raises(ValueError, match='equal'): seed_ratio_ci(a, a[:2])
+
 def test_time_inference_pairs_rounds():
     ms = {k: _model(k) for k in ('uniform', 'cascade')}
     x = torch.randint(0, 256, (1, 6))
@@ -120,8 +139,10 @@ def test_studies_record_the_contract():          # micro models, trained once in
               'cascadeformer_ppl_ratio_equal_params', 'cascadeformer_latency_ratio_equal_params', 'cascadeformer_throughput_ratio_equal_params',
               'cascadeformer_flops_ratio_equal_params', 'cascadeformer_latency_ratio_spread', 'cascadeformer_throughput_ratio_spread',
               'cascadeformer_prefill_latency_ratio', 'cascadeformer_kv_cache_ratio', 'openelm_ppl_ratio', 'openelm_latency_ratio', 'mobilellm_ppl_ratio',
-              'mobilellm_throughput_ratio'):
+              'mobilellm_throughput_ratio', 'unigram_ppl', 'uniform_ppl', 'cascadeformer_n_seeds', 'cascadeformer_ppl_ratio_flop_matched_control',
+              'flop_matched_control_ppl_ratio', 'wide_narrow_wide_ppl_ratio', 'cascadeformer_ppl_ratio_strength100', 'cascadeformer_flops_ratio_analytic'):
         assert n in r.metrics, n
+    assert r.metrics['unigram_ppl'] > 1 and r.metrics['cascadeformer_n_seeds'] == 1
     assert r.metrics['cascadeformer_flops_ratio'] < 1 and o['config']['tokens'] == 2 * 4 * 32 and 'cascadeformer' in r.figs
     deep_supervision_study(r, dict(P, seeds=(0, 1, 2)), None, tr, ev[:8], seed=0, smoke=True)      # smoke sizes, three seeds: intervals
     assert {'deep_supervision_fanin_spearman', 'deep_supervision_fanin_spearman_ci', 'deep_supervision_ratio_spearman', 'deep_supervision_ratio_loglog_slope_ci'} <= set(r.metrics)

@@ -11,18 +11,19 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, Qwen3Config
 from transformers.cache_utils import DynamicLayer
 from transformers.models.qwen3.modeling_qwen3 import Qwen3Attention, Qwen3DecoderLayer, Qwen3MLP, Qwen3Model, Qwen3ForCausalLM
-from ..core.guards import check_token_ids, fork_rng, model_device, model_dtype
+from ..core.guards import check_token_ids, fork_rng, model_device, model_dtype, num_threads
 from ..core.models import n_params, decoder_layers
 from ..core.train import TrainConfig
 from .theory import fanin
-from .tracking import tracked_lm, gfa_config, GFA_TINY, GFA_TRAIN
+from .tracking import tracked_lm, gfa_config, unigram_entropy, GFA_TINY, GFA_TRAIN
 from .importance import row_losses
 
 # %% auto #0
-__all__ = ['ARCH_KINDS', 'CASCADE_TINY', 'CASCADE_CLAIMS', 'CascadeQwen3Config', 'CascadeDecoderLayer', 'CascadeQwen3Model',
-           'CascadeQwen3ForCausalLM', 'taper_ratios', 'head_schedule', 'width_schedule', 'cascade_config', 'from_qwen3',
-           'forward_flops', 'kv_cache_elements', 'model_costs', 'time_generation', 'ratios_to', 'time_inference',
-           'paired_ratio_ci', 'cascade_models', 'cascade_study', 'cascade_notes', 'cascade_figure']
+__all__ = ['ARCH_KINDS', 'MATCH_SEQ_LEN', 'CASCADE_TINY', 'CASCADE_CLAIMS', 'CascadeQwen3Config', 'CascadeDecoderLayer',
+           'CascadeQwen3Model', 'CascadeQwen3ForCausalLM', 'taper_ratios', 'head_schedule', 'width_schedule',
+           'analytic_flops', 'cascade_config', 'from_qwen3', 'forward_flops', 'kv_cache_elements', 'model_costs',
+           'time_generation', 'ratios_to', 'time_inference', 'paired_ratio_ci', 'seed_ratio_ci', 'cascade_models',
+           'cascade_study', 'cascade_notes', 'cascade_figure']
 
 # %% ../../nbs/gfa/15_cascadeformer.ipynb #0fd5211c
 _PER_LAYER = ('intermediate_sizes', 'num_attention_heads_per_layer', 'num_key_value_heads_per_layer', 'layer_repeats', 'layer_scales')
@@ -133,7 +134,8 @@ def head_schedule(ratios, heads: int, kv_heads: int) -> tuple[list[int], list[in
     kv = [max(d for d in range(1, hl + 1) if hl % d == 0 and d <= _round(kv_heads * r)) for hl, r in zip(h, ratios)]
     return h, kv
 
-ARCH_KINDS = ('uniform', 'cascade', 'cascade_equal_params', 'openelm', 'mobilellm')
+ARCH_KINDS = ('uniform', 'cascade', 'cascade_equal_params', 'openelm', 'mobilellm',
+              'narrow', 'wnw')   # FLOP-matched to 'cascade': uniformly narrowed; wide-narrow-wide (Variable-Width Transformers)
 
 def width_schedule(kind: str, L: int, width: int, strength: float = 0.5, total: int|None = None) -> list[int]:
     "Per-layer FFN widths of `kind` (one of `ARCH_KINDS`); 'cascade_equal_params' and 'openelm' sum to `total` (default `L * width`)."
@@ -142,9 +144,39 @@ def width_schedule(kind: str, L: int, width: int, strength: float = 0.5, total: 
     if kind == 'cascade': return [max(8, int(8 * math.floor(width * r / 8 + 0.5))) for r in taper_ratios(L, strength)]
     if kind == 'cascade_equal_params': f = fanin(L); return _to_total((1 - strength) + strength * f / f.mean(), total)
     if kind == 'openelm': return _to_total(np.linspace(0.5, 4.0, L), total)
+    if kind in ('narrow', 'wnw'): raise ValueError(f"{kind!r} widths are matched to the taper's FLOPs: build it with `cascade_config`")
     raise ValueError(f"unknown schedule {kind!r}; expected one of {ARCH_KINDS}")
 
 # %% ../../nbs/gfa/15_cascadeformer.ipynb #8afede54
+MATCH_SEQ_LEN = 128   # the sequence length at which 'narrow' and 'wnw' match the taper's forward FLOPs (the training rows' length)
+
+def analytic_flops(config, seq_len: int = MATCH_SEQ_LEN) -> float:
+    "Forward FLOPs per token from the config's shapes: q/k/v/o and FFN matmuls, attention scores and values over the causal half of T×T (torch's counter does not see the attention kernel), the LM head."
+    if seq_len < 1: raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+    L, d, hd = config.num_hidden_layers, config.hidden_size, config.head_dim
+    hs, kvs = config.heads_per_layer() if hasattr(config, 'heads_per_layer') else ([config.num_attention_heads] * L, [config.num_key_value_heads] * L)
+    ws, reps = getattr(config, 'intermediate_sizes', None) or [config.intermediate_size] * L, getattr(config, 'layer_repeats', None) or [1] * L
+    blocks = sum(r * (2 * d * hd * (2 * h + 2 * k) + 6 * d * w + 2 * seq_len * h * hd) for h, k, w, r in zip(hs, kvs, ws, reps))
+    return float(blocks + 2 * d * config.vocab_size)
+
+def _v_ratios(L: int, mean: float) -> np.ndarray:
+    "Wide-narrow-wide width ratios: 1 at both ends, narrowest in the middle, averaging `mean` (uniform below 3 blocks)."
+    x = np.abs(np.linspace(-1, 1, L))
+    if L < 3: return np.full(L, float(mean))                                  # no middle block to narrow
+    return np.clip(1 - (1 - mean) / (1 - x).mean() * (1 - x), 1 / L, 1)
+
+def _matched(base, kind: str, strength: float) -> tuple:
+    "(heads, FFN widths) of 'narrow' / 'wnw' at the forward FLOPs of 'cascade' with `strength`."
+    L, d, hd, V = base.num_hidden_layers, base.hidden_size, base.head_dim, base.vocab_size
+    target = analytic_flops(cascade_config(base, 'cascade', strength))
+    m = float(taper_ratios(L, strength).mean())
+    r = np.full(L, m) if kind == 'narrow' else _v_ratios(L, m)
+    heads = head_schedule(r, base.num_attention_heads, base.num_key_value_heads)
+    attn = sum(2 * d * hd * (2 * h + 2 * k) + 2 * MATCH_SEQ_LEN * h * hd for h, k in zip(*heads)) + 2 * d * V
+    units = max(8 * L, int(8 * round((target - attn) / (6 * d) / 8)))        # FFN units the remaining FLOPs pay for
+    widths = [max(8, int(8 * round(units / L / 8)))] * L if kind == 'narrow' else _to_total(r, units)
+    return heads, widths
+
 def cascade_config(base: Qwen3Config, kind: str = 'cascade', strength: float = 0.5, **kw) -> CascadeQwen3Config:
     "A `CascadeQwen3Config` of architecture `kind` (one of `ARCH_KINDS`) at the sizes of `base`."
     if kind not in ARCH_KINDS: raise ValueError(f"unknown architecture {kind!r}; expected one of {ARCH_KINDS}")
@@ -152,12 +184,14 @@ def cascade_config(base: Qwen3Config, kind: str = 'cascade', strength: float = 0
     H, K = base.num_attention_heads, base.num_key_value_heads
     heads, total = (None, None), None
     if kind == 'cascade': heads = head_schedule(taper_ratios(L, strength), H, K)
+    widths = None
+    if kind in ('narrow', 'wnw'): heads, widths = _matched(base, kind, strength)
     if kind == 'openelm':
         heads = head_schedule(np.linspace(0.5, 1.0, L), H, K)
         freed = sum(2 * (H - h) * hd * d + 2 * (K - k) * hd * d for h, k in zip(*heads))   # q/o and k/v weights given up
         total = L * w + int(round(freed / (3 * d)))       # moved into FFN units (3·d weights each)
     cfg = {k: v for k, v in base.to_dict().items() if k not in ('model_type', 'architectures', 'transformers_version')}
-    kw = dict(dict(intermediate_sizes=width_schedule(kind, L, w, strength, total), layer_repeats=[2] * L if kind == 'mobilellm' else None,
+    kw = dict(dict(intermediate_sizes=widths or width_schedule(kind, L, w, strength, total), layer_repeats=[2] * L if kind == 'mobilellm' else None,
                    num_attention_heads_per_layer=heads[0], num_key_value_heads_per_layer=heads[1]), **kw)
     return CascadeQwen3Config(**cfg, **kw)
 
@@ -220,19 +254,33 @@ def ratios_to(timings: dict, ref: str = 'uniform') -> dict:
     return {k: dict(latency_ratio=v['latency_s'] / r['latency_s'], throughput_ratio=v['throughput_tps'] / r['throughput_tps']) for k, v in timings.items()}
 
 # %% ../../nbs/gfa/15_cascadeformer.ipynb #02b0f573
+def _clock(model):
+    "Per-thread CPU time on the CPU (what other jobs on a shared machine cannot inflate; torch runs on one thread while timing), wall-clock after a device sync elsewhere."
+    return time.thread_time if model_device(model).type == 'cpu' else time.perf_counter
+
 @torch.no_grad()
 def _decode(model, ids, new_tokens: int) -> tuple[float, float]:
     "(prefill seconds, decode seconds) of greedy decoding `new_tokens` after prompt `ids` [B, P]."
-    t0 = time.perf_counter(); out = model(ids, use_cache=True); _sync(model); t1 = time.perf_counter()
+    clock = _clock(model)
+    t0 = clock(); out = model(ids, use_cache=True); _sync(model); t1 = clock()
     cache, nxt = out.cache, out.logits[:, -1:].argmax(-1)
     for _ in range(new_tokens):
         out = model(nxt, cache=cache, use_cache=True); cache, nxt = out.cache, out.logits[:, -1:].argmax(-1)
     _sync(model)
-    return t1 - t0, time.perf_counter() - t1
+    return t1 - t0, clock() - t1
+
+def _rounds(models, names, raw, prompt, new_tokens, batch, rounds):
+    for k in names: _decode(models[k], prompt.to(model_device(models[k])), 2)       # warm-up
+    for r in range(rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:     # rotated order: no model always runs first
+            m = models[k]; p = prompt.to(model_device(m))
+            pre, dec = _decode(m, p, new_tokens)
+            raw[k]['prefill_s'].append(pre); raw[k]['decode_s'].append(dec / new_tokens)
+            raw[k]['throughput_tps'].append(batch * new_tokens / _decode(m, p.expand(batch, -1), new_tokens)[1])
 
 def time_inference(models: dict, prompt: torch.Tensor, # [1, P] prompt ids
                    new_tokens: int = 32, batch: int = 16, rounds: int = 7, ref: str = 'uniform') -> dict:
-    "Per model: prefill and decode latency (batch 1), decode throughput (batch `batch`) and their per-round ratios to `ref`, interleaved."
+    "Per model: prefill and decode latency (batch 1), decode throughput (batch `batch`) and their per-round ratios to `ref`, interleaved; per-thread CPU time on the CPU."
     check_token_ids(prompt, name='prompt')
     if prompt.shape[0] != 1: raise ValueError(f"prompt must be one row [1, P], got shape {list(prompt.shape)}")
     if ref not in models: raise ValueError(f"reference {ref!r} is not among the models {list(models)}")
@@ -240,13 +288,8 @@ def time_inference(models: dict, prompt: torch.Tensor, # [1, P] prompt ids
     names, modes = list(models), {k: m.training for k, m in models.items()}
     raw = {k: dict(prefill_s=[], decode_s=[], throughput_tps=[]) for k in names}
     try:
-        for k in names: models[k].eval(); _decode(models[k], prompt.to(model_device(models[k])), 2)       # warm-up
-        for r in range(rounds):
-            for k in names[r % len(names):] + names[:r % len(names)]:     # rotated order: no model always runs first
-                m = models[k]; p = prompt.to(model_device(m))
-                pre, dec = _decode(m, p, new_tokens)
-                raw[k]['prefill_s'].append(pre); raw[k]['decode_s'].append(dec / new_tokens)
-                raw[k]['throughput_tps'].append(batch * new_tokens / _decode(m, p.expand(batch, -1), new_tokens)[1])
+        for k in names: models[k].eval()
+        with num_threads(1): _rounds(models, names, raw, prompt, new_tokens, batch, rounds)   # one thread: per-thread CPU time is the whole cost
     finally:
         for k, m in models.items(): m.train(modes[k])
     out = {}
@@ -259,12 +302,17 @@ def time_inference(models: dict, prompt: torch.Tensor, # [1, P] prompt ids
 
 # %% ../../nbs/gfa/15_cascadeformer.ipynb #5c37a1aa
 CASCADE_TINY = dict(strength=0.5,             # s of eq. (T3)
-                    train=asdict(GFA_TRAIN),  # the same for every architecture: the same training tokens (~154k)
-                    timing=dict(prompt_len=32, new_tokens=32, batch=16, rounds=9),
-                    boot=2000)                # bootstrap resamples of evaluation rows
+                    train=asdict(GFA_TRAIN),  # with `train_rows` and no `train_fn`: the same for every architecture
+                    seeds=3,                  # training seeds of every `kinds` model (the run's first seeds)
+                    kinds=('uniform', 'cascade', 'narrow'),   # on every seed: the claim and its FLOP-matched control
+                    one_seed=('wnw',),        # on the first seed only (shipped-entry budget): wide-narrow-wide
+                    sweep=(1.0,),             # further taper strengths, first seed only (0 is uniform, 0.5 the taper)
+                    timing=dict(prompt_len=32, new_tokens=16, batch=16, rounds=21),
+                    boot=2000)                # bootstrap resamples of evaluation rows (fewer than 3 seeds)
 CASCADE_CLAIMS = dict(latency=1 - 0.086, throughput=1 + 0.094,   # the abstract: -8.6% latency, +9.4% throughput
                       ppl='comparable perplexity to a uniform baseline at the same training budget')
-_NAMES = dict(cascade=('cascadeformer', ''), cascade_equal_params=('cascadeformer', '_equal_params'), openelm=('openelm', ''), mobilellm=('mobilellm', ''))
+_NAMES = dict(cascade=('cascadeformer', ''), cascade_equal_params=('cascadeformer', '_equal_params'), openelm=('openelm', ''), mobilellm=('mobilellm', ''),
+              narrow=('flop_matched_control', ''), wnw=('wide_narrow_wide', ''))
 
 def paired_ratio_ci(a: np.ndarray, b: np.ndarray, boot: int = 2000, seed: int = 0) -> tuple[float, list[float]]:
     "exp(mean(a - b)) (a perplexity ratio from per-row losses) and its 95% paired bootstrap interval over rows."
@@ -273,67 +321,133 @@ def paired_ratio_ci(a: np.ndarray, b: np.ndarray, boot: int = 2000, seed: int = 
     d = a - b; idx = np.random.default_rng(seed).integers(0, len(d), (boot, len(d)))
     return float(np.exp(d.mean())), np.exp(np.percentile(d[idx].mean(1), [2.5, 97.5])).tolist()
 
+def seed_ratio_ci(a: np.ndarray, b: np.ndarray, # per-row losses [S, N], paired by training seed and row
+                  boot: int = 2000, seed: int = 0) -> dict:
+    "Perplexity ratio exp(mean(a - b)), per-seed ratios, and a 95% interval over training seeds (Student-t on log ratios, S >= 3), else over rows."
+    a, b = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] < 2: raise ValueError(f"need two equal [S, N] arrays with N >= 2, got {a.shape} and {b.shape}")
+    per = (a - b).mean(1)                                    # log perplexity ratio of each seed
+    if len(per) >= 3:
+        import scipy.stats as sps
+        h = sps.t.ppf(0.975, len(per) - 1) * per.std(ddof=1) / math.sqrt(len(per))
+        ci, over = [per.mean() - h, per.mean() + h], f'{len(per)} training seeds (Student-t on per-seed log ratios)'
+    else:
+        d = (a - b).mean(0); idx = np.random.default_rng(seed).integers(0, len(d), (boot, len(d)))
+        ci, over = np.percentile(d[idx].mean(1), [2.5, 97.5]), f'{a.shape[1]} evaluation rows ({len(per)} training seed(s): not replications of the training)'
+    return dict(ratio=float(np.exp(per.mean())), ci=np.exp(ci).tolist(), per_seed=np.exp(per).tolist(), n=len(per), over=over)
+
 # %% ../../nbs/gfa/15_cascadeformer.ipynb #ffb43132
 def _settings(P: dict, smoke: bool) -> dict:
-    "CASCADE_TINY, cut to the run's own sizes for smoke or non-tiny models, then `P['cascade']` overrides."
+    "CASCADE_TINY, cut to the run's own sizes for smoke or non-tiny models (every architecture on every seed), then `P['cascade']` overrides."
     S = copy.deepcopy(CASCADE_TINY)
     if smoke or P['model'] != GFA_TINY:      # a smoke run or another scale: the run's own training budget, not the tiny one
-        S['train'] = dict(P['train'])
-        if smoke: S['timing'], S['boot'] = dict(prompt_len=8, new_tokens=2, batch=2, rounds=1), 50
+        S['train'], S['kinds'], S['one_seed'] = dict(P['train']), ARCH_KINDS, ()
+        if smoke: S['timing'], S['boot'], S['seeds'] = dict(prompt_len=8, new_tokens=2, batch=2, rounds=1), 50, 1   # the wiring, one seed
     for k, v in P.get('cascade', {}).items(): S[k] = dict(S[k], **v) if isinstance(S.get(k), dict) else v
     return S
 
-def cascade_models(base_config, train_rows, eval_rows, cfg: TrainConfig, strength: float = 0.5, bars: bool = False,
-                   device='cpu', dtype=torch.float32) -> dict:
-    "Every `ARCH_KINDS` model trained with `cfg` on `train_rows` (cached by `tracked_lm`, weights stored in bf16), as {kind: (model, history)}."
+def cascade_models(base_config, train_fn, seeds: list, kinds=ARCH_KINDS, one_seed=(), sweep=(), strength: float = 0.5,
+                   uniform: list|None = None) -> dict:
+    "{name: [(model, history) per seed]}: `kinds` on every seed, `one_seed` kinds and the taper `sweep` ('cascade_s<strength>') on the first."
+    if not seeds: raise ValueError("give at least one training seed")
     out = {}
-    for k in ARCH_KINDS:
-        m, _, _, h = tracked_lm(cascade_config(base_config, k, strength), cfg, rows=(train_rows, eval_rows[:cfg.eval_rows]), data='cascade_study',
-                                snapshot_every=0, progress=bars, device=device, dtype=dtype, store_dtype=torch.bfloat16)   # bf16 entries: shippable
-        out[k] = (m, h)
+    jobs = [(k, k, strength, seeds) for k in kinds] + [(k, k, strength, seeds[:1]) for k in one_seed] + [(f'cascade_s{s:g}', 'cascade', s, seeds[:1]) for s in sweep]
+    for name, kind, s, ss in jobs:
+        if kind == 'uniform' and uniform is not None:
+            if len(uniform) < len(ss): raise ValueError(f"{len(uniform)} uniform models given for {len(ss)} seeds")
+            out[name] = [(from_qwen3(m) if m.config.model_type != 'cascade_qwen3' else m, h) for m, h in uniform[:len(ss)]]   # the same code path for every model
+            continue
+        out[name] = [(lambda r: (r[0], r[-1]))(train_fn(cascade_config(base_config, kind, s), sd)) for sd in ss]
     return out
 
+
 # %% ../../nbs/gfa/15_cascadeformer.ipynb #0389046a
+def _unigram_train_ppl(train_rows, eval_rows, vocab: int) -> float:
+    "Perplexity on `eval_rows`' next tokens of the unigram model fitted to `train_rows` (add-0.5 smoothing)."
+    c = torch.bincount(torch.as_tensor(train_rows).reshape(-1), minlength=vocab).double() + 0.5
+    return float(torch.exp(-(c / c.sum()).log()[torch.as_tensor(eval_rows)[:, 1:].reshape(-1)].mean()))
+
+def _seed_mean_ci(x) -> tuple[float, list|None]:
+    import scipy.stats as sps
+    x = np.asarray(x, np.float64)
+    if len(x) < 3: return float(x.mean()), None
+    h = sps.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean()), [float(x.mean() - h), float(x.mean() + h)]
+
 def cascade_study(res, P: dict, tok, train_rows, eval_rows, seed: int, smoke: bool = False, bars: bool = False,
-                  device='cpu', dtype=torch.float32) -> dict:
-    "CascadeFormer (heads + FFN tapered by eq. T3) vs uniform, the equal-parameter taper, OpenELM and MobileLLM at the same training tokens; metrics, notes and a figure into `res`."
+                  device='cpu', dtype=torch.float32,
+                  train_fn=None,       # (config, seed) -> (model, ..., history), e.g. the run's `train_lm`; None: `tracked_lm` on `train_rows`
+                  uniform: list|None = None   # [(model, history)] uniform models of that recipe, one per seed (the run's seed models)
+                 ) -> dict:
+    "CascadeFormer (heads + FFN tapered by eq. T3) vs uniform, its FLOP-matched narrow control, wide-narrow-wide and the other anchors over training seeds; metrics, notes and a figure into `res`."
     S = _settings(P, smoke)
     cfg = TrainConfig(**{**S['train'], 'seed': seed})
-    if len(train_rows) < cfg.batch_size: raise ValueError(f"{len(train_rows)} training rows cannot fill a batch of {cfg.batch_size}")
+    if train_fn is None:
+        if len(train_rows) < cfg.batch_size: raise ValueError(f"{len(train_rows)} training rows cannot fill a batch of {cfg.batch_size}")
+        train_fn = lambda c, s: tracked_lm(c, TrainConfig(**{**S['train'], 'seed': s}), rows=(train_rows, eval_rows[:cfg.eval_rows]), data='cascade_study',
+                                           snapshot_every=0, progress=bars, device=device, dtype=dtype, store_dtype=torch.bfloat16)   # bf16 entries: shippable
+    seeds = [seed + i for i in range(max(1, min(S['seeds'], len(P.get('seeds', (0,))))))]
     base = gfa_config(**P['model'])
-    ms = cascade_models(base, train_rows, eval_rows, cfg, S['strength'], bars, device, dtype)
-    models = {k: m for k, (m, _) in ms.items()}
+    ms = cascade_models(base, train_fn, seeds, S['kinds'], S['one_seed'], S['sweep'], S['strength'], uniform)
+    first = {k: v[0][0] for k, v in ms.items()}
     T = S['timing']; prompt = eval_rows[:1, :T['prompt_len']]
-    costs = model_costs(models, seq_len=min(cfg.seq_len, eval_rows.shape[1]), prompt_len=T['prompt_len'])
-    losses = {k: row_losses(m, eval_rows) for k, m in models.items()}
-    tm = time_inference(models, prompt, T['new_tokens'], T['batch'], T['rounds'])
-    u, tokens = costs['uniform'], cfg.steps * cfg.batch_size * cfg.seq_len
+    costs = model_costs(first, seq_len=min(cfg.seq_len, eval_rows.shape[1]), prompt_len=T['prompt_len'])
+    for k, m in first.items(): costs[k]['analytic_flops_per_token'] = analytic_flops(m.config, MATCH_SEQ_LEN)
+    losses = {k: np.stack([row_losses(m, eval_rows) for m, _ in v]) for k, v in ms.items()}        # [S_k, N]
+    timed = {k: m for k, m in first.items() if not k.startswith('cascade_s')}
+    tm = time_inference(timed, prompt, T['new_tokens'], T['batch'], T['rounds'])
+    u, hist = costs['uniform'], ms['uniform'][0][1]
+    tokens = hist.get('tokens') or cfg.steps * cfg.batch_size * cfg.seq_len
+    ppl_seeds = {k: np.exp(v.mean(1)) for k, v in losses.items()}
+    uni = (math.exp(unigram_entropy(eval_rows)), _unigram_train_ppl(train_rows, eval_rows, base.vocab_size) if train_rows is not None else None)
+    up, up_ci = _seed_mean_ci(ppl_seeds['uniform'])
+    res.add('unigram_ppl', uni[0], 'ppl', note=f"exp of the unigram entropy of the {eval_rows.shape[0]} evaluation rows: the best context-free predictor, fitted to the evaluation text itself"
+            + (f"; fitted to the training rows instead (add-0.5 smoothing) it scores {uni[1]:.1f}" if uni[1] else ''))
+    if uni[1]: res.add('unigram_ppl_train_fitted', uni[1], 'ppl', note='training-row token frequencies (add-0.5) scored on the evaluation rows')
+    res.add('uniform_ppl', up, 'ppl', interval=up_ci, n=len(seeds), note=f"uniform models, mean over {len(seeds)} seeds {np.round(ppl_seeds['uniform'], 1).tolist()}, "
+            f"{tokens} training tokens each; {up / uni[0]:.2f}x the unigram level")
+    res.add('cascadeformer_n_seeds', len(seeds), note=f"training seeds {seeds} of uniform, CascadeFormer and the FLOP-matched control, paired by seed")
     out = {}
-    for k, (name, sfx) in _NAMES.items():
-        c, t = costs[k], tm[k]
-        ppl, ci = paired_ratio_ci(losses[k], losses['uniform'], S['boot'], seed)
+    for k, (name, sfx) in list(_NAMES.items()) + [(k, ('cascadeformer', f'_strength{int(round(float(k[len("cascade_s"):]) * 100))}')) for k in ms if k.startswith('cascade_s')]:
+        if k not in ms: continue
+        c, t = costs[k], tm.get(k)
+        r = seed_ratio_ci(losses[k], losses['uniform'][:len(losses[k])], S['boot'], seed)
         main = (name, sfx) == ('cascadeformer', '')
-        o = out[k] = dict(ppl_ratio=ppl, ppl_ratio_ci=ci, ppl=math.exp(losses[k].mean()), params_ratio=c['params'] / u['params'],
-                          flops_ratio=c['flops_per_token'] / u['flops_per_token'], kv_cache_ratio=c['kv_per_token'] / u['kv_per_token'], **t)
-        res.add(f'{name}_ppl_ratio{sfx}', ppl, claim=CASCADE_CLAIMS['ppl'] if main else None, expect='<= 1.05' if main else None, interval=ci,   # comparable: at most 5% worse
-                n=1,   # one training run of each architecture: the eval rows resampled are not replications of the training
-                note=f"val ppl {o['ppl']:.2f} vs uniform {math.exp(losses['uniform'].mean()):.2f}, both trained on the same {tokens} tokens; 95% CI {np.round(ci, 4).tolist()} (paired bootstrap over {len(eval_rows)} eval rows, one training seed)")
-        res.add(f'{name}_ppl_ratio{sfx}_ci', ci)
-        for key, unit, what in (('params_ratio', '', 'all parameters (embeddings included)'), ('flops_ratio', '', 'forward FLOPs per token, counted by torch (same training tokens: the training-compute ratio)'),
-                                ('kv_cache_ratio', '', 'KV-cache elements per token')):
+        o = out[k] = dict(ppl_ratio=r['ratio'], ppl_ratio_ci=r['ci'], ppl_ratio_per_seed=r['per_seed'], n_seeds=r['n'], ppl=float(ppl_seeds[k].mean()),
+                          params_ratio=c['params'] / u['params'], flops_ratio=c['flops_per_token'] / u['flops_per_token'],
+                          flops_ratio_analytic=c['analytic_flops_per_token'] / u['analytic_flops_per_token'], kv_cache_ratio=c['kv_per_token'] / u['kv_per_token'], **(t or {}))
+        res.add(f'{name}_ppl_ratio{sfx}', r['ratio'], claim=CASCADE_CLAIMS['ppl'] if main else None, expect='<= 1.05' if main else None, interval=r['ci'],   # comparable: at most 5% worse
+                n=r['n'], note=f"val ppl {o['ppl']:.2f} vs uniform {ppl_seeds['uniform'][:r['n']].mean():.2f} (mean over {r['n']} seed(s); per-seed ratios {np.round(r['per_seed'], 4).tolist()}), "
+                               f"trained on the same {tokens} tokens; 95% interval over {r['over']}")
+        res.add(f'{name}_ppl_ratio{sfx}_ci', r['ci'])
+        for key, what in (('params_ratio', 'all parameters (embeddings included)'), ('flops_ratio', 'forward FLOPs per token counted by torch (no attention kernel: see analytic)'),
+                          ('flops_ratio_analytic', f'forward FLOPs per token from the shapes at {MATCH_SEQ_LEN} tokens (matmuls, causal attention, LM head): the training-compute ratio at the same tokens'),
+                          ('kv_cache_ratio', 'KV-cache elements per token (the bytes decoding reads per context token)')):
             res.add(f'{name}_{key}{sfx}', o[key], note=what)
-        for key, what, claim in (('latency_ratio', 'decode s/token at batch 1', CASCADE_CLAIMS['latency']), ('prefill_ratio', f"prefill s at batch 1, {T['prompt_len']}-token prompt", None),
-                                 ('throughput_ratio', f"decoded tokens/s at batch {T['batch']}", CASCADE_CLAIMS['throughput'])):
+        if t is None: continue
+        for key, what, claim in (('latency_ratio', 'decode CPU s/token at batch 1', CASCADE_CLAIMS['latency']), ('prefill_ratio', f"prefill CPU s at batch 1, {T['prompt_len']}-token prompt", None),
+                                 ('throughput_ratio', f"decoded tokens per CPU s at batch {T['batch']}", CASCADE_CLAIMS['throughput'])):
             mk = 'prefill_latency_ratio' if key == 'prefill_ratio' else key
-            res.add(f'{name}_{mk}{sfx}', t[key], claim=claim if main else None, note=f"{what}; median of {T['rounds']} interleaved paired rounds, IQR {np.round(t[key + '_iqr'], 4).tolist()}")
+            res.add(f'{name}_{mk}{sfx}', t[key], claim=claim if main else None, note=f"{what}; per-thread CPU time (one torch thread), median of {T['rounds']} interleaved paired rounds, IQR {np.round(t[key + '_iqr'], 4).tolist()}")
             res.add(f'{name}_{mk}{sfx}_spread', t[key + '_iqr'], note='interquartile range of the per-round paired ratios')
-    out['uniform'] = dict(ppl=math.exp(losses['uniform'].mean()), **tm['uniform'], **u)
-    out['config'] = dict(strength=S['strength'], tokens=tokens, timing=T, widths={k: m.config.intermediate_sizes for k, m in models.items()},
-                         heads={k: m.config.heads_per_layer()[0] for k, m in models.items()}, kv_heads={k: m.config.heads_per_layer()[1] for k, m in models.items()})
+    if 'narrow' in ms:
+        n = min(len(losses['cascade']), len(losses['narrow']))
+        r = seed_ratio_ci(losses['cascade'][:n], losses['narrow'][:n], S['boot'], seed)
+        out['control'] = r
+        res.add('cascadeformer_ppl_ratio_flop_matched_control', r['ratio'], interval=r['ci'], n=r['n'], expect='< 1',
+                note=f"CascadeFormer ppl / uniformly narrowed control ppl at {out['narrow']['flops_ratio_analytic'] / out['cascade']['flops_ratio_analytic']:.3f}x "
+                     f"the taper's analytic FLOPs (heads {ms['narrow'][0][0].config.heads_per_layer()[0][0]}, FFN {ms['narrow'][0][0].config.intermediate_sizes[0]} in every block), "
+                     f"same tokens, paired by seed; per-seed {np.round(r['per_seed'], 4).tolist()}; 95% interval over {r['over']}. Below 1: the fan-in allocation of the FLOPs helps beyond the FLOP cut itself")
+    out['uniform'] = dict(ppl=up, ppl_ci=up_ci, ppl_per_seed=ppl_seeds['uniform'].tolist(), **tm['uniform'], **u)
+    out['unigram_ppl'], out['unigram_ppl_train_fitted'] = uni
+    out['config'] = dict(strength=S['strength'], tokens=tokens, seeds=seeds, timing=T, sweep=list(S['sweep']),
+                         widths={k: m.config.intermediate_sizes for k, m in first.items()},
+                         heads={k: m.config.heads_per_layer()[0] for k, m in first.items()}, kv_heads={k: m.config.heads_per_layer()[1] for k, m in first.items()})
     res.config['cascade'] = out['config']
     for n in cascade_notes(out, smoke): res.note(n)
     res.figure('cascadeformer', lambda: cascade_figure(out))
     return out
+
 
 # %% ../../nbs/gfa/15_cascadeformer.ipynb #04b6b871
 def cascade_notes(out: dict, smoke: bool = False) -> list[str]:
@@ -341,21 +455,38 @@ def cascade_notes(out: dict, smoke: bool = False) -> list[str]:
     if smoke: return []
     c, u, notes = out['cascade'], out['uniform'], []
     flat = [k for k in ('latency_ratio', 'throughput_ratio', 'prefill_ratio') if c[k + '_iqr'][0] <= 1 <= c[k + '_iqr'][1]]
-    txt = (f"CascadeFormer timing on this CPU (shared with other jobs; one thread): decode {u['decode_s'] * 1e3:.2f} ms/token for uniform at batch 1, "
-           f"latency ratio {c['latency_ratio']:.3f} (IQR {np.round(c['latency_ratio_iqr'], 3).tolist()}), throughput ratio {c['throughput_ratio']:.3f} "
-           f"(IQR {np.round(c['throughput_ratio_iqr'], 3).tolist()}), prefill ratio {c['prefill_ratio']:.3f}, at {c['flops_ratio']:.3f}x the FLOPs and "
-           f"{c['kv_cache_ratio']:.3f}x the KV cache per token.")
+    txt = (f"CascadeFormer timing on this CPU in per-thread CPU time (one torch thread, so other jobs on the machine do not enter it): decode "
+           f"{u['decode_s'] * 1e3:.2f} ms/token for uniform at batch 1, latency ratio {c['latency_ratio']:.3f} (IQR {np.round(c['latency_ratio_iqr'], 3).tolist()}), "
+           f"throughput ratio {c['throughput_ratio']:.3f} (IQR {np.round(c['throughput_ratio_iqr'], 3).tolist()}), prefill ratio {c['prefill_ratio']:.3f}, "
+           f"at {c['flops_ratio_analytic']:.3f}x the analytic FLOPs and {c['kv_cache_ratio']:.3f}x the KV cache per token.")
     if flat: txt += (f" The interquartile range of {', '.join(flat)} holds 1: at this size per-layer overhead (kernel launches, Python) "
                      "dominates the matmuls, so this run does not separate the tapered model from uniform there.")
     txt += (f" Against the paper's -8.6% latency / +9.4% throughput (model sizes not given in the abstract): {100 * (c['latency_ratio'] - 1):+.1f}% / "
             f"{100 * (c['throughput_ratio'] - 1):+.1f}% here, with the same layer count (batch-1 decode at this size is bound by per-layer overhead, "
-            "so fewer FLOPs show more in batched decode than in latency). The interquartile ranges are over paired rounds within this run; "
-            "repeated runs on this shared CPU move the ratios by a few percent with the machine's load.")
+            "so fewer FLOPs show more in batched decode than in latency).")
+    if 'narrow' in out and 'throughput_ratio' in out['narrow']:
+        n_ = out['narrow']
+        txt += (f" The FLOP-matched uniformly narrow control: latency {n_['latency_ratio']:.3f}, throughput {n_['throughput_ratio']:.3f} of uniform; "
+                "what a taper saves in time any model with its FLOPs saves too.")
     notes.append(txt)
-    notes.append(f"CascadeFormer perplexity: one training seed per architecture (~{out['config']['tokens'] // 1000}k tokens each), so the ratio's interval "
-                 f"covers evaluation rows only: tapered {c['ppl_ratio']:.3f} {np.round(c['ppl_ratio_ci'], 3).tolist()}, equal-parameter taper "
-                 f"{out['cascade_equal_params']['ppl_ratio']:.3f}, OpenELM {out['openelm']['ppl_ratio']:.3f}, MobileLLM {out['mobilellm']['ppl_ratio']:.3f}; "
-                 "seed-to-seed spread of the uniform model is not measured here")
+    uni, uf = out['unigram_ppl'], out['unigram_ppl_train_fitted']
+    k_ = out['config']['seeds']
+    ppl_txt = (f"CascadeFormer perplexity over {len(k_)} training seed(s) ({out['config']['tokens'] // 1000}k tokens each): uniform {u['ppl']:.1f} "
+               f"(per seed {np.round(u['ppl_per_seed'], 1).tolist()}) against a unigram level of {uni:.1f} (the evaluation text's own unigram entropy"
+               + (f"; {uf:.1f} fitted to the training rows" if uf else '') + f"), so the models learned their data ({u['ppl'] / uni:.2f}x unigram). "
+               f"Tapered/uniform {c['ppl_ratio']:.3f} {np.round(c['ppl_ratio_ci'], 3).tolist()} (per seed {np.round(c['ppl_ratio_per_seed'], 3).tolist()})")
+    if 'control' in out:
+        r = out['control']
+        ppl_txt += (f"; tapered/FLOP-matched narrow control {r['ratio']:.3f} {np.round(r['ci'], 3).tolist()} (per seed {np.round(r['per_seed'], 3).tolist()}): "
+                    + ("the taper beats uniform narrowing at its FLOPs" if r['ci'][1] < 1 else "worse than narrowing every block uniformly to the same FLOPs" if r['ci'][0] > 1 else
+                       "not separated from narrowing every block uniformly to the same FLOPs, so this run cannot credit the fan-in profile beyond the FLOP cut"))
+    ones = [f"{k} {out[k]['ppl_ratio']:.3f}" for k in ('wnw', 'cascade_equal_params', 'openelm', 'mobilellm') if k in out and out[k]['n_seeds'] == 1]
+    more = [f"{k} {out[k]['ppl_ratio']:.3f} {np.round(out[k]['ppl_ratio_ci'], 3).tolist()}" for k in ('wnw', 'cascade_equal_params', 'openelm', 'mobilellm') if k in out and out[k]['n_seeds'] > 1]
+    sw = [f"strength {k[len('cascade_s'):]}: {out[k]['ppl_ratio']:.3f} at {out[k]['flops_ratio_analytic']:.3f}x FLOPs" for k in out if k.startswith('cascade_s')]
+    if more: ppl_txt += '; ' + ', '.join(more)
+    if ones: ppl_txt += '; one seed each (intervals over evaluation rows only): ' + ', '.join(ones)
+    if sw: ppl_txt += f"; taper sweep (seed {k_[0]}; strength 0 is uniform, 0.5 the taper {out['cascade']['ppl_ratio_per_seed'][0]:.3f}): " + ', '.join(sw)
+    notes.append(ppl_txt)
     return notes
 
 def cascade_figure(out: dict):

@@ -13,13 +13,14 @@ from tqdm.auto import tqdm
 from ..core.cache import cached, config_hash, rows_key, source_key
 from ..core.data import copy_task
 from ..core.guards import fork_rng, model_device
+from ..core.models import decoder_layers
 from ..core.results import Results, check_scale, new_figure
 from ..core.scales import ARCHITECTURES, QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_text, quiet, run_device, run_dtype, show_progress, smoke_config, stage, scale_preset
 from ..core.tokenizer import train_tokenizer
 from ..core.train import evaluate_loss, TrainConfig, token_chunks
 from .theory import fanin
 from .tracking import tracked_lm, task_lm, gfa_config, GFA_TINY, GFA_TRAIN, GFA_LM_TRAIN, GFA_TASK, block_scores, lm_rows, mixed_lm_rows, unigram_entropy
-from .importance import ablation_importance, correlations_over_seeds, row_losses, bootstrap_ci, rank_correlation
+from .importance import ablation_importance, correlations_over_seeds, row_losses, bootstrap_ci, rank_correlation, skip_layers
 from .pruning import PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability, stability_ci
 from .resnet import resnet_study
 from .cascadeformer import cascade_study
@@ -29,7 +30,8 @@ from .interventions import intervention_configs, late_share, UpdateNorms, applic
 # %% auto #0
 __all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'READING', 'preset', 'run_config',
            'text_rows', 'answer_token_accuracy', 'task_batch', 'task_accuracy', 'cached_eval', 'prune_sweep',
-           'ppl_stat', 'verdict', 'mean_ranks', 'app_importance', 'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
+           'ppl_stat', 'bootstrap_p', 'holm', 'verdict', 'mean_ranks', 'app_importance', 'block_importance',
+           'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
 
 # %% ../../nbs/gfa/19_experiments.ipynb #3fb09762
 PRESETS = {
@@ -164,6 +166,26 @@ def ppl_stat(a):
     "Mean over seeds of exp(mean row loss): per-row losses [..., S, N] -> [...]."
     return np.exp(a.mean(-1)).mean(-1)
 
+def bootstrap_p(stat, *arrays, n_boot: int = 2000, seed: int = 0) -> float:
+    "Two-sided bootstrap p-value of `stat` = 0 over the crossed seed-and-row resamples of `bootstrap_ci`: twice the smaller share of draws on one side of 0."
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    S, N = arrays[0].shape[:2]
+    rng = np.random.default_rng(seed)
+    si, ri = rng.integers(S, size=(n_boot, S)), rng.integers(N, size=(n_boot, N))
+    d = np.asarray(stat(*[a[si[:, :, None], ri[:, None, :]] for a in arrays]), dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if not len(d): raise ValueError("every bootstrap draw of the statistic is nan")
+    return float(min(1.0, 2 * (min((d <= 0).sum(), (d >= 0).sum()) + 1) / (len(d) + 1)))
+
+def holm(p) -> list[float]:
+    "Holm's step-down adjusted p-values (family-wise error over all of `p`), in the order given."
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 1 or not len(p) or np.any((p < 0) | (p > 1)): raise ValueError(f"need a non-empty list of p-values in [0, 1], got {p}")
+    o = np.argsort(p, kind='stable')
+    adj = np.maximum.accumulate(np.minimum(1.0, (len(p) - np.arange(len(p))) * p[o]))
+    out = np.empty(len(p)); out[o] = adj
+    return out.tolist()
+
 def verdict(lo: float, hi: float) -> str:
     "'better' if an interval of (CascadeFlow - other) perplexity lies below 0, 'worse' above, else 'tie'."
     return 'better' if hi < 0 else 'worse' if lo > 0 else 'tie'
@@ -198,6 +220,16 @@ def app_importance(model, ev) -> dict:
     "`application_importance` of `model` on `ev` as arrays, cached by the model's weights."
     r = cached_eval('application_importance', model, dict(ev=ev),
                     lambda: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in application_importance(model, ev).items()})
+    return dict(apps=[tuple(a) for a in r['apps']], base=np.array(r['base']), delta=np.array(r['delta']))
+
+def block_importance(model, ev) -> dict:
+    "Per-row loss increase `[N, L]` when each block is skipped whole (every application of a repeated block), cached by the model's weights."
+    def measure():
+        base = row_losses(model, ev); d = []
+        for i in range(len(decoder_layers(model))):
+            with skip_layers(model, [i]): d.append(row_losses(model, ev) - base)
+        return dict(apps=[(i, 0) for i in range(len(d))], base=base.tolist(), delta=np.stack(d, 1).tolist())
+    r = cached_eval('block_importance', model, dict(ev=ev), measure)
     return dict(apps=[tuple(a) for a in r['apps']], base=np.array(r['base']), delta=np.array(r['delta']))
 
 def _rho_ci(per_seed) -> list|None:
@@ -268,19 +300,28 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
     for k in ks:
         for meth in PRUNE_METHODS:
             _add_ci(res, f'prune_ppl_k{k}_{meth}', bootstrap_ci(ppl_stat, L[meth][k], **boot), 'ppl', n=S, note=f"mean over {S} seeds; removed {sw['removed'][meth][k]}", ci_note=rows_note)
-    verdicts, acc_verdicts = {}, {}
+    verdicts, acc_verdicts, holm_p = {}, {}, {}
     strongest = {k: min((m for m in PRUNE_METHODS[1:] if m != 'random'), key=lambda m: float(np.mean(sw['ppl'][m][k]))) for k in vs_ks}   # the claim's row: the best heuristic
+    fam = [(m, k) for k in vs_ks for m in PRUNE_METHODS[1:]]                     # the family of comparisons the claim is read from
+    diff = lambda a, b: ppl_stat(a) - ppl_stat(b)
+    adj = dict(zip(fam, holm([bootstrap_p(diff, L['cascadeflow'][k], L[m][k], **boot) for m, k in fam])))
+    lvl = 1 - 0.05 / len(fam)                                                       # Bonferroni: family-wise 95% intervals for the claim rows
+    fw_note = f'family-wise 95% interval (Bonferroni, level {lvl:.4f}, over the {len(fam)} comparisons of CascadeFlow with the other methods at k = {vs_ks}); {rows_note}'
     for k in vs_ks:
         for meth in PRUNE_METHODS[1:]:
-            d = bootstrap_ci(lambda a, b: ppl_stat(a) - ppl_stat(b), L['cascadeflow'][k], L[meth][k], **boot)
+            d = bootstrap_ci(diff, L['cascadeflow'][k], L[meth][k], **boot)
             same = sum(a == b for a, b in zip(sw['removed']['cascadeflow'][k], sw['removed'][meth][k]))
-            verdicts[meth, k] = verdict(d[1], d[2])
+            verdicts[meth, k] = 'tie' if adj[meth, k] >= 0.05 else 'better' if d[0] < 0 else 'worse'
+            holm_p[meth, k] = adj[meth, k]
             res.add(f'cascadeflow_vs_{meth}_k{k}', verdicts[meth, k],
-                    note=f'CascadeFlow - {meth} perplexity {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] (paired, {rows_note}); the same blocks removed on {same}/{S} seeds')
+                    note=f'CascadeFlow - {meth} perplexity {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] (paired, unadjusted 95%, {rows_note}); Holm-adjusted p {adj[meth, k]:.3f} '
+                         f'over {len(fam)} comparisons (the verdict: better/worse only where it is below 0.05); the same blocks removed on {same}/{S} seeds')
+            res.add(f'cascadeflow_vs_{meth}_k{k}_holm_p', adj[meth, k], note='two-sided bootstrap p-value of the paired perplexity difference, Holm-adjusted')
             claimed = meth != 'random'
-            _add_ci(res, f'cascadeflow_minus_{meth}_ppl_k{k}', d, 'ppl', claim=STATED['prune_ppl'] if claimed else None, expect=READING['prune_ppl'] if claimed else None,
-                    primary=claimed and k == vs_ks[0] and meth == strongest[k], ci_note=rows_note, n=S,
-                    note=f'paired difference; the claim is checked against the strongest heuristic by perplexity at k={vs_ks[0]} ({strongest[vs_ks[0]]})')
+            dfw = bootstrap_ci(diff, L['cascadeflow'][k], L[meth][k], n_boot=8000, level=lvl, seed=boot['seed'])
+            _add_ci(res, f'cascadeflow_minus_{meth}_ppl_k{k}', dfw, 'ppl', claim=STATED['prune_ppl'] if claimed else None, expect=READING['prune_ppl'] if claimed else None,
+                    primary=claimed and k == vs_ks[0] and meth == strongest[k], ci_note=fw_note, n=S,
+                    note=f'paired difference; {fw_note}; the claim is checked against the strongest heuristic by perplexity at k={vs_ks[0]} ({strongest[vs_ks[0]]})')
     mean = lambda a: a.mean((-1, -2))
     acc0 = np.stack([task_accuracy(m, task) for m in models])
     a0 = bootstrap_ci(mean, acc0, **boot)
@@ -302,12 +343,12 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
             _add_ci(res, f'rank_stability_kendall_{meth}', stability_ci(sw['rankings'][meth], **boot), n=S, claim=STATED['prune_stability'] if meth == 'cascadeflow' else None,
                     note=note, ci_note='bootstrap over seeds (pairs of different seeds)')
     _ckpt_stability(res, stats, sw, models, ev, vs_ks, boot)
-    return dict(sw, base_ppl=base[0], copy_acc_k0=a0[0], verdicts=verdicts, acc_verdicts=acc_verdicts, vs_ks=vs_ks)
+    return dict(sw, base_ppl=base[0], copy_acc_k0=a0[0], verdicts=verdicts, acc_verdicts=acc_verdicts, vs_ks=vs_ks, holm_p=holm_p, n_tests=len(fam))
 
 # %% ../../nbs/gfa/19_experiments.ipynb #c8ffe6f4
 def _cascade(res, mcfg, cfg, models, calib, ev, P, tk, **kw) -> dict:
     "CascadeFormer (heads + FFN tapered) and its anchors at the same training tokens, then deep supervision measured; `kw`: tok, train_rows, seed, smoke, bars, device, dtype of the run."
-    stage('gfa: CascadeFormer vs uniform, the equal-parameter taper, OpenELM and MobileLLM (5 architectures, same training tokens)')
+    stage('gfa: CascadeFormer vs uniform and its FLOP-matched narrow control over training seeds, wide-narrow-wide, a taper sweep (the seed models\' recipe and tokens)')
     if P.get('architecture'):   # --model: say exactly which studies it reaches
         m = P['model']
         blocks = '' if mcfg.model_type == 'qwen3' else f', on Qwen3 blocks at the {mcfg.model_type} model\'s sizes'
@@ -315,7 +356,7 @@ def _cascade(res, mcfg, cfg, models, calib, ev, P, tk, **kw) -> dict:
                  f"on the model itself; LayerNorm scaling and repetition{blocks}); the CascadeFormer comparison and the deep-supervision study "
                  f"train GFA's own Qwen3-block stack at the preset sizes ({m['num_hidden_layers']} blocks of width {m['hidden_size']}) whatever --model names")
     args, opts = (kw['tok'], kw['train_rows'], ev, kw['seed']), {k: kw[k] for k in ('smoke', 'bars', 'device', 'dtype')}
-    cc = cascade_study(res, P, *args, **opts)
+    cc = cascade_study(res, P, kw['tok'], kw['study']['train_rows'], ev, kw['seed'], train_fn=kw['study']['train_fn'], uniform=kw['study']['uniform'], **opts)
     stage('gfa: deep supervision (a loss head after every block) vs top-only twins')
     ds = deep_supervision_study(res, P, *args, **opts)
     return dict(cc=cc, ds=ds)
@@ -345,7 +386,9 @@ def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, 
     for name, (c, cbs) in intervention_configs(mcfg).items():
         trained = [train_lm(c, s, cbs) for s in seeds[:n]]
         ia = [app_importance(t[0], ev) for t in trained]
-        idl, iapps = np.stack([a['delta'] for a in ia]), ia[0]['apps']
+        shared = any(getattr(b, 'repeats', 1) > 1 for b in decoder_layers(trained[0][0]))      # weight-shared repetition: skip whole blocks,
+        ib = [block_importance(t[0], ev) for t in trained] if shared else ia                 # as the baseline's blocks are skipped
+        idl, iapps = np.stack([a['delta'] for a in ib]), ib[0]['apps']
         vloss = float(np.mean([a['base'].mean() for a in ia]))
         if not np.isfinite(frac):
             ratios[name] = float('nan')
@@ -354,9 +397,14 @@ def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, 
         r = share_ratio_ci(bd, bapps, idl, iapps, L, frac, seed=seeds[0])
         ratios[name], cis[name] = r['ratio'], r['ratio_ci']
         extra = ''
-        if len(iapps) > L:
-            late = [j for j, (i, _) in enumerate(iapps) if i >= L - max(1, int(round(L * frac)))]
-            extra = f"; per-application Δloss of the late blocks {np.round(idl.mean((0, 1))[late], 3).tolist()} ({[iapps[j] for j in late]})"
+        if shared:
+            adl, aapps = np.stack([a['delta'] for a in ia]), ia[0]['apps']
+            late = [j for j, (i, _) in enumerate(aapps) if i >= L - max(1, int(round(L * frac)))]
+            ra = share_ratio_ci(bd, bapps, adl, aapps, L, frac, seed=seeds[0])
+            res.add(f'{name}_late_importance_ratio_per_application', ra['ratio'], interval=ra['ratio_ci'], n=n,
+                    note='the same ratio with each of the weight-shared applications skipped alone (the other still runs): not a block removed')
+            extra = (f"; blocks skipped whole (every application); skipping one application at a time gives {ra['ratio']:.3f}, "
+                     f"per-application Δloss of the late blocks {np.round(adl.mean((0, 1))[late], 3).tolist()} ({[aapps[j] for j in late]})")
         res.add(f'{name}_late_importance_ratio', r['ratio'], claim=STATED.get(name), expect=READING.get(name), interval=r['ratio_ci'], n=n,   # the rows resampled are not replications of the training
                 note=f"share of importance in the last {frac:.0%} of blocks, {r['intervention']:.3f} vs baseline {r['base']:.3f}, importance per application; "
                      f"eval loss {vloss:.3f} vs baseline {float(np.mean([a['base'].mean() for a in base_apps[:n]])):.3f}{extra}")
@@ -374,16 +422,17 @@ def scale_notes(sw: dict, ks, ci: dict, n_seeds: int, smoke: bool = False) -> li
     if smoke: return ['smoke run: a 2-layer model trained for a handful of steps on CPU checks the small/full code path; '
                       'its numbers carry none of the paper claims']
     notes, v = [], sw['verdicts']
+    dense = f"unpruned perplexity {sw['base_ppl']:.1f} (the number every pruned model is read against); " if 'base_ppl' in sw else ''
     by = {x: sorted({m for (m, k), y in v.items() if y == x and m != 'random'}) for x in ('better', 'worse', 'tie')}
     ks_ = sorted({k for _, k in v})
     if v and all(y == 'tie' for (m, _), y in v.items() if m != 'random'):
-        notes.append(f"pruning: at k = {ks_} CascadeFlow's perplexity is inside the paired 95% interval of every other heuristic over {n_seeds} seeds; "
-                     "this run cannot carry 'outperforms standard heuristics on perplexity' either way")
+        notes.append(f"pruning: {dense}at k = {ks_} CascadeFlow's perplexity is not separated from any other heuristic over {n_seeds} seeds; "
+                     f"this run cannot carry 'outperforms standard heuristics on perplexity' either way (Holm-adjusted over {sw.get('n_tests', len(v))} comparisons)")
     elif v:
         per = '; '.join(f"k={k}: better than {[m for (m, kk), y in v.items() if kk == k and y == 'better'] or 'none'}, "
                         f"worse than {[m for (m, kk), y in v.items() if kk == k and y == 'worse'] or 'none'}, "
                         f"tied with {[m for (m, kk), y in v.items() if kk == k and y == 'tie'] or 'none'}" for k in ks_)
-        notes.append(f'pruning (paired 95% intervals over {n_seeds} seeds and evaluation rows): CascadeFlow is {per}')
+        notes.append(f"pruning (paired bootstrap over {n_seeds} seeds and evaluation rows, Holm-adjusted over {sw.get('n_tests', len(v))} comparisons): {dense}CascadeFlow is {per}")
     if sw.get('copy_acc_k0', 1.0) < 0.5:
         notes.append(f"downstream: the unpruned models score {sw['copy_acc_k0']:.3f} on the copy task (< 0.5), so pruned-model accuracies "
                      "cannot carry 'stays competitive on downstream accuracy'")
@@ -457,7 +506,9 @@ def _run(scale, seed, out, smoke, model, data, P, device, dtype, verbose) -> Pat
     tk = dict(device=device, dtype=dtype, progress=bars, snapshot_every=max(1, cfg.steps // 3))
     if scale != 'tiny': tk.update(rows=(st_['tr'], ev[:cfg.eval_rows]), data=data or 'embedded')
     lm_train_rows = lm_rows(seq_len=cfg.seq_len, n_train=cfg.steps * cfg.batch_size)[0] if scale == 'tiny' else st_['tr']
-    cc = _cascade(res, mcfg, cfg, models, calib, ev, P, tk, tok=tok, train_rows=lm_train_rows, seed=seed, smoke=smoke, bars=bars, device=device, dtype=dtype)
+    study = dict(train_rows=st_['tr'], train_fn=lambda c, s: st_['train_lm'](c, s, [UpdateNorms()]),   # the seed models' recipe, rows and callbacks
+                 uniform=[(t[0], t[3]) for t in trained] if model is None else None)          # they are its uniform models (GFA's own stack)
+    cc = _cascade(res, mcfg, cfg, models, calib, ev, P, tk, tok=tok, train_rows=lm_train_rows, seed=seed, smoke=smoke, bars=bars, device=device, dtype=dtype, study=study)
     ci = _interventions(res, mcfg, st_['train_lm'], im['apps'], hists, stats, ev, seeds, P)
     for n in scale_notes(sw, ks, ci, len(seeds), smoke): res.note(n)
     if P.get('quick'): res.note(QUICK_NOTE)
