@@ -93,6 +93,7 @@ class CondNet(nn.Module):
         self.mask = nn.Parameter(torch.zeros(d))
         self.layers = nn.ModuleList(CondLayer(d, heads, kv_heads, head_dim, inter, theta) for _ in range(layers))
         self.norm = RMSNorm(d)
+        self.offset = 0     # leading block outputs that draft nothing (a DFlash checkpoint: 1, its first output sits on the known token)
 
     def context(self, feats, pos) -> list:
         "Per layer, (keys, values) of target features feats [b, T, n_feat * d] at positions pos [b, T]."
@@ -134,7 +135,7 @@ class ConditionedBlockDrafter(Drafter):
         if net.d != target.config.get_text_config(decoder=True).hidden_size:
             raise ValueError(f"the net's width {net.d} differs from the target's hidden size")
         self.net = net.to(device=model_device(target), dtype=dtype or next(net.parameters()).dtype).eval()
-        self.target, self.target_layers, self.block = target, layers, net.block
+        self.target, self.target_layers, self.block = target, layers, net.block - getattr(net, 'offset', 0)
         self.embed, self.head, self.vocab_size = target.get_input_embeddings(), target.get_output_embeddings(), target.config.vocab_size
         self.reset()
 
@@ -175,11 +176,11 @@ class ConditionedBlockDrafter(Drafter):
 
     @torch.no_grad()
     def marginals(self, ids: torch.Tensor) -> torch.Tensor:
-        "Log-probabilities [B, V] (float32, on the target's device) of the next B tokens after `ids`."
+        "Log-probabilities [B, V] (float32, on the target's device) of the next B = `self.block` tokens after `ids`."
         ids = committed_ids(ids, self.vocab_size)
         ctx, n = self._context(ids), len(ids) - 1
         x = self.net.inputs(self.embed, to_model(ids[-1:], self.target))
-        h = self.net(x, self._dev(torch.arange(n, n + self.block))[None], ctx)
+        h = self.net(x, self._dev(torch.arange(n, n + self.net.block))[None], ctx)[:, getattr(self.net, 'offset', 0):]
         return self.head(h.to(self.head.weight.dtype))[0, :, :self.vocab_size].float().log_softmax(-1)
 
     def draft(self, ids: torch.Tensor) -> DraftTree:
