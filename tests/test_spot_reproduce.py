@@ -24,8 +24,18 @@ def test_contract(tmp_path):
         assert m[f"decode_ms_dense_{m[f'dense_path_L{L}']['value']}_L{L}"]['value'] == fastest          # the baseline is the fastest dense path
         for p in ('', '_vs_twilight_quest', '_vs_twilight_full_scan'): assert 0 < m[f'traffic_fraction{p}_L{L}']['value'] <= (1 if not p or (L >= 65536 and 'quest' in p) else math.inf)   # the full scan: compute-bound on a CPU
     assert 131072 in TINY['timing_lengths']
-    lo, hi = m['acc_gain_trained_vs_untrained_selector']['interval']
-    assert lo <= m['acc_gain_trained_vs_untrained_selector']['value'] <= hi
+    for g in ('acc_gain_trained_vs_untrained_selector', 'acc_gain_trained_vs_untrained_selector_retrieval', 'distractor_gap_oracle_vs_untrained_selector'):
+        lo, hi = m[g]['interval']
+        assert lo <= m[g]['value'] <= hi, g
+    # the distractor task: every method at the budget (top-p ones calibrated), recall of the dense top-p sets
+    for n in methods + ('oracle_topp',):
+        assert abs(m[f'distractor_mean_keys_{n}']['value'] - TINY['budget']) <= 1.0, n
+        lo, hi = m[f'distractor_acc_{n}']['interval']
+        assert lo <= m[f'distractor_acc_{n}']['value'] <= hi and m[f'distractor_acc_{n}']['n'] == TINY['distractor']['n']
+        for p in (50, 80, 90, 95):
+            assert 0 <= m[f'distractor_recall_top_p{p}_{n}']['value'] <= 1 and (n == 'oracle_topp' or 0 <= m[f'recall_top_p{p}_{n}']['value'] <= 1)
+    assert m['distractor_mass_recall_oracle']['value'] >= m['distractor_mass_recall_spot_topk']['value'] - 1e-6
+    assert m['acc_gain_trained_vs_untrained_selector']['expect'] == '> 0' and m['acc_gain_trained_vs_untrained_selector']['claim']
     for f in ('int4', 'mxfp4', 'nvfp4'):
         assert 3.4 < m[f'selector_cache_compression_{f}']['value'] < 3.8 and f'acc_delta_quantized_{f}_ci' in m
     assert m['base_weights_unchanged']['value'] is True
@@ -43,6 +53,7 @@ def test_contract(tmp_path):
     assert m['passkey_acc_spot_topk_x1']['claim'] is None and m['passkey_acc_spot_topk_x1']['interval'] == m['passkey_acc_spot_topk_x1_ci']['value']
     v = {x['metric']: x for x in r['verdicts']}                                  # each claim paired with the row measured as the paper does
     assert 'decode_speedup_vs_twilight_quest_L131072' in v and 'decode_speedup_vs_twilight_full_scan_L131072' not in v
+    assert 'acc_gain_trained_vs_untrained_selector' in v                           # the verdict rule decides whether distillation mattered
     weak = [n for n, x in m.items() if '_acc_dense_x' in n and not n.endswith('_ci') and x['value'] < 0.9]
     assert not weak, weak                                                         # the shipped base retrieves at every length
     assert any('fewer than 90%' in n for n in r['notes']) == bool(weak)

@@ -14,8 +14,8 @@ from ..core.guards import check_token_ids
 from .selector import AttentionEstimator, SpotSelector, kl_loss, capture, group_mean, distill
 
 # %% auto #0
-__all__ = ['oracle_scorer', 'quest_scorer', 'twilight_scorer', 'twilight_quest_scorer', 'LightningIndexer', 'BlockGate',
-           'estimator_scorer', 'selection_metrics']
+__all__ = ['RECALL_PS', 'oracle_scorer', 'quest_scorer', 'twilight_scorer', 'twilight_quest_scorer', 'LightningIndexer',
+           'BlockGate', 'estimator_scorer', 'top_p_recall', 'selection_metrics']
 
 # %% ../../nbs/spot/25_baselines.ipynb #6e20a6d7
 def _group_logits(q, k, scale=None):
@@ -134,9 +134,21 @@ class estimator_scorer:
     def __call__(self, layer, q, k): return self.est.logits(layer, q, k)
 
 # %% ../../nbs/spot/25_baselines.ipynb #a1117907
+RECALL_PS = (0.5, 0.8, 0.9, 0.95)   # the dense top-p sets whose recall is reported
+
+def top_p_recall(p: torch.Tensor, idx: torch.Tensor, ok: torch.Tensor, top_p: float) -> torch.Tensor:
+    "Fraction [..., Tq] of the dense top-p set of `p` [..., Tq, Tk] (the fewest keys holding mass ≥ `top_p`) that the selection (`idx`, `ok`) keeps."
+    if not (isinstance(top_p, (int, float)) and not isinstance(top_p, bool) and 0 < top_p <= 1): raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if idx.shape != ok.shape or idx.shape[:-1] != p.shape[:-1]: raise ValueError(f"idx and ok must be [..., Tq, K] over p's [..., Tq, Tk], got {list(idx.shape)}, {list(ok.shape)}, {list(p.shape)}")
+    srt, order = p.float().sort(-1, descending=True)
+    before = srt.cumsum(-1) - srt                                       # mass of the keys ranked above each key
+    in_set = torch.zeros_like(srt, dtype=torch.bool).scatter(-1, order, before < top_p * srt.sum(-1, keepdim=True) - 1e-12)
+    kept = torch.zeros_like(in_set).scatter(-1, idx, ok)                # (a padded slot repeats a kept key or is not ok)
+    return (in_set & kept).sum(-1) / in_set.sum(-1).clamp(min=1)
+
 @torch.no_grad()
 def selection_metrics(model, rows: torch.Tensor, methods: dict, n_queries: int = 16) -> dict:
-    "{method: dict(mass_recall, output_error, budget [layers, Hkv])} on the last `n_queries` positions of `rows`."
+    "{method: dict(mass_recall, top_p_recall {p: recall of the dense top-p set}, output_error, budget [layers, Hkv])} on the last `n_queries` positions of `rows`."
     for name, method in methods.items():
         if not callable(method): raise TypeError(f"method {name!r} must be callable (layer, q, k, q_pos) -> (idx, ok)")
         est = getattr(getattr(method, 'scorer', None), 'estimator', None)
@@ -147,17 +159,19 @@ def selection_metrics(model, rows: torch.Tensor, methods: dict, n_queries: int =
     n_kv = model.config.num_key_value_heads
     out = {}
     for name, method in methods.items():
-        rec_l, err_l, bud_l = [], [], []
+        rec_l, err_l, bud_l, tp_l = [], [], [], {tp: [] for tp in RECALL_PS}
         for layer, (q, k, v, p) in enumerate(recs):
             Tk = k.shape[2]
             qq, q_pos = q, torch.arange(Tk - n_queries, Tk, device=k.device)     # capture kept the last n_queries
             idx, ok = method(layer, qq, k, q_pos)
             pbar = group_mean(p, n_kv)
             rec_l.append(mass_recall(pbar, idx, ok).mean((0, 2)))                     # [Hkv]
+            for tp in RECALL_PS: tp_l[tp].append(top_p_recall(pbar, idx, ok, tp).mean())
             dense = p @ v.float().repeat_interleave(q.shape[1] // n_kv, 1)   # fp32 reference
             sp = sparse_attention(qq.float(), k.float(), v.float(), idx, ok)
             err_l.append(((sp - dense).norm(dim=-1) / dense.norm(dim=-1)).mean())
             bud_l.append(ok.float().sum(-1).mean((0, 2)))
-        out[name] = dict(mass_recall=torch.stack(rec_l).mean().item(), output_error=torch.stack(err_l).mean().item(),
+        out[name] = dict(mass_recall=torch.stack(rec_l).mean().item(), top_p_recall={tp: torch.stack(v).mean().item() for tp, v in tp_l.items()},
+                         output_error=torch.stack(err_l).mean().item(),
                          budget=torch.stack(bud_l).tolist(), mean_budget=torch.stack(bud_l).mean().item())
     return out

@@ -21,14 +21,14 @@ from .selector import (SpotSelector, retrieval_lm, retrieval_prompts, RETRIEVAL_
                                     weights_fingerprint, same_weights, distill_rows, group_mean)
 from .integration import SelectorScorer, TopK, TopP, generate_sparse, sparse
 from .baselines import (oracle_scorer, quest_scorer, twilight_scorer, twilight_quest_scorer, LightningIndexer, BlockGate,
-                                     estimator_scorer, selection_metrics)
+                                     estimator_scorer, selection_metrics, RECALL_PS)
 
 # %% auto #0
 __all__ = ['DECODE_PATHS', 'TINY', 'SMALL', 'FULL', 'QUICK', 'ACC_MARGIN', 'GUARD_TWILIGHT_FROM', 'traffic_limit', 'decode_bytes',
            'dense_decode_paths', 'decode_benchmark', 'benchmark_table', 'bench_main', 'generate_benchmark', 'crossover',
            'generate_table', 'passkey_prompts', 'passkey_eval', 'agreement', 'wilson_ci', 'prefill', 'answer_match',
            'dense_agreement', 'calibrate_top_p', 'scale_config', 'untrained_like', 'methods_for', 'reproduce',
-           'prompt_rows', 'heldout_kl', 'paired_gap_ci', 'e2e_traffic_limit']
+           'prompt_rows', 'heldout_kls', 'heldout_kl', 'paired_gap_ci', 'distractor_methods', 'e2e_traffic_limit']
 
 # %% ../../nbs/spot/29_experiments.ipynb #75e34e87
 def traffic_limit(L: int, k: int = 2048, D: int = 128, key_dim: int = 32, fmt: str = 'int4') -> float:
@@ -354,20 +354,24 @@ def calibrate_top_p(model, make, ids, answers, keys: float, lo: float = 0.05, hi
 # %% ../../nbs/spot/29_experiments.ipynb #d21d05f3
 TINY = dict(L_train=64, n_pairs=8, budget=8, n_sink=1, n_recent=2, p=0.6, p_kmax=32, twilight_p=0.85, page=4, n_prompts=100, n_calib=16,
             multipliers=(1, 2, 4, 8), distill_steps=400, distill_rows=512, distill_queries=None, batch_size=8, timing_lengths=(16384, 32768, 65536, 131072),
-            timing_k=2048, timing_rounds=5, e2e_lengths=(512, 2048), e2e_tokens=8, e2e_rounds=3, new_tokens=6, metric_len=512, metric_rows=8, metric_queries=32, kl_rows=64)
+            timing_k=2048, timing_rounds=5, e2e_lengths=(512, 2048), e2e_tokens=8, e2e_rounds=3, new_tokens=6, metric_len=512, metric_rows=8, metric_queries=32, kl_rows=64,
+            distractor=dict(n_keys=16, L=768, n=64, n_calib=8, calib_iters=6, metric_rows=4, metric_queries=8))   # 16 key-value needles at 12x the training length
 SMALL = dict(model='Qwen/Qwen3-0.6B', L_train=1024, n_pairs=16, budget=128, n_sink=4, n_recent=64, p=0.9, p_kmax=512, twilight_p=0.85,
              page=16, n_prompts=20, n_calib=8, multipliers=(1, 2, 4, 8), distill_steps=300, distill_rows=512, distill_queries=256,
              batch_size=4, lr=2e-2, baseline_lr=1e-2, timing_lengths=(4096, 16384, 65536, 131072), timing_k=2048,
              e2e_lengths=(4096, 16384, 65536), e2e_tokens=16, e2e_rounds=3,
-             new_tokens=8, metric_len=4096, metric_rows=8, metric_queries=64, kl_rows=16)
+             new_tokens=8, metric_len=4096, metric_rows=8, metric_queries=64, kl_rows=16,
+             distractor=dict(n_keys=64, L=8192, n=20, n_calib=4, calib_iters=6, metric_rows=2, metric_queries=16))
 FULL = dict(SMALL, model='Qwen/Qwen3-4B', L_train=4096,          # paper: Qwen3 4B-32B, trained at 16K, evaluated to 128K
             budget=512, n_recent=128, p_kmax=2048, n_prompts=50, distill_steps=1000, distill_queries=512, batch_size=2,
             metric_len=16384, metric_rows=4, metric_queries=128, kl_rows=8)
 _SMOKE = dict(L_train=64, budget=8, n_sink=1, n_recent=2, p_kmax=16, page=4, n_prompts=SMOKE['prompts'], n_calib=1, calib_iters=2, multipliers=(2,),
               distill_steps=SMOKE['steps'], distill_rows=SMOKE['rows'], distill_queries=16, batch_size=2,
-              timing_lengths=(256, 1024), timing_k=64, timing_rounds=2, e2e_lengths=(64,), e2e_tokens=3, e2e_rounds=1, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8, kl_rows=2)
+              timing_lengths=(256, 1024), timing_k=64, timing_rounds=2, e2e_lengths=(64,), e2e_tokens=3, e2e_rounds=1, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8, kl_rows=2,
+              distractor=dict(n_keys=3, L=96, n=2, n_calib=1, calib_iters=2, metric_rows=1, metric_queries=4))
 QUICK = dict(n_prompts=4, n_calib=2, calib_iters=4, multipliers=(1, 2), metric_len=128, metric_rows=2, metric_queries=8, kl_rows=4,   # tiny's models and selectors (same
-             timing_lengths=(1024, 4096), timing_k=64, timing_rounds=2, e2e_lengths=())      # (the end-to-end timing: full tiny and smoke runs)                   # distillation keys), evaluated on a few prompts and short contexts
+             timing_lengths=(1024, 4096), timing_k=64, timing_rounds=2, e2e_lengths=(),
+             distractor=dict(n_keys=16, L=512, n=4, n_calib=2, calib_iters=3, metric_rows=2, metric_queries=4))      # (the end-to-end timing: full tiny and smoke runs)                   # distillation keys), evaluated on a few prompts and short contexts
 
 def scale_config(scale: str, smoke: bool = False, quick: bool = False) -> dict:
     "The settings of a run at `scale`; `smoke`: the small/full code path cut to sizes that finish in seconds on a CPU; `quick`: tiny with `QUICK`'s evaluation sizes."
@@ -433,13 +437,20 @@ def _setup(cfg, scale, seed, smoke, device, progress):
     short = distill_rows(tok, cfg['L_train'], n=cfg['kl_rows'], seed=seed + 1000, texts=text['validation']['text'])
     return model, tok, rows, held, short
 
-def heldout_kl(model, est, rows: torch.Tensor, last: int|None = None, chunk: int = 2) -> float:
-    "Mean KL(group-mean attention ‖ estimator) over layers on `rows` (the last `last` queries), two rows at a time."
-    n_kv, tot = model.config.num_key_value_heads, 0.0
+def heldout_kls(model, ests: dict, rows: torch.Tensor, last: int|None = None, chunk: int = 2) -> dict:
+    "{name: mean KL(group-mean attention ‖ estimator) over layers} on `rows` (the last `last` queries), two rows at a time, the attention captured once for all estimators."
+    if not isinstance(ests, dict) or not ests: raise TypeError("ests must be a non-empty {name: estimator} dict")
+    n_kv, tot = model.config.num_key_value_heads, {n: 0.0 for n in ests}
     for i in range(0, len(rows), chunk):
         recs = capture(model, rows[i:i + chunk], last)
-        with torch.no_grad(): tot += sum(est.loss(l, q, k, group_mean(p, n_kv)).item() for l, (q, k, v, p) in enumerate(recs)) / len(recs) * len(rows[i:i + chunk])
-    return tot / len(rows)
+        with torch.no_grad():
+            for n, est in ests.items():
+                tot[n] += sum(est.loss(l, q, k, group_mean(p, n_kv)).item() for l, (q, k, v, p) in enumerate(recs)) / len(recs) * len(rows[i:i + chunk])
+    return {n: t / len(rows) for n, t in tot.items()}
+
+def heldout_kl(model, est, rows: torch.Tensor, last: int|None = None, chunk: int = 2) -> float:
+    "Mean KL(group-mean attention ‖ estimator) over layers on `rows` (the last `last` queries), two rows at a time."
+    return heldout_kls(model, {'est': est}, rows, last, chunk)['est']
 
 def _estimators(model, tok, cfg, rows, seed, progress):
     kw = dict(seq_len=cfg['L_train'], steps=cfg['distill_steps'], seed=seed, progress=progress)
@@ -461,10 +472,11 @@ def _selector_kls(res, model, sel, full, cfg, short, held):
     where = dict(heldout=(short, last, 'held-out rows of the training length'),
                  long=(held, nq, f"last {nq} queries of {held.shape[1]}-token rows"))
     for w, (rows, n, txt) in where.items():
-        res.add(f'selector_kl_{w}_init', heldout_kl(model, init, rows, n), 'nats', note=f'{txt}; init = group-mean logits on all pairs')
-        res.add(f'selector_kl_{w}_init_light', heldout_kl(model, light0, rows, n), 'nats', note=f"{txt}; init on the selector's {cfg['n_pairs']} pairs")
-        res.add(f'selector_kl_{w}', heldout_kl(model, sel, rows, n), 'nats', note=f"{txt}; trained lighter selector ({cfg['n_pairs']} of {sel.dims['head_dim'] // 2} pairs)")
-        if full is not None: res.add(f'selector_kl_{w}_full', heldout_kl(model, full, rows, n), 'nats', note=f'{txt}; trained full-size selector (all pairs)')
+        kl = heldout_kls(model, dict(init=init, init_light=light0, sel=sel) | ({} if full is None else dict(full=full)), rows, n)   # one capture for all
+        res.add(f'selector_kl_{w}_init', kl['init'], 'nats', note=f'{txt}; init = group-mean logits on all pairs')
+        res.add(f'selector_kl_{w}_init_light', kl['init_light'], 'nats', note=f"{txt}; init on the selector's {cfg['n_pairs']} pairs")
+        res.add(f'selector_kl_{w}', kl['sel'], 'nats', note=f"{txt}; trained lighter selector ({cfg['n_pairs']} of {sel.dims['head_dim'] // 2} pairs)")
+        if full is not None: res.add(f'selector_kl_{w}_full', kl['full'], 'nats', note=f'{txt}; trained full-size selector (all pairs)')
 
 def _cache_ratios(res, model, sel, tok, cfg, seed):
     "Selector cache bytes over the model's bf16 K bytes, before and after 4-bit packing (layer 0 of one prompt)."
@@ -542,7 +554,7 @@ def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None):
     for nm, what in (('spot_untrained_topk', 'the same selector at its initialisation (group-mean q·k on the same RoPE pairs)'),
                      ('qk_topk', 'plain group-mean q·k on all of the model keys')):
         est, ci = paired_gap_ci([(o['spot_topk']['correct'], o[nm]['correct']) for o in outs.values()])
-        res.add('acc_gain_trained_vs_untrained_selector' if nm == 'spot_untrained_topk' else 'acc_gain_trained_vs_qk', est, interval=ci, n=n * len(outs),
+        res.add('acc_gain_trained_vs_untrained_selector_retrieval' if nm == 'spot_untrained_topk' else 'acc_gain_trained_vs_qk', est, interval=ci, n=n * len(outs),
                 note=f'trained selector (top-K) minus {what}, same budget, mean over tasks and lengths, paired by prompt (interval: bootstrap 95% over prompts)')
     x = retrieval_prompts(tok, 'passkey', cfg['L_train'], 1, seed=seed)[0]
     with torch.no_grad(): ks = sel.keys(0, capture(model, x, last=1)[0][1])          # layer 0's selector keys of one prompt
@@ -591,9 +603,12 @@ def _run(cfg, scale, seed, out, smoke, device, progress):
     met = selection_metrics(model, held, {**methods, **extra}, n_queries=nq)
     for name, m in met.items():
         res.add(f'mass_recall_{name}', m['mass_recall']); res.add(f'output_error_{name}', m['output_error'])
+        for tp, x in m['top_p_recall'].items():
+            res.add(f'recall_top_p{round(100 * tp)}_{name}', x, note=f'share of the dense top-{tp} set (fewest keys holding {tp:.0%} of the group-mean attention) kept, last {nq} queries of {len(held)} held-out rows')
         res.add(f'mean_budget_tokens_{name}', m['mean_budget'], 'tokens', note=f"per layer × KV head: {[[round(x, 1) for x in l] for l in m['budget']]}")
     res.add('mean_budget_tokens_dense', held.shape[1] - (nq - 1) / 2, 'tokens', note=f'mean causal keys of the last {nq} queries of the rows')
     outs = _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full)
+    _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress)
     res.add('base_weights_unchanged', unchanged and same_weights(model, snap), claim='attaches to a frozen pretrained transformer', expect=True,
             note='bit-identical during distillation (checked in the build) and after all evaluation')
     _timing(res, model, cfg, device, run_dtype(scale, smoke), outs, progress)
@@ -601,6 +616,64 @@ def _run(cfg, scale, seed, out, smoke, device, progress):
     _notes(res, scale, smoke, device)
     res.add('seconds', time.time() - t_start, 's')
     return res.save()
+
+# %% ../../nbs/spot/29_experiments.ipynb #be671263
+_CLAIM_DISTIL = 'distillation makes the selector better than its untrained initialisation (group-mean q·k on the same RoPE pairs)'
+
+def distractor_methods(sel, idx, gate, cfg) -> dict:
+    "`methods_for`'s methods plus oracle top-p (the exact group-mean attention, dual top-p) for the distractor task."
+    return methods_for(sel, idx, gate, cfg) | {'oracle_topp': TopP(oracle_scorer, 0.9, 1, cfg['p_kmax'], cfg['n_sink'], cfg['n_recent'])}
+
+def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress):
+    "Many-key retrieval far past the training length: accuracy of every method at the budget (top-p ones calibrated), paired gaps, recall of the dense top-p sets."
+    d = cfg.get('distractor')
+    if not d: return None
+    L, nk, n, K = d['L'], d['n_keys'], d['n'], cfg['budget']
+    task = f"{nk} key-value needles (key names share words) in {L} tokens ({L // cfg['L_train']}x the selector's training length), one asked for"
+    stage(f"distractor-heavy retrieval: {n} prompts of {task}, budget {K} keys")
+    methods = distractor_methods(sel, idx, gate, cfg)
+    xc, ac = retrieval_prompts(tok, 'multikey', L, d['n_calib'], seed=seed + 31337, n_keys=nk)
+    for name, m in methods.items():
+        if isinstance(m, TopP):
+            p, k = calibrate_top_p(model, lambda p, m=m: dataclasses.replace(m, p=p), xc, ac, float(K), iters=d['calib_iters'])
+            methods[name] = dataclasses.replace(m, p=p)
+            res.add(f'distractor_top_p_{name}', p, note=f"calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on {d['n_calib']} separate prompts")
+    x, a = retrieval_prompts(tok, 'multikey', L, n, seed=seed * 1000 + 777, n_keys=nk)
+    cache = prefill(model, x)
+    out = {'dense': answer_match(model, x, a, None, cache)}
+    for nm, m in tqdm(methods.items(), desc='distractor', disable=not progress): out[nm] = answer_match(model, x, a, m, cache)
+    for nm, o in out.items():
+        c = int(o['correct'].sum())
+        res.add(f'distractor_acc_{nm}', c / n, interval=wilson_ci(c, n), n=n, note=f'{task}; {n} prompts; Wilson 95%')
+        if nm != 'dense':
+            res.add(f'distractor_mean_keys_{nm}', float(o['keys']), 'keys', note=f'per query and KV head (budget {K})')
+            est, ci = paired_gap_ci([(o['correct'], out['dense']['correct'])])
+            res.add(f'distractor_acc_gap_vs_dense_{nm}', est, interval=ci, n=n, note='accuracy minus dense, paired by prompt (bootstrap 95%)')
+    pair = lambda a_, b_: paired_gap_ci([(out[a_]['correct'], out[b_]['correct'])])
+    gap, gci = pair('oracle', 'spot_untrained_topk')
+    res.add('distractor_gap_oracle_vs_untrained_selector', gap, interval=gci, n=n,
+            note=f'oracle top-{K} minus the untrained selector at the same budget, paired by prompt (bootstrap 95%): how much selection a distilled selector could recover on this task')
+    est, ci = pair('spot_topk', 'spot_untrained_topk')
+    res.add('acc_gain_trained_vs_untrained_selector', est, interval=ci, n=n, claim=_CLAIM_DISTIL, expect='> 0', primary=True,
+            note=f'trained selector (top-{K}) minus its untrained initialisation, same pairs and budget, on {task}; paired by prompt (bootstrap 95%); '
+                 f'n counts prompts under one trained selector on one base')
+    est, ci = pair('spot_topk', 'qk_topk')
+    res.add('distractor_acc_gain_trained_vs_qk', est, interval=ci, n=n, note=f'trained selector minus plain group-mean q·k on all of the model keys (top-{K})')
+    nq = d['metric_queries']
+    met = selection_metrics(model, x[:d['metric_rows']], methods, n_queries=nq)
+    for nm, m in met.items():
+        res.add(f'distractor_mass_recall_{nm}', m['mass_recall'], note=f"last {nq} queries (the question) of {d['metric_rows']} prompts")
+        res.add(f'distractor_output_error_{nm}', m['output_error'], note='‖sparse − dense‖ / ‖dense‖ of the attention output at the same budget')
+        for tp, r in m['top_p_recall'].items():
+            res.add(f'distractor_recall_top_p{round(100 * tp)}_{nm}', r, note=f'share of the dense top-{tp} set kept; last {nq} queries of {d["metric_rows"]} prompts')
+    if gci[0] <= 0:
+        res.note(f"on the distractor task the untrained selector does not lose to oracle top-{K} by a margin these {n} prompts resolve "
+                 f"({gap:+.3f} [{gci[0]:+.3f}, {gci[1]:+.3f}]): selection there leaves little for distillation to recover at this scale")
+    if ci[0] <= 0 < gci[0]:
+        res.note(f"on the distractor task untrained selection loses to the oracle ({gap:+.3f} [{gci[0]:+.3f}, {gci[1]:+.3f}]) and the distilled "
+                 f"selector does not recover it ({res['acc_gain_trained_vs_untrained_selector']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]): distillation at "
+                 f"{cfg['L_train']} tokens on passkey and 3-key rows is not shown to matter {L // cfg['L_train']}x longer with {nk} keys")
+    return out
 
 # %% ../../nbs/spot/29_experiments.ipynb #5eb209d8
 _PATH_NOTE = dict(dense_sdpa_gqa='torch SDPA, one query per head (enable_gqa=True)', dense_sdpa_rows="torch SDPA, each KV head's query heads as rows",
