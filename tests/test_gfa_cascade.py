@@ -63,7 +63,7 @@ def test_config_refuses_bad_heads():
     assert 'num_attention_heads_per_layer' not in cascade_config(model_config('tiny', 'qwen3', **SMALL), 'uniform').to_diff_dict()
 
 def test_costs_follow_the_schedules():
-    ms = {k: _model(k) for k in ARCH_KINDS}
+    ms = {k: _model(k) for k in ARCH_KINDS if k not in ('narrow', 'wnw')}     # the FLOP-matched shapes: test_flop_matched_control_and_wide_narrow_wide
     c = model_costs(ms, seq_len=32, prompt_len=8); u = c['uniform']
     r = {k: {a: v[a] / u[a] for a in v} for k, v in c.items()}
     assert r['cascade']['flops_per_token'] < 0.9 and r['cascade']['params'] < 0.95
@@ -140,7 +140,7 @@ def test_studies_record_the_contract():          # micro models, trained once in
               'cascadeformer_flops_ratio_equal_params', 'cascadeformer_latency_ratio_spread', 'cascadeformer_throughput_ratio_spread',
               'cascadeformer_prefill_latency_ratio', 'cascadeformer_kv_cache_ratio', 'openelm_ppl_ratio', 'openelm_latency_ratio', 'mobilellm_ppl_ratio',
               'mobilellm_throughput_ratio', 'unigram_ppl', 'uniform_ppl', 'cascadeformer_n_seeds', 'cascadeformer_ppl_ratio_flop_matched_control',
-              'flop_matched_control_ppl_ratio', 'wide_narrow_wide_ppl_ratio', 'cascadeformer_ppl_ratio_strength100', 'cascadeformer_flops_ratio_analytic'):
+              'flop_matched_control_ppl_ratio', 'wide_narrow_wide_ppl_ratio', 'cascadeformer_flops_ratio_analytic'):
         assert n in r.metrics, n
     assert r.metrics['unigram_ppl'] > 1 and r.metrics['cascadeformer_n_seeds'] == 1
     assert r.metrics['cascadeformer_flops_ratio'] < 1 and o['config']['tokens'] == 2 * 4 * 32 and 'cascadeformer' in r.figs

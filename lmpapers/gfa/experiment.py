@@ -21,7 +21,7 @@ from ..core.train import evaluate_loss, TrainConfig, token_chunks
 from .theory import fanin
 from .tracking import tracked_lm, task_lm, gfa_config, GFA_TINY, GFA_TRAIN, GFA_LM_TRAIN, GFA_TASK, block_scores, lm_rows, mixed_lm_rows, unigram_entropy
 from .importance import ablation_importance, correlations_over_seeds, row_losses, bootstrap_ci, rank_correlation, skip_layers
-from .pruning import PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability, stability_ci
+from .pruning import PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability, stability_ci, replaceme
 from .resnet import resnet_study
 from .cascadeformer import cascade_study
 from .deep_supervision import deep_supervision_study, mean_ci
@@ -322,6 +322,14 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
             _add_ci(res, f'cascadeflow_minus_{meth}_ppl_k{k}', dfw, 'ppl', claim=STATED['prune_ppl'] if claimed else None, expect=READING['prune_ppl'] if claimed else None,
                     primary=claimed and k == vs_ks[0] and meth == strongest[k], ci_note=fw_note, n=S,
                     note=f'paired difference; {fw_note}; the claim is checked against the strongest heuristic by perplexity at k={vs_ks[0]} ({strongest[vs_ks[0]]})')
+    for k in vs_ks:                                                                # ReplaceMe: a training-free baseline beside the table
+        rm = [cached_eval('replaceme', m, dict(calib=calib, ev=ev, k=k), lambda m=m: (lambda r: dict(removed=r[1], loss=row_losses(r[0], ev).tolist()))(replaceme(m, k, calib)))
+              for m in models]
+        lo_ = np.array([r['loss'] for r in rm])
+        _add_ci(res, f'prune_ppl_k{k}_replaceme', bootstrap_ci(ppl_stat, lo_, **boot), 'ppl', n=S, ci_note=rows_note,
+                note=f"ReplaceMe: the {k} consecutive blocks closest to an identity (removed {[r['removed'] for r in rm]}) replaced by one linear map fitted by least squares on the {len(calib)} calibration rows, no training")
+        d = bootstrap_ci(diff, L['cascadeflow'][k], lo_, **boot)
+        _add_ci(res, f'cascadeflow_minus_replaceme_ppl_k{k}', d, 'ppl', n=S, ci_note=rows_note, note='paired difference, unadjusted 95% (outside the Holm family of the claim)')
     mean = lambda a: a.mean((-1, -2))
     acc0 = np.stack([task_accuracy(m, task) for m in models])
     a0 = bootstrap_ci(mean, acc0, **boot)

@@ -20,7 +20,7 @@ from .tracking import block_scores
 __all__ = ['PER_LAYER_CONFIG_LISTS', 'INDEX_LIST_FIELDS', 'REFUSED_INDEX_FLAGS', 'PRUNE_METHODS', 'pruned_config',
            'check_rebuilds', 'remove_layers', 'block_hidden_states', 'block_influence', 'angular_distance',
            'streamline_similarity', 'taylor_scores', 'taylor_plus_protected', 'sleb_order', 'select_layers', 'prune',
-           'layer_ranking', 'ranking_stability', 'stability_ci']
+           'layer_ranking', 'ranking_stability', 'stability_ci', 'replaceme']
 
 # %% ../../nbs/gfa/13_pruning.ipynb #3b6aa9cb
 PER_LAYER_CONFIG_LISTS = ('layer_types', 'intermediate_sizes', 'layer_repeats', 'no_rope_layers', 'layer_scales',
@@ -253,3 +253,22 @@ def stability_ci(rankings: list[list[int]], n_boot: int = 2000, level: float = 0
     draws = draws[ok.any(1)]
     lo, hi = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)])
     return float(T[iu].mean()), float(lo), float(hi)
+
+# %% ../../nbs/gfa/13_pruning.ipynb #b8f2d1e3
+@torch.no_grad()
+def replaceme(model, k: int, calib: torch.Tensor, # [N, T] calibration rows
+              ridge: float = 1e-6) -> tuple:
+    "(model, removed blocks, map): the `k` consecutive blocks closest in cosine to an identity replaced by one least-squares linear map (ReplaceMe)."
+    L = len(decoder_layers(model))
+    if not isinstance(k, int) or not 1 <= k < L: raise ValueError(f"k must be an int in [1, {L - 1}], got {k!r}")
+    H = block_hidden_states(model, calib)                                          # [L+1, N, T, D]
+    dist = [float((1 - _cos(H[s], H[s + k])).mean()) for s in range(L - k + 1)]
+    s = int(np.argmin(dist))
+    X, Y = H[s].reshape(-1, H.shape[-1]).double(), H[s + k].reshape(-1, H.shape[-1]).double()
+    A = X.T @ X; A += ridge * A.diagonal().mean() * torch.eye(len(A), dtype=A.dtype)
+    T = torch.linalg.solve(A, X.T @ Y)                                             # [D, D]
+    pm = remove_layers(model, list(range(s + 1, s + k))) if k > 1 else copy.deepcopy(model)
+    Tm = T.to(device=model_device(pm), dtype=next(pm.parameters()).dtype)
+    decoder_layers(pm)[s].forward = lambda *a, **kw: (a[0] if a else kw['hidden_states']) @ Tm
+    return pm, list(range(s, s + k)), T
+
