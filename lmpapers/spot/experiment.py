@@ -657,8 +657,8 @@ def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress):
     res.add('acc_gain_trained_vs_untrained_selector', est, interval=ci, n=n, claim=_CLAIM_DISTIL, expect='> 0', primary=True,
             note=f'trained selector (top-{K}) minus its untrained initialisation, same pairs and budget, on {task}; paired by prompt (bootstrap 95%); '
                  f'n counts prompts under one trained selector on one base')
-    est, ci = pair('spot_topk', 'qk_topk')
-    res.add('distractor_acc_gain_trained_vs_qk', est, interval=ci, n=n, note=f'trained selector minus plain group-mean q·k on all of the model keys (top-{K})')
+    eq, cq = pair('spot_topk', 'qk_topk')
+    res.add('distractor_acc_gain_trained_vs_qk', eq, interval=cq, n=n, note=f'trained selector minus plain group-mean q·k on all of the model keys (top-{K})')
     nq = d['metric_queries']
     met = selection_metrics(model, x[:d['metric_rows']], methods, n_queries=nq)
     for nm, m in met.items():
@@ -668,7 +668,12 @@ def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress):
             res.add(f'distractor_recall_top_p{round(100 * tp)}_{nm}', r, note=f'share of the dense top-{tp} set kept; last {nq} queries of {d["metric_rows"]} prompts')
     if gci[0] <= 0:
         res.note(f"on the distractor task the untrained selector does not lose to oracle top-{K} by a margin these {n} prompts resolve "
-                 f"({gap:+.3f} [{gci[0]:+.3f}, {gci[1]:+.3f}]): selection there leaves little for distillation to recover at this scale")
+                 f"({gap:+.3f} [{gci[0]:+.3f}, {gci[1]:+.3f}]): selection there leaves little for distillation to recover at this scale; "
+                 f"the trained selector minus its initialisation is {est:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]")
+    acc_d = out['dense']['correct'].float().mean().item()
+    if acc_d < 0.9:
+        res.note(f"dense attention itself solves {acc_d:.0%} of the distractor prompts ({nk} keys in {L} tokens); what a {K}-key budget costs "
+                 f"there is oracle top-{K} minus dense, {res['distractor_acc_gap_vs_dense_oracle']:+.3f}")
     if ci[0] <= 0 < gci[0]:
         res.note(f"on the distractor task untrained selection loses to the oracle ({gap:+.3f} [{gci[0]:+.3f}, {gci[1]:+.3f}]) and the distilled "
                  f"selector does not recover it ({res['acc_gain_trained_vs_untrained_selector']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]): distillation at "
