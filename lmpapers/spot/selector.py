@@ -17,7 +17,7 @@ from ..core.cache import cached, source_key, tag_entry
 from ..core.data import passkey_task, load_corpus, filler_text, WORDS
 from ..core.guards import num_threads, fork_rng, keep_model_state, to_model, check_token_ids, model_device
 from ..core.models import decoder_layers, build_model
-from transformers import Qwen3NextConfig
+from transformers import Qwen3NextConfig, Qwen3_5TextConfig
 from ..core.train import pretrained_lm, train, TrainConfig, token_chunks
 
 # %% auto #0
@@ -26,7 +26,7 @@ __all__ = ['RETRIEVAL_TASKS', 'weights_digest', 'model_key_config', 'model_key',
            'retrieval_prompts', 'induction_rows', 'retrieval_rows', 'retrieval_lm', 'attention_layers',
            'attention_impl', 'capture', 'group_mean', 'model_fingerprint', 'AttentionEstimator', 'SpotSelector',
            'kl_loss', 'distill', 'weights_fingerprint', 'same_weights', 'distill_rows', 'save_selector',
-           'load_selector', 'train_estimator', 'tiny_hybrid_lm']
+           'load_selector', 'train_estimator', 'tiny_hybrid_lm', 'qwen35_layout_lm']
 
 # %% ../../nbs/spot/21_selector.ipynb #7f8c0106
 def weights_digest(model) -> str:
@@ -492,4 +492,14 @@ def tiny_hybrid_lm(seed: int = 0, vocab_size: int = 256,
                           layer_types=list(layer_types), num_attention_heads=4, num_key_value_heads=2, head_dim=32,
                           linear_num_key_heads=2, linear_num_value_heads=2, linear_key_head_dim=16, linear_value_head_dim=16,
                           num_experts=0, initializer_range=0.2, pad_token_id=0, eos_token_id=1, bos_token_id=1)
+    return build_model(cfg, seed).eval()
+
+# %% ../../nbs/spot/21_selector.ipynb #3e617a92
+def qwen35_layout_lm(seed: int = 0, n_layers: int = 4, hidden_size: int = 128, vocab_size: int = 512):
+    "A random-init Qwen3.5 text model with the attention layout of Qwen3.5-9B's config (16 query / 4 KV heads of 256, partial rotary 0.25, gated output, every 4th layer full attention, Gated DeltaNet elsewhere), narrow and shallow, in eval mode."
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in (n_layers, hidden_size, vocab_size)):
+        raise ValueError(f"n_layers, hidden_size and vocab_size must be positive ints, got {n_layers!r}, {hidden_size!r}, {vocab_size!r}")
+    cfg = Qwen3_5TextConfig(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=n_layers,
+                            num_attention_heads=16, num_key_value_heads=4, head_dim=256, linear_num_key_heads=4, linear_num_value_heads=8,
+                            linear_key_head_dim=32, linear_value_head_dim=32, initializer_range=0.2, pad_token_id=0, eos_token_id=1, bos_token_id=1)
     return build_model(cfg, seed).eval()
