@@ -11,8 +11,8 @@ from ..core.models import n_params
 from ..core.train import Callback, train
 from .data import Encoded
 from .evaluate import row_scores, task_metrics, train_flops, eval_flops
-from .msft import MSFTConfig, schedule, train_config, check_splits
-from .rollout import StagedSampler, WeightedSampler, MixtureEval, peaks
+from .msft import MSFTConfig, schedule, train_config, check_splits, check_no_fsdp
+from .rollout import StagedSampler, WeightedSampler, MixtureEval, peaks, trainable_state
 
 # %% auto #0
 __all__ = ['BASELINES', 'temperature_weights', 'doremi_update', 'EXP3', 'run_baseline', 'at_flops', 'run_sro']
@@ -54,13 +54,15 @@ def run_baseline(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, method: str, 
                  reference: dict|None = None,   # DoReMi: the SFT run's record (its evaluations are the reference losses)
                  temperature: float = 3.0, eta: float = 1.0, smooth: float = 0.1,
                  test: Encoded|None = None,    # a test split: the test metric of every new best checkpoint is recorded (see `at_flops`)
-                 progress: bool|None = False) -> dict:
+                 progress: bool|None = False,
+                 verifiers: dict|None = None   # {sub-dataset index: verifier}: best checkpoints selected on verified generations
+                ) -> dict:
     "Train `model` with baseline `method` for the largest budget; best global checkpoint and FLOPs for every budget."
     if method not in BASELINES: raise ValueError(f"unknown baseline {method!r}; expected one of {', '.join(BASELINES)}")
     budgets = sorted(float(c) for c in budgets)
     if not budgets or budgets[0] <= 0: raise ValueError(f"budgets C must be positive, got {budgets}")
     if method == 'doremi' and reference is None: raise ValueError("doremi needs reference=, the record of an SFT run")
-    check_splits(model, tr, va)
+    check_splits(model, tr, va); check_no_fsdp()
     K, T, N = len(tr.names), tr.rows.shape[1], n_params(model)
     steps, every, spe = schedule(len(tr), cfg, budgets[-1])
     bsteps = {c: schedule(len(tr), cfg, c)[0] for c in budgets}
@@ -75,14 +77,21 @@ def run_baseline(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, method: str, 
     if test is not None: check_splits(model, tr, test)
     ref = {e['step']: e['loss'] for e in reference['evals']} if reference else {}
     learned_before = torch.zeros(len(tr), dtype=torch.bool)
+    if method == 'ies':   # budget ends in steps become known epoch by epoch (an epoch: one pass over the rows still in play)
+        ep_len = lambda n: max(1, round(n / cfg.batch_size / every)) * every
+        bsteps = {c: None for c in budgets}
+        def set_bounds(k, start, L):   # epoch k + 1 runs over steps (start, start + L]
+            for c in budgets:
+                if k <= c <= k + 1 and bsteps[c] is None: bsteps[c] = start + round((c - k) * L / every) * every
+        set_bounds(0, 0, ep_len(len(tr))); ies_state = dict(epoch=0, end=ep_len(len(tr)))
     def on_eval(s, m, e):
         nonlocal top
         score = (round(float(np.mean(e['metric'])), 9), -float(np.mean(e['loss'])))
         if test is not None and (top is None or score > top):
             top = score; improved.append(dict(step=s, test=[100 * v for v in task_metrics(m, test)['metric']]))
         for c, bs in bsteps.items():
-            if s <= bs and (best[c] is None or score > best[c]['score']):
-                best[c] = dict(score=score, step=s, state={k: v.detach().clone() for k, v in m.state_dict().items()})
+            if (bs is None or s <= bs) and (best[c] is None or score > best[c]['score']):
+                best[c] = dict(score=score, step=s, state=trainable_state(m))
         if method == 'doremi':
             if s not in ref: raise ValueError(f"the reference run has no evaluation at step {s}")
             sampler.weights = doremi_update(sampler.weights, e['loss'], ref[s], eta, smooth)
@@ -95,19 +104,28 @@ def run_baseline(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, method: str, 
         sampler.allowed &= ~(learned & learned_before); learned_before = learned
         extra['rows'] += len(idx); extra['by_step'][s] = extra['rows']
         counts = torch.bincount(tr.task[sampler.allowed], minlength=K).double().numpy()
-        sampler.weights = np.where(counts > 0, counts, 0.5)   # an exhausted sub-dataset keeps a small share of its rows
+        if counts.sum() > 0: sampler.weights = counts                    # a sub-dataset whose rows are all learned is no longer drawn
+        return int(counts.sum())
     class _IES(Callback):
         def after_step(self, step, m, loss):
             s = step + 1
-            if s % (max(1, round(spe / every)) * every) == 0 and s < steps: ies_check(s, m)   # once an epoch
-    cbs = [MixtureEval(va, range(K), every, steps, spe, on_eval=on_eval)]
+            if s == ies_state['end'] and s < steps:                         # the end of an epoch of the rows still in play
+                left = ies_check(s, m); ies_state['epoch'] += 1
+                if left == 0:                                               # every row learned: nothing left to train on
+                    for c in budgets: bsteps[c] = s if bsteps[c] is None else bsteps[c]
+                else:
+                    L = ep_len(left); set_bounds(ies_state['epoch'], s, L); ies_state['end'] = s + L
+            if all(b is not None for b in bsteps.values()) and s >= max(bsteps.values()):
+                return True                                                 # the largest budget's epochs are done: stop early
+    cbs = [MixtureEval(va, range(K), every, steps, spe, on_eval=on_eval, verifiers=verifiers)]
     if method == 'odm': cbs.append(_ODM(sampler, EXP3(K)))
     if method == 'ies': cbs.append(_IES())
     train(model, tr.rows, None, train_config(cfg, steps, T, seed), cbs, progress=progress, sampler=sampler, loss_mask=tr.mask,
           mixed_precision=cfg.mixed_precision)
+    done = cbs[0].evals[-1]['step'] if cbs[0].evals else steps
+    bsteps = {c: min(done, steps if bs is None else bs) for c, bs in bsteps.items()}
     def flops(bs):   # training, evaluation (and IES's checks, DoReMi's reference run) up to step bs
-        n_ev = sum(e['step'] <= bs for e in cbs[0].evals)
-        fl = train_flops(N, bs, cfg.batch_size, T) + eval_flops(N, n_ev * len(va), T)
+        fl = train_flops(N, bs, cfg.batch_size, T) + eval_flops(N, sum(e['eval_rows'] for e in cbs[0].evals if e['step'] <= bs), T)
         if method == 'ies': fl += eval_flops(N, max([0] + [r for s, r in extra['by_step'].items() if s <= bs]), T)
         if method == 'doremi': fl += dict(map(tuple, reference['step_flops']))[bs]
         return fl
@@ -145,4 +163,4 @@ def run_sro(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, sft: dict, budget:
           mixed_precision=cfg.mixed_precision)
     fl = sft['budgets'][float(budget)]['flops'] + train_flops(N, sampler.steps, cfg.batch_size, T)
     return dict(method='sro', stop_step=stop, steps=sampler.steps, flops=fl,
-                state={k: v.detach().clone() for k, v in model.state_dict().items()})
+                state=trainable_state(model))

@@ -15,8 +15,8 @@ from ..core.data import arithmetic_task, copy_task, mapping_task, kv_retrieval_t
 
 # %% auto #0
 __all__ = ['METRICS', 'SPLITS', 'TINY_TASKS', 'SubDataset', 'check_subdataset', 'text_task', 'split_task', 'stable_mapping_rows',
-           'example_lengths', 'tiny_mixture', 'end_of_turn_id', 'tokenize_pair', 'chat_tokenizer', 'Encoded', 'encode',
-           'check_mixture', 'chat_subdataset']
+           'example_lengths', 'tiny_mixture', 'end_of_turn_id', 'tokenize_pairs', 'tokenize_pair', 'chat_tokenizer',
+           'Encoded', 'encode', 'check_mixture', 'chat_subdataset']
 
 # %% ../../nbs/msft/81_data.ipynb #176cb727
 METRICS = ('token_accuracy', 'exact_match')
@@ -83,7 +83,7 @@ def stable_mapping_rows(rows: Dataset, seed: int = 0) -> Dataset:
 
 def example_lengths(rows: Dataset, tokenizer) -> list[int]:
     "Tokens each row takes in `encode`'s layout: prompt and answer in one tokenisation, then the end-of-turn token."
-    return [len(tokenize_pair(tokenizer, p, a)[0]) + 1 for p, a in zip(rows['prompt'], rows['answer'])]
+    return [len(ids) + 1 for ids, _ in tokenize_pairs(tokenizer, list(rows['prompt']), list(rows['answer']))]
 
 def tiny_mixture(seed: int = 0,       # data seed (the mapping language and every example)
                  n_val: int = 32, n_test: int = 64,
@@ -125,24 +125,34 @@ def end_of_turn_id(tokenizer) -> int:
     if tokenizer.eos_token_id is None: raise ValueError("the tokenizer needs an EOS token (or a chat template with an end-of-turn token)")
     return tokenizer.eos_token_id
 
-def tokenize_pair(tokenizer, prompt: str, answer: str) -> tuple[list[int], int]:
-    "(ids, k): `prompt + answer` in one tokenisation, at most one BOS (first), and `ids[k:]` the answer's tokens."
-    if not isinstance(prompt, str) or not isinstance(answer, str): raise TypeError("prompt and answer must be strings")
-    if not answer: raise ValueError("an example has an empty answer")
+def tokenize_pairs(tokenizer, prompts: list[str], answers: list[str]) -> list[tuple[list[int], int]]:
+    "(ids, k) per row: `prompt + answer` in one tokenisation, at most one BOS (first), and `ids[k:]` the answer's tokens."
+    if len(prompts) != len(answers): raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
+    for p, a in zip(prompts, answers):
+        if not isinstance(p, str) or not isinstance(a, str): raise TypeError("prompt and answer must be strings")
+        if not a: raise ValueError("an example has an empty answer")
+    if not prompts: return []
     bos = tokenizer.bos_token_id
     adds_bos = bos is not None and tokenizer('', add_special_tokens=True)['input_ids'][:1] == [bos]
-    lead = [bos] if adds_bos and not prompt.startswith(tokenizer.bos_token) else []   # a template that writes BOS gets no second one
-    text = prompt + answer
+    texts = [p + a for p, a in zip(prompts, answers)]
     if getattr(tokenizer, 'is_fast', False):
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids, offs = enc['input_ids'], enc['offset_mapping']
-        k = next((j for j, (s, e) in enumerate(offs) if e > len(prompt)), len(ids))
+        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        K = [next((j for j, (s, e) in enumerate(o) if e > len(p)), len(o)) for o, p in zip(enc['offset_mapping'], prompts)]
+        IDS = enc['input_ids']
     else:
-        ids = tokenizer(text, add_special_tokens=False)['input_ids']; p = tokenizer(prompt, add_special_tokens=False)['input_ids']
-        if ids[:len(p)] != p: raise ValueError("a slow tokenizer merged tokens across the prompt/answer boundary; use a fast tokenizer")
-        k = len(p)
-    if k == len(ids): raise ValueError("the answer has no tokens of its own")
-    return lead + ids, len(lead) + k
+        IDS, P = tokenizer(texts, add_special_tokens=False)['input_ids'], tokenizer(list(prompts), add_special_tokens=False)['input_ids']
+        if any(i[:len(p)] != p for i, p in zip(IDS, P)): raise ValueError("a slow tokenizer merged tokens across the prompt/answer boundary; use a fast tokenizer")
+        K = [len(p) for p in P]
+    out = []
+    for ids, k, p in zip(IDS, K, prompts):
+        if k == len(ids): raise ValueError("the answer has no tokens of its own")
+        lead = [bos] if adds_bos and not p.startswith(tokenizer.bos_token) else []   # a template that writes BOS gets no second one
+        out.append((lead + ids, len(lead) + k))
+    return out
+
+def tokenize_pair(tokenizer, prompt: str, answer: str) -> tuple[list[int], int]:
+    "(ids, k) of one row (see `tokenize_pairs`)."
+    return tokenize_pairs(tokenizer, [prompt], [answer])[0]
 
 _CHAT_TEMPLATES = dict(
     llama="{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] }}<|eot_id|>{% endfor %}"
@@ -200,8 +210,8 @@ def encode(mixture: list[SubDataset], tokenizer, seq_len: int = 40, split: str =
     rows, masks, tasks, cut = [], [], [], 0
     for t, sd in enumerate(mixture):
         d = sd.splits[split]
-        for pr, an in zip(d['prompt'], d['answer']):
-            ids, k = tokenize_pair(tokenizer, pr, an); p, a = ids[:k], ids[k:]
+        for ids, k in tokenize_pairs(tokenizer, list(d['prompt']), list(d['answer'])):
+            p, a = ids[:k], ids[k:]
             if truncate and len(p) + len(a) + 1 > seq_len and len(a) + 2 <= seq_len:   # cut after a leading BOS, which stays first
                 b = int(bool(p) and p[0] == tokenizer.bos_token_id)
                 p, cut = p[:b] + p[b + len(p) + len(a) + 1 - seq_len:], cut + 1

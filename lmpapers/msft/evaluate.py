@@ -11,7 +11,8 @@ from ..core.models import n_params
 from .data import Encoded
 
 # %% auto #0
-__all__ = ['row_scores', 'task_metrics', 'peak_index', 'train_flops', 'eval_flops']
+__all__ = ['row_scores', 'task_metrics', 'generate_answers', 'verifier_scores', 'exact_ids', 'peak_index', 'train_flops',
+           'eval_flops']
 
 # %% ../../nbs/msft/82_evaluate.ipynb #7d8263cf
 @torch.no_grad()
@@ -32,11 +33,17 @@ def row_scores(model, enc: Encoded, batch_size: int = 64) -> dict[str, torch.Ten
     model.train(was)
     return dict(token_accuracy=torch.cat(acc), exact_match=torch.cat(em), loss=torch.cat(loss))
 
-def task_metrics(model, enc: Encoded, batch_size: int = 64) -> dict[str, list[float]]:
+def task_metrics(model, enc: Encoded, batch_size: int = 64,
+                 verifiers: dict|None = None   # {sub-dataset index: verifier}: its `metric` is the verified generation score
+                ) -> dict[str, list[float]]:
     "Per sub-dataset: its own metric (`metric`), `token_accuracy`, `exact_match` and answer `loss`."
     s = row_scores(model, enc, batch_size)
     out = {k: [float(v[enc.task == t].mean()) for t in range(len(enc.names))] for k, v in s.items()}
     out['metric'] = [out[enc.metrics[t]][t] for t in range(len(enc.names))]
+    out['gen_positions'] = 0
+    if verifiers:
+        vs, out['gen_positions'] = verifier_scores(model, enc, verifiers, batch_size)
+        for t, v in vs.items(): out['metric'][t] = float(np.mean(v)) if v else float('nan')
     return out
 
 # %% ../../nbs/msft/82_evaluate.ipynb #e4749863
@@ -48,6 +55,62 @@ class _Oracle(torch.nn.Module):
     def forward(self, x):
         nxt = torch.cat([x[:, 1:], x[:, :1]], 1)
         return type('O', (), dict(logits=torch.nn.functional.one_hot(nxt, self.config.vocab_size).float() * 50))()
+
+# %% ../../nbs/msft/82_evaluate.ipynb #72b39be1
+@torch.no_grad()
+def generate_answers(model, enc: Encoded, rows=None, max_new_tokens: int|None = None, batch_size: int = 64) -> tuple[list[list[int]], int]:
+    "(greedy completions of the prompts of `rows` of `enc` (default all), each cut at the row's end-of-turn token; token positions computed)."
+    if not isinstance(enc, Encoded): raise TypeError(f"enc must be an Encoded split, got {type(enc).__name__}")
+    rows = list(range(len(enc))) if rows is None else [int(r) for r in rows]
+    start = enc.mask.int().argmax(1); stop = enc.mask.shape[1] - 1 - enc.mask.flip(1).int().argmax(1)   # first and last target
+    eot = enc.rows[torch.arange(len(enc)), stop]
+    if max_new_tokens is None: max_new_tokens = int((stop - start + 1).max()) + 1
+    was = model.training; model.eval(); dev = model_device(model)
+    out, positions = {}, 0
+    for L in sorted({int(start[r]) for r in rows}):   # rows with prompts of one length decode together, unpadded
+        grp = [r for r in rows if int(start[r]) == L]
+        for i in range(0, len(grp), batch_size):
+            b = grp[i:i + batch_size]; x = enc.rows[b, :L].to(dev); e = eot[b].to(dev)
+            done = torch.zeros(len(b), dtype=torch.bool, device=dev)
+            for _ in range(max_new_tokens):
+                nxt = model(x).logits[:, -1].argmax(-1); positions += x.numel()
+                x = torch.cat([x, nxt[:, None]], 1); done |= nxt == e
+                if done.all(): break
+            for j, r in enumerate(b):
+                c = x[j, L:].tolist(); out[r] = c[:c.index(int(eot[r]))] if int(eot[r]) in c else c
+    model.train(was)
+    return [out[r] for r in rows], positions
+
+def verifier_scores(model, enc: Encoded, verifiers: dict, batch_size: int = 64) -> tuple[dict[int, list[float]], int]:
+    "({task: per-row verifier scores}, token positions computed) for the sub-datasets in `verifiers` ({task index: fn(completion ids, reference ids) -> [0, 1]})."
+    if not isinstance(verifiers, dict) or not all(callable(f) for f in verifiers.values()):
+        raise TypeError("verifiers must be a dict {sub-dataset index: callable(completion_ids, reference_ids) -> score in [0, 1]}")
+    if bad := [t for t in verifiers if not 0 <= t < len(enc.names)]: raise ValueError(f"no sub-dataset with index {bad} (have {len(enc.names)})")
+    start = enc.mask.int().argmax(1); stop = enc.mask.shape[1] - 1 - enc.mask.flip(1).int().argmax(1)
+    rows = [r for r in range(len(enc)) if int(enc.task[r]) in verifiers]
+    comp, pos = generate_answers(model, enc, rows, batch_size=batch_size)
+    scores = {t: [] for t in verifiers}
+    for r, c in zip(rows, comp):
+        t = int(enc.task[r]); s = float(verifiers[t](c, enc.rows[r, int(start[r]):int(stop[r])].tolist()))
+        if not 0 <= s <= 1: raise ValueError(f"the verifier of sub-dataset {enc.names[t]!r} returned {s}, outside [0, 1]")
+        scores[t].append(s)
+    return scores, pos
+
+def exact_ids(completion: list[int], reference: list[int]) -> float:
+    "A verifier: 1 when the completion is the reference answer token for token."
+    return float(list(completion) == list(reference))
+
+class _Lookup(torch.nn.Module):
+    "Continues any prefix of the rows of its table with the row's next token (EOS id 0 when no row matches); for tests."
+    def __init__(self, table: torch.Tensor, vocab: int):
+        super().__init__(); self.table, self.w = table, torch.nn.Parameter(torch.zeros(1))
+        self.config = type('C', (), dict(vocab_size=vocab))()
+    def forward(self, x):
+        L = x.shape[1]; logits = torch.zeros(*x.shape, self.config.vocab_size)
+        for b in range(len(x)):
+            hit = (self.table[:, :L] == x[b]).all(1).nonzero().flatten()
+            logits[b, -1, int(self.table[hit[0], L]) if len(hit) and L < self.table.shape[1] else 0] = 1.0
+        return type('O', (), dict(logits=logits))()
 
 # %% ../../nbs/msft/82_evaluate.ipynb #aa69d9b4
 def peak_index(metric: list[float], loss: list[float]) -> int:

@@ -20,6 +20,7 @@ from .evaluate import task_metrics
 from .evaluate import train_flops, eval_flops
 from .msft import MSFTConfig, msft, run_spec, schedule
 from .baselines import BASELINES, run_baseline, run_sro, at_flops
+from .rollout import with_lora, trainable_state, load_trainable
 
 # %% auto #0
 __all__ = ['TINY_MODEL', 'PRESETS', 'SMOKE_PRESET', 'METHODS', 'LABELS', 'CODE_VERSION', 'QUICK', 'COLORS', 'preset',
@@ -29,16 +30,16 @@ __all__ = ['TINY_MODEL', 'PRESETS', 'SMOKE_PRESET', 'METHODS', 'LABELS', 'CODE_V
 # %% ../../nbs/msft/89_experiment.ipynb #eefb43a3
 TINY_MODEL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32)
 PRESETS = {
-    'tiny':  dict(model=TINY_MODEL, seq_len=40, budgets=(1, 1.5, 2), sft_extra=(3, 4), seeds=3, lr=3e-3, batch_size=16, warmup=10, max_rows=None),
-    'small': dict(model='Qwen/Qwen3-0.6B', mixed_precision='bf16', seq_len=512, budgets=(1, 2, 3), sft_extra=(4, 6), seeds=3, lr=1e-5, batch_size=16, warmup=20, max_rows=None),
-    'full':  dict(model='Qwen/Qwen3-8B', mixed_precision='bf16', seq_len=2048, budgets=(1, 2, 3), sft_extra=(4, 6), seeds=3, lr=1e-5, batch_size=64, warmup=50, max_rows=None),
+    'tiny':  dict(model=TINY_MODEL, seq_len=40, budgets=(1, 1.5, 2), sft_extra=(3, 4), seeds=3, matched_seeds=5, ablation_seeds=1, lr=3e-3, batch_size=16, warmup=10, max_rows=None),
+    'small': dict(model='Qwen/Qwen3-0.6B', mixed_precision='bf16', lora_rank=0, seq_len=512, budgets=(1, 2, 3), sft_extra=(4, 6), seeds=3, matched_seeds=5, lr=1e-5, batch_size=16, warmup=20, max_rows=None),
+    'full':  dict(model='Qwen/Qwen3-8B', mixed_precision='bf16', lora_rank=16, seq_len=2048, budgets=(1, 2, 3), sft_extra=(4, 6), seeds=3, matched_seeds=5, lr=1e-4, batch_size=64, warmup=50, max_rows=None),
 }
-SMOKE_PRESET = dict(seq_len=40, budgets=(0.5,), sft_extra=(), seeds=1, batch_size=4, warmup=1, max_rows=4, methods=('sft', 'msft'), tasks=2)   # one step, one evaluation per rollout
+SMOKE_PRESET = dict(seq_len=40, budgets=(0.5,), sft_extra=(), seeds=1, matched_seeds=1, batch_size=4, warmup=1, max_rows=4, methods=('sft', 'msft'), tasks=2)   # one step, one evaluation per rollout
 METHODS = ('msft', 'sro', *BASELINES)
 LABELS = dict(msft='mSFT', sro='SRO SFT', sft='SFT (best ckpt)', temperature='temperature T=3', doremi='DoReMi-style', odm='online mixing (EXP3)', ies='IES')
-CODE_VERSION = 3   # bump when a change here or in lmpapers.msft changes what a run computes
+CODE_VERSION = 4   # bump when a change here or in lmpapers.msft changes what a run computes
 
-QUICK = dict(seeds=1)   # the first seed's cached runs (every method, every budget), its ablation and the resume check: the full run's entries
+QUICK = dict(seeds=1, matched_seeds=1)   # the first seed's cached runs (every method, every budget), its ablation and the resume check: the full run's entries
 
 def preset(scale: str, smoke: bool = False, quick: bool = False) -> dict:
     "The sizes of a run at `scale`; `smoke`: the small/full path cut to a few steps; `quick`: tiny on `QUICK`'s seeds."
@@ -93,7 +94,7 @@ def check_mixture(data: str) -> str:
 
 # %% ../../nbs/msft/89_experiment.ipynb #b4f35f15
 def _test(model, state, te):
-    if state is not None: model.load_state_dict(state)
+    if state is not None: load_trainable(model, state)
     tm = task_metrics(model.eval(), te)
     return [100 * v for v in tm['metric']]
 
@@ -244,13 +245,15 @@ def _setup(scale, smoke, model, data, P, device, dtype, s, verbose):
             tok = train_tokenizer()
             mcfg = smoke_config(name, SMOKE['layers'], vocab_size=len(tok), bos_token_id=0, eos_token_id=0, pad_token_id=1)
             with fork_rng(s): base = build_model(mcfg, seed=s).to(device=device)
-        else: base, tok = load_lm(name, device=device, dtype=torch.float32, verbose=verbose)
+        else:   # frozen LoRA bases stay in the run's dtype (peft keeps the adapters in fp32)
+            base, tok = load_lm(name, device=device, dtype=dtype if P.get('lora_rank') else torch.float32, verbose=verbose)
         # fp32 master weights, compute in `dtype` through core.train's autocast: SFT steps of lr 1e-5 vanish in pure bf16 weights
-        init = {k: v.detach().clone() for k, v in base.state_dict().items()}
+        desc = dict(model=name, weights=weights_key(base), lora_rank=P.get('lora_rank', 0))
+        if P.get('lora_rank'): base = with_lora(base, P['lora_rank'], seed=s)   # base frozen; checkpoints hold the adapter only
+        init = trainable_state(base)
         def fresh():
-            base.load_state_dict(init); return base.train()
+            load_trainable(base, init); return base.train()
         mix = load_mixture(data, tok, P['max_rows'], P['tasks'], s)
-        desc = dict(model=name, weights=weights_key(base))
     enc = {sp: encode(mix, tok, P['seq_len'], sp, truncate=True) for sp in SPLITS}
     desc.update(tokenizer=tokenizer_key(tok), rows={sp: rows_key(e.rows) for sp, e in enc.items()})
     return fresh, enc, desc
@@ -260,18 +263,22 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     budgets = [float(c) for c in P['budgets']]; methods = [m for m in METHODS if m in P['methods']]
     R = Results('msft', scale, seed, out, title='mSFT: overfitting-aware multi-task SFT', smoke=smoke,
                 config=dict(preset={k: v for k, v in P.items()}, model=model, data=data, quick=bool(P.get('quick'))))
-    seeds = []
-    for s in range(seed, seed + P['seeds']):
+    seeds, mseeds = [], []   # mseeds: every seed of the matched-FLOPs comparison (the full seeds, then seeds that run mSFT and SFT only)
+    for s in range(seed, seed + max(P['seeds'], P.get('matched_seeds', 0))):
+        only = s >= seed + P['seeds']
+        Ps = dict(P, methods=tuple(m for m in P['methods'] if m in ('msft', 'sft'))) if only else P
+        if only and 'sft' not in Ps['methods']: break
         fresh, enc, desc = _setup(scale, smoke, model, data, P, device, dtype, s, verbose)
-        key = dict(paper='msft', scale=scale, smoke=smoke, seed=s, preset=K, code=CODE_VERSION, **desc)
-        def build(folder, fresh=fresh, enc=enc, s=s):
-            res = run_seed(fresh, enc['train'], enc['validation'], enc['test'], P, s, progress=show_progress(verbose))
+        key = dict(paper='msft', scale=scale, smoke=smoke, seed=s, preset=K, code=CODE_VERSION, **desc) | (dict(methods=list(Ps['methods'])) if only else {})
+        def build(folder, fresh=fresh, enc=enc, s=s, Ps=Ps):
+            res = run_seed(fresh, enc['train'], enc['validation'], enc['test'], Ps, s, progress=show_progress(verbose))
             res['n_params'] = n_params(fresh()); (folder/'run.json').write_text(json.dumps(res))
         if scale == 'tiny': res = json.loads((cached('msft_run', key, build)/'run.json').read_text())
         else:
             with tempfile.TemporaryDirectory() as d: build(Path(d)); res = json.loads((Path(d)/'run.json').read_text())
         res['truncated'] = {sp: e.truncated for sp, e in enc.items()}
-        seeds.append(res)
+        mseeds.append(res)
+        if not only: seeds.append(res)
     sft_budgets = budgets + [float(c) for c in P['sft_extra']]
     names = seeds[0]['names']; S = _summary(seeds, methods, lambda m: sft_budgets if m == 'sft' else budgets)
     claims = dict(msft=63.7, sro=63.4, ies=62.5, odm=62.1, sft=61.9)
@@ -302,21 +309,31 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         R.add('msft_over_best_baseline_std', float(np.std(db)), 'points')
         lo, hi = budgets[0], budgets[-1]
         mdiff = lambda sd, c: float(np.mean(sd['test'][f'msft@{c:g}']) - np.mean(sd['matched'][f'{c:g}']['test']))
-        dm = [float(np.mean([mdiff(sd, c) for c in budgets])) for sd in seeds]
+        dm = [float(np.mean([mdiff(sd, c) for c in budgets])) for sd in mseeds]
         ci, k = t_interval(dm)
-        uncovered = sum(not sd['matched'][f'{c:g}']['covered'] for sd in seeds for c in budgets)
+        uncovered = sum(not sd['matched'][f'{c:g}']['covered'] for sd in mseeds for c in budgets)
         R.add('msft_over_sft_matched_flops', float(np.mean(dm)), 'points',
               'mSFT beats homogeneous SFT (63.7 vs 61.9) and can lower training FLOPs: at equal compute it should not lose', expect='> 0', interval=ci, n=k,
               note=f"mSFT minus homogeneous SFT given the same FLOPs (training 6ND + evaluation 2ND + rollback waste): SFT's best validation checkpoint "
                    f"among the evaluations its cumulative FLOPs reach within each mSFT run's, mean over budgets C={', '.join(f'{c:g}' for c in budgets)}, "
-                   f"paired by seed; interval: Student-t 95% over the per-seed differences" + (f'; {uncovered} SFT runs fell short of the mSFT FLOPs' if uncovered else ''))
+                   f"paired by seed over {len(mseeds)} seeds ({len(mseeds) - len(seeds)} of them run mSFT and SFT only); interval: Student-t 95% over the per-seed differences" + (f'; {uncovered} SFT runs fell short of the mSFT FLOPs' if uncovered else ''))
         R.add('msft_over_sft_matched_flops_std', float(np.std(dm)), 'points')
+        if 'ies' in methods:   # IES's epochs shrink as rows are learned and it stops when its budget's epochs are done
+            sv = [float(np.mean([1 - sd['flops'][f'ies@{c:g}'] / sd['flops'][f'sft@{c:g}'] for c in budgets])) for sd in seeds]
+            ci, k = t_interval(sv)
+            R.add('ies_flops_saving', float(np.mean(sv)), 'fraction', interval=ci, n=k,
+                  note=f"1 - IES FLOPs / homogeneous SFT FLOPs at the same budget C (IES's checks counted), mean over C={', '.join(f'{c:g}' for c in budgets)}; Student-t 95% over seeds")
+            dv = [float(np.mean([np.mean(sd['test'][f'ies@{c:g}']) - np.mean(sd['test'][f'sft@{c:g}']) for c in budgets])) for sd in seeds]
+            ci, k = t_interval(dv)
+            R.add('ies_over_sft', float(np.mean(dv)), 'points', interval=ci, n=k, note='IES minus homogeneous SFT at the same budget C (IES spending fewer FLOPs); Student-t 95% over seeds')
         for c in budgets:
-            d = [mdiff(sd, c) for sd in seeds]; ci, k = t_interval(d)
+            d = [mdiff(sd, c) for sd in mseeds]; ci, k = t_interval(d)
             R.add(f'msft_over_sft_matched_flops_C{c:g}', float(np.mean(d)), 'points', interval=ci, n=k,
-                  note=f"mSFT at C={c:g} ({np.mean([sd['flops'][f'msft@{c:g}'] for sd in seeds]):.3g} FLOPs) minus SFT's best checkpoint within the same FLOPs "
-                       f"(SFT steps {', '.join(str(sd['matched'][f'{c:g}']['step']) for sd in seeds)} by seed); Student-t 95% over seeds")
-            R.add(f'avg_test_metric_sft_matched_C{c:g}', float(np.mean([np.mean(sd['matched'][f'{c:g}']['test']) for sd in seeds])), '%',
+                  note=f"mSFT at C={c:g} ({np.mean([sd['flops'][f'msft@{c:g}'] for sd in mseeds]):.3g} FLOPs) minus SFT's best checkpoint within the same FLOPs "
+                       f"(SFT steps {', '.join(str(sd['matched'][f'{c:g}']['step']) for sd in mseeds)} by seed); Student-t 95% over {len(mseeds)} seeds")
+            R.add(f'avg_test_metric_msft_matched_seeds_C{c:g}', float(np.mean([np.mean(sd['test'][f'msft@{c:g}']) for sd in mseeds])), '%',
+                  note=f'mSFT at C={c:g} over the {len(mseeds)} seeds of the matched-FLOPs comparison')
+            R.add(f'avg_test_metric_sft_matched_C{c:g}', float(np.mean([np.mean(sd['matched'][f'{c:g}']['test']) for sd in mseeds])), '%',
                   note=f'homogeneous SFT at the FLOPs of mSFT C={c:g}')
         gain = {n: float(np.mean([sd['test'][f'msft@{c:g}'][t] - sd['test'][f'sft@{c:g}'][t] for sd in seeds for c in budgets])) for t, n in enumerate(names)}
         R.note('per-task mSFT minus SFT at equal C (points): ' + ', '.join(f'{n} {v:+.1f}' for n, v in gain.items()) +
@@ -333,11 +350,11 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         lo = budgets[0]
         never = all(not s['msft'][f'{lo:g}']['excluded'] for s in seeds)
         if never: R.note(f'at C={lo:g} no sub-dataset peaked inside the budget in any seed, so mSFT is SFT there; msft_gain_low_budget compares it with SFT given C={budgets[-1]:g}')
-        pairs = [f"mSFT C={c:g} {S['msft'][f'{c:g}']['acc']:.1f}% vs SFT {R[f'avg_test_metric_sft_matched_C{c:g}']:.1f}% at {S['msft'][f'{c:g}']['flops']:.2g} FLOPs" for c in budgets]
+        pairs = [f"mSFT C={c:g} {R[f'avg_test_metric_msft_matched_seeds_C{c:g}']:.1f}% vs SFT {R[f'avg_test_metric_sft_matched_C{c:g}']:.1f}%" for c in budgets]
         R.note('at equal C mSFT spends more than SFT (its later rounds and their evaluations); at equal FLOPs: ' + '; '.join(pairs) + ' (see the accuracy-vs-FLOPs plot)')
     if scale == 'tiny':   # ablation: rollback keeps the peak's Adam state instead of a fresh optimiser
         mid = budgets[len(budgets) // 2]; accs = []
-        for s in range(seed, seed + P['seeds']):
+        for s in range(seed, seed + min(P['seeds'], P.get('ablation_seeds', P['seeds']))):
             fresh, enc, desc = _setup(scale, smoke, model, data, P, device, dtype, s, verbose)
             key = dict(paper='msft', ablation='restored', seed=s, budget=mid, preset=K, code=CODE_VERSION, **desc)
             def build_ab(folder, fresh=fresh, enc=enc, s=s):
@@ -347,7 +364,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
                 with tempfile.TemporaryDirectory(prefix='msft-run-') as d: r = msft(m, enc['train'], enc['validation'], cfg, d)
                 (folder/'run.json').write_text(json.dumps(dict(test=_test(m, None, enc['test']), excluded=r['excluded'], flops=r['flops'])))
             accs.append(float(np.mean(json.loads((cached('msft_ablation', key, build_ab)/'run.json').read_text())['test'])))
-        R.add(f'avg_test_metric_msft_restored_C{mid:g}', float(np.mean(accs)), '%', note='mSFT with the peak checkpoint\'s optimiser state restored on rollback (default: fresh)')
+        R.add(f'avg_test_metric_msft_restored_C{mid:g}', float(np.mean(accs)), '%', note=f'mSFT with the peak checkpoint\'s optimiser state restored on rollback (default: fresh); {len(accs)} seed(s)')
         R.add(f'avg_test_metric_msft_restored_C{mid:g}_std', float(np.std(accs)), '%')
     ex = {f"{c:g}": [[names[t] for t in s['msft'][f'{c:g}']['excluded']] for s in seeds] for c in budgets}
     R.config['exclusion_order'] = ex
@@ -370,7 +387,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     R.note('peaks are selected on validation splits and results reported on separate test splits (the paper selects on test sets)')
     R.note('the rollback optimiser is fresh (a new AdamW with warm-up, as in the public code); MSFTConfig(optimizer="restored") keeps the peak\'s Adam state')
     R.note('baselines at budget C are the first C epochs of one run at the largest budget (constant learning rate after warm-up, methods that only look back), with the best global checkpoint on validation inside C; SRO and mSFT run per budget')
-    R.note('IES keeps the step budget and spends it on rows not yet answered exactly; DoReMi-style weights use validation excess loss over the SFT run as reference (its FLOPs include that run); the DynamixSFT-like method is online data mixing (EXP3 on training loss)')
+    R.note('IES drops rows answered exactly at two epoch-end checks in a row; its epoch is a pass over the rows still in play and it stops when its budget of such epochs is done (ies_flops_saving); DoReMi-style weights use validation excess loss over the SFT run as reference (its FLOPs include that run); the DynamixSFT-like method is online data mixing (EXP3 on training loss)')
     if scale == 'tiny':
         R.note(f'tiny scale: a {seeds[0]["n_params"]/1e6:.2f}M-parameter model trained from scratch on {len(names)} sub-datasets (core synthetic tasks + real-text continuation); '
                'metric = teacher-forced answer-token accuracy; the paper fine-tunes pretrained LLMs on 10 benchmarks, so absolute numbers are not comparable, only directions')
@@ -384,4 +401,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     if any(cut.values()): R.note(f"prompts longer than {P['seq_len']} tokens were cut from the left (answers kept whole): {cut} rows over all seeds")
     if P.get('quick'): R.note(QUICK_NOTE)
     if smoke: R.note('smoke run: a 2-layer random model of the real architecture for a few steps on CPU checks the small/full code path; numbers mean nothing')
+    if P.get('lora_rank'): R.note(f"LoRA (peft) of rank {P['lora_rank']} on every linear layer, base weights frozen; checkpoints hold the adapter only; "
+                                  'training FLOPs are counted as 6ND as for full fine-tuning (an upper bound: the frozen weights get no gradient)')
+    if scale != 'tiny': R.note('FSDP is refused (ACCELERATE_USE_FSDP): the search reads the unsharded model; it has not been run')
     return R.save()

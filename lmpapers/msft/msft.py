@@ -13,10 +13,10 @@ from ..core.models import n_params
 from ..core.train import TrainConfig, train
 from .data import Encoded
 from .evaluate import train_flops, eval_flops
-from .rollout import StagedSampler, MixtureEval, peaks, _atomic_json, _atomic_save
+from .rollout import StagedSampler, MixtureEval, peaks, _atomic_json, _atomic_save, trainable_state, load_trainable, is_partial
 
 # %% auto #0
-__all__ = ['MSFTConfig', 'schedule', 'train_config', 'check_splits', 'msft', 'summarise', 'run_spec']
+__all__ = ['MSFTConfig', 'schedule', 'train_config', 'check_no_fsdp', 'check_splits', 'msft', 'summarise', 'run_spec']
 
 # %% ../../nbs/msft/84_msft.ipynb #44b38de1
 @dataclass
@@ -52,6 +52,14 @@ def train_config(cfg: MSFTConfig, steps: int, seq_len: int, seed: int, ckpt_ever
                        weight_decay=cfg.weight_decay, eval_every=0, ckpt_every=ckpt_every, seed=seed)
 
 # %% ../../nbs/msft/84_msft.ipynb #d0077da0
+def check_no_fsdp() -> None:
+    "Refuse an FSDP launch (`accelerate launch --use_fsdp`): the search's evaluations and rollback checkpoints read the unsharded model."
+    if os.environ.get('ACCELERATE_USE_FSDP', '').lower() in ('1', 'true', 'yes'):
+        from lmpapers.core.scales import ScaleUnavailable
+        raise ScaleUnavailable("FSDP is not supported by mSFT here (ACCELERATE_USE_FSDP is set): its evaluations and rollback checkpoints "
+                               "read the whole, unsharded model, and this path has never been run; train with LoRA adapters on one device "
+                               "(the full preset does) or launch without --use_fsdp")
+
 def check_splits(model, *encs: Encoded) -> None:
     "Raise a clear error unless the splits share tokenizer and sub-datasets and fit `model`'s vocabulary."
     for e in encs:
@@ -69,15 +77,17 @@ def check_splits(model, *encs: Encoded) -> None:
 # %% ../../nbs/msft/84_msft.ipynb #bbf42ff9
 def _load_start(path: Path, model):
     ck = torch.load(path, weights_only=False)
-    model.load_state_dict(ck['model']); return ck
+    load_trainable(model, ck['model']); return ck
 
 def msft(model,                   # HF causal LM, trained in place; ends at the selected weights
          train_enc: Encoded, val_enc: Encoded,
          cfg: MSFTConfig = MSFTConfig(),
          run_dir: str|Path = 'msft_run', # state, checkpoints; a run found there is resumed
-         progress: bool|None = False) -> dict:
+         progress: bool|None = False,
+         verifiers: dict|None = None      # {sub-dataset index: fn(completion ids, reference ids) -> [0, 1]}: peaks selected on verified generations
+        ) -> dict:
     "Run the mSFT search; return its record (rounds, exclusion order, steps, wasted steps, FLOPs)."
-    check_splits(model, train_enc, val_enc)
+    check_no_fsdp(); check_splits(model, train_enc, val_enc)
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     K, T = len(train_enc.names), train_enc.rows.shape[1]
     max_rounds = cfg.max_rounds or K
@@ -87,7 +97,7 @@ def msft(model,                   # HF causal LM, trained in place; ends at the 
         if st['config'] != asdict(cfg) or st['names'] != train_enc.names:
             raise ValueError(f"{run_dir} holds a run with another config or mixture; use a new run_dir")
     else:
-        _atomic_save(run_dir/'start-0.pt', dict(model={k: v.detach().clone() for k, v in model.state_dict().items()}, optimizer=None))
+        _atomic_save(run_dir/'start-0.pt', dict(model=trainable_state(model), optimizer=None))
         st = dict(config=asdict(cfg), names=train_enc.names, round=0, excluded=[], rounds=[], done=False, final='start-0.pt')
         _atomic_json(sf, st)
     while not st['done']:
@@ -95,10 +105,11 @@ def msft(model,                   # HF causal LM, trained in place; ends at the 
         start = _load_start(run_dir/f'start-{k}.pt', model)
         steps, every, spe = schedule(len(train_enc.pool(active)), cfg)
         rd = run_dir/f'round-{k}'
-        ev = MixtureEval(val_enc, active, every, steps, spe, ckpt_dir=rd,
+        ev = MixtureEval(val_enc, active, every, steps, spe, ckpt_dir=rd, verifiers=verifiers,
                          init_optimizer=start['optimizer'] if cfg.optimizer == 'restored' else None)
-        train(model, train_enc.rows, None, train_config(cfg, steps, T, cfg.seed * 1000 + k, ckpt_every=every), [ev],
-              ckpt_dir=rd/'train', progress=progress, mixed_precision=cfg.mixed_precision,
+        part = is_partial(model)   # LoRA: core's resume checkpoint would hold the whole model; a killed round restarts from its start
+        train(model, train_enc.rows, None, train_config(cfg, steps, T, cfg.seed * 1000 + k, ckpt_every=0 if part else every), [ev],
+              ckpt_dir=None if part else rd/'train', progress=progress, mixed_precision=cfg.mixed_precision,
               sampler=StagedSampler([(steps, train_enc.pool(active))], cfg.batch_size, seed=cfg.seed * 1000 + k), loss_mask=train_enc.mask)
         pk = peaks(ev.evals, active); last = len(ev.evals) - 1
         peaked = {t: i for t, i in pk.items() if i < last}
@@ -111,7 +122,7 @@ def msft(model,                   # HF causal LM, trained in place; ends at the 
             st['excluded'].append(t); st['round'] = k + 1; st['final'] = f'start-{k + 1}.pt'
             st['done'] = len(st['excluded']) == K or k + 1 >= max_rounds
         else:
-            _atomic_save(run_dir/f'end-{k}.pt', dict(model={n: v.detach().clone() for n, v in model.state_dict().items()}, optimizer=None))
+            _atomic_save(run_dir/f'end-{k}.pt', dict(model=trainable_state(model), optimizer=None))
             st['final'], st['done'] = f'end-{k}.pt', True
         st['rounds'].append(rec); _atomic_json(sf, st)
         shutil.rmtree(rd, ignore_errors=True)

@@ -13,7 +13,8 @@ from .data import Encoded
 from .evaluate import task_metrics, peak_index
 
 # %% auto #0
-__all__ = ['StagedSampler', 'WeightedSampler', 'peaks', 'MixtureEval']
+__all__ = ['StagedSampler', 'WeightedSampler', 'is_partial', 'trainable_state', 'load_trainable', 'with_lora', 'peaks',
+           'MixtureEval']
 
 # %% ../../nbs/msft/83_rollout.ipynb #e7c33603
 def _gen(*key) -> torch.Generator:
@@ -63,6 +64,32 @@ class WeightedSampler:
         self.last = tasks
         return out
 
+# %% ../../nbs/msft/83_rollout.ipynb #15a65b79
+def is_partial(model) -> bool:
+    "True when some of `model`'s parameters are frozen (a LoRA model): checkpoints then hold the trainable tensors only."
+    return any(not p.requires_grad for p in model.parameters())
+
+def trainable_state(model) -> dict:
+    "A detached copy of what trains: the trainable parameters of a partly frozen model, else the whole state dict."
+    if is_partial(model): return {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+def load_trainable(model, state: dict):
+    "Load a `trainable_state` into `model`; refuse a state that misses a trainable tensor or holds unknown ones."
+    res = model.load_state_dict(state, strict=False)
+    if res.unexpected_keys: raise ValueError(f"the checkpoint holds tensors the model does not have: {res.unexpected_keys[:3]}")
+    train_names = {k for k, p in model.named_parameters() if p.requires_grad}
+    if missing := sorted(train_names & set(res.missing_keys)): raise ValueError(f"the checkpoint misses trainable tensors: {missing[:3]}")
+    return model
+
+def with_lora(model, rank: int = 16, alpha: float|None = None, targets='all-linear', dropout: float = 0.0, seed: int = 0):
+    "`model` with LoRA adapters of `rank` on `targets` (peft), base weights frozen; the adapters' random init follows `seed`."
+    from peft import LoraConfig, get_peft_model
+    from lmpapers.core.guards import fork_rng
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1: raise ValueError(f"LoRA rank must be a positive int, got {rank!r}")
+    with fork_rng(seed):
+        return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, target_modules=targets, lora_dropout=dropout, task_type='CAUSAL_LM'))
+
 # %% ../../nbs/msft/83_rollout.ipynb #06cc86db
 def _atomic_json(path: Path, obj):
     tmp = path.with_name(f'.{path.name}.tmp'); tmp.write_text(json.dumps(obj)); os.replace(tmp, path)
@@ -77,7 +104,9 @@ def peaks(evals: list[dict], tasks) -> dict[int, int]:
 class MixtureEval(Callback):
     "Validation metrics of the active sub-datasets every `every` steps (and at `total`), with optional rollback checkpoints."
     def __init__(self, val: Encoded, tasks, every: int, total: int, steps_per_epoch: float,
-                 ckpt_dir=None, init_optimizer=None, on_eval=None, batch_size: int = 64):
+                 ckpt_dir=None, init_optimizer=None, on_eval=None, batch_size: int = 64,
+                 verifiers: dict|None = None):   # {sub-dataset index: fn(completion ids, reference ids) -> [0, 1]}: peaks on generation
+        self.verifiers = verifiers
         if every <= 0: raise ValueError(f"every must be positive, got {every}")
         self.tasks, self.every, self.total, self.spe = list(tasks), every, total, steps_per_epoch
         idx = val.pool(self.tasks)
@@ -93,18 +122,19 @@ class MixtureEval(Callback):
         if log.exists():
             st = json.loads(log.read_text())
             self.evals = [e for e in st['evals'] if e['step'] <= start_step]
-            self.eval_rows = len(self.evals) * len(self.val)
+            self.eval_rows = sum(e.get('eval_rows', len(self.val)) for e in self.evals)
         for f in self.dir.glob('ckpt-*.pt'):
             if int(f.stem.split('-')[1]) > start_step: f.unlink()
         if start_step == 0 and self.init_optimizer is not None: optimizer.load_state_dict(self.init_optimizer)
     def after_step(self, step, model, loss):
         s = step + 1
         if s % self.every and s != self.total: return
-        tm = task_metrics(model, self.val, self.bs); self.eval_rows += len(self.val)
-        e = dict(step=s, epoch=s / self.spe, metric=tm['metric'], loss=tm['loss'])
+        tm = task_metrics(model, self.val, self.bs, self.verifiers)
+        rows = len(self.val) + tm['gen_positions'] / self.val.rows.shape[1]; self.eval_rows += rows   # decoding's forward passes in row units
+        e = dict(step=s, epoch=s / self.spe, metric=tm['metric'], loss=tm['loss'], eval_rows=rows)
         self.evals.append(e)
         if self.dir is not None:
-            _atomic_save(self.dir/f'ckpt-{s}.pt', dict(step=s, model={k: v.detach().clone() for k, v in model.state_dict().items()},
+            _atomic_save(self.dir/f'ckpt-{s}.pt', dict(step=s, model=trainable_state(model),
                                                        optimizer=self.opt.state_dict()))
             keep = {self.evals[i]['step'] for i in peaks(self.evals, self.tasks).values()}
             if len(self.evals) > 1: keep |= {self.evals[i]['step'] for i in peaks(self.evals[:-1], self.tasks).values()}

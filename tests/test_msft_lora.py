@@ -1,0 +1,42 @@
+"mSFT with LoRA (peft) on a random-init small model on CPU: base frozen, every checkpoint holds the adapter only; FSDP refused."
+import torch, pytest
+from lmpapers.core.models import build_model, model_config
+from lmpapers.core.scales import ScaleUnavailable
+from lmpapers.core.tokenizer import train_tokenizer
+from lmpapers.msft.data import tiny_mixture, encode
+from lmpapers.msft.msft import MSFTConfig, msft
+from lmpapers.msft.rollout import with_lora
+from lmpapers.msft.evaluate import exact_ids
+
+MODEL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=1, num_key_value_heads=1, head_dim=32)
+
+def _setup():
+    tok = train_tokenizer(); mix = tiny_mixture(tokenizer=tok, seq_len=40)[:2]
+    return tok, encode(mix, tok, 40), encode(mix, tok, 40, 'validation')
+
+def test_lora_search_saves_adapters_only(tmp_path, monkeypatch):
+    tok, tr, va = _setup()
+    m = with_lora(build_model(model_config(vocab_size=len(tok), **MODEL), seed=0), rank=2)
+    base0 = {k: v.clone() for k, v in m.named_parameters() if not v.requires_grad}
+    lora0 = {k: v.clone() for k, v in m.named_parameters() if v.requires_grad}
+    saved = []
+    real = torch.save
+    monkeypatch.setattr(torch, 'save', lambda obj, f, *a, **k: (saved.append(obj), real(obj, f, *a, **k))[1])
+    res = msft(m, tr, va, MSFTConfig(budget=0.5, lr=1e-2, batch_size=16, evals_per_epoch=2, max_rounds=2), tmp_path/'run',
+               verifiers={0: exact_ids})            # sub-dataset 0's peaks on greedy generations checked by a verifier
+    assert res['train_steps'] > 0 and saved
+    r0 = res['rounds'][0]; n_val = len(va.pool(r0['active']))
+    assert all(e['eval_rows'] > n_val for e in r0['evals'])     # decoding's forward passes are counted in the evaluation FLOPs
+    assert all(0 <= e['metric'][0] <= 1 for e in r0['evals'])
+    for obj in saved:                                   # rollback checkpoints and start/end points: the adapter alone
+        assert set(obj['model']) == set(lora0), sorted(set(obj['model']) ^ set(lora0))[:3]
+    assert not (tmp_path/'run'/'round-0'/'train').exists()       # no whole-model resume checkpoint of core's loop
+    after = dict(m.named_parameters())
+    assert all(torch.equal(after[k], v) for k, v in base0.items())              # base frozen
+    assert any(not torch.equal(after[k], v) for k, v in lora0.items())          # adapters trained
+
+def test_fsdp_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv('ACCELERATE_USE_FSDP', 'true')   # refused before any data is read or any work is done
+    with pytest.raises(ScaleUnavailable, match='FSDP is not supported'):
+        msft(build_model(model_config(vocab_size=64, **MODEL)), None, None, MSFTConfig(budget=0.5), tmp_path/'run')
+    assert not (tmp_path/'run').exists()
