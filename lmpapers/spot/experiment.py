@@ -368,7 +368,7 @@ FULL = dict(SMALL, model='Qwen/Qwen3-4B', L_train=4096,          # paper: Qwen3 
 _SMOKE = dict(L_train=64, budget=8, n_sink=1, n_recent=2, p_kmax=16, page=4, n_prompts=SMOKE['prompts'], n_calib=1, calib_iters=2, multipliers=(2,),
               distill_steps=SMOKE['steps'], distill_rows=SMOKE['rows'], distill_queries=16, batch_size=2,
               timing_lengths=(256, 1024), timing_k=64, timing_rounds=2, e2e_lengths=(64,), e2e_tokens=3, e2e_rounds=1, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8, kl_rows=2,
-              distractor=dict(n_keys=3, L=96, n=2, n_calib=1, calib_iters=2, metric_rows=1, metric_queries=4))
+              distractor=None)   # the distractor stage runs in the tiny runs (quick included); the smoke run checks the small/full wiring around it
 QUICK = dict(n_prompts=4, n_calib=2, calib_iters=4, multipliers=(1, 2), metric_len=128, metric_rows=2, metric_queries=8, kl_rows=4,   # tiny's models and selectors (same
              timing_lengths=(1024, 4096), timing_k=64, timing_rounds=2, e2e_lengths=(),
              distractor=dict(n_keys=16, L=512, n=4, n_calib=2, calib_iters=3, metric_rows=2, metric_queries=4))      # (the end-to-end timing: full tiny and smoke runs)                   # distillation keys), evaluated on a few prompts and short contexts
