@@ -296,10 +296,10 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         for t, n in enumerate(names):
             R.add(f'test_{n}_{m}', float(np.mean([S[m][f'{c:g}']['per_task'][t] for c in budgets])), '%')
     if 'sft' in methods:
-        d = [float(np.mean([seeds[i]['test'][f'msft@{c:g}'][t] - seeds[i]['test'][f'sft@{c:g}'][t] for c in budgets for t in range(len(names))])) for i in range(len(seeds))]
+        d = [float(np.mean([sd['test'][f'msft@{c:g}'][t] - sd['test'][f'sft@{c:g}'][t] for c in budgets for t in range(len(names))])) for sd in mseeds]
         ci, k = t_interval(d)
         R.add('msft_over_sft', float(np.mean(d)), 'points', '+1.8 points over SFT (63.7 vs 61.9)', expect='> 0', interval=ci, n=k,
-              note='mSFT minus homogeneous SFT (best checkpoint), same budget, paired by seed; interval: Student-t 95% over the per-seed differences')
+              note=f'mSFT minus homogeneous SFT (best checkpoint), same budget, paired by seed over {len(mseeds)} seeds (those of the matched-FLOPs comparison); interval: Student-t 95% over the per-seed differences')
         R.add('msft_over_sft_std', float(np.std(d)), 'points')
         others = [m for m in methods if m != 'msft']
         best = max(others, key=lambda m: R[f'avg_test_metric_{m}'])
@@ -343,8 +343,8 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
               note=f'mSFT FLOPs at the smallest budget C={lo:g} / homogeneous SFT FLOPs at the standard budget C={hi:g} epochs')
         R.add('msft_flops_ratio_same_budget', S['msft'][f'{lo:g}']['flops'] / S['sft'][f'{lo:g}']['flops'], 'ratio',
               note=f'mSFT / SFT FLOPs both at C={lo:g}: at least 1 here, as the first rollout is the SFT run')
-        ci, k = t_interval([a - b for a, b in zip(S['msft'][f'{lo:g}']['per_seed'], S['sft'][f'{hi:g}']['per_seed'])])
-        R.add('msft_gain_low_budget', S['msft'][f'{lo:g}']['acc'] - S['sft'][f'{hi:g}']['acc'], 'points', '+3.4 points at a low budget', expect='> 0', interval=ci, n=k,
+        dl = [float(np.mean(sd['test'][f'msft@{lo:g}']) - np.mean(sd['test'][f'sft@{hi:g}'])) for sd in mseeds]; ci, k = t_interval(dl)
+        R.add('msft_gain_low_budget', float(np.mean(dl)), 'points', '+3.4 points at a low budget', expect='> 0', interval=ci, n=k,
               note=f'mSFT at C={lo:g} minus SFT at C={hi:g}; interval: Student-t 95% over the per-seed differences')
     if 'sft' in methods and scale == 'tiny':
         lo = budgets[0]
