@@ -356,7 +356,7 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
 # %% ../../nbs/gfa/19_experiments.ipynb #c8ffe6f4
 def _cascade(res, mcfg, cfg, models, calib, ev, P, tk, **kw) -> dict:
     "CascadeFormer (heads + FFN tapered) and its anchors at the same training tokens, then deep supervision measured; `kw`: tok, train_rows, seed, smoke, bars, device, dtype of the run."
-    stage('gfa: CascadeFormer vs uniform and its FLOP-matched narrow control over training seeds, wide-narrow-wide, a taper sweep (the seed models\' recipe and tokens)')
+    stage('gfa: CascadeFormer vs uniform and its FLOP-matched narrow control over training seeds (the seed models\' recipe and tokens), with wide-narrow-wide and a taper sweep where the preset trains them')
     if P.get('architecture'):   # --model: say exactly which studies it reaches
         m = P['model']
         blocks = '' if mcfg.model_type == 'qwen3' else f', on Qwen3 blocks at the {mcfg.model_type} model\'s sizes'
