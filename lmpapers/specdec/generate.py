@@ -4,7 +4,7 @@
 
 # %% ../../nbs/specdec/44_generate.ipynb #249b9f05
 from __future__ import annotations
-import time, warnings
+import copy, time, warnings, weakref
 from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
@@ -162,7 +162,6 @@ def small_drafter_lm(progress: bool = False):
                          progress=progress)[0]
 
 # %% ../../nbs/specdec/44_generate.ipynb #b7bc665e
-import copy, weakref
 _REFEREES = weakref.WeakKeyDictionary()
 
 def _referee(model):
