@@ -16,7 +16,8 @@ def one_thread():
 
 # The longest files first: `make test` runs two workers that each take whole files (`--dist loadfile`); a 200 s file
 # started last would leave one worker running it alone at the end.
-SLOW_FIRST = ('test_specdec_lossless.py', 'test_spot_reproduce.py', 'test_bastion_reproduce.py', 'test_metasd_reproduce.py')
+SLOW_FIRST = ('test_spot_reproduce.py', 'test_specdec_lossless.py', 'test_docs.py', 'test_bastion_reproduce.py', 'test_metasd_reproduce.py',
+              'test_spot_smoke.py')
 
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}

@@ -32,7 +32,7 @@ step "smoke and quick, two runs at a time: every paper's tiny quick tier end to 
 runs=$(mktemp -d)
 export LMPAPERS_CACHE_LOG="$runs/cache.jsonl"   # each cache read or build, one JSON line: shipped entries must never be built
 papers=$($bin/lmpapers list | awk '$1 == "✓" {print $2}')
-in_pytest=" bastion gfa metasd spot "   # their smoke runs are made in-process by tests/test_{bastion,metasd,spot}_reproduce.py and test_gfa_smoke.py
+in_pytest=" bastion gfa metasd spot "   # their smoke runs are made in-process by tests/test_{bastion,metasd}_reproduce.py, test_spot_smoke.py and test_gfa_smoke.py
 # Quick runs of papers whose quick tier trains nothing take a fresh seed; the others read the shipped and cached models
 # trained for seed 0 (a fresh seed would train them all: minutes per paper). tools/seed_sweep.py runs those for fresh seeds.
 fresh_quick=" judges unisafe "
