@@ -65,14 +65,18 @@ class MeasuredLatency:
         self.sizes, self.fitted = np.array([1.0]), np.array([0.0])
         self.fit()
 
+    def cell_quantiles(self) -> tuple[list, list, list]:
+        "(cells, quantile, weight) of every profiled or observed cell: its recent timings with the profile's value counted `prior_weight` times."
+        cells, q, w = sorted(set(self.prior) | set(self.obs)), [], []
+        for c in cells:
+            ts = list(self.obs.get(c, ())) + ([self.prior[c]] * self.prior_weight if c in self.prior else [])
+            q.append(float(np.quantile(ts, self.quantile))); w.append(len(ts))
+        return cells, q, w
+
     def fit(self):
         "Refit the per-size quantiles and the monotone curve to the profile and the recent measurements."
-        sizes = sorted(set(self.prior) | set(self.obs))
+        sizes, med, w = self.cell_quantiles()
         if not sizes: return self
-        med, w = [], []
-        for n in sizes:
-            ts = list(self.obs.get(n, ())) + ([self.prior[n]] * self.prior_weight if n in self.prior else [])
-            med.append(float(np.quantile(ts, self.quantile))); w.append(len(ts))
         self.sizes, self.fitted = np.array(sizes, dtype=np.float64), isotonic(med, w)
         return self
 
@@ -383,12 +387,8 @@ class RooflineLatency(MeasuredLatency):
     def fit(self):
         "Fit (6): for each knee on a log-spaced range, non-negative least squares on the cells; keep the knee of least weighted error."
         from scipy.optimize import nnls
-        cells = sorted(set(self.prior) | set(self.obs))
+        cells, y, w = self.cell_quantiles()       # cells keyed (size, context bin) here
         if not cells: return self
-        y, w = [], []
-        for c in cells:
-            ts = list(self.obs.get(c, ())) + ([self.prior[c]] * self.prior_weight if c in self.prior else [])
-            y.append(float(np.quantile(ts, self.quantile))); w.append(len(ts))
         n, L = np.array([c[0] for c in cells], float), np.array([c[1] for c in cells], float)
         y, sw = np.array(y), np.sqrt(np.array(w, float))
         scale = max(float(y.max()), 1e-12)                       # nnls on O(1) numbers
