@@ -40,3 +40,33 @@ def test_fsdp_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ScaleUnavailable, match='FSDP is not supported'):
         msft(build_model(model_config(vocab_size=64, **MODEL)), None, None, MSFTConfig(budget=0.5), tmp_path/'run')
     assert not (tmp_path/'run').exists()
+
+class _Interrupt(Exception): pass
+
+def test_lora_interrupted_round_resumes_to_the_same_result(tmp_path, monkeypatch):
+    "A LoRA search interrupted mid-round resumes from its last adapter-only checkpoint (adapter, optimiser, scheduler, RNG, step) to the uninterrupted result."
+    import lmpapers.msft.msft as M
+    from lmpapers.msft.rollout import MixtureEval
+    tok, tr, va = _setup()
+    cfg = MSFTConfig(budget=1.0, lr=1e-2, batch_size=16, evals_per_epoch=4, max_rounds=1)
+    fresh = lambda: with_lora(build_model(model_config(vocab_size=len(tok), **MODEL), seed=0), rank=2)
+    whole = msft(fresh(), tr, va, cfg, tmp_path/'whole')
+    real = MixtureEval.after_step
+    def after_step(self, step, model, loss):
+        out = real(self, step, model, loss)
+        if len(self.evals) == 2 and step + 1 + self.offset == self.evals[-1]['step'] + 1:   # one step past the second checkpoint
+            raise _Interrupt
+        return out
+    monkeypatch.setattr(MixtureEval, 'after_step', after_step)
+    with pytest.raises(_Interrupt): msft(fresh(), tr, va, cfg, tmp_path/'cut')
+    monkeypatch.setattr(MixtureEval, 'after_step', real)
+    rd = tmp_path/'cut'/'round-0'
+    ck = torch.load(rd/f"ckpt-{whole['rounds'][0]['evals'][1]['step']}.pt", weights_only=False)
+    assert set(ck) >= {'model', 'optimizer', 'scheduler', 'rng'} and all('lora_' in k for k in ck['model'])
+    offs = []; real_step = M.lora_resume_step
+    monkeypatch.setattr(M, 'lora_resume_step', lambda *a: offs.append(real_step(*a)) or offs[-1])
+    again = msft(fresh(), tr, va, cfg, tmp_path/'cut')
+    assert offs[0] == whole['rounds'][0]['evals'][1]['step'] > 0     # resumed at the second evaluation, not from the round's start
+    assert again['weights'] == whole['weights'] and again['excluded'] == whole['excluded']
+    import json   # (NaN marks sub-datasets not in play: compared as text)
+    assert json.dumps(again['rounds']) == json.dumps(whole['rounds']) and again['flops'] == whole['flops']

@@ -63,7 +63,7 @@ def run_baseline(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, method: str, 
     if not budgets or budgets[0] <= 0: raise ValueError(f"budgets C must be positive, got {budgets}")
     if method == 'doremi' and reference is None: raise ValueError("doremi needs reference=, the record of an SFT run")
     check_splits(model, tr, va); check_no_fsdp()
-    K, T, N = len(tr.names), tr.rows.shape[1], n_params(model)
+    K, T, N, Nt = len(tr.names), tr.rows.shape[1], n_params(model), n_params(model, trainable_only=True)
     steps, every, spe = schedule(len(tr), cfg, budgets[-1])
     bsteps = {c: schedule(len(tr), cfg, c)[0] for c in budgets}
     sizes = np.array(tr.sizes(), dtype=np.float64)
@@ -125,7 +125,7 @@ def run_baseline(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, method: str, 
     done = cbs[0].evals[-1]['step'] if cbs[0].evals else steps
     bsteps = {c: min(done, steps if bs is None else bs) for c, bs in bsteps.items()}
     def flops(bs):   # training, evaluation (and IES's checks, DoReMi's reference run) up to step bs
-        fl = train_flops(N, bs, cfg.batch_size, T) + eval_flops(N, sum(e['eval_rows'] for e in cbs[0].evals if e['step'] <= bs), T)
+        fl = train_flops(N, bs, cfg.batch_size, T, Nt) + eval_flops(N, sum(e['eval_rows'] for e in cbs[0].evals if e['step'] <= bs), T)
         if method == 'ies': fl += eval_flops(N, max([0] + [r for s, r in extra['by_step'].items() if s <= bs]), T)
         if method == 'doremi': fl += dict(map(tuple, reference['step_flops']))[bs]
         return fl
@@ -148,7 +148,7 @@ def at_flops(run: dict, flops: float) -> dict:
 def run_sro(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, sft: dict, budget: float, progress: bool|None = False) -> dict:
     "SRO SFT for `budget`: per-sub-dataset peak steps of the SFT rollout `sft`, applied as a schedule from `model`'s weights."
     check_splits(model, tr, va)
-    K, T, N = len(tr.names), tr.rows.shape[1], n_params(model)
+    K, T, N, Nt = len(tr.names), tr.rows.shape[1], n_params(model), n_params(model, trainable_only=True)
     bs = sft['budgets'][float(budget)]['steps']; every = sft['every']
     evals = [e for e in sft['evals'] if e['step'] <= bs]
     stop = {t: evals[i]['step'] for t, i in peaks(evals, range(K)).items()}
@@ -161,6 +161,6 @@ def run_sro(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, sft: dict, budget:
     sampler = StagedSampler(stages, cfg.batch_size, seed=cfg.seed * 1000 + 7)
     train(model, tr.rows, None, train_config(cfg, sampler.steps, T, cfg.seed * 1000 + 7), [], progress=progress, sampler=sampler, loss_mask=tr.mask,
           mixed_precision=cfg.mixed_precision)
-    fl = sft['budgets'][float(budget)]['flops'] + train_flops(N, sampler.steps, cfg.batch_size, T)
+    fl = sft['budgets'][float(budget)]['flops'] + train_flops(N, sampler.steps, cfg.batch_size, T, Nt)
     return dict(method='sro', stop_step=stop, steps=sampler.steps, flops=fl,
                 state=trainable_state(model))

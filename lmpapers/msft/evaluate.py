@@ -119,10 +119,15 @@ def peak_index(metric: list[float], loss: list[float]) -> int:
     return min(range(len(metric)), key=lambda i: (-round(metric[i], 9), loss[i], i))
 
 # %% ../../nbs/msft/82_evaluate.ipynb #8bc2a8b0
-def train_flops(n_param: int, steps: int, batch_size: int, seq_len: int) -> float:
-    "6 N D for `steps` optimiser steps of `batch_size` rows of `seq_len` tokens."
-    return 6.0 * n_param * steps * batch_size * seq_len
+def train_flops(n_param: int, steps: int, batch_size: int, seq_len: int,
+                n_trainable: int|None = None   # trainable parameters (LoRA adapters); None: all of them (full fine-tuning)
+               ) -> float:
+    "(4 N + 2 N_t) D for `steps` optimiser steps of `batch_size` rows of `seq_len` tokens: forward and activation gradient through every weight, weight gradient of the trainable ones (6 N D when all train)."
+    n_t = n_param if n_trainable is None else n_trainable
+    if not 0 <= n_t <= n_param: raise ValueError(f"n_trainable must lie in [0, n_param={n_param}], got {n_trainable}")
+    return (4.0 * n_param + 2.0 * n_t) * steps * batch_size * seq_len
 
 def eval_flops(n_param: int, rows: int, seq_len: int) -> float:
     "2 N D for one forward pass over `rows` rows of `seq_len` tokens."
     return 2.0 * n_param * rows * seq_len
+

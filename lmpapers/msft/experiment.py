@@ -117,7 +117,8 @@ def run_seed(fresh, tr, va, te, P: dict, seed: int, progress: bool|None = False,
         if m == 'sft':   # SFT also at larger budgets, and long enough to match every mSFT run's FLOPs (the matched-FLOPs control)
             bud = budgets + [float(c) for c in P['sft_extra']]
             need = max([0.0] + [out['flops'][f'msft@{c:g}'] for c in budgets])
-            cover = covering_budget(len(tr), len(va), n_params(fresh()), tr.rows.shape[1], cfg(bud[-1]), need, bud[-1])
+            m0 = fresh(); cover = covering_budget(len(tr), len(va), n_params(m0), tr.rows.shape[1], cfg(bud[-1]), need, bud[-1],
+                                                  n_trainable=n_params(m0, trainable_only=True))
             if cover > bud[-1]: bud = bud + [cover]
         model = fresh(); runs[m] = run_baseline(model, tr, va, cfg(bud[-1]), m, bud, reference=runs.get('sft'), progress=progress,
                                                 test=te if m == 'sft' else None)
@@ -133,12 +134,13 @@ def run_seed(fresh, tr, va, te, P: dict, seed: int, progress: bool|None = False,
             out['test'][f'sro@{c:g}'] = _test(model, None, te); out['flops'][f'sro@{c:g}'] = r['flops']; out['sro'][f'{c:g}'] = r['stop_step']
     return out
 
-def covering_budget(n_rows: int, n_val: int, n_param: int, seq_len: int, cfg: MSFTConfig, flops: float, start: float, step: float = 0.5) -> float:
+def covering_budget(n_rows: int, n_val: int, n_param: int, seq_len: int, cfg: MSFTConfig, flops: float, start: float, step: float = 0.5,
+                    n_trainable: int|None = None) -> float:
     "The smallest budget C (from `start`, in `step`s of an epoch) at which a baseline's training plus evaluation reaches `flops`."
     C = float(start)
     for _ in range(1000):
         steps, every, _ = schedule(n_rows, cfg, C)
-        if train_flops(n_param, steps, cfg.batch_size, seq_len) + eval_flops(n_param, steps // every * n_val, seq_len) >= flops: return C
+        if train_flops(n_param, steps, cfg.batch_size, seq_len, n_trainable) + eval_flops(n_param, steps // every * n_val, seq_len) >= flops: return C
         C += step
     raise ValueError(f"no budget up to {C:g} epochs reaches {flops:.3g} FLOPs")
 

@@ -16,7 +16,8 @@ from .evaluate import train_flops, eval_flops
 from .rollout import StagedSampler, MixtureEval, peaks, _atomic_json, _atomic_save, trainable_state, load_trainable, is_partial
 
 # %% auto #0
-__all__ = ['MSFTConfig', 'schedule', 'train_config', 'check_no_fsdp', 'check_splits', 'msft', 'summarise', 'run_spec']
+__all__ = ['MSFTConfig', 'schedule', 'train_config', 'check_no_fsdp', 'check_splits', 'msft', 'lora_resume_step', 'summarise',
+           'run_spec']
 
 # %% ../../nbs/msft/84_msft.ipynb #44b38de1
 @dataclass
@@ -105,12 +106,14 @@ def msft(model,                   # HF causal LM, trained in place; ends at the 
         start = _load_start(run_dir/f'start-{k}.pt', model)
         steps, every, spe = schedule(len(train_enc.pool(active)), cfg)
         rd = run_dir/f'round-{k}'
-        ev = MixtureEval(val_enc, active, every, steps, spe, ckpt_dir=rd, verifiers=verifiers,
+        part = is_partial(model)   # LoRA: resumed from the round's last adapter-only evaluation checkpoint, not core's whole-model one
+        off = lora_resume_step(rd, steps) if part else 0
+        ev = MixtureEval(val_enc, active, every, steps, spe, ckpt_dir=rd, verifiers=verifiers, offset=off,
                          init_optimizer=start['optimizer'] if cfg.optimizer == 'restored' else None)
-        part = is_partial(model)   # LoRA: core's resume checkpoint would hold the whole model; a killed round restarts from its start
-        train(model, train_enc.rows, None, train_config(cfg, steps, T, cfg.seed * 1000 + k, ckpt_every=0 if part else every), [ev],
+        smp = StagedSampler([(steps, train_enc.pool(active))], cfg.batch_size, seed=cfg.seed * 1000 + k)
+        train(model, train_enc.rows, None, train_config(cfg, steps - off, T, cfg.seed * 1000 + k, ckpt_every=0 if part else every), [ev],
               ckpt_dir=None if part else rd/'train', progress=progress, mixed_precision=cfg.mixed_precision,
-              sampler=StagedSampler([(steps, train_enc.pool(active))], cfg.batch_size, seed=cfg.seed * 1000 + k), loss_mask=train_enc.mask)
+              sampler=(lambda i, r=0, w=1: smp(i + off, r, w)) if off else smp, loss_mask=train_enc.mask)
         pk = peaks(ev.evals, active); last = len(ev.evals) - 1
         peaked = {t: i for t, i in pk.items() if i < last}
         rec = dict(round=k, active=active, steps=steps, every=every, steps_per_epoch=spe, evals=ev.evals, eval_rows=ev.eval_rows,
@@ -130,15 +133,23 @@ def msft(model,                   # HF causal LM, trained in place; ends at the 
         for f in list(run_dir.glob('start-*.pt')) + list(run_dir.glob('end-*.pt')):   # older rollback points can no longer be returned to
             if f.name not in keep: f.unlink()
     _load_start(run_dir/st['final'], model); model.eval()
-    return summarise(st, n_params(model), cfg.batch_size, T) | dict(weights=weights_key(model))
+    return summarise(st, n_params(model), cfg.batch_size, T, n_params(model, trainable_only=True)) | dict(weights=weights_key(model))
 
-def summarise(st: dict, n_param: int, batch_size: int, seq_len: int) -> dict:
+def lora_resume_step(rd: Path, steps: int) -> int:
+    "The step a LoRA round in `rd` resumes from: its latest evaluation before `steps` whose adapter checkpoint survives (0: none)."
+    log = Path(rd)/'evals.json'
+    if not log.exists(): return 0
+    done = [e['step'] for e in json.loads(log.read_text())['evals']]
+    return max([s for s in done if s < steps and (Path(rd)/f'ckpt-{s}.pt').exists()], default=0)
+
+def summarise(st: dict, n_param: int, batch_size: int, seq_len: int,
+              n_trainable: int|None = None) -> dict:   # trainable parameters (LoRA adapters); None: all
     "Steps, wasted steps (thrown away by rollbacks), evaluation rows and FLOPs of an mSFT record."
     steps = sum(r['steps'] for r in st['rounds']); wasted = sum(r['steps'] - r['rollback_step'] for r in st['rounds'])
     ev_rows = sum(r['eval_rows'] for r in st['rounds'])
     return dict(excluded=list(st['excluded']), rounds=st['rounds'], train_steps=steps, wasted_steps=wasted, eval_rows=ev_rows,
-                flops=train_flops(n_param, steps, batch_size, seq_len) + eval_flops(n_param, ev_rows, seq_len),
-                wasted_flops=train_flops(n_param, wasted, batch_size, seq_len))
+                flops=train_flops(n_param, steps, batch_size, seq_len, n_trainable) + eval_flops(n_param, ev_rows, seq_len),
+                wasted_flops=train_flops(n_param, wasted, batch_size, seq_len, n_trainable))
 
 # %% ../../nbs/msft/84_msft.ipynb #5fecf62a
 def run_spec(path: str|Path) -> dict:

@@ -105,8 +105,10 @@ class MixtureEval(Callback):
     "Validation metrics of the active sub-datasets every `every` steps (and at `total`), with optional rollback checkpoints."
     def __init__(self, val: Encoded, tasks, every: int, total: int, steps_per_epoch: float,
                  ckpt_dir=None, init_optimizer=None, on_eval=None, batch_size: int = 64,
-                 verifiers: dict|None = None):   # {sub-dataset index: fn(completion ids, reference ids) -> [0, 1]}: peaks on generation
-        self.verifiers = verifiers
+                 verifiers: dict|None = None,    # {sub-dataset index: fn(completion ids, reference ids) -> [0, 1]}: peaks on generation
+                 offset: int = 0):               # resume at this step from `ckpt_dir`'s checkpoint of it (core's loop then counts from 0)
+        self.verifiers, self.offset = verifiers, int(offset)
+        if self.offset and ckpt_dir is None: raise ValueError("resuming at an offset needs the ckpt_dir holding its checkpoint")
         if every <= 0: raise ValueError(f"every must be positive, got {every}")
         self.tasks, self.every, self.total, self.spe = list(tasks), every, total, steps_per_epoch
         idx = val.pool(self.tasks)
@@ -115,7 +117,8 @@ class MixtureEval(Callback):
         self.init_optimizer, self.on_eval, self.bs, self.evals = init_optimizer, on_eval, batch_size, []
         self.eval_rows = 0                      # rows evaluated (for the FLOPs count)
     def before_fit(self, model, optimizer, scheduler, start_step):
-        self.opt = optimizer
+        self.opt, self.sched = optimizer, scheduler
+        start_step += self.offset
         if self.dir is None: return
         self.dir.mkdir(parents=True, exist_ok=True)
         log = self.dir/'evals.json'
@@ -126,16 +129,22 @@ class MixtureEval(Callback):
         for f in self.dir.glob('ckpt-*.pt'):
             if int(f.stem.split('-')[1]) > start_step: f.unlink()
         if start_step == 0 and self.init_optimizer is not None: optimizer.load_state_dict(self.init_optimizer)
+        if self.offset:   # the whole training state of the step: trainable weights, optimiser, scheduler, RNG
+            ck = torch.load(self.dir/f'ckpt-{start_step}.pt', weights_only=False)
+            if ck.get('scheduler') is None: raise ValueError(f"ckpt-{start_step}.pt holds no scheduler state to resume from")
+            load_trainable(model, ck['model']); optimizer.load_state_dict(ck['optimizer'])
+            scheduler.load_state_dict(ck['scheduler']); torch.set_rng_state(ck['rng'])
     def after_step(self, step, model, loss):
-        s = step + 1
+        s = step + 1 + self.offset
         if s % self.every and s != self.total: return
         tm = task_metrics(model, self.val, self.bs, self.verifiers)
         rows = len(self.val) + tm['gen_positions'] / self.val.rows.shape[1]; self.eval_rows += rows   # decoding's forward passes in row units
         e = dict(step=s, epoch=s / self.spe, metric=tm['metric'], loss=tm['loss'], eval_rows=rows)
         self.evals.append(e)
         if self.dir is not None:
-            _atomic_save(self.dir/f'ckpt-{s}.pt', dict(step=s, model=trainable_state(model),
-                                                       optimizer=self.opt.state_dict()))
+            _atomic_save(self.dir/f'ckpt-{s}.pt', dict(step=s, model=trainable_state(model), optimizer=self.opt.state_dict(),
+                                                       scheduler=None if self.sched is None else self.sched.state_dict(),
+                                                       rng=torch.get_rng_state()))
             keep = {self.evals[i]['step'] for i in peaks(self.evals, self.tasks).values()}
             if len(self.evals) > 1: keep |= {self.evals[i]['step'] for i in peaks(self.evals[:-1], self.tasks).values()}
             _atomic_json(self.dir/'evals.json', dict(evals=self.evals))
