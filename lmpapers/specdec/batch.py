@@ -22,10 +22,11 @@ class BatchStep:
     "What one batched verification pass did."
     rows: int           # active rows
     width: int          # longest chain (the pass scores 1 + width tokens a row)
-    drafted: list       # draft tokens per active row
-    accepted: list      # accepted drafts per active row
+    drafted: list       # draft tokens (tree nodes) per active row
+    accepted: list      # accepted drafts per active row (the depth of the accepted path)
     draft_s: float
     verify_s: float
+    depths: list = field(default_factory=list)   # depth of each active row's draft (a chain: its length); empty: `drafted`
 
 @dataclass
 class BatchOutput:
@@ -50,13 +51,18 @@ class BatchOutput:
     def verify_share(self) -> float:
         v = sum(s.verify_s for s in self.steps); return v / max(v + sum(s.draft_s for s in self.steps), 1e-12)
     def acceptance_by_position(self) -> list[float]:
-        "For draft position j = 1, 2, ...: accepted / proposed over every row and pass that proposed a j-th token."
-        K = max((k for s in self.steps for k in s.drafted), default=0)
+        "For draft position (tree depth) j = 1, 2, ...: how often a row's accepted path reached depth j, over every row and pass whose draft reached it."
+        depth = lambda s: s.depths or s.drafted
+        K = max((k for s in self.steps for k in depth(s)), default=0)
         prop, acc = [0] * K, [0] * K
         for s in self.steps:
-            for k, a in zip(s.drafted, s.accepted):
+            for k, a in zip(depth(s), s.accepted):
                 for j in range(k): prop[j] += 1; acc[j] += j < a
         return [a / p for a, p in zip(acc, prop)]
+    @property
+    def nodes_per_row(self) -> float:
+        "Draft tokens (tree nodes) verified per row and pass."
+        return sum(sum(s.drafted) for s in self.steps) / max(1, sum(s.rows for s in self.steps))
 
 # %% ../../nbs/specdec/44b_batch.ipynb #bat00007
 def _rows(input_ids, attention_mask, V) -> list[torch.Tensor]:
@@ -189,7 +195,7 @@ def batch_speculative_generate(target,                      # HF causal LM (full
         keep = max(deepest)                                              # columns past every row's last accepted node go
         if K + 1 > keep: cache.crop(keep - K - 1); mask = mask[:, :mask.shape[1] - (K + 1 - keep)]
         t3 = time.perf_counter()
-        out.steps.append(BatchStep(len(active), K, [c.n for c in chains], acc, t2 - t1, t3 - t2))
+        out.steps.append(BatchStep(len(active), K, [c.n for c in chains], acc, t2 - t1, t3 - t2, [int(c.depths().max()) if c.n else 0 for c in chains]))
         if done:
             stay = [i for i in range(len(active)) if i not in done]
             if stay: cache.batch_select_indices(to_model(torch.tensor(stay), target)); mask = mask[stay]
@@ -201,7 +207,7 @@ def batch_speculative_generate(target,                      # HF causal LM (full
 # %% ../../nbs/specdec/44b_batch.ipynb #bat00016
 def batch_sweep(target, drafter: Drafter, prompts: list,      # 1-D token sequences; cycled when a batch needs more
                 batch_sizes=(1, 2, 4, 8, 16), max_new_tokens: int = 32, eos_token_id=None, repeats: int = 1) -> list[dict]:
-    "One row per batch size: tokens/s plain and speculative (the best of `repeats` runs), their ratio, τ, acceptance by draft position, verify share."
+    "One row per batch size: tokens/s plain and speculative (the best of `repeats` runs), their ratio, τ, acceptance by draft position (tree depth), verify share, draft nodes."
     if not prompts: raise ValueError("prompts is empty")
     if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batch_sizes): raise ValueError(f"batch sizes must be ints >= 1, got {batch_sizes}")
     out = []
@@ -212,5 +218,5 @@ def batch_sweep(target, drafter: Drafter, prompts: list,      # 1-D token sequen
         ar, sd = best(None), best(drafter)
         out.append(dict(batch=bs, ar_tokens_per_s=ar.tokens_per_s, spec_tokens_per_s=sd.tokens_per_s,
                         speedup=sd.tokens_per_s / ar.tokens_per_s, tau=sd.tau, verify_share=sd.verify_share,
-                        acceptance_by_position=sd.acceptance_by_position(), exact=[a.tolist() for a in ar.sequences] == [s.tolist() for s in sd.sequences]))
+                        acceptance_by_position=sd.acceptance_by_position(), nodes_per_row=sd.nodes_per_row, exact=[a.tolist() for a in ar.sequences] == [s.tolist() for s in sd.sequences]))
     return out
