@@ -35,7 +35,7 @@ PRESETS = {
     'full':  dict(model='Qwen/Qwen3-8B', mixed_precision='bf16', lora_rank=16, seq_len=2048, budgets=(1, 2, 3), sft_extra=(4, 6), seeds=3, matched_seeds=5, lr=1e-4, batch_size=64, warmup=50, max_rows=None),
 }
 SMOKE_PRESET = dict(seq_len=40, budgets=(0.5,), sft_extra=(), seeds=1, matched_seeds=1, batch_size=4, warmup=1, max_rows=4, methods=('sft', 'msft'), tasks=2)   # one step, one evaluation per rollout
-METHODS = ('msft', 'sro', *BASELINES)
+METHODS = ('msft', 'sro', *(m for m in BASELINES if m != 'aioli'))   # Aioli runs beside them in entries of its own (see `reproduce`)
 LABELS = dict(msft='mSFT', sro='SRO SFT', sft='SFT (best ckpt)', temperature='temperature T=3', doremi='DoReMi-style', odm='online mixing (EXP3)', ies='IES')
 CODE_VERSION = 4   # bump when a change here or in lmpapers.msft changes what a run computes
 
@@ -222,6 +222,37 @@ def _summary(seeds: list[dict], methods, budgets_of):
                                   per_seed=accs, per_task=np.mean([s['test'][k] for s in seeds], 0).tolist())
     return S
 
+def _aioli_metrics(R, arows: list[dict], seeds: list[dict], budgets):
+    "Aioli beside homogeneous SFT (same budget, and within SFT's FLOPs) and mSFT (within mSFT's FLOPs where Aioli's run reaches them), paired by seed."
+    bs, names = [f'{c:g}' for c in budgets], seeds[0]['names']
+    acc = [float(np.mean([np.mean(a['test'][c]) for c in bs])) for a in arows]; ci, k = t_interval(acc)
+    R.add('avg_test_metric_aioli', float(np.mean(acc)), '%', interval=ci, n=k,
+          note=f"Aioli (uniform start, rounds of two evaluation intervals opening with a one-step probe per sub-dataset, eta 0.5 on normalised gains): mean over "
+               f"{len(arows)} seeds and budgets C={', '.join(bs)} of the average test metric; Student-t 95% over seeds")
+    R.add('flops_aioli', float(np.mean([np.mean([a['flops'][c] for c in bs]) for a in arows])), 'FLOPs',
+          note="training + evaluation + the probes' validation passes, mean over seeds and budgets")
+    d = [float(np.mean([np.mean(a['test'][c]) - np.mean(sd['test'][f'sft@{c}']) for c in bs])) for a, sd in zip(arows, seeds)]; ci, k = t_interval(d)
+    R.add('aioli_over_sft', float(np.mean(d)), 'points', interval=ci, n=k,
+          note='Aioli minus homogeneous SFT at the same budget C (Aioli also pays for its probe evaluations); paired by seed, Student-t 95%')
+    at = [[at_flops(a, sd['flops'][f'sft@{c}']) for c in bs] for a, sd in zip(arows, seeds)]
+    d = [float(np.mean([np.mean(x['test']) - np.mean(sd['test'][f'sft@{c}']) for x, c in zip(xs, bs)])) for xs, sd in zip(at, seeds)]; ci, k = t_interval(d)
+    short = sum(not x['covered'] for xs in at for x in xs)
+    R.add('aioli_over_sft_matched_flops', float(np.mean(d)), 'points', interval=ci, n=k,
+          note="Aioli's best validation checkpoint within the FLOPs of SFT at C minus SFT at C, mean over C; paired by seed, Student-t 95%"
+               + (f'; {short} Aioli runs fell short of those FLOPs' if short else ''))
+    cov = [c for c in bs if all(at_flops(a, sd['flops'][f'msft@{c}'])['covered'] for a, sd in zip(arows, seeds))]
+    if cov:
+        d = [float(np.mean([np.mean(sd['test'][f'msft@{c}']) - np.mean(at_flops(a, sd['flops'][f'msft@{c}'])['test']) for c in cov])) for a, sd in zip(arows, seeds)]
+        ci, k = t_interval(d)
+        R.add('msft_over_aioli_matched_flops', float(np.mean(d)), 'points', interval=ci, n=k,
+              note=f"mSFT at C minus Aioli's best validation checkpoint within the same FLOPs, over the budgets whose mSFT FLOPs Aioli's run (to C={bs[-1]}) "
+                   f"reaches: C={', '.join(cov)}; paired by seed, Student-t 95%")
+    if len(cov) < len(bs):
+        R.note(f"msft_over_aioli_matched_flops leaves out C={', '.join(c for c in bs if c not in cov)}: mSFT spends more there than Aioli's run to C={bs[-1]} "
+               "(running Aioli that long would overrun this paper's time budget)")
+    p = np.mean([a['rounds'][-1]['p'] for a in arows if a['rounds']], 0)
+    R.note("Aioli's proportions after its last round (mean over seeds; it starts uniform): " + ', '.join(f'{n} {v:.2f}' for n, v in zip(names, p)))
+
 def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = False,
               model: str|None = None,   # small/full: base checkpoint, HF name or local path
               data: str|None = None,    # small/full: folder of sub-dataset folders or 'name=source,...'
@@ -265,12 +296,12 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     budgets = [float(c) for c in P['budgets']]; methods = [m for m in METHODS if m in P['methods']]
     R = Results('msft', scale, seed, out, title='mSFT: overfitting-aware multi-task SFT', smoke=smoke,
                 config=dict(preset={k: v for k, v in P.items()}, model=model, data=data, quick=bool(P.get('quick'))))
-    seeds, mseeds = [], []   # mseeds: every seed of the matched-FLOPs comparison (the full seeds, then seeds that run mSFT and SFT only)
+    seeds, mseeds, setups = [], [], {}   # mseeds: every seed of the matched-FLOPs comparison (the full seeds, then seeds that run mSFT and SFT only)
     for s in range(seed, seed + max(P['seeds'], P.get('matched_seeds', 0))):
         only = s >= seed + P['seeds']
         Ps = dict(P, methods=tuple(m for m in P['methods'] if m in ('msft', 'sft'))) if only else P
         if only and 'sft' not in Ps['methods']: break
-        fresh, enc, desc = _setup(scale, smoke, model, data, P, device, dtype, s, verbose)
+        fresh, enc, desc = setups[s] = _setup(scale, smoke, model, data, P, device, dtype, s, verbose)
         key = dict(paper='msft', scale=scale, smoke=smoke, seed=s, preset=K, code=CODE_VERSION, **desc) | (dict(methods=list(Ps['methods'])) if only else {})
         def build(folder, fresh=fresh, enc=enc, s=s, Ps=Ps):
             res = run_seed(fresh, enc['train'], enc['validation'], enc['test'], Ps, s, progress=show_progress(verbose))
@@ -354,6 +385,20 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         if never: R.note(f'at C={lo:g} no sub-dataset peaked inside the budget in any seed, so mSFT is SFT there; msft_gain_low_budget compares it with SFT given C={budgets[-1]:g}')
         pairs = [f"mSFT C={c:g} {R[f'avg_test_metric_msft_matched_seeds_C{c:g}']:.1f}% vs SFT {R[f'avg_test_metric_sft_matched_C{c:g}']:.1f}%" for c in budgets]
         R.note('at equal C mSFT spends more than SFT (its later rounds and their evaluations); at equal FLOPs: ' + '; '.join(pairs) + ' (see the accuracy-vs-FLOPs plot)')
+    if scale == 'tiny' and 'sft' in methods and not smoke:   # Aioli beside SFT and mSFT at matched FLOPs, in entries of its own
+        arows = []
+        for s in range(seed, seed + P['seeds']):
+            fresh, enc, desc = setups[s]
+            key = dict(paper='msft', baseline='aioli', seed=s, preset=K, code=CODE_VERSION, **desc)
+            def build_aioli(folder, fresh=fresh, enc=enc, s=s):
+                stage(f'seed {s}: Aioli')
+                cfg = MSFTConfig(budget=budgets[-1], lr=P['lr'], batch_size=P['batch_size'], warmup=P['warmup'], seed=s)
+                m = fresh(); r = run_baseline(m, enc['train'], enc['validation'], cfg, 'aioli', budgets, test=enc['test'])
+                (folder/'run.json').write_text(json.dumps(dict(
+                    test={f'{c:g}': _test(m, r['budgets'][c]['state'], enc['test']) for c in budgets}, flops={f'{c:g}': r['budgets'][c]['flops'] for c in budgets},
+                    improved=r['improved'], step_flops=r['step_flops'], rounds=r['aioli_rounds'])))
+            arows.append(json.loads((cached('msft_aioli', key, build_aioli)/'run.json').read_text()))
+        _aioli_metrics(R, arows, seeds, budgets)
     if scale == 'tiny':   # ablation: rollback keeps the peak's Adam state instead of a fresh optimiser
         mid = budgets[len(budgets) // 2]; accs = []
         for s in range(seed, seed + min(P['seeds'], P.get('ablation_seeds', P['seeds']))):
@@ -389,7 +434,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     R.note('peaks are selected on validation splits and results reported on separate test splits (the paper selects on test sets)')
     R.note('the rollback optimiser is fresh (a new AdamW with warm-up, as in the public code); MSFTConfig(optimizer="restored") keeps the peak\'s Adam state')
     R.note('baselines at budget C are the first C epochs of one run at the largest budget (constant learning rate after warm-up, methods that only look back), with the best global checkpoint on validation inside C; SRO and mSFT run per budget')
-    R.note('IES drops rows answered exactly at two epoch-end checks in a row; its epoch is a pass over the rows still in play and it stops when its budget of such epochs is done (ies_flops_saving); DoReMi-style weights use validation excess loss over the SFT run as reference (its FLOPs include that run); the DynamixSFT-like method is online data mixing (EXP3 on training loss)')
+    R.note('IES drops rows answered exactly at two epoch-end checks in a row; its epoch is a pass over the rows still in play and it stops when its budget of such epochs is done (ies_flops_saving); DoReMi-style weights use validation excess loss over the SFT run as reference (its FLOPs include that run); the DynamixSFT-like method is online data mixing (EXP3 on training loss); DynamixSFT itself (prior-scaled Boltzmann exploration with a one-step look-ahead reward) is not implemented')
     if scale == 'tiny':
         R.note(f'tiny scale: a {seeds[0]["n_params"]/1e6:.2f}M-parameter model trained from scratch on {len(names)} sub-datasets (core synthetic tasks + real-text continuation); '
                'metric = teacher-forced answer-token accuracy; the paper fine-tunes pretrained LLMs on 10 benchmarks, so absolute numbers are not comparable, only directions')
@@ -404,6 +449,6 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     if P.get('quick'): R.note(QUICK_NOTE)
     if smoke: R.note('smoke run: a 2-layer random model of the real architecture for a few steps on CPU checks the small/full code path; numbers mean nothing')
     if P.get('lora_rank'): R.note(f"LoRA (peft) of rank {P['lora_rank']} on every linear layer, base weights frozen; checkpoints hold the adapter only; "
-                                  'training FLOPs are counted as 6ND as for full fine-tuning (an upper bound: the frozen weights get no gradient)')
+                                  'training FLOPs are counted as (4N + 2N_t)D: forward and activation gradient through every weight, weight gradients of the N_t adapter weights only')
     if scale != 'tiny': R.note('FSDP is refused (ACCELERATE_USE_FSDP): the search reads the unsharded model; it has not been run')
     return R.save()
