@@ -46,7 +46,21 @@ def test_contract(tmp_path):
     for k in ('decode_speedup_vs_dense_L131072_spread', 'decode_speedup_vs_twilight_full_scan_L131072_spread', 'traffic_limit_L131072'): assert k in m
     lo, hi = m['decode_speedup_vs_dense_L131072_spread']['value']
     assert lo <= m['decode_speedup_vs_dense_L131072']['value'] <= hi
-    for f in ('spot_summary', 'spot_accuracy'): assert (tmp_path / r['figures'][f]).exists()
+    for f in ('spot_summary', 'spot_accuracy', 'spot_error_budget'): assert (tmp_path / r['figures'][f]).exists()
+    # matched attention-output error (vAttention's protocol) and intervals on the recall of the dense top-p sets
+    for n in methods + ('oracle_topp',):
+        for e in (5, 10):
+            b = m[f'budget_at_error{e}_{n}']['value']
+            assert (isinstance(b, float) and 0 < b <= 256) or b.startswith('not reached'), (n, b)
+    for n in methods:
+        for p in (50, 80, 90, 95):
+            for pre in ('recall', 'distractor_recall'):
+                lo, hi = m[f'{pre}_top_p{p}_{n}']['interval']
+                assert 0 <= lo <= m[f'{pre}_top_p{p}_{n}']['value'] <= hi <= 1, (pre, p, n)
+    for pre in ('recall', 'distractor_recall'):
+        lo, hi = m[f'{pre}_top_p90_gain_trained_vs_untrained']['interval']
+        assert lo <= m[f'{pre}_top_p90_gain_trained_vs_untrained']['value'] <= hi
+    assert m['evaluations_read_from_cache']['value'] >= 0
     assert r['paper'] == 'spot' and r['scale'] == 'tiny' and r['smoke'] is False
     # claims are the paper's statements, never a measured number; a note names every length where dense itself is weak
     assert m['acc_gap_vs_dense_spot_topk']['claim'].startswith('matches dense') and m['acc_gap_vs_dense_spot_topk']['primary']

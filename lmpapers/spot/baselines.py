@@ -14,8 +14,9 @@ from ..core.guards import check_token_ids
 from .selector import AttentionEstimator, SpotSelector, kl_loss, capture, group_mean, distill
 
 # %% auto #0
-__all__ = ['RECALL_PS', 'oracle_scorer', 'quest_scorer', 'twilight_scorer', 'twilight_quest_scorer', 'LightningIndexer',
-           'BlockGate', 'estimator_scorer', 'top_p_recall', 'selection_metrics']
+__all__ = ['RECALL_PS', 'ERROR_EPS', 'oracle_scorer', 'quest_scorer', 'twilight_scorer', 'twilight_quest_scorer', 'model_rope',
+           'rope_turn', 'RopeEstimator', 'LightningIndexer', 'BlockGate', 'estimator_scorer', 'top_p_sets',
+           'top_p_recall', 'selection_metrics', 'error_curves', 'budget_at_error']
 
 # %% ../../nbs/spot/25_baselines.ipynb #6e20a6d7
 def _group_logits(q, k, scale=None):
@@ -72,48 +73,108 @@ def twilight_quest_scorer(page: int = 16, preselect: int = 64, fmt: str = 'int4'
 
 
 # %% ../../nbs/spot/25_baselines.ipynb #7c034ed5
-class LightningIndexer(AttentionEstimator):
-    "DSA-style indexer per layer and KV head: weighted ReLU of small dot products."
-    def __init__(self, n_layers, n_heads, n_kv, head_dim, meta=None, n_idx: int = 4, d_idx: int = 16):
+def model_rope(model) -> tuple[torch.Tensor, float]:
+    "(inv_freq [r], attention_scaling) of `model`'s rotary embedding: RoPE turns the pairs (j, j + r) of each head's first 2r dims by pos·inv_freq[j]."
+    found = [m for m in model.modules() if isinstance(getattr(m, 'inv_freq', None), torch.Tensor)]
+    if len(found) != 1: raise ValueError(f"need exactly one rotary embedding module (with `inv_freq`) in the model, found {len(found)}")
+    return found[0].inv_freq.detach().float().cpu().clone(), float(getattr(found[0], 'attention_scaling', 1.0) or 1.0)
+
+def rope_turn(x: torch.Tensor, pos: torch.Tensor, inv_freq: torch.Tensor, sign: int = 1) -> torch.Tensor:
+    "`x` [..., T, d] with the pairs (j, j + r) of its first 2r dims turned by sign·pos[t]·inv_freq[j] (r = len(inv_freq); HF's rotate-half layout); the other dims pass."
+    r = inv_freq.shape[0]
+    if x.shape[-1] < 2 * r or pos.shape != (x.shape[-2],): raise ValueError(f"need x [..., T, >= {2 * r}] and pos [T], got {list(x.shape)}, {list(pos.shape)}")
+    ang = pos.to(x.device, torch.float32)[:, None] * inv_freq.to(x.device, torch.float32)[None]       # [T, r]
+    c, s = ang.cos().to(x.dtype), (sign * ang.sin()).to(x.dtype)
+    a, b = x[..., :r], x[..., r:2 * r]
+    return torch.cat([a * c - b * s, b * c + a * s, x[..., 2 * r:]], -1)
+
+class RopeEstimator(AttentionEstimator):
+    "An estimator with positions of its own: it undoes the model's RoPE on the captured q/k (its `model_inv_freq`, set by `for_model`) and applies its own (`rope_base`) after its projections."
+    positional = True
+    version = 2        # (cache key) 1: learned maps of the post-RoPE q/k, no positions of its own
+    def __init__(self, n_layers, n_heads, n_kv, head_dim, meta=None, rot_half: int|None = None, rope_base: float = 1e4):
         super().__init__(n_layers, n_heads, n_kv, head_dim, meta)
+        rot_half = head_dim // 2 if rot_half is None else rot_half
+        if isinstance(rot_half, bool) or not isinstance(rot_half, int) or not 1 <= rot_half <= head_dim // 2:
+            raise ValueError(f"rot_half (the model's rotated pairs per head) must be an int in [1, {head_dim // 2}], got {rot_half!r}")
+        self.rope_base = float(rope_base)
+        self.options = dict(rot_half=rot_half, rope_base=self.rope_base)
+        self.register_buffer('model_inv_freq', torch.zeros(rot_half))        # the model's RoPE, stored with the weights
+        self.register_buffer('model_rope_scale', torch.ones(()))
+
+    @classmethod
+    def for_model(cls, model, **kw):
+        inv, scale = model_rope(model)
+        est = super().for_model(model, rot_half=inv.shape[0], **kw)
+        est.model_inv_freq.copy_(inv); est.model_rope_scale.fill_(scale)
+        return est
+
+    def own_freq(self, d: int) -> torch.Tensor:
+        "The estimator's own RoPE frequencies for `d` rotated dims (d/2 pairs, base `rope_base`)."
+        return self.rope_base ** -(torch.arange(0, d, 2, dtype=torch.float32) / d)
+
+    def unrope(self, q, k, q_pos=None):
+        "(q, k) before the model's RoPE: keys at positions 0..Tk-1, queries at `q_pos` (default the last Tq)."
+        Tq, Tk = q.shape[2], k.shape[2]
+        pos = torch.arange(Tk - Tq, Tk, device=q.device) if q_pos is None else q_pos.to(q.device)
+        inv, s = self.model_inv_freq, self.model_rope_scale.to(q.dtype)
+        return rope_turn(q, pos, inv, -1) / s, rope_turn(k, torch.arange(Tk, device=k.device), inv, -1) / s
+
+class LightningIndexer(RopeEstimator):
+    "DSA-style lightning indexer per layer and KV head: `n_idx` small heads, I = Σ_j w_j·ReLU(q_j·k), its own RoPE on the first `d_rope` of its `d_idx` dims, on the model's pre-RoPE q/k."
+    def __init__(self, n_layers, n_heads, n_kv, head_dim, meta=None, n_idx: int = 4, d_idx: int = 16, d_rope: int = 8, **kw):
+        super().__init__(n_layers, n_heads, n_kv, head_dim, meta, **kw)
+        if d_rope % 2 or not 0 <= d_rope <= d_idx: raise ValueError(f"d_rope must be even and in [0, d_idx={d_idx}], got {d_rope!r}")
         G = n_heads // n_kv
-        self.n_idx, self.d_idx, self.options = n_idx, d_idx, dict(n_idx=n_idx, d_idx=d_idx)
+        self.n_idx, self.d_idx, self.d_rope = n_idx, d_idx, d_rope
+        self.options |= dict(n_idx=n_idx, d_idx=d_idx, d_rope=d_rope)
         self.wq = nn.Parameter(torch.randn(n_layers, n_kv, G * head_dim, n_idx * d_idx) * (G * head_dim) ** -0.5)
         self.ww = nn.Parameter(torch.zeros(n_layers, n_kv, G * head_dim, n_idx))
         self.wb = nn.Parameter(torch.ones(n_layers, n_kv, n_idx))
         self.wk = nn.Parameter(torch.randn(n_layers, n_kv, head_dim, d_idx) * head_dim ** -0.5)
-    def logits(self, layer, q, k=None, ks=None):
+    def logits(self, layer, q, k=None, ks=None, q_pos=None):
         q, k = self._check(q, 'n_heads', 'queries'), self._check(k, 'n_kv', 'keys')
         B, H, Tq, D = q.shape
-        Hkv = self.dims['n_kv']
+        Tk, Hkv = k.shape[2], self.dims['n_kv']
+        pos = torch.arange(Tk - Tq, Tk, device=q.device) if q_pos is None else q_pos.to(q.device)
+        q, k = self.unrope(q, k, pos)
         wq, ww, wb, wk = (w[layer].to(q.device) for w in (self.wq, self.ww, self.wb, self.wk))
         qc = q.view(B, Hkv, H // Hkv, Tq, D).transpose(2, 3).reshape(B, Hkv, Tq, -1)     # [B,Hkv,Tq,G*D]
-        qi = (qc @ wq[None]).view(B, Hkv, Tq, self.n_idx, self.d_idx)
+        qi = (qc @ wq[None]).view(B, Hkv, Tq, self.n_idx, self.d_idx).transpose(2, 3)     # [B,Hkv,n_idx,Tq,d_idx]
         w = qc @ ww[None] + wb[None, :, None]                                              # [B,Hkv,Tq,n_idx]
         ki = k @ wk[None]                                                                  # [B,Hkv,Tk,d_idx]
-        dots = F.relu(qi.transpose(2, 3) @ ki[:, :, None].transpose(-1, -2))              # [B,Hkv,n_idx,Tq,Tk]
+        if self.d_rope:
+            f = self.own_freq(self.d_rope)
+            qi, ki = rope_turn(qi, pos, f), rope_turn(ki, torch.arange(Tk, device=k.device), f)
+        dots = F.relu(qi @ ki[:, :, None].transpose(-1, -2)) * self.d_idx ** -0.5         # [B,Hkv,n_idx,Tq,Tk]
         return (w.transpose(2, 3)[..., None] * dots).sum(2)
 
-class BlockGate(AttentionEstimator):
-    "SeerAttention-style gate: block-pooled keys (avg, max, min) against a projection of the group's queries."
-    def __init__(self, n_layers, n_heads, n_kv, head_dim, meta=None, block: int = 4, d_gate: int = 32):
-        super().__init__(n_layers, n_heads, n_kv, head_dim, meta)
+class BlockGate(RopeEstimator):
+    "SeerAttention-style gate: the model's pre-RoPE keys average/max/min-pooled over blocks and a projection of the group's pre-RoPE queries, each projected to `d_gate` dims and given its own RoPE (a block at its first key's position)."
+    def __init__(self, n_layers, n_heads, n_kv, head_dim, meta=None, block: int = 4, d_gate: int = 32, **kw):
+        super().__init__(n_layers, n_heads, n_kv, head_dim, meta, **kw)
+        if d_gate % 2: raise ValueError(f"d_gate must be even (RoPE pairs), got {d_gate!r}")
         G = n_heads // n_kv
-        self.block, self.options = block, dict(block=block, d_gate=d_gate)
+        self.block, self.d_gate = block, d_gate
+        self.options |= dict(block=block, d_gate=d_gate)
         self.wq = nn.Parameter(torch.randn(n_layers, n_kv, G * head_dim, d_gate) * (G * head_dim) ** -0.5)
         self.wk = nn.Parameter(torch.randn(n_layers, n_kv, 3 * head_dim, d_gate) * (3 * head_dim) ** -0.5)
-    def block_logits(self, layer, q, k):
+    def block_logits(self, layer, q, k, q_pos=None):
         "Scores [B,Hkv,Tq,n_blocks]."
         q, k = self._check(q, 'n_heads', 'queries'), self._check(k, 'n_kv', 'keys')
         B, Hkv, Tk, D = k.shape
-        n = -(-Tk // self.block)
+        H, Tq, n = q.shape[1], q.shape[2], -(-Tk // self.block)
+        pos = torch.arange(Tk - Tq, Tk, device=q.device) if q_pos is None else q_pos.to(q.device)
+        q, k = self.unrope(q, k, pos)
         kp = F.pad(k, (0, 0, 0, n * self.block - Tk), value=float('nan')).view(B, Hkv, n, self.block, D)
         pooled = torch.cat([kp.nanmean(3), kp.nan_to_num(-math.inf).amax(3), kp.nan_to_num(math.inf).amin(3)], -1)
-        H, Tq = q.shape[1], q.shape[2]
         qc = q.view(B, Hkv, H // Hkv, Tq, D).transpose(2, 3).reshape(B, Hkv, Tq, -1)
-        return (qc @ self.wq[layer].to(q.device)[None]) @ (pooled @ self.wk[layer].to(q.device)[None]).transpose(-1, -2)
-    def logits(self, layer, q, k=None, ks=None):
-        return self.block_logits(layer, q, k).repeat_interleave(self.block, -1)[..., :k.shape[2]]
+        f = self.own_freq(self.d_gate)
+        qg = rope_turn(qc @ self.wq[layer].to(q.device)[None], pos, f)
+        kg = rope_turn(pooled @ self.wk[layer].to(q.device)[None], torch.arange(n, device=k.device) * self.block, f)
+        return (qg @ kg.transpose(-1, -2)) * self.d_gate ** -0.5
+    def logits(self, layer, q, k=None, ks=None, q_pos=None):
+        return self.block_logits(layer, q, k, q_pos).repeat_interleave(self.block, -1)[..., :k.shape[2]]
     def loss(self, layer, q, k, p):
         Tq, Tk = p.shape[-2:]
         n = -(-Tk // self.block)
@@ -125,30 +186,39 @@ class BlockGate(AttentionEstimator):
         return (torch.xlogy(pb, pb) - pb * logq).sum(-1).mean()
 
 class estimator_scorer:
-    "Scorer from a trained estimator (selector, indexer or gate) on the model's own keys."
+    "Scorer from a trained estimator (selector, indexer or gate) on the model's own keys; positional estimators get the queries' positions."
     def __init__(self, est: AttentionEstimator):
         if not isinstance(est, AttentionEstimator): raise TypeError(f"est must be a trained AttentionEstimator (selector, indexer or gate), got {type(est).__name__}")
         self.est = est
     @property
     def estimator(self): return self.est
-    def __call__(self, layer, q, k): return self.est.logits(layer, q, k)
+    def __call__(self, layer, q, k, q_pos=None):
+        if getattr(self.est, 'positional', False): return self.est.logits(layer, q, k, q_pos=q_pos)
+        return self.est.logits(layer, q, k)
 
 # %% ../../nbs/spot/25_baselines.ipynb #a1117907
 RECALL_PS = (0.5, 0.8, 0.9, 0.95)   # the dense top-p sets whose recall is reported
+
+def top_p_sets(p: torch.Tensor, top_ps=RECALL_PS) -> dict:
+    "{top_p: bool mask [..., Tq, Tk] of the dense top-p set of `p`} (the fewest keys holding mass ≥ top_p), from one sort."
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1 for t in top_ps): raise ValueError(f"top_p must be in (0, 1], got {top_ps!r}")
+    srt, order = p.float().sort(-1, descending=True)
+    before, tot = srt.cumsum(-1) - srt, srt.sum(-1, keepdim=True)      # mass of the keys ranked above each key
+    return {t: torch.zeros_like(srt, dtype=torch.bool).scatter(-1, order, before < t * tot - 1e-12) for t in top_ps}
+
+def _set_recall(in_set, idx, ok):
+    kept = torch.zeros_like(in_set).scatter(-1, idx, ok)                # (a padded slot repeats a kept key or is not ok)
+    return (in_set & kept).sum(-1) / in_set.sum(-1).clamp(min=1)
 
 def top_p_recall(p: torch.Tensor, idx: torch.Tensor, ok: torch.Tensor, top_p: float) -> torch.Tensor:
     "Fraction [..., Tq] of the dense top-p set of `p` [..., Tq, Tk] (the fewest keys holding mass ≥ `top_p`) that the selection (`idx`, `ok`) keeps."
     if not (isinstance(top_p, (int, float)) and not isinstance(top_p, bool) and 0 < top_p <= 1): raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
     if idx.shape != ok.shape or idx.shape[:-1] != p.shape[:-1]: raise ValueError(f"idx and ok must be [..., Tq, K] over p's [..., Tq, Tk], got {list(idx.shape)}, {list(ok.shape)}, {list(p.shape)}")
-    srt, order = p.float().sort(-1, descending=True)
-    before = srt.cumsum(-1) - srt                                       # mass of the keys ranked above each key
-    in_set = torch.zeros_like(srt, dtype=torch.bool).scatter(-1, order, before < top_p * srt.sum(-1, keepdim=True) - 1e-12)
-    kept = torch.zeros_like(in_set).scatter(-1, idx, ok)                # (a padded slot repeats a kept key or is not ok)
-    return (in_set & kept).sum(-1) / in_set.sum(-1).clamp(min=1)
+    return _set_recall(top_p_sets(p, (top_p,))[top_p], idx, ok)
 
 @torch.no_grad()
 def selection_metrics(model, rows: torch.Tensor, methods: dict, n_queries: int = 16) -> dict:
-    "{method: dict(mass_recall, top_p_recall {p: recall of the dense top-p set}, output_error, budget [layers, Hkv])} on the last `n_queries` positions of `rows`."
+    "{method: dict(mass_recall, top_p_recall {p: recall of the dense top-p set}, top_p_recall_rows {p: [per row]}, output_error, budget [layers, Hkv])} on the last `n_queries` positions of `rows`."
     for name, method in methods.items():
         if not callable(method): raise TypeError(f"method {name!r} must be callable (layer, q, k, q_pos) -> (idx, ok)")
         est = getattr(getattr(method, 'scorer', None), 'estimator', None)
@@ -157,21 +227,50 @@ def selection_metrics(model, rows: torch.Tensor, methods: dict, n_queries: int =
     if not isinstance(n_queries, int) or not 1 <= n_queries <= rows.shape[1]: raise ValueError(f"n_queries must be an int in [1, {rows.shape[1]}], got {n_queries!r}")
     recs = capture(model, rows, last=n_queries)
     n_kv = model.config.num_key_value_heads
-    out = {}
+    out, pbars, sets, denses = {}, [], [], []
+    for q, k, v, p in recs:                                                  # what every method is measured against, once per layer
+        pbars.append(group_mean(p, n_kv)); sets.append(top_p_sets(pbars[-1]))
+        denses.append(p @ v.float().repeat_interleave(q.shape[1] // n_kv, 1))   # fp32 reference
     for name, method in methods.items():
         rec_l, err_l, bud_l, tp_l = [], [], [], {tp: [] for tp in RECALL_PS}
         for layer, (q, k, v, p) in enumerate(recs):
             Tk = k.shape[2]
             qq, q_pos = q, torch.arange(Tk - n_queries, Tk, device=k.device)     # capture kept the last n_queries
             idx, ok = method(layer, qq, k, q_pos)
-            pbar = group_mean(p, n_kv)
+            pbar, dense = pbars[layer], denses[layer]
             rec_l.append(mass_recall(pbar, idx, ok).mean((0, 2)))                     # [Hkv]
-            for tp in RECALL_PS: tp_l[tp].append(top_p_recall(pbar, idx, ok, tp).mean())
-            dense = p @ v.float().repeat_interleave(q.shape[1] // n_kv, 1)   # fp32 reference
+            for tp in RECALL_PS: tp_l[tp].append(_set_recall(sets[layer][tp], idx, ok).mean((1, 2)))   # [B]: one value per row (for intervals over rows)
             sp = sparse_attention(qq.float(), k.float(), v.float(), idx, ok)
             err_l.append(((sp - dense).norm(dim=-1) / dense.norm(dim=-1)).mean())
             bud_l.append(ok.float().sum(-1).mean((0, 2)))
         out[name] = dict(mass_recall=torch.stack(rec_l).mean().item(), top_p_recall={tp: torch.stack(v).mean().item() for tp, v in tp_l.items()},
+                         top_p_recall_rows={tp: torch.stack(v).mean(0).tolist() for tp, v in tp_l.items()},
                          output_error=torch.stack(err_l).mean().item(),
                          budget=torch.stack(bud_l).tolist(), mean_budget=torch.stack(bud_l).mean().item())
     return out
+
+# %% ../../nbs/spot/25_baselines.ipynb #e5a0c7d2
+ERROR_EPS = (0.05, 0.1)   # relative attention-output errors at which budgets are compared (vAttention's protocol)
+
+@torch.no_grad()
+def error_curves(model, rows: torch.Tensor, makers: dict, grid: dict, n_queries: int = 16) -> dict:
+    "{name: [(mean kept keys, output error), ...] over `grid[name]`}: `makers[name](x)` is the method at setting x (a top-K budget or a top-p threshold); one `selection_metrics` pass (one capture) for all."
+    if not isinstance(makers, dict) or not makers or set(makers) != set(grid): raise ValueError("makers and grid must be non-empty dicts with the same method names")
+    if any(not callable(f) for f in makers.values()): raise TypeError("each maker must be callable: setting -> selection method")
+    if any(not isinstance(g, (list, tuple)) or not g for g in grid.values()): raise ValueError("each grid must be a non-empty list of settings")
+    flat = {(n, i): makers[n](x) for n in makers for i, x in enumerate(grid[n])}
+    met = selection_metrics(model, rows, {f'{n}@{i}': m for (n, i), m in flat.items()}, n_queries=n_queries)
+    return {n: sorted((met[f'{n}@{i}']['mean_budget'], met[f'{n}@{i}']['output_error']) for i in range(len(grid[n]))) for n in makers}
+
+def budget_at_error(curve: list, eps: float) -> float|None:
+    "Fewest mean kept keys at which the relative output error reaches `eps` on an `error_curves` curve: the first point at or below `eps`, interpolated in log budget from the point before it; None if no point reaches it."
+    if not (isinstance(eps, (int, float)) and eps > 0): raise ValueError(f"eps must be a positive number, got {eps!r}")
+    if not curve or any(len(p) != 2 or p[0] <= 0 for p in curve): raise ValueError("curve must be a non-empty list of (budget > 0, error) points")
+    pts = sorted(curve)
+    for j, (b, e) in enumerate(pts):
+        if e <= eps:
+            if j == 0 or e == eps or pts[j - 1][1] <= e: return float(b)
+            (b0, e0) = pts[j - 1]
+            t = (e0 - eps) / (e0 - e)                            # the crossing between the two points, linear in log budget
+            return float(math.exp(math.log(b0) + t * (math.log(b) - math.log(b0))))
+    return None

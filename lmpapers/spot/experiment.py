@@ -4,12 +4,13 @@
 
 # %% ../../nbs/spot/29_experiments.ipynb #f7fe3350
 from __future__ import annotations
-import contextlib, copy, dataclasses, math, time
+import contextlib, copy, dataclasses, functools, hashlib, math, time
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import DynamicCache, StaticCache
+from ..core.cache import cached
 from ..core.data import passkey_task, score
 from ..core.guards import check_token_ids, to_model, num_threads, fork_rng
 from ..core.results import Results, check_scale, new_figure, check_physical_limit
@@ -18,17 +19,18 @@ from ..core.train import token_chunks
 from .quant import FORMATS, compression, quantize, dequantize, PackedKeys, bytes_per_key
 from .selection import select_topk, select_top_p, sparse_attention
 from .selector import (SpotSelector, retrieval_lm, retrieval_prompts, RETRIEVAL_TASKS, train_estimator, capture,
-                                    weights_fingerprint, same_weights, distill_rows, group_mean)
+                                    weights_fingerprint, same_weights, distill_rows, group_mean, model_key, tensor_digest)
 from .integration import SelectorScorer, TopK, TopP, generate_sparse, sparse
 from .baselines import (oracle_scorer, quest_scorer, twilight_scorer, twilight_quest_scorer, LightningIndexer, BlockGate,
-                                     estimator_scorer, selection_metrics, RECALL_PS)
+                                     estimator_scorer, selection_metrics, RECALL_PS, ERROR_EPS, error_curves, budget_at_error)
 
 # %% auto #0
 __all__ = ['DECODE_PATHS', 'TINY', 'SMALL', 'FULL', 'QUICK', 'ACC_MARGIN', 'GUARD_TWILIGHT_FROM', 'traffic_limit', 'decode_bytes',
            'dense_decode_paths', 'decode_benchmark', 'benchmark_table', 'bench_main', 'generate_benchmark', 'crossover',
            'generate_table', 'passkey_prompts', 'passkey_eval', 'agreement', 'wilson_ci', 'prefill', 'answer_match',
            'dense_agreement', 'calibrate_top_p', 'scale_config', 'untrained_like', 'methods_for', 'reproduce',
-           'prompt_rows', 'heldout_kls', 'heldout_kl', 'paired_gap_ci', 'distractor_methods', 'e2e_traffic_limit']
+           'prompt_rows', 'heldout_kls', 'heldout_kl', 'eval_code_digest', 'estimator_key', 'cached_eval',
+           'paired_gap_ci', 'distractor_methods', 'error_methods', 'e2e_traffic_limit']
 
 # %% ../../nbs/spot/29_experiments.ipynb #75e34e87
 def traffic_limit(L: int, k: int = 2048, D: int = 128, key_dim: int = 32, fmt: str = 'int4') -> float:
@@ -352,24 +354,26 @@ def calibrate_top_p(model, make, ids, answers, keys: float, lo: float = 0.05, hi
     return best
 
 # %% ../../nbs/spot/29_experiments.ipynb #d21d05f3
-TINY = dict(L_train=64, n_pairs=8, budget=8, n_sink=1, n_recent=2, p=0.6, p_kmax=32, twilight_p=0.85, page=4, n_prompts=100, n_calib=16,
+TINY = dict(L_train=64, n_pairs=8, budget=8, seer_block=2, n_sink=1, n_recent=2, p=0.6, p_kmax=32, twilight_p=0.85, page=4, n_prompts=100, n_calib=16,
             multipliers=(1, 2, 4, 8), distill_steps=400, distill_rows=512, distill_queries=None, batch_size=8, timing_lengths=(16384, 32768, 65536, 131072),
             timing_k=2048, timing_rounds=5, e2e_lengths=(512, 2048), e2e_tokens=8, e2e_rounds=3, new_tokens=6, metric_len=512, metric_rows=8, metric_queries=32, kl_rows=64,
             distractor=dict(n_keys=16, L=768, n=64, n_calib=8, calib_iters=6, metric_rows=4, metric_queries=8))   # 16 key-value needles at 12x the training length
-SMALL = dict(model='Qwen/Qwen3-0.6B', L_train=1024, n_pairs=16, budget=128, n_sink=4, n_recent=64, p=0.9, p_kmax=512, twilight_p=0.85,
+SMALL = dict(model='Qwen/Qwen3-0.6B', L_train=1024, n_pairs=16, budget=128, seer_block=16, n_sink=4, n_recent=64, p=0.9, p_kmax=512, twilight_p=0.85,
              page=16, n_prompts=20, n_calib=8, multipliers=(1, 2, 4, 8), distill_steps=300, distill_rows=512, distill_queries=256,
              batch_size=4, lr=2e-2, baseline_lr=1e-2, timing_lengths=(4096, 16384, 65536, 131072), timing_k=2048,
              e2e_lengths=(4096, 16384, 65536), e2e_tokens=16, e2e_rounds=3,
              new_tokens=8, metric_len=4096, metric_rows=8, metric_queries=64, kl_rows=16,
              distractor=dict(n_keys=64, L=8192, n=20, n_calib=4, calib_iters=6, metric_rows=2, metric_queries=16))
 FULL = dict(SMALL, model='Qwen/Qwen3-4B', L_train=4096,          # paper: Qwen3 4B-32B, trained at 16K, evaluated to 128K
-            budget=512, n_recent=128, p_kmax=2048, n_prompts=50, distill_steps=1000, distill_queries=512, batch_size=2,
+            budget=512, seer_block=64, n_recent=128, p_kmax=2048, n_prompts=50, distill_steps=1000, distill_queries=512, batch_size=2,
             metric_len=16384, metric_rows=4, metric_queries=128, kl_rows=8)
-_SMOKE = dict(L_train=64, budget=8, n_sink=1, n_recent=2, p_kmax=16, page=4, n_prompts=SMOKE['prompts'], n_calib=1, calib_iters=2, multipliers=(2,),
+_SMOKE = dict(L_train=64, budget=8, seer_block=2, n_sink=1, n_recent=2, p_kmax=16, page=4, n_prompts=SMOKE['prompts'], n_calib=1, calib_iters=2, multipliers=(2,),
               distill_steps=SMOKE['steps'], distill_rows=SMOKE['rows'], distill_queries=16, batch_size=2,
               timing_lengths=(256, 1024), timing_k=64, timing_rounds=2, e2e_lengths=(64,), e2e_tokens=3, e2e_rounds=1, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8, kl_rows=2,
+              error_budgets=(4, 16, 64), error_ps=(0.5, 0.9, 0.99),
               distractor=None)   # the distractor stage runs in the tiny runs (quick included); the smoke run checks the small/full wiring around it
-QUICK = dict(n_prompts=4, n_calib=2, calib_iters=4, multipliers=(1, 2), metric_len=128, metric_rows=2, metric_queries=8, kl_rows=4,   # tiny's models and selectors (same
+QUICK = dict(n_prompts=4, n_calib=2, calib_iters=4, multipliers=(1, 2), metric_len=128, metric_rows=2, metric_queries=8, kl_rows=4,
+             error_budgets=(4, 16, 64), error_ps=(0.5, 0.9, 0.99),   # tiny's models and selectors (same
              timing_lengths=(1024, 4096), timing_k=64, timing_rounds=2, e2e_lengths=(),
              distractor=dict(n_keys=16, L=512, n=4, n_calib=2, calib_iters=3, metric_rows=2, metric_queries=4))      # (the end-to-end timing: full tiny and smoke runs)                   # distillation keys), evaluated on a few prompts and short contexts
 
@@ -460,11 +464,40 @@ def _estimators(model, tok, cfg, rows, seed, progress):
     sel, h = train_estimator(SpotSelector, model, tok, lr=lr, n_pairs=cfg['n_pairs'], **kw)    # the lighter selector: the one compared
     full, hf = train_estimator(SpotSelector, model, tok, lr=lr, **kw) if cfg.get('compare_full', True) else (None, None)   # all D/2 pairs
     idx, _ = train_estimator(LightningIndexer, model, tok, lr=blr, **kw)
-    gate, _ = train_estimator(BlockGate, model, tok, lr=blr, **kw)
+    gate, _ = train_estimator(BlockGate, model, tok, lr=blr, block=cfg.get('seer_block', 4), **kw)
     return sel, full, idx, gate, h
 
 # %% ../../nbs/spot/29_experiments.ipynb #ed1e22c8
-def _selector_kls(res, model, sel, full, cfg, short, held):
+_EVAL_MODULES = ('experiment', 'baselines', 'integration', 'selection', 'selector', 'quant')
+
+@functools.lru_cache(maxsize=1)
+def eval_code_digest() -> str:
+    "SHA-256 of the spot modules' source (read once per process: the code that runs) and the torch / transformers versions: an evaluation cached under it is recomputed after any change to the code that made it."
+    import importlib, transformers
+    h = hashlib.sha256(f'{torch.__version__};{transformers.__version__};'.encode())
+    for m in _EVAL_MODULES: h.update(Path(importlib.import_module(f'lmpapers.spot.{m}').__file__).read_bytes())
+    return h.hexdigest()[:32]
+
+def estimator_key(est) -> str:
+    "What a result computed with `est` is keyed by: its cache entry (set by `train_estimator`), else a digest of its state."
+    tag = getattr(est, '_lmpapers_entry', None)
+    if tag: return f'entry:{tag}'
+    return 'weights:' + hashlib.sha256(''.join(f'{k}:{tensor_digest(v)};' for k, v in est.state_dict().items()).encode()).hexdigest()[:32]
+
+def cached_eval(name: str, key: dict, compute, log: list|None = None):
+    "`compute()`'s result (tensors, numbers, strings in dicts, lists, tuples), kept in the cache under `key`, `name` and `eval_code_digest()`: a deterministic evaluation made once and read back by later runs; `log` gets (name, entry, 'computed' | 'read back')."
+    if not callable(compute): raise TypeError("compute must be a callable returning the evaluation's result")
+    made = []
+    def build(folder):
+        made.append(True); torch.save(compute(), folder/'eval.pt')
+    folder = cached('spot_eval', dict(key, name=name, code=eval_code_digest()), build, verbose=False)
+    if log is not None: log.append((name, f'spot_eval/{folder.name}', 'computed' if made else 'read back'))
+    return torch.load(folder/'eval.pt', weights_only=True)
+
+def _eval_key(model, cfg, seed, *ests) -> dict:
+    return dict(model=model_key(model), estimators=[None if e is None else estimator_key(e) for e in ests], cfg=cfg, seed=seed)
+
+def _selector_kls(res, model, sel, full, cfg, short, held, seed=0, log=None):
     "Held-out KL of the initial, the lighter and the full-size selector, at the training length and on long rows."
     last, nq = cfg.get('distill_queries'), cfg['metric_queries']
     init = SpotSelector.for_model(model)
@@ -472,7 +505,8 @@ def _selector_kls(res, model, sel, full, cfg, short, held):
     where = dict(heldout=(short, last, 'held-out rows of the training length'),
                  long=(held, nq, f"last {nq} queries of {held.shape[1]}-token rows"))
     for w, (rows, n, txt) in where.items():
-        kl = heldout_kls(model, dict(init=init, init_light=light0, sel=sel) | ({} if full is None else dict(full=full)), rows, n)   # one capture for all
+        kl = cached_eval(f'selector_kl_{w}', _eval_key(model, cfg, seed, sel, full) | dict(rows=tensor_digest(rows), last=n),
+                         lambda: heldout_kls(model, dict(init=init, init_light=light0, sel=sel) | ({} if full is None else dict(full=full)), rows, n), log)   # one capture for all
         res.add(f'selector_kl_{w}_init', kl['init'], 'nats', note=f'{txt}; init = group-mean logits on all pairs')
         res.add(f'selector_kl_{w}_init_light', kl['init_light'], 'nats', note=f"{txt}; init on the selector's {cfg['n_pairs']} pairs")
         res.add(f'selector_kl_{w}', kl['sel'], 'nats', note=f"{txt}; trained lighter selector ({cfg['n_pairs']} of {sel.dims['head_dim'] // 2} pairs)")
@@ -489,8 +523,6 @@ def _cache_ratios(res, model, sel, tok, cfg, seed):
         sc = SelectorScorer(sel, fmt); sc(0, q, k)
         res.add(f'selector_cache_bytes_ratio_{fmt}', sc.nbytes / kbytes, 'x of bf16 K',
                 note=f"packed {fmt} cache as held ({sc.nbytes} B for {k.shape[2]} keys{', blocks spanning the KV heads' if sc.flat else ''})")
-
-
 
 # %% ../../nbs/spot/29_experiments.ipynb #668cfb25
 _CLAIM_ACC = 'matches dense accuracy (contexts up to 8x the training length)'
@@ -517,23 +549,34 @@ def _matched(model, tok, cfg, sel, idx, gate, L, seed):
             methods[name] = dataclasses.replace(m, p=ps[name][0])
     return methods, ps
 
-def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None):
-    "Passkey and multikey accuracy (Wilson intervals), kept keys and agreement with dense per method and length; gaps to dense and quantisation costs, paired."
+def _retrieval_outs(model, tok, cfg, seed, sel, idx, gate, full, progress):
+    "({M: {top-p method: (p, kept keys)}}, {(task, M): {method: `answer_match` result}}): the calibrations and per-prompt outcomes of the retrieval stage."
     Ms, n, K = cfg['multipliers'], cfg['n_prompts'], cfg['budget']
-    stage(f"retrieval: {n} passkey and {n} multikey prompts at {', '.join(str(M * cfg['L_train']) for M in Ms)} tokens, budget {K} keys")
-    outs, keys = {}, {}
+    cal, outs = {}, {}
     for M in tqdm(Ms, desc='retrieval', disable=not progress):
         L = M * cfg['L_train']
-        methods, ps = _matched(model, tok, cfg, sel, idx, gate, L, seed)
-        for name, (p, k) in ps.items():
-            res.add(f'top_p_{name}_x{M}', p, note=f'calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on {2 * cfg["n_calib"]} separate prompts of {L} tokens')
+        methods, cal[M] = _matched(model, tok, cfg, sel, idx, gate, L, seed)
         methods |= {f'spot_topk_{fmt}': methods_for(sel, idx, gate, cfg, fmt)['spot_topk'] for fmt in FORMATS}
         if full is not None: methods['spot_full_topk'] = TopK(SelectorScorer(full), K, cfg['n_sink'], cfg['n_recent'])   # all RoPE pairs
         for j, task in enumerate(RETRIEVAL_TASKS):
             x, a = retrieval_prompts(tok, task, L, n, seed=seed * 1000 + 10 * M + j)
             cache = prefill(model, x)
-            r = {'dense': answer_match(model, x, a, None, cache)} | {nm: answer_match(model, x, a, m, cache) for nm, m in methods.items()}
-            outs[task, M] = r
+            outs[task, M] = {'dense': answer_match(model, x, a, None, cache)} | {nm: answer_match(model, x, a, m, cache) for nm, m in methods.items()}
+    return cal, outs
+
+def _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full=None, log=None):
+    "Passkey and multikey accuracy (Wilson intervals), kept keys and agreement with dense per method and length; gaps to dense and quantisation costs, paired."
+    Ms, n, K = cfg['multipliers'], cfg['n_prompts'], cfg['budget']
+    stage(f"retrieval: {n} passkey and {n} multikey prompts at {', '.join(str(M * cfg['L_train']) for M in Ms)} tokens, budget {K} keys")
+    cal, outs = cached_eval('retrieval', _eval_key(model, cfg, seed, sel, idx, gate, full),
+                            lambda: _retrieval_outs(model, tok, cfg, seed, sel, idx, gate, full, progress), log)
+    keys = {}
+    for M in Ms:
+        L = M * cfg['L_train']
+        for name, (p, k) in cal[M].items():
+            res.add(f'top_p_{name}_x{M}', p, note=f'calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on {2 * cfg["n_calib"]} separate prompts of {L} tokens')
+        for task in RETRIEVAL_TASKS:
+            r = outs[task, M]
             for nm, o in r.items():
                 c = int(o['correct'].sum())
                 res.add(f'{_METRIC[task]}_acc_{nm}_x{M}', c / n, interval=wilson_ci(c, n), n=n,
@@ -583,37 +626,50 @@ def _accuracy_figure(outs, Ms, n, K, names):
     ax[0].legend(fontsize=7)
     return fig
 
+def _heldout(res, model, tok, cfg, seed, sel, idx, gate, full, held, log):
+    "Mass recall, output error, recall of the dense top-p sets (bootstrap 95% over rows) and budgets of every method at the budget on the held-out rows."
+    nq, K = cfg['metric_queries'], cfg['budget']
+    def compute():
+        methods, _ = _matched(model, tok, cfg, sel, idx, gate, cfg['metric_len'], seed)   # top-p methods at K keys on rows of this length
+        extra = {} if full is None else {'spot_full_topk': TopK(SelectorScorer(full), K, cfg['n_sink'], cfg['n_recent'])}
+        return selection_metrics(model, held, {**methods, **extra}, n_queries=nq)
+    met = cached_eval('heldout_metrics', _eval_key(model, cfg, seed, sel, idx, gate, full) | dict(rows=tensor_digest(held)), compute, log)
+    where = f'last {nq} queries of {len(held)} held-out rows'
+    for name, m in met.items():
+        res.add(f'mass_recall_{name}', m['mass_recall']); res.add(f'output_error_{name}', m['output_error'])
+        _add_recalls(res, 'recall', name, m, f"{where}; interval: bootstrap 95% over the {len(held)} rows")
+        res.add(f'mean_budget_tokens_{name}', m['mean_budget'], 'tokens', note=f"per layer × KV head: {[[round(x, 1) for x in l] for l in m['budget']]}")
+    _recall_gains(res, 'recall', met, where)
+    res.add('mean_budget_tokens_dense', held.shape[1] - (nq - 1) / 2, 'tokens', note=f'mean causal keys of the last {nq} queries of the rows')
+
 def _run(cfg, scale, seed, out, smoke, device, progress):
     res = Results('spot', scale, seed, out, cfg, 'SpotAttention: distilled sparse attention selector', smoke=smoke)
     if cfg.get('quick'): res.note(QUICK_NOTE)
-    t_start = time.time()
+    t_start, log = time.time(), []
     model, tok, rows, held, short = _setup(cfg, scale, seed, smoke, device, progress)
     snap = weights_fingerprint(model)
     sel, full, idx, gate, h = _estimators(model, tok, cfg, rows, seed, progress)
     res.add('selector_kl_start', h['loss'][0], 'nats', note='first training batch, before any update')
     res.add('selector_kl_end', h['loss'][-1], 'nats', note='last training batch')
     stage(f"held-out KL of the initial, the lighter and the full-size selector ({len(short)} rows of {short.shape[1]}, {len(held)} of {held.shape[1]})")
-    _selector_kls(res, model, sel, full, cfg, short, held)
+    _selector_kls(res, model, sel, full, cfg, short, held, seed, log)
     _cache_ratios(res, model, sel, tok, cfg, seed)
     unchanged = bool(h['base_weights_unchanged'])
-    methods, _ = _matched(model, tok, cfg, sel, idx, gate, cfg['metric_len'], seed)   # top-p methods at K keys on rows of this length
-    stage(f"mass recall, output error and budgets on {len(held)} held-out rows of {held.shape[1]} tokens")
-    nq = cfg['metric_queries']
-    extra = {} if full is None else {'spot_full_topk': TopK(SelectorScorer(full), cfg['budget'], cfg['n_sink'], cfg['n_recent'])}
-    met = selection_metrics(model, held, {**methods, **extra}, n_queries=nq)
-    for name, m in met.items():
-        res.add(f'mass_recall_{name}', m['mass_recall']); res.add(f'output_error_{name}', m['output_error'])
-        for tp, x in m['top_p_recall'].items():
-            res.add(f'recall_top_p{round(100 * tp)}_{name}', x, note=f'share of the dense top-{tp} set (fewest keys holding {tp:.0%} of the group-mean attention) kept, last {nq} queries of {len(held)} held-out rows')
-        res.add(f'mean_budget_tokens_{name}', m['mean_budget'], 'tokens', note=f"per layer × KV head: {[[round(x, 1) for x in l] for l in m['budget']]}")
-    res.add('mean_budget_tokens_dense', held.shape[1] - (nq - 1) / 2, 'tokens', note=f'mean causal keys of the last {nq} queries of the rows')
-    outs = _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full)
-    _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress)
+    stage(f"mass recall, output error, recall of the dense top-p sets and budgets on {len(held)} held-out rows of {held.shape[1]} tokens")
+    _heldout(res, model, tok, cfg, seed, sel, idx, gate, full, held, log)
+    _matched_error(res, model, cfg, seed, sel, idx, gate, held, log)
+    outs = _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full, log)
+    _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress, log)
     res.add('base_weights_unchanged', unchanged and same_weights(model, snap), claim='attaches to a frozen pretrained transformer', expect=True,
             note='bit-identical during distillation (checked in the build) and after all evaluation')
     _timing(res, model, cfg, device, run_dtype(scale, smoke), outs, progress)
     _e2e(res, model, sel, cfg, device, progress)
     _notes(res, scale, smoke, device)
+    back = [f'{n} ({e})' for n, e, how in log if how == 'read back']
+    res.add('evaluations_read_from_cache', len(back), note='deterministic evaluation stages read back from the cache (spot_eval entries, keyed by the model, '
+            'the estimators, the settings and the source of the spot modules) instead of recomputed: ' + (', '.join(back) or 'none'))
+    if back: res.note(f"{len(back)} of {len(log)} evaluation stages were read back from the cache, computed by an earlier run of this same code on the same "
+                      f"model, estimators and settings ({', '.join(n for n, _, how in log if how == 'read back')}); the decode and generation timings are measured anew in every run")
     res.add('seconds', time.time() - t_start, 's')
     return res.save()
 
@@ -624,24 +680,32 @@ def distractor_methods(sel, idx, gate, cfg) -> dict:
     "`methods_for`'s methods plus oracle top-p (the exact group-mean attention, dual top-p) for the distractor task."
     return methods_for(sel, idx, gate, cfg) | {'oracle_topp': TopP(oracle_scorer, 0.9, 1, cfg['p_kmax'], cfg['n_sink'], cfg['n_recent'])}
 
-def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress):
+def _distractor_outs(model, tok, cfg, seed, sel, idx, gate, progress):
+    "({top-p method: (p, kept keys)}, {method: `answer_match` result}, `selection_metrics` result): the distractor stage's calibrations, per-prompt outcomes and metrics."
+    d, K = cfg['distractor'], cfg['budget']
+    methods, cal = distractor_methods(sel, idx, gate, cfg), {}
+    xc, ac = retrieval_prompts(tok, 'multikey', d['L'], d['n_calib'], seed=seed + 31337, n_keys=d['n_keys'])
+    for name, m in methods.items():
+        if isinstance(m, TopP):
+            cal[name] = calibrate_top_p(model, lambda p, m=m: dataclasses.replace(m, p=p), xc, ac, float(K), iters=d['calib_iters'])
+            methods[name] = dataclasses.replace(m, p=cal[name][0])
+    x, a = retrieval_prompts(tok, 'multikey', d['L'], d['n'], seed=seed * 1000 + 777, n_keys=d['n_keys'])
+    cache = prefill(model, x)
+    out = {'dense': answer_match(model, x, a, None, cache)}
+    for nm, m in tqdm(methods.items(), desc='distractor', disable=not progress): out[nm] = answer_match(model, x, a, m, cache)
+    return cal, out, selection_metrics(model, x[:d['metric_rows']], methods, n_queries=d['metric_queries'])
+
+def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress, log=None):
     "Many-key retrieval far past the training length: accuracy of every method at the budget (top-p ones calibrated), paired gaps, recall of the dense top-p sets."
     d = cfg.get('distractor')
     if not d: return None
     L, nk, n, K = d['L'], d['n_keys'], d['n'], cfg['budget']
     task = f"{nk} key-value needles (key names share words) in {L} tokens ({L // cfg['L_train']}x the selector's training length), one asked for"
     stage(f"distractor-heavy retrieval: {n} prompts of {task}, budget {K} keys")
-    methods = distractor_methods(sel, idx, gate, cfg)
-    xc, ac = retrieval_prompts(tok, 'multikey', L, d['n_calib'], seed=seed + 31337, n_keys=nk)
-    for name, m in methods.items():
-        if isinstance(m, TopP):
-            p, k = calibrate_top_p(model, lambda p, m=m: dataclasses.replace(m, p=p), xc, ac, float(K), iters=d['calib_iters'])
-            methods[name] = dataclasses.replace(m, p=p)
-            res.add(f'distractor_top_p_{name}', p, note=f"calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on {d['n_calib']} separate prompts")
-    x, a = retrieval_prompts(tok, 'multikey', L, n, seed=seed * 1000 + 777, n_keys=nk)
-    cache = prefill(model, x)
-    out = {'dense': answer_match(model, x, a, None, cache)}
-    for nm, m in tqdm(methods.items(), desc='distractor', disable=not progress): out[nm] = answer_match(model, x, a, m, cache)
+    cal, out, met = cached_eval('distractor', _eval_key(model, cfg, seed, sel, idx, gate),
+                                lambda: _distractor_outs(model, tok, cfg, seed, sel, idx, gate, progress), log)
+    for name, (p, k) in cal.items():
+        res.add(f'distractor_top_p_{name}', p, note=f"calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on {d['n_calib']} separate prompts")
     for nm, o in out.items():
         c = int(o['correct'].sum())
         res.add(f'distractor_acc_{nm}', c / n, interval=wilson_ci(c, n), n=n, note=f'{task}; {n} prompts; Wilson 95%')
@@ -660,12 +724,12 @@ def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress):
     eq, cq = pair('spot_topk', 'qk_topk')
     res.add('distractor_acc_gain_trained_vs_qk', eq, interval=cq, n=n, note=f'trained selector minus plain group-mean q·k on all of the model keys (top-{K})')
     nq = d['metric_queries']
-    met = selection_metrics(model, x[:d['metric_rows']], methods, n_queries=nq)
+    where = f"last {nq} queries (the question) of {d['metric_rows']} prompts"
     for nm, m in met.items():
-        res.add(f'distractor_mass_recall_{nm}', m['mass_recall'], note=f"last {nq} queries (the question) of {d['metric_rows']} prompts")
+        res.add(f'distractor_mass_recall_{nm}', m['mass_recall'], note=where)
         res.add(f'distractor_output_error_{nm}', m['output_error'], note='‖sparse − dense‖ / ‖dense‖ of the attention output at the same budget')
-        for tp, r in m['top_p_recall'].items():
-            res.add(f'distractor_recall_top_p{round(100 * tp)}_{nm}', r, note=f'share of the dense top-{tp} set kept; last {nq} queries of {d["metric_rows"]} prompts')
+        _add_recalls(res, 'distractor_recall', nm, m, f"{where}; interval: bootstrap 95% over the {d['metric_rows']} prompts")
+    _recall_gains(res, 'distractor_recall', met, where)
     if gci[0] <= 0:
         res.note(f"on the distractor task the untrained selector does not lose to oracle top-{K} by a margin these {n} prompts resolve "
                  f"({gap:+.3f} [{gci[0]:+.3f}, {gci[1]:+.3f}]): selection there leaves little for distillation to recover at this scale; "
@@ -679,6 +743,67 @@ def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress):
                  f"selector does not recover it ({res['acc_gain_trained_vs_untrained_selector']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]): distillation at "
                  f"{cfg['L_train']} tokens on passkey and 3-key rows is not shown to matter {L // cfg['L_train']}x longer with {nk} keys")
     return out
+
+# %% ../../nbs/spot/29_experiments.ipynb #a7c4e003
+def _add_recalls(res, prefix, name, m, note):
+    "Recall of the dense top-p set at each p for method `name` of a `selection_metrics` result, with a bootstrap 95% interval over its rows."
+    for tp, x in m['top_p_recall'].items():
+        rows = torch.tensor(m['top_p_recall_rows'][tp])
+        _, ci = paired_gap_ci([(rows, torch.zeros_like(rows))])
+        res.add(f'{prefix}_top_p{round(100 * tp)}_{name}', x, interval=ci, n=len(rows),
+                note=f'share of the dense top-{tp} set (fewest keys holding {tp:.0%} of the group-mean attention) kept; {note}')
+
+def _recall_gains(res, prefix, met, where):
+    "Trained selector minus its untrained initialisation, recall of the dense top-p set at each p, paired by row (bootstrap 95%)."
+    a, b = met.get('spot_topk'), met.get('spot_untrained_topk')
+    if a is None or b is None: return
+    for tp in a['top_p_recall']:
+        ra, rb = (torch.tensor(m['top_p_recall_rows'][tp]) for m in (a, b))
+        est, ci = paired_gap_ci([(ra, rb)])
+        res.add(f'{prefix}_top_p{round(100 * tp)}_gain_trained_vs_untrained', est, interval=ci, n=len(ra),
+                note=f'trained selector (top-K) minus its untrained initialisation, recall of the dense top-{tp} set, {where}, paired by row (bootstrap 95%)')
+
+def error_methods(sel, idx, gate, cfg, L: int) -> tuple[dict, dict]:
+    "(makers, grid) for `error_curves` at context `L`: every method of `distractor_methods`, top-K ones over `cfg['error_budgets']` keys, top-p ones over `cfg['error_ps']` (k_max the largest budget; Twilight's Quest preselection a quarter of the context)."
+    Ks, ps = tuple(cfg.get('error_budgets', (4, 8, 16, 32, 64, 128, 256))), tuple(cfg.get('error_ps', (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)))
+    if not isinstance(L, int) or L < 1: raise ValueError(f"L must be a positive int, got {L!r}")
+    makers, grid = {}, {}
+    for n, m in distractor_methods(sel, idx, gate, cfg).items():
+        if n == 'twilight_quest': m = dataclasses.replace(m, scorer=twilight_quest_scorer(cfg['page'], max(cfg['page'], L // 4), 'int4'))
+        if isinstance(m, TopK): makers[n], grid[n] = (lambda K, m=m: dataclasses.replace(m, k=K)), Ks
+        else: makers[n], grid[n] = (lambda p, m=m: dataclasses.replace(m, p=p, k_max=max(Ks))), ps
+    return makers, grid
+
+def _matched_error(res, model, cfg, seed, sel, idx, gate, held, log=None):
+    "vAttention's protocol: each method's relative attention-output error against its mean kept keys on the held-out rows, and the keys it needs to reach each ε of `ERROR_EPS`."
+    nq, L = cfg['metric_queries'], held.shape[1]
+    makers, grid = error_methods(sel, idx, gate, cfg, L)
+    stage(f"attention-output error against budget ({len(makers)} methods, {len(next(iter(grid.values())))} settings each) on {len(held)} held-out rows of {L} tokens")
+    cv = cached_eval('error_curves', _eval_key(model, cfg, seed, sel, idx, gate) | dict(rows=tensor_digest(held), grid=grid),
+                     lambda: error_curves(model, held, makers, grid, n_queries=nq), log)
+    where = f'last {nq} queries of {len(held)} held-out rows of {L} tokens'
+    for eps in ERROR_EPS:
+        for n, c in cv.items():
+            b = budget_at_error(c, eps)
+            res.add(f'budget_at_error{round(100 * eps)}_{n}', b if b is not None else f'not reached up to {max(x for x, _ in c):.0f}', 'keys',
+                    note=f"fewest mean kept keys per query and KV head at which ‖sparse − dense‖/‖dense‖ of the attention output reaches {eps} "
+                         f"({where}; interpolated in log budget between the settings around the crossing); curve (keys, error): {[(round(x, 1), round(e, 3)) for x, e in c]}")
+    b10 = {n: budget_at_error(c, 0.1) for n, c in cv.items()}
+    order = sorted(b10, key=lambda n: math.inf if b10[n] is None else b10[n])
+    res.note(f"at a matched attention-output error of 0.1 ({where}), mean kept keys: " + ', '.join(f"{n} {b10[n]:.1f}" if b10[n] is not None else f"{n} not reached" for n in order))
+    res.figure('spot_error_budget', lambda: _error_figure(cv, where))
+    return cv
+
+def _error_figure(cv, where):
+    from matplotlib import colormaps
+    fig, ax = new_figure(1, 1, figsize=(6, 4))
+    for i, (n, c) in enumerate(cv.items()):
+        ax.plot([x for x, _ in c], [e for _, e in c], 'o-' if n.startswith('spot') or n.startswith('oracle') else 'o--', label=n,
+                lw=2 if n == 'spot_topk' else 1, color=colormaps['tab20'](i % 20))
+    for eps in ERROR_EPS: ax.axhline(eps, color='grey', lw=0.8, ls=':')
+    ax.set(xscale='log', yscale='log', xlabel='mean kept keys per query and KV head', ylabel='‖sparse − dense‖ / ‖dense‖', title=f'attention-output error ({where})')
+    ax.legend(fontsize=6)
+    return fig
 
 # %% ../../nbs/spot/29_experiments.ipynb #5eb209d8
 _PATH_NOTE = dict(dense_sdpa_gqa='torch SDPA, one query per head (enable_gqa=True)', dense_sdpa_rows="torch SDPA, each KV head's query heads as rows",

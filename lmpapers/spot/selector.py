@@ -467,7 +467,8 @@ def train_estimator(cls, model, tok, seq_len: int = 64, steps: int = 200, lr: fl
     "(estimator `cls` distilled on `model` over `rows` (default `distill_rows(tok, seq_len)`), its history); cached by content: model config and weights, rows, settings."
     rows = check_token_ids(distill_rows(tok, seq_len, seed=seed) if rows is None else rows, model.config.vocab_size, 'rows')
     key = dict(cls=cls.__name__, model=model_key(model), rows=tensor_digest(rows), steps=steps, batch_size=batch_size,
-               lr=lr, seed=seed, last=last, kw=kw, code=2)
+               lr=lr, seed=seed, last=last, kw=kw, code=2,
+               **({'version': cls.version} if hasattr(cls, 'version') else {}))   # an estimator whose design changed names a version
     def build(folder):
         snap = weights_fingerprint(model)
         with keep_model_state(model), fork_rng(seed):   # the caller's flags, mode and global RNG come back as they were
@@ -482,6 +483,7 @@ def train_estimator(cls, model, tok, seq_len: int = 64, steps: int = 200, lr: fl
     folder = cached('spot_selector', key, build)
     est = load_selector(folder, model, cls)
     est.meta.setdefault('fingerprint', model_fingerprint(model))   # entries saved before fingerprints: the key holds the weights digest
+    est._lmpapers_entry = f'spot_selector/{folder.name}'            # what results derived from it are keyed by
     return est, json.loads((folder/'history.json').read_text())
 
 # %% ../../nbs/spot/21_selector.ipynb #95f151ed
