@@ -19,11 +19,11 @@ from ..core.scales import ARCHITECTURES, QUICK_NOTE, SMOKE, ScaleUnavailable, ch
 from ..core.tokenizer import train_tokenizer
 from ..core.train import evaluate_loss, TrainConfig, token_chunks
 from .theory import fanin
-from .tracking import tracked_lm, task_lm, gfa_config, GFA_TINY, GFA_TRAIN, GFA_LM_TRAIN, GFA_TASK, block_scores, lm_rows, mixed_lm_rows, unigram_entropy
+from .tracking import tracked_lm, task_lm, task_lm_entry, gfa_config, GFA_TINY, GFA_TRAIN, GFA_LM_TRAIN, GFA_TASK, block_scores, lm_rows, mixed_lm_rows, unigram_entropy
 from .importance import ablation_importance, correlations_over_seeds, row_losses, bootstrap_ci, rank_correlation, skip_layers
-from .pruning import PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability, stability_ci, replaceme
+from .pruning import HEAL, heal, PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability, stability_ci, replaceme
 from .resnet import resnet_study
-from .cascadeformer import cascade_study
+from .cascadeformer import cascade_study, cascade_config, seed_ratio_ci, CASCADE_TINY
 from .deep_supervision import deep_supervision_study, mean_ci
 from .interventions import intervention_configs, late_share, UpdateNorms, application_importance, late_region, share_ratio_ci, _share, late_mask
 
@@ -31,12 +31,14 @@ from .interventions import intervention_configs, late_share, UpdateNorms, applic
 __all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'READING', 'preset', 'run_config',
            'text_rows', 'answer_token_accuracy', 'task_batch', 'task_accuracy', 'cached_eval', 'prune_sweep',
            'ppl_stat', 'bootstrap_p', 'holm', 'verdict', 'mean_ranks', 'app_importance', 'block_importance',
-           'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
+           'model_record', 'lm_record', 'lr_check', 'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
 
 # %% ../../nbs/gfa/19_experiments.ipynb #3fb09762
 PRESETS = {
     'tiny':  dict(seeds=(0, 1, 2, 3, 4), model=GFA_TINY, train=asdict(GFA_TRAIN), lm_train=asdict(GFA_LM_TRAIN), task=GFA_TASK, task_eval_seed=7,
                   intervention_seeds=1,   # one seed: the CPU budget; intervals over evaluation rows
+                  lr_check=None,           # dict(lrs=..., kinds=('uniform', 'cascade', 'narrow'), seeds=3): each architecture's rate picked on seed 0, then over seeds
+                  heal=HEAL,               # healing after pruning: CascadeFlow and the strongest heuristic fine-tuned on the calibration rows
                   resnet_epochs=10, timing=dict(new_tokens=32, batch=16, rounds=5), task_n=100, calib_rows=16, eval_rows=64),
     'small': dict(seeds=(0, 1, 2), model=dict(GFA_TINY, num_hidden_layers=16, hidden_size=256, intermediate_size=768, head_dim=64),
                   train=asdict(replace(GFA_TRAIN, steps=3000, batch_size=32)), resnet_epochs=30, timing=dict(new_tokens=128, batch=32, rounds=10), task_n=200, calib_rows=64, eval_rows=256),
@@ -126,8 +128,9 @@ NESTED = ('cascadeflow', 'grad_norm', 'bi', 'taylor', 'taylor_plus', 'ppl', 'sle
 SWEEP_VERSION = 1   # bump when what a sweep measures changes
 
 def cached_eval(name: str, model, inputs: dict, fn):
-    "`fn()` (JSON-serialisable) for `model` and `inputs`, cached on disk by the model's weights, the inputs' contents and `name`."
-    key = dict(name=name, weights=source_key(model), version=SWEEP_VERSION,
+    "`fn()` (JSON-serialisable) for `model` and `inputs`, cached on disk by the model's weights (a string `entry:KIND/KEY`: by the cache entry it names, unloaded), the inputs' contents and `name`."
+    if isinstance(model, str) and not model.startswith('entry:'): raise ValueError(f"a model given by name must be 'entry:KIND/KEY', got {model!r}")
+    key = dict(name=name, weights=model if isinstance(model, str) else source_key(model), version=SWEEP_VERSION,
                inputs={k: rows_key(v) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()})
     folder = cached('gfa_eval', key, lambda f: (f/'result.json').write_text(json.dumps(fn())))
     return json.loads((folder/'result.json').read_text())
@@ -256,6 +259,27 @@ def _importance(res, models, stats, ev, seeds, P) -> dict:
     res.add('resnet_grad_importance_spearman', rs['grad_importance']['spearman'])
     return dict(imps=imps, grad=g, apps=apps)
 
+# %% ../../nbs/gfa/19_experiments.ipynb #a3f5a2cc
+def model_record(model, hist: dict, ev, block: bool = False, importance: bool = True) -> dict:
+    "What the interventions and the learning-rate check read of a trained model: its training `history` and, on `ev`, per-row losses (`app['base']`), skip importance per application (`app['delta']`, with `importance`) and per whole block (`block`)."
+    out = dict(history=hist, app=app_importance(model, ev) if importance else dict(apps=[], base=row_losses(model, ev), delta=np.zeros((len(ev), 0))))
+    if block: out['block'] = block_importance(model, ev)
+    return out
+
+def _arrays(r: dict, to_list: bool) -> dict:
+    f = (lambda v: dict(apps=[list(a) for a in v['apps']], base=np.asarray(v['base']).tolist(), delta=np.asarray(v['delta']).tolist())) if to_list else \
+        (lambda v: dict(apps=[tuple(a) for a in v['apps']], base=np.array(v['base']), delta=np.array(v['delta'])))
+    return {k: v if k == 'history' else f(v) for k, v in r.items()}
+
+def lm_record(config, cfg: TrainConfig, callbacks, task: dict, ev, block: bool = False, importance: bool = True) -> dict:
+    "`model_record` of the `task_lm` model of this recipe from a small entry keyed by that model's cache entry (its recipe, not its weights): a run reads it without the weights, which are loaded or trained only to build it, so the record alone can be shipped."
+    entry = task_lm_entry(config, cfg, callbacks, task)
+    def measure():
+        m, _, _, h = task_lm(config, cfg, callbacks, task)
+        return _arrays(model_record(m, h, ev, block, importance), True)
+    return _arrays(cached_eval('lm_record', f'entry:{entry}', dict(ev=ev, block=block, importance=importance), measure), False)
+
+
 # %% ../../nbs/gfa/19_experiments.ipynb #dc8f7c4d
 def _add_ci(res, name, v, unit='', claim=None, note='', ci_note='', **kw):
     "Metric `name` = v[0] with its interval [v[1], v[2]], also kept as `name_ci`; `kw` go to `Results.add` (n=: the training seeds the interval rests on)."
@@ -286,6 +310,22 @@ def _ckpt_stability(res, stats, sw, models, ev, vs_ks, boot):
         res.add(f'cascadeflow_step{first}_vs_final_k{k}', verdict(d[1], d[2]),
                 note=f'perplexity (step-{first} statistics) - (final statistics) {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]')
     return out
+
+def _healed(res, models, sw, calib, ev, k: int, other: str, verdicts: dict, H: dict, boot: dict, rows_note: str) -> dict:
+    "CascadeFlow and `other` at `k` removed blocks, every pruned seed model healed (`heal` on the calibration rows): does the comparison survive healing?"
+    L, diff = {}, lambda a, b: ppl_stat(a) - ppl_stat(b)
+    what = f"{H['steps']} steps of {H['batch_size']} calibration rows at lr {H['lr']:g} ({H['steps'] * H['batch_size'] * calib.shape[1]} tokens)"
+    for meth in ('cascadeflow', other):
+        L[meth] = np.array([cached_eval('healed', m, dict(calib=calib, ev=ev, removed=r, heal=H, seed=s),
+                                        lambda m=m, r=r, s=s: row_losses(heal(remove_layers(m, r), calib, seed=s, **H), ev).tolist())
+                            for s, (m, r) in enumerate(zip(models, sw['removed'][meth][k]))])
+        _add_ci(res, f'prune_ppl_k{k}_{meth}_healed', bootstrap_ci(ppl_stat, L[meth], **boot), 'ppl', n=len(models), ci_note=rows_note,
+                note=f"the blocks {meth} removes, then healed: {what}; before healing {float(np.mean(sw['ppl'][meth][k])):.1f}")
+    d = bootstrap_ci(diff, L['cascadeflow'], L[other], **boot)
+    v = verdict(d[1], d[2])
+    res.add(f'cascadeflow_vs_{other}_k{k}_healed', v, note=f"CascadeFlow - {other} (the strongest heuristic at k={k}) perplexity after healing {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] "
+                                                         f"(paired, unadjusted 95%, {rows_note}); before healing: {verdicts[other, k]} (Holm-adjusted)")
+    return dict(other=other, verdict=v, before=verdicts[other, k], diff=list(d), ppl={m: float(ppl_stat(a)) for m, a in L.items()}, what=what)
 
 def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) -> dict:
     "Perplexity and task accuracy of every method with intervals, CascadeFlow vs each heuristic, rank stability over seeds and checkpoints."
@@ -330,6 +370,7 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
                 note=f"ReplaceMe: the {k} consecutive blocks closest to an identity (removed {[r['removed'] for r in rm]}) replaced by one linear map fitted by least squares on the {len(calib)} calibration rows, no training")
         d = bootstrap_ci(diff, L['cascadeflow'][k], lo_, **boot)
         _add_ci(res, f'cascadeflow_minus_replaceme_ppl_k{k}', d, 'ppl', n=S, ci_note=rows_note, note='paired difference, unadjusted 95% (outside the Holm family of the claim)')
+    healed = {k: _healed(res, models, sw, calib, ev, k, strongest[k], verdicts, P['heal'], boot, rows_note) for k in vs_ks} if P.get('heal') else {}
     mean = lambda a: a.mean((-1, -2))
     acc0 = np.stack([task_accuracy(m, task) for m in models])
     a0 = bootstrap_ci(mean, acc0, **boot)
@@ -351,7 +392,7 @@ def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) 
             _add_ci(res, f'rank_stability_kendall_{meth}', stability_ci(sw['rankings'][meth], **boot), n=S, claim=STATED['prune_stability'] if meth == 'cascadeflow' else None,
                     note=note, ci_note='bootstrap over seeds (pairs of different seeds)')
     _ckpt_stability(res, stats, sw, models, ev, vs_ks, boot)
-    return dict(sw, base_ppl=base[0], copy_acc_k0=a0[0], verdicts=verdicts, acc_verdicts=acc_verdicts, vs_ks=vs_ks, holm_p=holm_p, n_tests=len(fam))
+    return dict(sw, base_ppl=base[0], copy_acc_k0=a0[0], verdicts=verdicts, healed=healed, acc_verdicts=acc_verdicts, vs_ks=vs_ks, holm_p=holm_p, n_tests=len(fam))
 
 # %% ../../nbs/gfa/19_experiments.ipynb #c8ffe6f4
 def _cascade(res, mcfg, cfg, models, calib, ev, P, tk, **kw) -> dict:
@@ -369,8 +410,50 @@ def _cascade(res, mcfg, cfg, models, calib, ev, P, tk, **kw) -> dict:
     ds = deep_supervision_study(res, P, *args, **opts)
     return dict(cc=cc, ds=ds)
 
+# %% ../../nbs/gfa/19_experiments.ipynb #6e878abd
+def _lr_grid(C: dict, kind: str) -> list[float]:
+    lrs = C['lrs'][kind] if isinstance(C['lrs'], dict) else C['lrs']
+    if not lrs or min(lrs) <= 0: raise ValueError(f"learning rates of {kind!r} must be positive, got {lrs}")
+    return sorted(lrs)
+
+def lr_check(res, P: dict, record, mcfg, seeds: list) -> dict:
+    "Each architecture's learning rate picked on the first seed from `P['lr_check']`'s grid, then CascadeFormer against uniform and against its FLOP-matched narrow control over seeds, each at its own rate."
+    C = P['lr_check']; kinds = list(C['kinds'])
+    if not {'uniform', 'cascade', 'narrow'} <= set(kinds): raise ValueError(f"the check compares 'uniform', 'cascade' and 'narrow', got {kinds}")
+    stage("gfa: learning-rate check of the CascadeFormer comparison (each architecture's rate picked on one seed, then over seeds)")
+    cfgs = {k: mcfg if k == 'uniform' else cascade_config(mcfg, k, CASCADE_TINY['strength']) for k in kinds}
+    losses = lambda k, s, lr: record(cfgs[k], s, [UpdateNorms()], lr=lr, importance=False)['app']['base']     # per-row eval losses [N]
+    s0, run_lr = seeds[0], P['lm_train']['lr']
+    ppl0 = {k: {lr: float(np.exp(losses(k, s0, lr).mean())) for lr in _lr_grid(C, k)} for k in kinds}
+    best = {k: min(v, key=v.get) for k, v in ppl0.items()}
+    for k in kinds:
+        g = sorted(ppl0[k]); edge = best[k] in (g[0], g[-1])
+        res.add(f'lr_check_best_lr_{k}', best[k], note=f"seed {s0}: perplexity at learning rate " + ', '.join(f'{lr:g}: {v:.1f}' for lr, v in ppl0[k].items())
+                + ('; the best is at the edge of the grid' if edge else '; the best is inside the grid'))
+        for lr, v in ppl0[k].items(): res.add(f'lr_check_ppl_{k}_lr{lr:g}', v, 'ppl', note=f'seed {s0}, the run\'s recipe at learning rate {lr:g}')
+    ss = seeds[:C['seeds']]
+    L = {k: np.stack([losses(k, s, best[k]) for s in ss]) for k in kinds}          # [S, N] at each architecture's own rate
+    out = dict(best=best, ppl_seed0=ppl0, n_seeds=len(ss))
+    for name, a, b, what in (('cascadeformer_ppl_ratio_tuned_lr', 'cascade', 'uniform', 'CascadeFormer / uniform'),
+                             ('cascadeformer_ppl_ratio_flop_matched_control_tuned_lr', 'cascade', 'narrow', 'CascadeFormer / FLOP-matched narrow control'),
+                             ('flop_matched_control_ppl_ratio_tuned_lr', 'narrow', 'uniform', 'FLOP-matched narrow control / uniform')):
+        r = out[name] = seed_ratio_ci(L[a], L[b], seed=s0)
+        res.add(name, r['ratio'], interval=r['ci'], n=r['n'], expect='<= 1.05' if b == 'uniform' and a == 'cascade' else '< 1' if b == 'narrow' else None,
+                note=f"{what} perplexity, each at its own learning rate ({best[a]:g} / {best[b]:g}, picked on seed {s0}), seeds {ss}, per seed {np.round(r['per_seed'], 3).tolist()}; 95% interval over {r['over']}")
+    up = np.exp(L['uniform'].mean(1))
+    res.add('uniform_ppl_tuned_lr', float(up.mean()), 'ppl', note=f"uniform at learning rate {best['uniform']:g}, per seed {np.round(up, 1).tolist()}")
+    c, u = out['cascadeformer_ppl_ratio_flop_matched_control_tuned_lr'], out['cascadeformer_ppl_ratio_tuned_lr']
+    read = ('the taper beats narrowing every block to the same FLOPs' if c['ci'][1] < 1 else 'narrowing every block to the same FLOPs beats the taper' if c['ci'][0] > 1
+            else 'not separated from narrowing every block to the same FLOPs: this check credits nothing to the fan-in profile beyond the FLOP cut')
+    res.note(f"learning-rate check (seed {s0}, grid per architecture): best rates uniform {best['uniform']:g}, CascadeFormer {best['cascade']:g}, narrow control {best['narrow']:g} "
+             f"(the run's recipe uses {run_lr:g} for all). Each at its own rate over {len(ss)} seeds: CascadeFormer/uniform {u['ratio']:.3f} {np.round(u['ci'], 3).tolist()}, "
+             f"CascadeFormer/FLOP-matched control {c['ratio']:.3f} {np.round(c['ci'], 3).tolist()}: {read}. The rates are picked on the evaluation rows of seed {s0}; "
+             f"the other seeds are fresh trainings")
+    return out
+
+
 # %% ../../nbs/gfa/19_experiments.ipynb #40a85524
-def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, P) -> dict:
+def _interventions(res, mcfg, record, base_apps, base_hist, stats, ev, seeds, P) -> dict:
     "Late-block importance share of each intervention vs the same-seed baseline, per application, with intervals."
     stage('gfa: interventions (equalised updates, LayerNorm scaling, late repetition), importance per application')
     n, L = min(P['intervention_seeds'], len(seeds)), mcfg.num_hidden_layers
@@ -392,10 +475,10 @@ def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, 
                 'what equalising the gradients could change, and Adam already flattens')
     ratios, cis = {}, {}
     for name, (c, cbs) in intervention_configs(mcfg).items():
-        trained = [train_lm(c, s, cbs) for s in seeds[:n]]
-        ia = [app_importance(t[0], ev) for t in trained]
-        shared = any(getattr(b, 'repeats', 1) > 1 for b in decoder_layers(trained[0][0]))      # weight-shared repetition: skip whole blocks,
-        ib = [block_importance(t[0], ev) for t in trained] if shared else ia                 # as the baseline's blocks are skipped
+        shared = max(getattr(c, 'layer_repeats', None) or [1]) > 1                          # weight-shared repetition: skip whole blocks,
+        recs = [record(c, s, intervention_configs(mcfg)[name][1] if i else cbs, shared) for i, s in enumerate(seeds[:n])]   # fresh callbacks per seed
+        ia = [r['app'] for r in recs]
+        ib = [r['block'] for r in recs] if shared else ia                                    # as the baseline's blocks are skipped
         idl, iapps = np.stack([a['delta'] for a in ib]), ib[0]['apps']
         vloss = float(np.mean([a['base'].mean() for a in ia]))
         if not np.isfinite(frac):
@@ -418,10 +501,10 @@ def _interventions(res, mcfg, train_lm, base_apps, base_hist, stats, ev, seeds, 
                      f"eval loss {vloss:.3f} vs baseline {float(np.mean([a['base'].mean() for a in base_apps[:n]])):.3f}{extra}")
         res.add(f'{name}_late_importance_ratio_ci', r['ratio_ci'], note=ci_note)
         _add_ci(res, f'{name}_late_share', (r['intervention'], *r['intervention_ci']), n=n, note=f'last {frac:.0%} of blocks', ci_note=ci_note)
-        un = trained[0][3].get('callbacks', {})
-        if 'update_equalize' in un:
-            a = np.array(un['update_equalize']['applied']); w = np.array(un['update_equalize']['raw'])
-            res.add(f'{name}_update_rms_last_over_first', float(a[-1] / a[0]), note=f'after equalisation (before: {w[-1] / w[0]:.3f})')
+        un = [r['history'].get('callbacks', {}).get('update_equalize') for r in recs]
+        if all(un):
+            a = np.mean([u['applied'] for u in un], 0); w = np.mean([u['raw'] for u in un], 0)
+            res.add(f'{name}_update_rms_last_over_first', float(a[-1] / a[0]), note=f'after equalisation, mean over {n} seed(s) (before: {w[-1] / w[0]:.3f})')
     return dict(ratios=ratios, ratio_cis=cis, region=frac, seed_spread=spread, n_seeds=n)
 
 # %% ../../nbs/gfa/19_experiments.ipynb #93bf8b52
@@ -441,6 +524,10 @@ def scale_notes(sw: dict, ks, ci: dict, n_seeds: int, smoke: bool = False) -> li
                         f"worse than {[m for (m, kk), y in v.items() if kk == k and y == 'worse'] or 'none'}, "
                         f"tied with {[m for (m, kk), y in v.items() if kk == k and y == 'tie'] or 'none'}" for k in ks_)
         notes.append(f"pruning (paired bootstrap over {n_seeds} seeds and evaluation rows, Holm-adjusted over {sw.get('n_tests', len(v))} comparisons): {dense}CascadeFlow is {per}")
+    for k, h in sw.get('healed', {}).items():
+        notes.append(f"healing (k={k}, {h['what']}): CascadeFlow {h['ppl']['cascadeflow']:.1f} vs {h['other']} {h['ppl'][h['other']]:.1f} perplexity after healing, "
+                     f"difference {h['diff'][0]:+.2f} [{h['diff'][1]:+.2f}, {h['diff'][2]:+.2f}]: {h['verdict']} (before healing: {h['before']})"
+                     + ('; the ranking survives healing' if h['verdict'] == h['before'] else '; healing changes the verdict'))
     if sw.get('copy_acc_k0', 1.0) < 0.5:
         notes.append(f"downstream: the unpruned models score {sw['copy_acc_k0']:.3f} on the copy task (< 0.5), so pruned-model accuracies "
                      "cannot carry 'stays competitive on downstream accuracy'")
@@ -483,7 +570,15 @@ def lm_setup(P: dict, scale: str, seed: int = 0, model: str|None = None, data: s
         tr, calib, ev = text_rows(data, lcfg.seq_len, n_train, P['calib_rows'], max(P['eval_rows'], lcfg.eval_rows), smoke, verbose, P.get('text_column'))
         tk = dict(device=device, dtype=dtype, progress=bars, snapshot_every=max(1, lcfg.steps // 4), rows=(tr, ev[:lcfg.eval_rows]), data=data or 'embedded')
         train_lm = lambda c, s, cbs: tracked_lm(c, replace(lcfg, seed=s), callbacks=cbs, **tk)
-    return dict(lcfg=lcfg, mcfg=mcfg, train_lm=train_lm, tr=tr, calib=calib[:P['calib_rows']], ev=ev[:P['eval_rows']], seeds=[seed + s for s in P['seeds']])
+    ev_ = ev[:P['eval_rows']]
+    def record(c, s: int, cbs, block: bool = False, lr: float|None = None, importance: bool = True) -> dict:
+        "`model_record` of `c` trained on seed `s` (at `lr`, default the run's) with callbacks `cbs`: a shippable `lm_record` at tiny, the model itself elsewhere."
+        tc = replace(lcfg, seed=s, **({} if lr is None else dict(lr=lr)))
+        if scale == 'tiny': return lm_record(c, tc, cbs, P['task'], ev_, block, importance)
+        if lr is not None: raise ValueError("a learning-rate override is only recorded at tiny")
+        t = train_lm(c, s, cbs)
+        return model_record(t[0], t[3], ev_, block, importance)
+    return dict(lcfg=lcfg, mcfg=mcfg, train_lm=train_lm, record=record, tr=tr, calib=calib[:P['calib_rows']], ev=ev_, seeds=[seed + s for s in P['seeds']])
 
 def lm_models(setup: dict) -> list:
     "The run's tracked seed models `(model, tok, stats, history)`, trained once and cached (each with its update-size record)."
@@ -517,7 +612,8 @@ def _run(scale, seed, out, smoke, model, data, P, device, dtype, verbose) -> Pat
     study = dict(train_rows=st_['tr'], train_fn=lambda c, s: st_['train_lm'](c, s, [UpdateNorms()]),   # the seed models' recipe, rows and callbacks
                  uniform=[(t[0], t[3]) for t in trained] if model is None else None)          # they are its uniform models (GFA's own stack)
     cc = _cascade(res, mcfg, cfg, models, calib, ev, P, tk, tok=tok, train_rows=lm_train_rows, seed=seed, smoke=smoke, bars=bars, device=device, dtype=dtype, study=study)
-    ci = _interventions(res, mcfg, st_['train_lm'], im['apps'], hists, stats, ev, seeds, P)
+    if P.get('lr_check') and model is None: cc['lr'] = lr_check(res, P, st_['record'], mcfg, seeds)
+    ci = _interventions(res, mcfg, st_['record'], im['apps'], hists, stats, ev, seeds, P)
     for n in scale_notes(sw, ks, ci, len(seeds), smoke): res.note(n)
     if P.get('quick'): res.note(QUICK_NOTE)
     res.figure('fanin_pruning', lambda: _figure(L, im['grad'], im['imps'], sw['ppl'], ks, sw['base_ppl']))

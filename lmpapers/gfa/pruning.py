@@ -12,15 +12,15 @@ from tqdm.auto import tqdm
 from transformers import PretrainedConfig
 from ..core.guards import keep_model_state, model_device, warn_once
 from ..core.models import decoder_layers
-from ..core.train import evaluate_loss, lm_loss
+from ..core.train import evaluate_loss, lm_loss, train, TrainConfig
 from .importance import check_layer_list, check_rows, skip_layers, ablation_importance
 from .tracking import block_scores
 
 # %% auto #0
-__all__ = ['PER_LAYER_CONFIG_LISTS', 'INDEX_LIST_FIELDS', 'REFUSED_INDEX_FLAGS', 'PRUNE_METHODS', 'pruned_config',
+__all__ = ['PER_LAYER_CONFIG_LISTS', 'INDEX_LIST_FIELDS', 'REFUSED_INDEX_FLAGS', 'PRUNE_METHODS', 'HEAL', 'pruned_config',
            'check_rebuilds', 'remove_layers', 'block_hidden_states', 'block_influence', 'angular_distance',
            'streamline_similarity', 'taylor_scores', 'taylor_plus_protected', 'sleb_order', 'select_layers', 'prune',
-           'layer_ranking', 'ranking_stability', 'stability_ci', 'replaceme']
+           'layer_ranking', 'ranking_stability', 'stability_ci', 'replaceme', 'heal']
 
 # %% ../../nbs/gfa/13_pruning.ipynb #3b6aa9cb
 PER_LAYER_CONFIG_LISTS = ('layer_types', 'intermediate_sizes', 'layer_repeats', 'no_rope_layers', 'layer_scales',
@@ -271,4 +271,20 @@ def replaceme(model, k: int, calib: torch.Tensor, # [N, T] calibration rows
     Tm = T.to(device=model_device(pm), dtype=next(pm.parameters()).dtype)
     decoder_layers(pm)[s].forward = lambda *a, **kw: (a[0] if a else kw['hidden_states']) @ Tm
     return pm, list(range(s, s + k)), T
+
+
+# %% ../../nbs/gfa/13_pruning.ipynb #029b5dba
+HEAL = dict(steps=8, batch_size=4, lr=1e-3)   # two passes over 16 calibration rows of 128 tokens: 4,096 tokens
+
+def heal(model, rows: torch.Tensor, # [N, T] token rows to fine-tune on (e.g. the calibration rows)
+         steps: int = 8, batch_size: int = 4, lr: float = 1e-3, seed: int = 0):
+    "A copy of a pruned `model` fine-tuned for `steps` next-token steps on `rows` with the core training loop (every weight trained, one warm-up step, no evaluation); `model` is left as it was."
+    rows = check_rows(rows, model)
+    if not isinstance(steps, int) or steps < 1: raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if lr <= 0: raise ValueError(f"lr must be positive, got {lr}")
+    if batch_size > len(rows): raise ValueError(f"batch_size {batch_size} exceeds the {len(rows)} rows given")
+    m = copy.deepcopy(model)
+    for p in m.parameters(): p.requires_grad_(True)
+    train(m, rows, None, TrainConfig(steps=steps, batch_size=batch_size, seq_len=rows.shape[1], lr=lr, warmup=1, eval_every=0, seed=seed), progress=False)
+    return m.eval()
 

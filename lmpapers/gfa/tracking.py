@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import AutoModelForCausalLM
-from ..core.cache import cached, tag_entry
+from ..core.cache import cached, config_hash, tag_entry
 from ..core.data import load_corpus, corpus_fingerprint, copy_task
 from ..core.guards import fork_rng
 from ..core.models import decoder_layers, model_config
@@ -23,7 +23,7 @@ from ..core.train import Callback, TrainConfig, train, token_chunks, TRAIN_CODE_
 # %% auto #0
 __all__ = ['SUBMODULES', 'GFA_TINY', 'GFA_TRAIN', 'GFA_CODE_VERSION', 'GFA_LM_TRAIN', 'GFA_TASK', 'block_parameters', 'sum_dtype',
            'GradTracker', 'attach', 'detach', 'block_scores', 'tracking_overhead', 'lm_rows', 'rows_digest',
-           'task_documents', 'mixed_lm_rows', 'unigram_entropy', 'tracked_lm', 'gfa_config', 'task_lm']
+           'task_documents', 'mixed_lm_rows', 'unigram_entropy', 'tracked_lm', 'gfa_config', 'task_lm', 'task_lm_entry']
 
 # %% ../../nbs/gfa/11_tracking.ipynb #4c34b288
 SUBMODULES = ('attn', 'mlp', 'other')
@@ -230,6 +230,16 @@ def _autocast(device, dtype):
     if dtype == torch.float32: return nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
+def _lm_key(config, cfg, corpus, callbacks, snapshot_every, rows, data, dtype, store_dtype) -> dict:
+    "The cache key of a `tracked_lm` model: its recipe (config, training, data, callbacks), never its weights."
+    mkey = config.to_diff_dict(); mkey.pop('transformers_version', None)   # stays as given, saving cannot change the key
+    key = dict(model=mkey, model_type=config.model_type, train=asdict(cfg), corpus=corpus, fingerprint=corpus_fingerprint(corpus),
+               callbacks=[cb.key for cb in callbacks], snapshot_every=snapshot_every, code=(TRAIN_CODE_VERSION, GFA_CODE_VERSION))
+    if rows is not None: key['rows'] = dict(data=data, digest=rows_digest(*rows))
+    if dtype != torch.float32: key['autocast'] = str(dtype)
+    if store_dtype != torch.float32: key['store'] = str(store_dtype)
+    return key
+
 def tracked_lm(config,                          # a transformers config (any registered causal LM); never modified
                cfg: TrainConfig = GFA_TRAIN,
                corpus: str = 'english+code',    # embedded corpus, used when `rows` is None
@@ -246,13 +256,8 @@ def tracked_lm(config,                          # a transformers config (any reg
     for cb in callbacks:
         if not isinstance(getattr(cb, 'key', None), dict): raise TypeError(f"callback {type(cb).__name__} needs a `key` dict for the cache key")
     config = copy.deepcopy(config)                  # the key and the model come from this copy: the caller's config
-    mkey = config.to_diff_dict(); mkey.pop('transformers_version', None)   # stays as given, saving cannot change the key
     tok = train_tokenizer(corpus)
-    key = dict(model=mkey, model_type=config.model_type, train=asdict(cfg), corpus=corpus, fingerprint=corpus_fingerprint(corpus),
-               callbacks=[cb.key for cb in callbacks], snapshot_every=snapshot_every, code=(TRAIN_CODE_VERSION, GFA_CODE_VERSION))
-    if rows is not None: key['rows'] = dict(data=data, digest=rows_digest(*rows))
-    if dtype != torch.float32: key['autocast'] = str(dtype)
-    if store_dtype != torch.float32: key['store'] = str(store_dtype)
+    key = _lm_key(config, cfg, corpus, callbacks, snapshot_every, rows, data, dtype, store_dtype)
     def build(folder: Path):
         tr, ev = rows if rows is not None else lm_rows(corpus, cfg.seq_len, n_train=cfg.steps * cfg.batch_size)[::2]
         with fork_rng(cfg.seed):                    # the caller's RNG state is left as it was
@@ -283,7 +288,17 @@ def task_lm(config,                       # a transformers config; never modifie
             task: dict = GFA_TASK,        # the synthetic task mixed into the training rows (see `mixed_lm_rows`)
             progress: bool = False):
     "`tracked_lm` on corpus text mixed with a synthetic task, four snapshots, weights stored in bf16 (a shippable cache entry)."
+    return tracked_lm(config, cfg, callbacks=callbacks, progress=progress, **_task_args(cfg, task))
+
+def _task_args(cfg: TrainConfig, task: dict) -> dict:
+    "The rows, data name, snapshots and storage `task_lm` trains with."
     tr, _, ev = mixed_lm_rows(seq_len=cfg.seq_len, n_train=cfg.steps * cfg.batch_size, **task)
     data = f"english+code with {task['task']} (length {task['length']}, {task['frac']:.0%} of rows, seed {task['train_seed']})"
-    return tracked_lm(config, cfg, callbacks=callbacks, rows=(tr, ev[:cfg.eval_rows]), data=data, snapshot_every=max(1, cfg.steps // 4),
-                      progress=progress, store_dtype=torch.bfloat16)
+    return dict(rows=(tr, ev[:cfg.eval_rows]), data=data, snapshot_every=max(1, cfg.steps // 4), store_dtype=torch.bfloat16)
+
+def task_lm_entry(config, cfg: TrainConfig = GFA_LM_TRAIN, callbacks=(), task: dict = GFA_TASK) -> str:
+    "`KIND/KEY` of the cache entry `task_lm` reads or builds for this recipe, computed without building or loading anything."
+    for cb in callbacks:
+        if not isinstance(getattr(cb, 'key', None), dict): raise TypeError(f"callback {type(cb).__name__} needs a `key` dict for the cache key")
+    a = _task_args(cfg, task)
+    return f"gfa_lm/{config_hash(_lm_key(copy.deepcopy(config), cfg, 'english+code', callbacks, a['snapshot_every'], a['rows'], a['data'], torch.float32, a['store_dtype']))}"
