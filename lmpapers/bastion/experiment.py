@@ -4,7 +4,7 @@
 
 # %% ../../nbs/bastion/49_experiments.ipynb #3bbec241
 from __future__ import annotations
-import random, time
+import functools, hashlib, json, random, time, types
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
@@ -12,6 +12,7 @@ from scipy.stats import chi2, ncx2, spearmanr
 import torch
 from tqdm.auto import tqdm
 from ..core.data import load_corpus, filler_text, copy_task, kv_retrieval_task, arithmetic_task, mapping_task
+from ..core.cache import cached, config_hash, source_key, weights_key
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.results import Results, check_scale, new_figure
 from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
@@ -27,18 +28,20 @@ from .trees import (TreeDrafter, BastionDrafter, CaDDTreeDrafter, ConvexLatency,
                                    eagle2_tree, threshold_tree, measure_profile, H200, QWEN3_8B, QWEN3_0_6B, DFLASH_QWEN3_8B)
 
 # %% auto #0
-__all__ = ['PRESETS', 'SMOKE_PRESET', 'QUICK_PRESET', 'WHATIF', 'LOSSLESS', 'SAMPLED_METHODS', 'RAW_NOTE', 'MEMBOUND_METHODS_T07',
-           'preset', 'whatif_costs', 'ddtrees', 'make_methods', 'modelled_gpu_time', 'run_suite', 'summarise',
-           'bootstrap_interval', 'fraction_of_best_fixed', 'oracle_budget_rows', 'ratio_interval', 'lossless_target',
-           'lossless_drafters', 'lossless_power', 'detectable_shift', 'lossless_check', 'lossless_pvalues',
-           'tau_interval', 'speedup_interval', 'membound_methods', 'membound_suite', 'reproduce']
+__all__ = ['PRESETS', 'SMOKE_PRESET', 'QUICK_PRESET', 'WHATIF', 'SUITE_CODE', 'SUITE_FUNCS', 'LOSSLESS_FUNCS', 'LOSSLESS',
+           'SAMPLED_METHODS', 'RAW_NOTE', 'MEMBOUND_METHODS_T07', 'preset', 'whatif_costs', 'ddtrees', 'make_methods',
+           'modelled_gpu_time', 'run_suite', 'summarise', 'bootstrap_interval', 'fraction_of_best_fixed',
+           'oracle_budget_rows', 'ratio_interval', 'code_fingerprint', 'machine_facts', 'cached_suite', 'suite_state',
+           'restore_suite_state', 'lossless_target', 'lossless_drafters', 'lossless_power', 'detectable_shift',
+           'lossless_check', 'lossless_pvalues', 'tau_interval', 'speedup_interval', 'pooled_profile',
+           'membound_methods', 'membound_profile', 'membound_suite', 'reproduce']
 
 # %% ../../nbs/bastion/49_experiments.ipynb #df8d1fe4
 PRESETS = {
     'tiny':  dict(per_category=3, max_new_tokens=48, budgets=(8, 16, 32, 64, 128, 256), lossless_samples=300, drafter={}, cond={}, sampled_per_category=1,
                   profile_sizes=(1, 2, 4, 8, 16, 32, 64, 128), profile_reps=11,
                   membound=dict(factor=128, per_category=3, budgets=(8, 16, 32), sampled_per_category=1,
-                                profile_sizes=(1, 2, 4, 8, 12, 16, 24, 32, 64, 128))),   # notebook 48's target
+                                profile_sizes=(1, 2, 4, 8, 12, 16, 24, 32, 64, 128), profile_reps=5, contexts=(32, 128))),   # notebook 48's target
     'small': dict(target='Qwen/Qwen3-1.7B', ar_drafter='Qwen/Qwen3-0.6B', per_category=20, max_new_tokens=128,
                   budgets=(8, 16, 32, 64, 128, 256), lossless_samples=20000, min_tokens=1_000_000, sampled_per_category=5,
                   drafter=dict(block=16, layers=2, steps=1500, batch_size=32, window=96, lr=3e-4, freeze_embeddings=True),
@@ -58,7 +61,7 @@ SMOKE_PRESET = dict(per_category=1, prompts=SMOKE['prompts'], max_new_tokens=SMO
 
 QUICK_PRESET = lambda P: dict(       # tiny's target and drafters (drafter/cond untouched: same cache keys), every method and result on fewer prompts and tokens
     per_category=1, max_new_tokens=10, budgets=(8, 32), lossless_samples=30, profile_sizes=(1, 4, 16, 64), profile_reps=2, agree_rows=8,
-    membound=P['membound'] | dict(per_category=1, prompts=2, budgets=(8,), profile_sizes=(1, 8, 32), profile_reps=1))
+    membound=P['membound'] | dict(per_category=1, prompts=2, budgets=(8,), profile_sizes=(1, 8, 32), profile_reps=1, contexts=(32, 128)))
 
 def preset(scale: str, smoke: bool = False, quick: bool = False) -> dict:
     "The sizes of a run at `scale` (smoke: the small/full path with `SMOKE` sizes; quick: tiny with `QUICK_PRESET`'s)."
@@ -196,6 +199,84 @@ def ratio_interval(rows: list[dict], a: str, b: str, key: str = 'wall', boot: in
     if not (new > 0).any(1).all(): raise ValueError(f"no rows of {a!r} or {b!r}")
     f = lambda i: (cost[1, i].sum() / new[1, i].sum()) / (cost[0, i].sum() / new[0, i].sum())
     return float(f(np.arange(len(ids)))), bootstrap_interval(f, len(ids), boot, seed)
+
+# %% ../../nbs/bastion/49_experiments.ipynb #suitec01
+SUITE_CODE = ('specdec/generate.py', 'specdec/verify.py', 'specdec/drafters.py', 'specdec/accept.py', 'specdec/block_diffusion.py',
+              'specdec/recurrent.py', 'specdec/prompts.py', 'bastion/trees.py', 'bastion/conditioned.py', 'bastion/memory_bound.py')
+SUITE_FUNCS = ('make_methods', 'ddtrees', 'whatif_costs', 'modelled_gpu_time', 'run_suite', 'oracle_budget_rows', 'membound_methods',
+               'membound_profile', 'membound_suite', '_membound_measure', 'pooled_profile', 'suite_state', 'restore_suite_state', '_main_suite', '_methods')
+LOSSLESS_FUNCS = ('lossless_target', 'lossless_drafters', 'lossless_power', 'detectable_shift', 'lossless_check', 'lossless_pvalues')   # + LOSSLESS
+
+def _code_digest(h, co):
+    "Feed a code object's bytecode, names and constants (nested code included, line numbers not) to the hash `h`."
+    h.update(co.co_code); h.update(repr((co.co_names, co.co_varnames, co.co_freevars)).encode())
+    for c in co.co_consts:
+        if isinstance(c, types.CodeType): _code_digest(h, c)
+        else: h.update(repr(c).encode())
+
+@functools.lru_cache(maxsize=None)                  # one fingerprint per process: a file edited during a run cannot split its keys
+def code_fingerprint(files=SUITE_CODE, funcs=SUITE_FUNCS) -> str:
+    "SHA-256 (16 hex digits) of the package files and the experiment functions (their running code) that produce the decoding suites' rows."
+    import lmpapers, lmpapers.bastion.experiment as E
+    root, h = Path(lmpapers.__file__).resolve().parent, hashlib.sha256()
+    for f in files: h.update(f.encode()); h.update((root/f).read_bytes())
+    for name in funcs:
+        if not callable(getattr(E, name, None)): raise ValueError(f"no function {name!r} in lmpapers.bastion.experiment")
+        h.update(name.encode()); _code_digest(h, getattr(E, name).__code__)
+    h.update(repr(E.WHATIF).encode()); h.update(repr(E.LOSSLESS).encode())
+    return h.hexdigest()[:16]
+
+def machine_facts(device) -> dict:
+    "What the measured timings depend on besides the code: the processor, the thread count and the library versions."
+    import platform, transformers
+    cpu = platform.processor() or platform.machine()
+    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): pass
+    dev = torch.device(device)
+    return dict(cpu=cpu, threads=torch.get_num_threads(), device=str(dev), torch=torch.__version__, transformers=transformers.__version__,
+                gpu=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else None)
+
+def cached_suite(name: str, key: dict, run, cache: bool = True, root=None) -> tuple[dict, str]:
+    "(`run()`'s JSON payload, where it came from): measured once per `key` and kept by `core.cache` (kind `bastion_suite`); `cache` False: measured now, `key` unused."
+    if not cache: return json.loads(json.dumps(run())), 'measured in this run'
+    if not isinstance(key, dict): raise TypeError(f"key must be a dict, got {type(key).__name__}")
+    fresh = []
+    def build(folder: Path):
+        t = time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())
+        (folder/'suite.json').write_text(json.dumps(dict(measured_utc=t, name=name, payload=run()))); fresh.append(t)
+    folder = cached('bastion_suite', key | dict(suite=name), build, root=root, verbose=False)
+    d = json.loads((folder/'suite.json').read_text())
+    return d['payload'], (f"measured in this run ({d['measured_utc']}; stored as bastion_suite/{folder.name})" if fresh else
+                          f"cached (measured {d['measured_utc']}, key bastion_suite/{folder.name})")
+
+
+# %% ../../nbs/bastion/49_experiments.ipynb #suitec03
+_LATENCY_STATE = ('sizes', 'fitted', 'coef', 'knee', 'context')
+
+def suite_state(methods: dict) -> dict:
+    "What the record reads from the adaptive drafters after a suite: per method, tree sizes, confidences, acceptance calibration, fitted latency."
+    out = {}
+    for name, (dr, _) in methods.items():
+        if dr is None or not hasattr(dr, 'sizes'): continue
+        acc = getattr(dr, 'acceptance', None)
+        lat = getattr(dr, 'latency', None)
+        out[name] = dict(sizes=[int(s) for s in dr.sizes], confidence=[float(c) for c in dr.confidence],
+                         acceptance=None if acc is None else [acc.observed.tolist(), acc.predicted.tolist()],
+                         latency={k: np.asarray(getattr(lat, k)).tolist() for k in _LATENCY_STATE if hasattr(lat, k)})
+    return out
+
+def restore_suite_state(methods: dict, state: dict) -> dict:
+    "Put `suite_state`'s values back into freshly built `methods` (the same names); returns `methods`."
+    missing = sorted(set(state) - set(methods))
+    if missing: raise ValueError(f"the state names methods this run did not build: {missing}")
+    for name, s in state.items():
+        dr = methods[name][0]
+        dr.sizes, dr.confidence = list(s['sizes']), list(s['confidence'])
+        if s['acceptance'] is not None: dr.acceptance.observed, dr.acceptance.predicted = (np.array(v, dtype=np.float64) for v in s['acceptance'])
+        for k, v in s['latency'].items():
+            setattr(dr.latency, k, v if k == 'context' else (float(v) if np.ndim(v) == 0 else np.array(v, dtype=np.float64)))
+    return methods
+
 
 # %% ../../nbs/bastion/49_experiments.ipynb #7ee843a5
 LOSSLESS = dict(T=0.8, top_k=6, top_p=0.9, n_tok=3, vocab=8, alpha=0.01, prompt=(1, 5, 2, 1, 5))
@@ -468,43 +549,70 @@ def speedup_interval(rows: list[dict], method: str, key: str = 'wall', boot: int
     cb, nb = np.array([b[i][0] for i in ids]), np.array([b[i][1] for i in ids], float)
     return bootstrap_interval(lambda i: (ca[i].sum() / na[i].sum()) / (cb[i].sum() / nb[i].sum()), len(ids), boot, seed)
 
+def pooled_profile(profile: dict) -> dict:
+    "{tokens: every timing at that size}, from a profile keyed by tokens or by (tokens, context)."
+    out = {}
+    for k, t in profile.items(): out.setdefault(int(k[0] if isinstance(k, tuple) else k), []).extend(t if isinstance(t, (list, tuple)) else [t])
+    return out
+
 def membound_methods(drafter, profile: dict, budgets=(8, 16, 32)) -> dict:
     "The methods of the memory-bound pair: AR, prompt lookup, the conditioned drafter's chain, its DDTrees, BASTION and CaDDTree (measured latency)."
+    if not profile or not all(isinstance(k, tuple) and len(k) == 2 for k in profile):
+        raise ValueError("profile must be keyed by (tokens, context): verify times measured at several context lengths (membound_profile)")
     m = {'ar': (None, 'none'), 'prompt_lookup': (PromptLookupDrafter(k=8), 'lookup'), 'cond_chain': (drafter, 'block')}
     m |= ddtrees(drafter, budgets, 'cond_')
-    m['cond_bastion'] = (BastionDrafter(drafter, MeasuredLatency(profile), max_nodes=256), 'block')
-    m['cond_caddtree'] = (CaDDTreeDrafter(drafter, ConvexLatency(profile), max_nodes=256), 'block')
+    m['cond_bastion'] = (BastionDrafter(drafter, RooflineLatency(profile, context=min(L for _, L in profile)), max_nodes=256), 'block')   # t(n, L), (6)
+    m['cond_caddtree'] = (CaDDTreeDrafter(drafter, ConvexLatency(pooled_profile(profile)), max_nodes=256), 'block')
     return m
 
-def membound_suite(target, tok, cond, P: dict, seed: int = 0, progress: bool = False) -> dict:
-    "Run the memory-bound pair: `cond`'s network over `memory_bound_target(target)`, every method interleaved per prompt, at T=0 and T=0.7."
+def membound_profile(target, sizes, reps: int, contexts=(32, 128)) -> dict:
+    "Verify seconds of `target` per (tree tokens, context length): `measure_profile` after a prefix of each length."
+    if not contexts or min(contexts) < 1: raise ValueError(f"contexts must be lengths >= 1, got {contexts}")
+    return {(n, L): t for L in contexts for n, t in measure_profile(target, prefix_len=L, sizes=sizes, reps=reps).items()}
+
+def _membound_measure(target, tok, cond, P, seed, prompts, p7, progress) -> dict:
     M = P['membound']
     stage(f"memory-bound target: the tiny target, MLPs {M['factor']}x wider by neuron splitting, bf16 linears (notebook 48)")
     big = memory_bound_target(target, M['factor'])
     drafter = ConditionedBlockDrafter(cond.net, big, cond.target_layers)       # same function as the tiny target: same drafter
-    sizes = M.get('profile_sizes', P['profile_sizes'])          # finer where this target's curve bends (8-32 tokens)
-    stage(f"verify profile of the memory-bound target ({len(sizes)} tree sizes)")
-    profile = measure_profile(big, sizes=sizes, reps=M.get('profile_reps', P['profile_reps']))
+    sizes, ctx = M.get('profile_sizes', P['profile_sizes']), M.get('contexts', (32, 128))   # sizes finer where the curve bends (8-32 tokens)
+    stage(f"verify profile of the memory-bound target ({len(sizes)} tree sizes x {len(ctx)} context lengths)")
+    profile = membound_profile(big, sizes, M.get('profile_reps', P['profile_reps']), ctx)
     methods = membound_methods(drafter, profile, M['budgets'])
-    prompts = prompt_suite(M['per_category'], seed + 2)[:M.get('prompts')]   # `prompts`: the first few only (quick)
     stage(f"memory-bound pair: {len(methods)} methods x {len(prompts)} prompts, {P['max_new_tokens']} new tokens each")
     rows = run_suite(big, tok, methods, prompts, P['max_new_tokens'], progress=progress)
-    oracle, pick = oracle_budget_rows(rows, [f'cond_ddtree_{b}' for b in M['budgets']], 'cond_ddtree_oracle')
-    rows += oracle
     m7 = {k: v for k, v in membound_methods(drafter, profile, (8,)).items() if k in MEMBOUND_METHODS_T07}
-    p7 = prompt_suite(M['sampled_per_category'], seed + 3)[:M.get('prompts')]
     stage(f"memory-bound pair at temperature 0.7: {len(m7)} methods x {len(p7)} prompts")
     rows7 = run_suite(big, tok, m7, p7, P['max_new_tokens'], progress=progress, temperature=0.7, seed=seed)
-    return dict(target=big, profile=profile, methods=methods, rows=rows, rows7=rows7, oracle_pick=pick)
+    return dict(n_params=sum(p.numel() for p in big.parameters()), profile=[[n, L, t] for (n, L), t in profile.items()],
+                rows=rows, rows7=rows7, state=suite_state(methods))
+
+def membound_suite(target, tok, cond, P: dict, seed: int = 0, progress: bool = False, cache: bool = True, device='cpu') -> dict:
+    "Run the memory-bound pair: `cond`'s network over `memory_bound_target(target)`, every method interleaved per prompt, at T=0 and T=0.7 (rows kept by `cached_suite`)."
+    M = P['membound']
+    prompts = prompt_suite(M['per_category'], seed + 2)[:M.get('prompts')]   # `prompts`: the first few only (quick)
+    p7 = prompt_suite(M['sampled_per_category'], seed + 3)[:M.get('prompts')]
+    key = dict(target=source_key(target), cond=weights_key(cond.net), layers=list(cond.target_layers), membound=M,
+               max_new_tokens=P['max_new_tokens'], profile=[P['profile_sizes'], P['profile_reps']], prompts=config_hash([prompts, p7]), seed=seed,
+               code=code_fingerprint(), machine=machine_facts(device))
+    got, src = cached_suite('membound', key, lambda: _membound_measure(target, tok, cond, P, seed, prompts, p7, progress), cache=cache)
+    if src.startswith('cached'): stage(f"memory-bound pair: rows {src}")
+    profile = {(int(n), int(L)): t for n, L, t in got['profile']}
+    drafter = ConditionedBlockDrafter(cond.net, target, cond.target_layers)   # the drafters' decisions are read back, not rerun: the small target will do
+    methods = restore_suite_state(membound_methods(drafter, profile, M['budgets']), got['state'])
+    rows = got['rows']
+    oracle, pick = oracle_budget_rows(rows, [f'cond_ddtree_{b}' for b in M['budgets']], 'cond_ddtree_oracle')
+    return dict(n_params=got['n_params'], profile=pooled_profile(profile), profile2d=profile, methods=methods, rows=rows + oracle,
+                rows7=got['rows7'], oracle_pick=pick, source=src)
 
 def _record_membound(res, mb: dict, P: dict, where: str):
-    big, rows, methods = mb['target'], mb['rows'], mb['methods']
+    rows, methods = mb['rows'], mb['methods']
     S, S7 = summarise(rows), summarise(mb['rows7'])
     names, fixed = list(methods) + ['cond_ddtree_oracle'], [f'cond_ddtree_{b}' for b in P['membound']['budgets']]
     ov = lambda m, k: S[(m, 'overall')][k]
     step = lambda m: sum(r['draft'] for r in rows if r['method'] == m) / max(1, sum(r['steps'] for r in rows if r['method'] == m))
     t1 = sum(r['wall'] for r in rows if r['method'] == 'ar') / sum(r['new'] for r in rows if r['method'] == 'ar')
-    n_params, ci = sum(p.numel() for p in big.parameters()), {m: speedup_interval(rows, m) for m in names}
+    n_params, ci = mb['n_params'], {m: speedup_interval(rows, m) for m in names}
     res.add('membound_target_params', n_params, 'parameters',
             note='the tiny target with MLPs grown by neuron splitting (same function) and bf16 decoder linears (notebook 48)')
     res.add('membound_target_step_ms', 1e3 * t1, 'ms', note=f'autoregressive decoding, seconds per token, on {where}')
@@ -550,8 +658,13 @@ def _record_membound(res, mb: dict, P: dict, where: str):
     res.add('membound_bastion_fraction_of_best_fixed_cpu_ci', frac_ci, 'x', note='95% bootstrap interval over prompts (budget re-chosen per resample)')
     res.add('membound_bastion_over_cond_chain_wall', ov('cond_bastion', 'speedup_wall') / ov('cond_chain', 'speedup_wall'), 'x',
             claim=1.39, scale_limit=cpu, note='measured; BASTION over the DFlash-style chain of the same drafter; paper: +39% over block-diffusion baselines')
+    lat = methods['cond_bastion'][0].latency
     res.add('membound_bastion_tree_size', float(np.mean(methods['cond_bastion'][0].sizes)), 'nodes',
-            note=f'latency learned from verify times of the memory-bound target measured on {where}')
+            note=f'latency: the roofline t(n, L) (6) fitted to verify times of the memory-bound target measured on {where} at context lengths '
+                 f"{sorted({L for _, L in mb['profile2d']})} before decoding, refitted on every measured verify pass during it")
+    res.add('membound_bastion_latency_fit', [round(1e3 * float(x), 5) for x in lat.coef] + [round(float(lat.knee), 2)], 'ms, ms/token x3, tokens',
+            note='[a, b, c, d, knee] of the CPU BASTION\'s latency model at the end of the run: t = a + b·L + c·n + d·max(0, n − knee) ms, n tree '
+                 'tokens after L cached ones (non-negative least squares, knee fitted); continuous in n and L, no profile grid decides a cut')
     for m, key in (('cond_bastion', 'bastion'), ('cond_caddtree', 'caddtree')):
         dr = methods[m][0]
         res.add(f'membound_{key}_tree_size_range', [int(min(dr.sizes)), int(max(dr.sizes))], 'nodes', note='smallest and largest tree of the run')
@@ -560,6 +673,8 @@ def _record_membound(res, mb: dict, P: dict, where: str):
     res.add('membound_bastion_acceptance_scale', [round(float(s), 3) for s in methods['cond_bastion'][0].acceptance.scale], 'x',
             note='per block depth: accepted / predicted reach of the acceptance surrogate, learned from verified trees (notebook 46, (4)); '
                  "> 1: the drafter's marginals under-state how often its tokens are the target's greedy choice")
+    res.config['membound_rows_source'] = mb['source']
+    if mb['source'].startswith('cached'): res.note(f"The memory-bound pair's rows are {mb['source']}: a measurement of this machine reused, not repeated.")
     res.config['membound'] = P['membound'] | dict(verify_profile_median_ms={n: round(1e3 * float(np.median(t)), 3) for n, t in mb['profile'].items()})
     res.note(f"Memory-bound pair (membound_*): the tiny target grown to {n_params / 1e6:.0f}M parameters by "
              f"function-preserving neuron splitting, with bfloat16 decoder linears (notebook 48), verifies {max(mb['profile'])} tokens in "
@@ -605,31 +720,54 @@ def _plot_membound(S, names, ci: dict, profile):
     return fig
 
 # %% ../../nbs/bastion/49_experiments.ipynb #run00001
+_SUITE_PRESET = ('per_category', 'max_new_tokens', 'budgets', 'profile_sizes', 'profile_reps', 'sampled_per_category', 'max_tree', 'skip', 'prompts')
+
+def _methods(target, tok, block, small, cond, profile, P, seed) -> dict:
+    return {k: v for k, v in make_methods(target, tok, block, small, profile, P['budgets'], P.get('max_tree'), seed=seed, cond=cond).items()
+            if k not in P.get('skip', ())}
+
+def _main_suite(target, tok, small, block, cond, P, seed, device, prompts, p7, progress) -> dict:
+    "The measured part of the main suite: the verify profile, every method's rows at T=0 and the sampled ones' at T=0.7, the adaptive drafters' state."
+    stage(f"verify profile on {device} ({len(P['profile_sizes'])} tree sizes)")
+    profile = measure_profile(target, sizes=P['profile_sizes'], reps=P['profile_reps'])
+    methods = _methods(target, tok, block, small, cond, profile, P, seed)
+    stage(f"{len(methods)} methods x {len(prompts)} prompts, {P['max_new_tokens']} new tokens each")
+    rows, rows7 = run_suite(target, tok, methods, prompts, P['max_new_tokens'], progress=progress), None
+    if p7:
+        m7 = {k: v for k, v in make_methods(target, tok, block, small, profile, (32,), P.get('max_tree'), temperature=0.7, seed=seed, cond=cond).items()
+              if k in SAMPLED_METHODS}
+        stage(f"temperature 0.7: {len(m7)} methods x {len(p7)} prompts")
+        rows7 = run_suite(target, tok, m7, p7, P['max_new_tokens'], progress=progress, temperature=0.7, seed=seed)
+    return dict(profile=profile, rows=rows, rows7=rows7, state=suite_state(methods))
+
 def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
     progress = show_progress(verbose)
     res = Results('bastion', scale, seed, out, smoke=smoke, title='BASTION: budget-aware speculative decoding with tree-based diffusion drafting')
     if P.get('quick'): res.note(QUICK_NOTE)
     target, tok, small, block, cond, notes, facts = _setup(scale, seed, smoke, model, data, verbose, P, device, dtype, progress)
-    stage(f"verify profile on {device} ({len(P['profile_sizes'])} tree sizes)")
-    profile = measure_profile(target, sizes=P['profile_sizes'], reps=P['profile_reps'])
-    low = {n: float(np.quantile(v, 0.25)) for n, v in profile.items()}   # lower quartile, as the estimator reads it
-    methods = {k: v for k, v in make_methods(target, tok, block, small, profile, P['budgets'], P.get('max_tree'), seed=seed, cond=cond).items()
-               if k not in P.get('skip', ())}
     prompts = prompt_suite(P['per_category'], seed)
     if smoke: prompts = [p for p in prompts if p['category'] in ('copy', 'code')][:P['prompts']]
-    stage(f"{len(methods)} methods x {len(prompts)} prompts, {P['max_new_tokens']} new tokens each")
-    rows = run_suite(target, tok, methods, prompts, P['max_new_tokens'], progress=progress)
+    p7 = prompt_suite(P['sampled_per_category'], seed + 1) if P['sampled_per_category'] else []
+    key = None if smoke else dict(target=source_key(target), small=None if small is None else source_key(small), block=weights_key(block.model),
+               cond=weights_key(cond.net), prompts=config_hash([prompts, p7]), seed=seed, dtype=str(dtype), code=code_fingerprint(),
+               machine=machine_facts(device), preset={k: P.get(k) for k in _SUITE_PRESET})   # smoke: nothing kept, no weights hashed
+    suite, src = cached_suite('main', key, lambda: _main_suite(target, tok, small, block, cond, P, seed, device, prompts, p7, progress), cache=not smoke)
+    if src.startswith('cached'): stage(f"decoding suite: rows {src}")
+    profile = {int(n): v for n, v in suite['profile'].items()}
+    low = {n: float(np.quantile(v, 0.25)) for n, v in profile.items()}   # lower quartile, as the estimator reads it
+    methods = restore_suite_state(_methods(target, tok, block, small, cond, profile, P, seed), suite['state'])
+    rows = suite['rows']
     cfix = [f'cond_ddtree_{b}' for b in P['budgets']]
     if all(m in methods for m in cfix): rows += oracle_budget_rows(rows, cfix, 'cond_ddtree_oracle')[0]
-    S, S7 = summarise(rows), None
-    if P['sampled_per_category']:
-        m7 = {k: v for k, v in make_methods(target, tok, block, small, profile, (32,), P.get('max_tree'), temperature=0.7, seed=seed, cond=cond).items()
-              if k in SAMPLED_METHODS}
-        p7 = prompt_suite(P['sampled_per_category'], seed + 1)
-        stage(f"temperature 0.7: {len(m7)} methods x {len(p7)} prompts")
-        S7 = summarise(run_suite(target, tok, m7, p7, P['max_new_tokens'], progress=progress, temperature=0.7, seed=seed))
-    stage(f"lossless-sampling tests ({P['lossless_samples']} samples per shipped drafter)")
-    lossless = lossless_pvalues(P['lossless_samples'], seed)
+    S, S7 = summarise(rows), (summarise(suite['rows7']) if suite['rows7'] else None)
+    res.config['suite_rows_source'] = src
+    if src.startswith('cached'): res.note(f"The decoding suite's rows (τ, wall times, tree sizes) are {src}: a measurement of this machine "
+                                          "reused, not repeated; every number derived from them is computed again in this run.")
+    lkey = None if smoke else dict(samples=P['lossless_samples'], seed=seed, code=code_fingerprint(funcs=LOSSLESS_FUNCS), machine=machine_facts(device))
+    say = lambda: stage(f"lossless-sampling tests ({P['lossless_samples']} samples per shipped drafter)")
+    lossless, lsrc = cached_suite('lossless', lkey, lambda: say() or lossless_pvalues(P['lossless_samples'], seed), cache=not smoke)
+    if lsrc.startswith('cached'): stage(f"lossless-sampling tests: {lsrc}")
+    res.config['lossless_source'] = lsrc
     cfg = {k: v for k, v in P.items() if k not in ('drafter', 'cond', 'skip')} | facts | dict(
         device=str(device), dtype=str(dtype), smoke=smoke, gpu_whatif={k: getattr(v, 'name', v) for k, v in WHATIF.items()},
         verify_profile_ms={n: round(1e3 * t, 3) for n, t in low.items()},
@@ -660,7 +798,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
                 res.add(f'{pre}drafter_top1_agreement_decoding_pos{j}', a, note=f"{what}: {inside}")
     _record(res, S, rows, methods, P, device, S7)
     if P.get('membound') and not smoke:   # tiny: the memory-bound pair of notebook 48
-        _record_membound(res, membound_suite(target, tok, cond, P, seed, progress), P, 'this CPU' if device.type == 'cpu' else str(device))
+        _record_membound(res, membound_suite(target, tok, cond, P, seed, progress, cache=not smoke, device=device), P, 'this CPU' if device.type == 'cpu' else str(device))
     _notes(res, S, list(methods), scale, smoke, low, device)
     if S7 is None: res.note('no temperature-0.7 suite in this run (smoke)')
     res.summary = S
