@@ -443,7 +443,15 @@ def _direction_notes(R, P, n, runs):
     R.note('Accuracy by persona group (helpful / irrelevant / harmful / roleplay): ' + '; '.join(
         f"{m} " + ' / '.join(f"{_f(R, f'accuracy_{m}_{g}'):.2f}" for g in GROUPS if f'accuracy_{m}_{g}' in R.metrics) for m in METHODS)
         + '. Worst persona: ' + ', '.join(f"{m} {_f(R, f'worst_accuracy_{m}'):.2f}" for m in METHODS) + '.')
+    if not R.smoke:
+        why = ("no MATH500 file is available on this machine and nothing may be downloaded from dataset hubs, so the paper's benchmark cannot be "
+               "scored; the answers here are the task's own integers, checked by exact match. `math_reward` (math-verify, notebook 72) is the scorer "
+               "a local MATH500 file would go through")
+        R.config['math500'] = 'not run: ' + why
+        R.note('MATH500 is not evaluated: ' + why + '.')
     if R.scale != 'tiny' or R.smoke: return
+    R.note(f"The full tiny run keeps {PRESETS['tiny']['seeds']} seeds (this run: {n}): one more seed costs about a third of the cold reproduce (255 s for three), "
+           "so the two the paper's claims would need (five in all) would add about 170 s against the 60 s this paper may grow; the intervals are over the seeds run.")
     R.note(f"What the tiny run cannot carry: {n} training seeds are fewer than the {MIN_UNITS} a verdict needs, so both claims read 'cannot tell' whatever "
            "the intervals say; the model (0.5M parameters, one-digit +, -, *, 300 distinct problems seen in SFT) has a persona sensitivity that its SFT "
            "data put there (harmful personas corrupt answers, characters voice them), not one learned in pretraining; the judge is a frozen tiny LM, not "
