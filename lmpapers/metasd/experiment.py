@@ -437,6 +437,10 @@ def _record(res, S, rows, names, methods, cats, scale, smoke, device, P):
     return single, best, mu
 
 # %% ../../nbs/metasd/59_experiment.ipynb #8606e143
+def _iv(m) -> str:
+    "A metric's interval as text, or '' without one."
+    return f'[{m.interval[0]:.2f}, {m.interval[1]:.2f}]' if m.interval else ''
+
 def _notes(res, S, names, single, best, scale, smoke, device, cats):
     if smoke:
         res.note("smoke run: random-init 2-layer models of the real architectures on CPU with a few prompts and tokens; it checks "
@@ -464,7 +468,10 @@ def _notes(res, S, names, single, best, scale, smoke, device, cats):
         res.note(f"Outside the pool, a drafter of the same size distilled on all five domains with the same budget (single_mixed) reaches "
                  f"τ {ov('single_mixed'):.2f}, {M['mixed_tau_over_oracle'].value:.2f} of the oracle, {rel} MetaSD-UCB's {ov('ucb'):.2f}: at this "
                  "size one drafter distilled on the mixture is nearly as good as each specialist in its own domain, so with it as an arm "
-                 "there is little for selection to gain; the pool's generalist is a drafter trained on general text and tuned on no task.")
+                 "there is little for selection to gain; the pool's generalist is a drafter trained on general text and tuned on no task, "
+                 "so metasd_over_generalist compares MetaSD with that drafter"
+                 + (f"; against the mixed drafter UCB's τ ratio is {M['ucb_tau_over_single_mixed'].value:.2f} {_iv(M['ucb_tau_over_single_mixed'])}"
+                    if 'ucb_tau_over_single_mixed' in M else '') + ".")
     if 'ucb_carry_tau_over_oracle' in M:
         res.note(f"Extra rows, not the paper's setting (its bandit restarts for every query): with UCB's state carried across the queries "
                  f"of a category it reaches {M['ucb_carry_tau_over_oracle'].value:.2f} of the oracle"
