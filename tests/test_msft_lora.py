@@ -1,4 +1,5 @@
-"mSFT with LoRA (peft) on a random-init small model on CPU: base frozen, every checkpoint holds the adapter only; FSDP refused."
+"mSFT with LoRA (peft) on a random-init small model on CPU: base frozen, every checkpoint holds the adapter only, FLOPs (4N + 2N_t)D, an interrupted round resumes to the uninterrupted result; FSDP refused."
+import json
 import torch, pytest
 from lmpapers.core.models import build_model, model_config
 from lmpapers.core.scales import ScaleUnavailable
@@ -6,7 +7,8 @@ from lmpapers.core.tokenizer import train_tokenizer
 from lmpapers.msft.data import tiny_mixture, encode
 from lmpapers.msft.msft import MSFTConfig, msft
 from lmpapers.msft.rollout import with_lora
-from lmpapers.msft.evaluate import exact_ids
+from lmpapers.msft.evaluate import exact_ids, train_flops, eval_flops
+from lmpapers.core.models import n_params
 
 MODEL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=1, num_key_value_heads=1, head_dim=32)
 
@@ -25,6 +27,8 @@ def test_lora_search_saves_adapters_only(tmp_path, monkeypatch):
     res = msft(m, tr, va, MSFTConfig(budget=0.5, lr=1e-2, batch_size=16, evals_per_epoch=2, max_rounds=2), tmp_path/'run',
                verifiers={0: exact_ids})            # sub-dataset 0's peaks on greedy generations checked by a verifier
     assert res['train_steps'] > 0 and saved
+    N, Nt = n_params(m), n_params(m, trainable_only=True)      # LoRA training FLOPs: (4N + 2N_t)D, not 6ND
+    assert res['flops'] - eval_flops(N, res['eval_rows'], 40) == train_flops(N, res['train_steps'], 16, 40, Nt) < train_flops(N, res['train_steps'], 16, 40)
     r0 = res['rounds'][0]; n_val = len(va.pool(r0['active']))
     assert all(e['eval_rows'] > n_val for e in r0['evals'])     # decoding's forward passes are counted in the evaluation FLOPs
     assert all(0 <= e['metric'][0] <= 1 for e in r0['evals'])
@@ -68,5 +72,5 @@ def test_lora_interrupted_round_resumes_to_the_same_result(tmp_path, monkeypatch
     again = msft(fresh(), tr, va, cfg, tmp_path/'cut')
     assert offs[0] == whole['rounds'][0]['evals'][1]['step'] > 0     # resumed at the second evaluation, not from the round's start
     assert again['weights'] == whole['weights'] and again['excluded'] == whole['excluded']
-    import json   # (NaN marks sub-datasets not in play: compared as text)
+    # NaN marks the metrics of sub-datasets not in play: compared as text
     assert json.dumps(again['rounds']) == json.dumps(whole['rounds']) and again['flops'] == whole['flops']

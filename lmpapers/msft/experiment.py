@@ -321,7 +321,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         R.add(f'avg_test_metric_{m}', float(np.mean(per_seed)), '%', claims.get(m), scale_limit='' if scale == 'full' or m not in claims else "the paper's average over its benchmark with its models; here this scale's models and sub-datasets",
               note=f"{LABELS[m]}: mean over {len(seeds)} seeds and budgets C={', '.join(f'{c:g}' for c in budgets)} of the average test metric over {len(names)} sub-datasets")
         R.add(f'avg_test_metric_{m}_std', float(np.std(per_seed)), '%', note='std over seeds')
-        R.add(f'flops_{m}', float(np.mean(fl)), 'FLOPs', note='training 6ND + evaluation 2ND + rollback waste (and reference/check passes), mean over seeds and budgets')
+        R.add(f'flops_{m}', float(np.mean(fl)), 'FLOPs', note='training 6ND ((4N + 2N_t)D with LoRA) + evaluation 2ND + rollback waste (and reference/check/probe passes), mean over seeds and budgets')
         R.add(f'flops_{m}_std', float(np.std(fl)), 'FLOPs')
         for c in (sft_budgets if m == 'sft' else budgets):
             R.add(f'avg_test_metric_{m}_C{c:g}', S[m][f'{c:g}']['acc'], '%'); R.add(f'avg_test_metric_{m}_C{c:g}_std', S[m][f'{c:g}']['acc_std'], '%')
@@ -347,7 +347,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         uncovered = sum(not sd['matched'][f'{c:g}']['covered'] for sd in mseeds for c in budgets)
         R.add('msft_over_sft_matched_flops', float(np.mean(dm)), 'points',
               'mSFT beats homogeneous SFT (63.7 vs 61.9) and can lower training FLOPs: at equal compute it should not lose', expect='> 0', interval=ci, n=k,
-              note=f"mSFT minus homogeneous SFT given the same FLOPs (training 6ND + evaluation 2ND + rollback waste): SFT's best validation checkpoint "
+              note=f"mSFT minus homogeneous SFT given the same FLOPs (training 6ND, or (4N + 2N_t)D with LoRA, + evaluation 2ND + rollback waste): SFT's best validation checkpoint "
                    f"among the evaluations its cumulative FLOPs reach within each mSFT run's, mean over budgets C={', '.join(f'{c:g}' for c in budgets)}, "
                    f"paired by seed over {len(mseeds)} seeds ({len(mseeds) - len(seeds)} of them run mSFT and SFT only); interval: Student-t 95% over the per-seed differences" + (f'; {uncovered} SFT runs fell short of the mSFT FLOPs' if uncovered else ''))
         R.add('msft_over_sft_matched_flops_std', float(np.std(dm)), 'points')
