@@ -4,7 +4,7 @@
 
 # %% ../../nbs/spot/25_baselines.ipynb #0d00aa2f
 from __future__ import annotations
-import math
+import dataclasses, math
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -252,6 +252,17 @@ def selection_metrics(model, rows: torch.Tensor, methods: dict, n_queries: int =
 # %% ../../nbs/spot/25_baselines.ipynb #e5a0c7d2
 ERROR_EPS = (0.05, 0.1)   # relative attention-output errors at which budgets are compared (vAttention's protocol)
 
+class _SharedScores:
+    "A scorer whose scores for one (layer, q, k) are computed once and shared by every setting of a method in one `selection_metrics` pass (selection never writes into its scores)."
+    def __init__(self, scorer): self.scorer, self.memo = scorer, {}
+    @property
+    def estimator(self): return getattr(self.scorer, 'estimator', None)
+    def __call__(self, layer, q, k, q_pos=None):
+        from lmpapers.spot.integration import _score
+        key = (layer, q.data_ptr(), k.data_ptr(), tuple(q.shape), tuple(k.shape), None if q_pos is None else tuple(q_pos.tolist()))
+        if key not in self.memo: self.memo[key] = _score(self.scorer, layer, q, k, q_pos)
+        return self.memo[key]
+
 @torch.no_grad()
 def error_curves(model, rows: torch.Tensor, makers: dict, grid: dict, n_queries: int = 16) -> dict:
     "{name: [(mean kept keys, output error), ...] over `grid[name]`}: `makers[name](x)` is the method at setting x (a top-K budget or a top-p threshold); one `selection_metrics` pass (one capture) for all."
@@ -259,6 +270,11 @@ def error_curves(model, rows: torch.Tensor, makers: dict, grid: dict, n_queries:
     if any(not callable(f) for f in makers.values()): raise TypeError("each maker must be callable: setting -> selection method")
     if any(not isinstance(g, (list, tuple)) or not g for g in grid.values()): raise ValueError("each grid must be a non-empty list of settings")
     flat = {(n, i): makers[n](x) for n in makers for i, x in enumerate(grid[n])}
+    for n in makers:                                 # settings of one method on one scorer object: score once, select many times
+        first = flat[n, 0]
+        if dataclasses.is_dataclass(first) and all(getattr(flat[n, i], 'scorer', None) is first.scorer for i in range(len(grid[n]))):
+            shared = _SharedScores(first.scorer)
+            for i in range(len(grid[n])): flat[n, i] = dataclasses.replace(flat[n, i], scorer=shared)
     met = selection_metrics(model, rows, {f'{n}@{i}': m for (n, i), m in flat.items()}, n_queries=n_queries)
     return {n: sorted((met[f'{n}@{i}']['mean_budget'], met[f'{n}@{i}']['output_error']) for i in range(len(grid[n]))) for n in makers}
 
