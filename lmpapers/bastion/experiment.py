@@ -556,13 +556,14 @@ def pooled_profile(profile: dict) -> dict:
     return out
 
 def membound_methods(drafter, profile: dict, budgets=(8, 16, 32)) -> dict:
-    "The methods of the memory-bound pair: AR, prompt lookup, the conditioned drafter's chain, its DDTrees, BASTION and CaDDTree (measured latency)."
+    "The methods of the memory-bound pair: AR, prompt lookup, the conditioned drafter's chain, its DDTrees, BASTION (roofline t(n, L)), CaDDTree, and BASTION on the isotonic t(n)."
     if not profile or not all(isinstance(k, tuple) and len(k) == 2 for k in profile):
         raise ValueError("profile must be keyed by (tokens, context): verify times measured at several context lengths (membound_profile)")
     m = {'ar': (None, 'none'), 'prompt_lookup': (PromptLookupDrafter(k=8), 'lookup'), 'cond_chain': (drafter, 'block')}
     m |= ddtrees(drafter, budgets, 'cond_')
     m['cond_bastion'] = (BastionDrafter(drafter, RooflineLatency(profile, context=min(L for _, L in profile)), max_nodes=256), 'block')   # t(n, L), (6)
     m['cond_caddtree'] = (CaDDTreeDrafter(drafter, ConvexLatency(pooled_profile(profile)), max_nodes=256), 'block')
+    m['cond_bastion_isotonic'] = (BastionDrafter(drafter, MeasuredLatency(pooled_profile(profile)), max_nodes=256), 'block')   # the earlier estimator, for the paired comparison
     return m
 
 def membound_profile(target, sizes, reps: int, contexts=(32, 128)) -> dict:
@@ -655,6 +656,13 @@ def _record_membound(res, mb: dict, P: dict, where: str):
                 'justify incremental verification costs (here against a per-round throughput-optimal stop rule, CaDDTree-style)') if other == 'cond_caddtree' else {}),
                 note=f'measured wall clock on {where}: seconds per token of the {what} / of BASTION; 95% bootstrap interval over prompts'
                      + ('; expected: BASTION at least as fast, within 5%' if other == 'cond_caddtree' else '; the oracle knows each category\'s best budget in hindsight'))
+    r, r_ci = ratio_interval(rows, 'cond_bastion', 'cond_bastion_isotonic')
+    res.add('membound_bastion_over_isotonic', r, 'x', interval=r_ci, n=n_prompts,
+            note=f'measured wall clock on {where}, paired per prompt in one run: seconds per token of BASTION deciding with the per-size isotonic '
+                 'latency t(n) (MeasuredLatency, the earlier estimator) / of BASTION deciding with the roofline t(n, L) fitted on (n, L) measurements; '
+                 '> 1: the continuous model is faster; 95% bootstrap interval over prompts')
+    res.add('membound_bastion_isotonic_fraction_of_best_fixed_cpu', fraction_of_best_fixed(rows, 'cond_bastion_isotonic', fixed, 'wall')[0], 'x',
+            note='the same ratio as membound_bastion_fraction_of_best_fixed_cpu for BASTION on the isotonic t(n)')
     res.add('membound_bastion_fraction_of_best_fixed_cpu_ci', frac_ci, 'x', note='95% bootstrap interval over prompts (budget re-chosen per resample)')
     res.add('membound_bastion_over_cond_chain_wall', ov('cond_bastion', 'speedup_wall') / ov('cond_chain', 'speedup_wall'), 'x',
             claim=1.39, scale_limit=cpu, note='measured; BASTION over the DFlash-style chain of the same drafter; paper: +39% over block-diffusion baselines')
