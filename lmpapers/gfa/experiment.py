@@ -23,7 +23,7 @@ from .tracking import tracked_lm, task_lm, task_lm_entry, gfa_config, GFA_TINY, 
 from .importance import ablation_importance, correlations_over_seeds, row_losses, bootstrap_ci, rank_correlation, skip_layers
 from .pruning import HEAL, heal, PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability, stability_ci, replaceme
 from .resnet import resnet_study
-from .cascadeformer import cascade_study, cascade_config, seed_ratio_ci, CASCADE_TINY
+from .cascadeformer import cascade_study, cascade_config, seed_ratio_ci, CASCADE_TINY, CASCADE_CLAIMS
 from .deep_supervision import deep_supervision_study, mean_ci
 from .interventions import intervention_configs, late_share, UpdateNorms, application_importance, late_region, share_ratio_ci, _share, late_mask
 
@@ -36,8 +36,9 @@ __all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'ST
 # %% ../../nbs/gfa/19_experiments.ipynb #3fb09762
 PRESETS = {
     'tiny':  dict(seeds=(0, 1, 2, 3, 4), model=GFA_TINY, train=asdict(GFA_TRAIN), lm_train=asdict(GFA_LM_TRAIN), task=GFA_TASK, task_eval_seed=7,
-                  intervention_seeds=1,   # one seed: the CPU budget; intervals over evaluation rows
-                  lr_check=None,           # dict(lrs=..., kinds=('uniform', 'cascade', 'narrow'), seeds=3): each architecture's rate picked on seed 0, then over seeds
+                  intervention_seeds=3,   # the interventions' intervals rest on 3 training seeds (their records shipped: `lm_record`)
+                  lr_check=dict(lrs={'uniform': (0.00075, 0.0015, 0.003, 0.006), 'cascade': (0.003, 0.006, 0.012, 0.024), 'narrow': (0.0015, 0.003, 0.006)},   # a grid per architecture, widened on seed 0 until its best rate lay inside (or 4 rates)
+                                kinds=('uniform', 'cascade', 'narrow'), seeds=3),   # then 3 seeds at each one's best rate (records shipped)
                   heal=HEAL,               # healing after pruning: CascadeFlow and the strongest heuristic fine-tuned on the calibration rows
                   resnet_epochs=10, timing=dict(new_tokens=32, batch=16, rounds=5), task_n=100, calib_rows=16, eval_rows=64),
     'small': dict(seeds=(0, 1, 2), model=dict(GFA_TINY, num_hidden_layers=16, hidden_size=256, intermediate_size=768, head_dim=64),
@@ -321,11 +322,12 @@ def _healed(res, models, sw, calib, ev, k: int, other: str, verdicts: dict, H: d
                             for s, (m, r) in enumerate(zip(models, sw['removed'][meth][k]))])
         _add_ci(res, f'prune_ppl_k{k}_{meth}_healed', bootstrap_ci(ppl_stat, L[meth], **boot), 'ppl', n=len(models), ci_note=rows_note,
                 note=f"the blocks {meth} removes, then healed: {what}; before healing {float(np.mean(sw['ppl'][meth][k])):.1f}")
-    d = bootstrap_ci(diff, L['cascadeflow'], L[other], **boot)
-    v = verdict(d[1], d[2])
+    d, d0 = (bootstrap_ci(diff, a, b, **boot) for a, b in ((L['cascadeflow'], L[other]), (sw['loss']['cascadeflow'][k], sw['loss'][other][k])))
+    v, v0 = verdict(d[1], d[2]), verdict(d0[1], d0[2])                              # both unadjusted: like with like
     res.add(f'cascadeflow_vs_{other}_k{k}_healed', v, note=f"CascadeFlow - {other} (the strongest heuristic at k={k}) perplexity after healing {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] "
-                                                         f"(paired, unadjusted 95%, {rows_note}); before healing: {verdicts[other, k]} (Holm-adjusted)")
-    return dict(other=other, verdict=v, before=verdicts[other, k], diff=list(d), ppl={m: float(ppl_stat(a)) for m, a in L.items()}, what=what)
+                                                         f"(paired, unadjusted 95%, {rows_note}); before healing {d0[0]:+.3f} [{d0[1]:+.3f}, {d0[2]:+.3f}]: {v0} "
+                                                         f"(Holm-adjusted over the claim's family: {verdicts[other, k]})")
+    return dict(other=other, verdict=v, before=v0, diff=list(d), diff_before=list(d0), ppl={m: float(ppl_stat(a)) for m, a in L.items()}, what=what)
 
 def _pruning(res, models, stats, tok, calib, ev, ks, seeds, P, bars, base_loss) -> dict:
     "Perplexity and task accuracy of every method with intervals, CascadeFlow vs each heuristic, rank stability over seeds and checkpoints."
@@ -438,7 +440,9 @@ def lr_check(res, P: dict, record, mcfg, seeds: list) -> dict:
                              ('cascadeformer_ppl_ratio_flop_matched_control_tuned_lr', 'cascade', 'narrow', 'CascadeFormer / FLOP-matched narrow control'),
                              ('flop_matched_control_ppl_ratio_tuned_lr', 'narrow', 'uniform', 'FLOP-matched narrow control / uniform')):
         r = out[name] = seed_ratio_ci(L[a], L[b], seed=s0)
-        res.add(name, r['ratio'], interval=r['ci'], n=r['n'], expect='<= 1.05' if b == 'uniform' and a == 'cascade' else '< 1' if b == 'narrow' else None,
+        main = (a, b) == ('cascade', 'uniform')                                         # the claim, measured with each model at its own rate
+        res.add(name, r['ratio'], interval=r['ci'], n=r['n'], expect='<= 1.05' if main else '< 1' if b == 'narrow' else None,
+                claim=CASCADE_CLAIMS['ppl'] if main else None, primary=main,
                 note=f"{what} perplexity, each at its own learning rate ({best[a]:g} / {best[b]:g}, picked on seed {s0}), seeds {ss}, per seed {np.round(r['per_seed'], 3).tolist()}; 95% interval over {r['over']}")
     up = np.exp(L['uniform'].mean(1))
     res.add('uniform_ppl_tuned_lr', float(up.mean()), 'ppl', note=f"uniform at learning rate {best['uniform']:g}, per seed {np.round(up, 1).tolist()}")
@@ -526,7 +530,7 @@ def scale_notes(sw: dict, ks, ci: dict, n_seeds: int, smoke: bool = False) -> li
         notes.append(f"pruning (paired bootstrap over {n_seeds} seeds and evaluation rows, Holm-adjusted over {sw.get('n_tests', len(v))} comparisons): {dense}CascadeFlow is {per}")
     for k, h in sw.get('healed', {}).items():
         notes.append(f"healing (k={k}, {h['what']}): CascadeFlow {h['ppl']['cascadeflow']:.1f} vs {h['other']} {h['ppl'][h['other']]:.1f} perplexity after healing, "
-                     f"difference {h['diff'][0]:+.2f} [{h['diff'][1]:+.2f}, {h['diff'][2]:+.2f}]: {h['verdict']} (before healing: {h['before']})"
+                     f"difference {h['diff'][0]:+.2f} [{h['diff'][1]:+.2f}, {h['diff'][2]:+.2f}]: {h['verdict']} (before healing, also unadjusted: {h['before']})"
                      + ('; the ranking survives healing' if h['verdict'] == h['before'] else '; healing changes the verdict'))
     if sw.get('copy_acc_k0', 1.0) < 0.5:
         notes.append(f"downstream: the unpruned models score {sw['copy_acc_k0']:.3f} on the copy task (< 0.5), so pruned-model accuracies "
