@@ -13,11 +13,12 @@ from ..core.models import n_params
 from ..core.train import TrainConfig, train
 from .data import Encoded
 from .evaluate import train_flops, eval_flops
-from .rollout import StagedSampler, MixtureEval, peaks, _atomic_json, _atomic_save, trainable_state, load_trainable, is_partial
+from .rollout import (StagedSampler, MixtureEval, peaks, _atomic_json, _atomic_save, trainable_state, load_trainable,
+                                   is_partial, is_sharded, writes, sync)
 
 # %% auto #0
-__all__ = ['MSFTConfig', 'schedule', 'train_config', 'check_no_fsdp', 'check_splits', 'msft', 'lora_resume_step', 'summarise',
-           'run_spec']
+__all__ = ['MSFTConfig', 'schedule', 'train_config', 'check_no_fsdp', 'shard', 'ShardedBatches', 'check_splits', 'msft',
+           'lora_resume_step', 'summarise', 'run_spec']
 
 # %% ../../nbs/msft/84_msft.ipynb #44b38de1
 @dataclass
@@ -54,12 +55,57 @@ def train_config(cfg: MSFTConfig, steps: int, seq_len: int, seed: int, ckpt_ever
 
 # %% ../../nbs/msft/84_msft.ipynb #d0077da0
 def check_no_fsdp() -> None:
-    "Refuse an FSDP launch (`accelerate launch --use_fsdp`): the search's evaluations and rollback checkpoints read the unsharded model."
+    "Refuse FSDP through Accelerate (`accelerate launch --use_fsdp`); mSFT shards with `shard` (torch's FSDP2) instead."
     if os.environ.get('ACCELERATE_USE_FSDP', '').lower() in ('1', 'true', 'yes'):
         from lmpapers.core.scales import ScaleUnavailable
-        raise ScaleUnavailable("FSDP is not supported by mSFT here (ACCELERATE_USE_FSDP is set): its evaluations and rollback checkpoints "
-                               "read the whole, unsharded model, and this path has never been run; train with LoRA adapters on one device "
-                               "(the full preset does) or launch without --use_fsdp")
+        raise ScaleUnavailable("FSDP is not supported through Accelerate by mSFT here (ACCELERATE_USE_FSDP is set): Accelerate would "
+                               "wrap the model inside core's training loop, out of reach of the search's evaluations and rollback "
+                               "checkpoints, and on CPU it ignores the flag (its FSDP is for GPU process groups) and falls back to DDP; "
+                               "shard the model with lmpapers.msft.msft.shard (torch's FSDP2) in processes joined by "
+                               "torch.distributed.init_process_group, or train LoRA adapters on one device (the full preset does)")
+
+def _check_launch():
+    if int(os.environ.get('LOCAL_RANK', -1)) != -1 or int(os.environ.get('WORLD_SIZE', 1)) > 1:
+        raise ValueError("a sharded mSFT run cannot be started by torchrun or accelerate launch (LOCAL_RANK/WORLD_SIZE are set): core's "
+                         "training loop would then wrap the sharded model in DDP; join the processes with "
+                         "torch.distributed.init_process_group(init_method=..., rank=..., world_size=...) without those variables")
+
+def shard(model):
+    "Shard `model` in place over the initialised torch.distributed group with torch's FSDP2: each decoder layer, then the rest."
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+    if not isinstance(model, torch.nn.Module): raise TypeError(f"model must be a torch module, got {type(model).__name__}")
+    if not (dist.is_available() and dist.is_initialized()): raise ValueError("shard needs torch.distributed.init_process_group to have run in every process")
+    _check_launch()
+    if is_sharded(model): raise ValueError("the model is already sharded")
+    base = model.get_base_model() if hasattr(model, 'get_base_model') else model     # a peft model: its transformer's layer class
+    kinds = set(getattr(base, '_no_split_modules', None) or ())
+    blocks = [m for m in model.modules() if type(m).__name__ in kinds]
+    if not blocks: raise ValueError(f"no decoder layers found to shard ({type(base).__name__} names none in _no_split_modules)")
+    for b in blocks: fully_shard(b)
+    fully_shard(model)
+    return model
+
+class _GradScale(torch.autograd.Function):
+    "Identity forward; gradient times `w` backward."
+    @staticmethod
+    def forward(ctx, x, w): ctx.w = w; return x.view_as(x)
+    @staticmethod
+    def backward(ctx, g): return g * ctx.w, None
+
+class ShardedBatches:
+    """This process's contiguous share of each one-process batch of `sampler`, and a hook on the output layer scaling its
+    loss gradient by `world x` its share of the batch's target tokens, so FSDP2's average of the processes' gradients is
+    the gradient of the one-process batch's token-mean loss."""
+    def __init__(self, sampler, mask: torch.Tensor, model, rank: int, world: int):
+        self.sampler, self.mask, self.rank, self.world, self.w = sampler, mask, rank, world, 1.0
+        self.hook = model.get_output_embeddings().register_forward_hook(lambda m, a, out: _GradScale.apply(out, self.w))
+    def __call__(self, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:   # core's loop's rank/world (one process) unused
+        idx = torch.as_tensor(self.sampler(step, 0, 1))
+        if len(idx) % self.world: raise ValueError(f"a batch of {len(idx)} rows does not split evenly over {self.world} processes")
+        part = idx.view(self.world, -1)[self.rank]
+        self.w = self.world * float(self.mask[part, 1:].sum()) / max(1.0, float(self.mask[idx, 1:].sum()))
+        return part
 
 def check_splits(model, *encs: Encoded) -> None:
     "Raise a clear error unless the splits share tokenizer and sub-datasets and fit `model`'s vocabulary."
@@ -89,31 +135,40 @@ def msft(model,                   # HF causal LM, trained in place; ends at the 
         ) -> dict:
     "Run the mSFT search; return its record (rounds, exclusion order, steps, wasted steps, FLOPs)."
     check_no_fsdp(); check_splits(model, train_enc, val_enc)
+    sharded = is_sharded(model)
+    if sharded:
+        _check_launch(); world = torch.distributed.get_world_size()
+        if cfg.batch_size % world: raise ValueError(f"a sharded search splits each batch of {cfg.batch_size} rows over {world} processes: use a batch size divisible by {world}")
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     K, T = len(train_enc.names), train_enc.rows.shape[1]
     max_rounds = cfg.max_rounds or K
     sf = run_dir/'state.json'
-    if sf.exists():
+    found = sf.exists(); sync(model)     # every process decides on the same state before rank 0 writes
+    if found:
         st = json.loads(sf.read_text())
         if st['config'] != asdict(cfg) or st['names'] != train_enc.names:
             raise ValueError(f"{run_dir} holds a run with another config or mixture; use a new run_dir")
     else:
-        _atomic_save(run_dir/'start-0.pt', dict(model=trainable_state(model), optimizer=None))
+        s0 = dict(model=trainable_state(model), optimizer=None)
         st = dict(config=asdict(cfg), names=train_enc.names, round=0, excluded=[], rounds=[], done=False, final='start-0.pt')
-        _atomic_json(sf, st)
+        if writes(model): _atomic_save(run_dir/'start-0.pt', s0); _atomic_json(sf, st)
     while not st['done']:
         k = st['round']; active = [t for t in range(K) if t not in st['excluded']]
+        sync(model)     # rank 0 has written the round's start
         start = _load_start(run_dir/f'start-{k}.pt', model)
         steps, every, spe = schedule(len(train_enc.pool(active)), cfg)
         rd = run_dir/f'round-{k}'
-        part = is_partial(model)   # LoRA: resumed from the round's last adapter-only evaluation checkpoint, not core's whole-model one
+        part = is_partial(model) or sharded   # LoRA or sharded: resumed from the round's last evaluation checkpoint, not core's whole-model one
         off = lora_resume_step(rd, steps) if part else 0
         ev = MixtureEval(val_enc, active, every, steps, spe, ckpt_dir=rd, verifiers=verifiers, offset=off,
                          init_optimizer=start['optimizer'] if cfg.optimizer == 'restored' else None)
         smp = StagedSampler([(steps, train_enc.pool(active))], cfg.batch_size, seed=cfg.seed * 1000 + k)
-        train(model, train_enc.rows, None, train_config(cfg, steps - off, T, cfg.seed * 1000 + k, ckpt_every=0 if part else every), [ev],
+        if sharded: smp = ShardedBatches(smp, train_enc.mask, model, torch.distributed.get_rank(), world)
+        try: train(model, train_enc.rows, None, train_config(cfg, steps - off, T, cfg.seed * 1000 + k, ckpt_every=0 if part else every), [ev],
               ckpt_dir=None if part else rd/'train', progress=progress, mixed_precision=cfg.mixed_precision,
               sampler=(lambda i, r=0, w=1: smp(i + off, r, w)) if off else smp, loss_mask=train_enc.mask)
+        finally:
+            if sharded: smp.hook.remove()
         pk = peaks(ev.evals, active); last = len(ev.evals) - 1
         peaked = {t: i for t, i in pk.items() if i < last}
         rec = dict(round=k, active=active, steps=steps, every=every, steps_per_epoch=spe, evals=ev.evals, eval_rows=ev.eval_rows,
@@ -121,22 +176,41 @@ def msft(model,                   # HF causal LM, trained in place; ends at the 
         if peaked:
             t = min(peaked, key=lambda t: (peaked[t], t)); s = ev.evals[peaked[t]]['step']
             rec.update(excluded=t, rollback_step=s)
-            shutil.copyfile(rd/f'ckpt-{s}.pt', run_dir/f'.start-{k + 1}.tmp'); os.replace(run_dir/f'.start-{k + 1}.tmp', run_dir/f'start-{k + 1}.pt')
+            if writes(model): shutil.copyfile(rd/f'ckpt-{s}.pt', run_dir/f'.start-{k + 1}.tmp'); os.replace(run_dir/f'.start-{k + 1}.tmp', run_dir/f'start-{k + 1}.pt')
             st['excluded'].append(t); st['round'] = k + 1; st['final'] = f'start-{k + 1}.pt'
             st['done'] = len(st['excluded']) == K or k + 1 >= max_rounds
         else:
-            _atomic_save(run_dir/f'end-{k}.pt', dict(model=trainable_state(model), optimizer=None))
+            end = dict(model=trainable_state(model), optimizer=None)
+            if writes(model): _atomic_save(run_dir/f'end-{k}.pt', end)
             st['final'], st['done'] = f'end-{k}.pt', True
-        st['rounds'].append(rec); _atomic_json(sf, st)
-        shutil.rmtree(rd, ignore_errors=True)
+        st['rounds'].append(rec)
+        if not writes(model): continue
+        _atomic_json(sf, st); shutil.rmtree(rd, ignore_errors=True)
         keep = {st['final']} | (set() if st['done'] else {f"start-{st['round']}.pt"})
         for f in list(run_dir.glob('start-*.pt')) + list(run_dir.glob('end-*.pt')):   # older rollback points can no longer be returned to
             if f.name not in keep: f.unlink()
-    _load_start(run_dir/st['final'], model); model.eval()
-    return summarise(st, n_params(model), cfg.batch_size, T, n_params(model, trainable_only=True)) | dict(weights=weights_key(model))
+    sync(model); _load_start(run_dir/st['final'], model); model.eval()
+    return summarise(st, _n_params(model), cfg.batch_size, T, _n_params(model, True)) | dict(weights=_weights_key(model))
+
+def _n_params(model, trainable_only: bool = False) -> int:
+    if not is_sharded(model): return n_params(model, trainable_only)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)   # a DTensor's numel is the whole one
+
+def _weights_key(model) -> str:
+    "`weights_key` of the whole model (for a sharded one: gathered on rank 0, hashed as the unsharded model would be, sent to all)."
+    if not is_sharded(model): return weights_key(model)
+    from types import SimpleNamespace
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    key = [None]
+    if writes(model):
+        named = SimpleNamespace(named_parameters=lambda: [(k, full[k]) for k, _ in model.named_parameters()], named_buffers=model.named_buffers)
+        key = [weights_key(named)]
+    torch.distributed.broadcast_object_list(key, src=0)
+    return key[0]
 
 def lora_resume_step(rd: Path, steps: int) -> int:
-    "The step a LoRA round in `rd` resumes from: its latest evaluation before `steps` whose adapter checkpoint survives (0: none)."
+    "The step a LoRA or sharded round in `rd` resumes from: its latest evaluation before `steps` whose adapter checkpoint survives (0: none)."
     log = Path(rd)/'evals.json'
     if not log.exists(): return 0
     done = [e['step'] for e in json.loads(log.read_text())['evals']]

@@ -13,8 +13,8 @@ from .data import Encoded
 from .evaluate import task_metrics, peak_index
 
 # %% auto #0
-__all__ = ['StagedSampler', 'WeightedSampler', 'is_partial', 'trainable_state', 'load_trainable', 'with_lora', 'peaks',
-           'MixtureEval']
+__all__ = ['StagedSampler', 'WeightedSampler', 'is_partial', 'is_sharded', 'writes', 'sync', 'trainable_state', 'load_trainable',
+           'optimizer_state', 'load_optimizer', 'with_lora', 'peaks', 'MixtureEval']
 
 # %% ../../nbs/msft/83_rollout.ipynb #e7c33603
 def _gen(*key) -> torch.Generator:
@@ -69,18 +69,52 @@ def is_partial(model) -> bool:
     "True when some of `model`'s parameters are frozen (a LoRA model): checkpoints then hold the trainable tensors only."
     return any(not p.requires_grad for p in model.parameters())
 
+def is_sharded(model) -> bool:
+    "True when `model`'s parameters are sharded across processes by torch's FSDP2 (`fully_shard`): they are DTensors."
+    from torch.distributed.tensor import DTensor
+    return any(isinstance(p, DTensor) for p in model.parameters())
+
+def writes(model) -> bool:
+    "Whether this process writes the checkpoints and logs of `model`'s run: always, unless sharded and not rank 0."
+    return not is_sharded(model) or torch.distributed.get_rank() == 0
+
+def sync(model):
+    "Wait for every process sharding `model` (a no-op for an unsharded model), e.g. before reading what rank 0 wrote."
+    if is_sharded(model): torch.distributed.barrier()
+
 def trainable_state(model) -> dict:
-    "A detached copy of what trains: the trainable parameters of a partly frozen model, else the whole state dict."
+    """A detached copy of what trains: the trainable parameters of a partly frozen model, else the whole state dict.
+    A sharded model's state is gathered whole on rank 0 (every process must call this; the others get an empty dict)."""
+    if is_sharded(model):
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
+        full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        keep = {k for k, p in model.named_parameters() if p.requires_grad} if is_partial(model) else set(full)
+        return {k: v.detach().clone() for k, v in full.items() if k in keep}
     if is_partial(model): return {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 def load_trainable(model, state: dict):
-    "Load a `trainable_state` into `model`; refuse a state that misses a trainable tensor or holds unknown ones."
-    res = model.load_state_dict(state, strict=False)
+    "Load a `trainable_state` into `model` (each process of a sharded model loads the whole state and keeps its shard); refuse a state that misses a trainable tensor or holds unknown ones."
+    if is_sharded(model):
+        from torch.distributed.checkpoint.state_dict import set_model_state_dict, StateDictOptions
+        res = set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, strict=False))
+    else: res = model.load_state_dict(state, strict=False)
     if res.unexpected_keys: raise ValueError(f"the checkpoint holds tensors the model does not have: {res.unexpected_keys[:3]}")
     train_names = {k for k, p in model.named_parameters() if p.requires_grad}
     if missing := sorted(train_names & set(res.missing_keys)): raise ValueError(f"the checkpoint misses trainable tensors: {missing[:3]}")
     return model
+
+def optimizer_state(model, optimizer) -> dict:
+    "The optimiser's state dict; for a sharded model gathered whole on rank 0 and keyed by parameter name (every process must call this)."
+    if not is_sharded(model): return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, StateDictOptions
+    return get_optimizer_state_dict(model, getattr(optimizer, 'optimizer', optimizer), options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+def load_optimizer(model, optimizer, state: dict):
+    "Load an `optimizer_state` (whole, in every process of a sharded model, each keeping its shard)."
+    if not is_sharded(model): return optimizer.load_state_dict(state)
+    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict, StateDictOptions
+    set_optimizer_state_dict(model, getattr(optimizer, 'optimizer', optimizer), state, options=StateDictOptions(full_state_dict=True))
 
 def with_lora(model, rank: int = 16, alpha: float|None = None, targets='all-linear', dropout: float = 0.0, seed: int = 0):
     "`model` with LoRA adapters of `rank` on `targets` (peft), base weights frozen; the adapters' random init follows `seed`."
@@ -126,13 +160,13 @@ class MixtureEval(Callback):
             st = json.loads(log.read_text())
             self.evals = [e for e in st['evals'] if e['step'] <= start_step]
             self.eval_rows = sum(e.get('eval_rows', len(self.val)) for e in self.evals)
-        for f in self.dir.glob('ckpt-*.pt'):
+        for f in self.dir.glob('ckpt-*.pt') if writes(model) else ():
             if int(f.stem.split('-')[1]) > start_step: f.unlink()
-        if start_step == 0 and self.init_optimizer is not None: optimizer.load_state_dict(self.init_optimizer)
+        if start_step == 0 and self.init_optimizer is not None: load_optimizer(model, optimizer, self.init_optimizer)
         if self.offset:   # the whole training state of the step: trainable weights, optimiser, scheduler, RNG
             ck = torch.load(self.dir/f'ckpt-{start_step}.pt', weights_only=False)
             if ck.get('scheduler') is None: raise ValueError(f"ckpt-{start_step}.pt holds no scheduler state to resume from")
-            load_trainable(model, ck['model']); optimizer.load_state_dict(ck['optimizer'])
+            load_trainable(model, ck['model']); load_optimizer(model, optimizer, ck['optimizer'])
             scheduler.load_state_dict(ck['scheduler']); torch.set_rng_state(ck['rng'])
     def after_step(self, step, model, loss):
         s = step + 1 + self.offset
@@ -142,9 +176,10 @@ class MixtureEval(Callback):
         e = dict(step=s, epoch=s / self.spe, metric=tm['metric'], loss=tm['loss'], eval_rows=rows)
         self.evals.append(e)
         if self.dir is not None:
-            _atomic_save(self.dir/f'ckpt-{s}.pt', dict(step=s, model=trainable_state(model), optimizer=self.opt.state_dict(),
-                                                       scheduler=None if self.sched is None else self.sched.state_dict(),
-                                                       rng=torch.get_rng_state()))
+            ck = dict(step=s, model=trainable_state(model), optimizer=optimizer_state(model, self.opt),   # collective when sharded
+                      scheduler=None if self.sched is None else self.sched.state_dict(), rng=torch.get_rng_state())
+        if self.dir is not None and writes(model):
+            _atomic_save(self.dir/f'ckpt-{s}.pt', ck)
             keep = {self.evals[i]['step'] for i in peaks(self.evals, self.tasks).values()}
             if len(self.evals) > 1: keep |= {self.evals[i]['step'] for i in peaks(self.evals[:-1], self.tasks).values()}
             _atomic_json(self.dir/'evals.json', dict(evals=self.evals))
