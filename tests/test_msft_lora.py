@@ -1,4 +1,4 @@
-"mSFT with LoRA (peft) on a random-init small model on CPU: base frozen, every checkpoint holds the adapter only, FLOPs (4N + 2N_t)D, an interrupted round resumes to the uninterrupted result; FSDP refused."
+"mSFT with LoRA (peft) on a random-init small model on CPU: base frozen, every checkpoint holds the adapter only, FLOPs (4N + 2N_t)D, an interrupted round resumes to the uninterrupted result; FSDP through Accelerate refused."
 import json
 import torch, pytest
 from lmpapers.core.models import build_model, model_config

@@ -12,6 +12,7 @@ from ..core.train import Callback, train
 from .data import Encoded
 from .evaluate import row_scores, task_metrics, train_flops, eval_flops
 from .msft import MSFTConfig, schedule, train_config, check_splits, check_no_fsdp
+from .rollout import is_sharded
 from .rollout import StagedSampler, WeightedSampler, MixtureEval, peaks, trainable_state
 
 # %% auto #0
@@ -117,6 +118,10 @@ def run_baseline(model, tr: Encoded, va: Encoded, cfg: MSFTConfig, method: str, 
     if not budgets or budgets[0] <= 0: raise ValueError(f"budgets C must be positive, got {budgets}")
     if method == 'doremi' and reference is None: raise ValueError("doremi needs reference=, the record of an SFT run")
     check_splits(model, tr, va); check_no_fsdp()
+    if is_sharded(model):
+        from lmpapers.core.scales import ScaleUnavailable
+        raise ScaleUnavailable("the baselines run on one process (their best-checkpoint copies read the whole model and their "
+                               "samplers are not split over processes); only the mSFT search (msft) runs on a sharded model")
     K, T, N, Nt = len(tr.names), tr.rows.shape[1], n_params(model), n_params(model, trainable_only=True)
     steps, every, spe = schedule(len(tr), cfg, budgets[-1])
     bsteps = {c: schedule(len(tr), cfg, c)[0] for c in budgets}

@@ -450,5 +450,5 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     if smoke: R.note('smoke run: a 2-layer random model of the real architecture for a few steps on CPU checks the small/full code path; numbers mean nothing')
     if P.get('lora_rank'): R.note(f"LoRA (peft) of rank {P['lora_rank']} on every linear layer, base weights frozen; checkpoints hold the adapter only; "
                                   'training FLOPs are counted as (4N + 2N_t)D: forward and activation gradient through every weight, weight gradients of the N_t adapter weights only')
-    if scale != 'tiny': R.note('FSDP is refused (ACCELERATE_USE_FSDP): the search reads the unsharded model; it has not been run')
+    if scale != 'tiny': R.note('one process: the mSFT search runs sharded with msft.shard (FSDP2; tested on CPU, two gloo processes against one), but this experiment and the baselines do not shard; FSDP through Accelerate (ACCELERATE_USE_FSDP) is refused')
     return R.save()
