@@ -86,20 +86,15 @@ def shard(model):
     fully_shard(model)
     return model
 
-class _GradScale(torch.autograd.Function):
-    "Identity forward; gradient times `w` backward."
-    @staticmethod
-    def forward(ctx, x, w): ctx.w = w; return x.view_as(x)
-    @staticmethod
-    def backward(ctx, g): return g * ctx.w, None
-
 class ShardedBatches:
     """This process's contiguous share of each one-process batch of `sampler`, and a hook on the output layer scaling its
     loss gradient by `world x` its share of the batch's target tokens, so FSDP2's average of the processes' gradients is
     the gradient of the one-process batch's token-mean loss."""
     def __init__(self, sampler, mask: torch.Tensor, model, rank: int, world: int):
         self.sampler, self.mask, self.rank, self.world, self.w = sampler, mask, rank, world, 1.0
-        self.hook = model.get_output_embeddings().register_forward_hook(lambda m, a, out: _GradScale.apply(out, self.w))
+        self.hook = model.get_output_embeddings().register_forward_hook(self._scale)
+    def _scale(self, module, args, out):   # the logits are left as they are; their gradient is scaled by this step's weight
+        if out.requires_grad: out.register_hook(lambda g, w=self.w: g * w)
     def __call__(self, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:   # core's loop's rank/world (one process) unused
         idx = torch.as_tensor(self.sampler(step, 0, 1))
         if len(idx) % self.world: raise ValueError(f"a batch of {len(idx)} rows does not split evenly over {self.world} processes")
