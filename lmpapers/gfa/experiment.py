@@ -23,22 +23,24 @@ from .tracking import tracked_lm, task_lm, task_lm_entry, gfa_config, GFA_TINY, 
 from .importance import ablation_importance, correlations_over_seeds, row_losses, bootstrap_ci, rank_correlation, skip_layers
 from .pruning import HEAL, heal, PRUNE_METHODS, select_layers, sleb_order, remove_layers, layer_ranking, ranking_stability, stability_ci, replaceme
 from .resnet import resnet_study
-from .cascadeformer import cascade_study, cascade_config, seed_ratio_ci, CASCADE_TINY, CASCADE_CLAIMS
+from .cascadeformer import cascade_study, cascade_config, seed_ratio_ci, analytic_flops, MATCH_SEQ_LEN, CASCADE_TINY, CASCADE_CLAIMS
 from .deep_supervision import deep_supervision_study, mean_ci
 from .interventions import intervention_configs, late_share, UpdateNorms, application_importance, late_region, share_ratio_ci, _share, late_mask
 
 # %% auto #0
-__all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'READING', 'preset', 'run_config',
-           'text_rows', 'answer_token_accuracy', 'task_batch', 'task_accuracy', 'cached_eval', 'prune_sweep',
-           'ppl_stat', 'bootstrap_p', 'holm', 'verdict', 'mean_ranks', 'app_importance', 'block_importance',
-           'model_record', 'lm_record', 'lr_check', 'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
+__all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'READING', 'ANCHORS', 'preset',
+           'run_config', 'text_rows', 'answer_token_accuracy', 'task_batch', 'task_accuracy', 'cached_eval',
+           'prune_sweep', 'ppl_stat', 'bootstrap_p', 'holm', 'verdict', 'mean_ranks', 'app_importance',
+           'block_importance', 'model_record', 'lm_record', 'lr_check', 'scale_notes', 'reproduce', 'lm_setup',
+           'lm_models']
 
 # %% ../../nbs/gfa/19_experiments.ipynb #3fb09762
 PRESETS = {
     'tiny':  dict(seeds=(0, 1, 2, 3, 4), model=GFA_TINY, train=asdict(GFA_TRAIN), lm_train=asdict(GFA_LM_TRAIN), task=GFA_TASK, task_eval_seed=7,
                   intervention_seeds=3,   # the interventions' intervals rest on 3 training seeds (their records shipped: `lm_record`)
-                  lr_check=dict(lrs={'uniform': (0.00075, 0.0015, 0.003, 0.006), 'cascade': (0.003, 0.006, 0.012, 0.024), 'narrow': (0.0015, 0.003, 0.006)},   # a grid per architecture, widened on seed 0 until its best rate lay inside (or 4 rates)
-                                kinds=('uniform', 'cascade', 'narrow'), seeds=3),   # then 3 seeds at each one's best rate (records shipped)
+                  lr_check=dict(lrs={'uniform': (0.00075, 0.0015, 0.003, 0.006), 'cascade': (0.003, 0.006, 0.012, 0.024), 'narrow': (0.0015, 0.003, 0.006),   # a grid per architecture, widened on seed 0 until its best rate lay inside (or 4 rates)
+                                     'openelm': (0.0015, 0.003, 0.006), 'mobilellm': (0.00075, 0.0015, 0.003), 'wnw': (0.003, 0.006, 0.012)},
+                                kinds=('uniform', 'cascade', 'narrow', 'openelm', 'mobilellm', 'wnw'), seeds=3),   # then 3 seeds at each one's best rate (records shipped)
                   heal=HEAL,               # healing after pruning: CascadeFlow and the strongest heuristic fine-tuned on the calibration rows
                   resnet_epochs=10, timing=dict(new_tokens=32, batch=16, rounds=5), task_n=100, calib_rows=16, eval_rows=64),
     'small': dict(seeds=(0, 1, 2), model=dict(GFA_TINY, num_hidden_layers=16, hidden_size=256, intermediate_size=768, head_dim=64),
@@ -418,9 +420,17 @@ def _lr_grid(C: dict, kind: str) -> list[float]:
     if not lrs or min(lrs) <= 0: raise ValueError(f"learning rates of {kind!r} must be positive, got {lrs}")
     return sorted(lrs)
 
+ANCHORS = dict(openelm='openelm', mobilellm='mobilellm', wnw='wide_narrow_wide', cascade_equal_params='cascadeformer_equal_params')   # row names of the other shapes
+
+def _n_seeds(C: dict, kind: str) -> int:
+    n = C['seeds'].get(kind, C['seeds'].get('default')) if isinstance(C['seeds'], dict) else C['seeds']
+    if not isinstance(n, int) or n < 1: raise ValueError(f"seeds of {kind!r} must be a positive int, got {n!r}")
+    return n
+
 def lr_check(res, P: dict, record, mcfg, seeds: list) -> dict:
-    "Each architecture's learning rate picked on the first seed from `P['lr_check']`'s grid, then CascadeFormer against uniform and against its FLOP-matched narrow control over seeds, each at its own rate."
+    "Each architecture's learning rate picked on the first seed from `P['lr_check']`'s grid, then CascadeFormer against uniform and against its FLOP-matched narrow control over seeds, each at its own rate; further `kinds` (OpenELM, MobileLLM, wide-narrow-wide) measured against uniform the same way."
     C = P['lr_check']; kinds = list(C['kinds'])
+    if set(kinds) - {'uniform', 'cascade', 'narrow'} - set(ANCHORS): raise ValueError(f"unknown kinds {sorted(set(kinds) - {'uniform', 'cascade', 'narrow'} - set(ANCHORS))}; expected {['uniform', 'cascade', 'narrow', *ANCHORS]}")
     if not {'uniform', 'cascade', 'narrow'} <= set(kinds): raise ValueError(f"the check compares 'uniform', 'cascade' and 'narrow', got {kinds}")
     stage("gfa: learning-rate check of the CascadeFormer comparison (each architecture's rate picked on one seed, then over seeds)")
     cfgs = {k: mcfg if k == 'uniform' else cascade_config(mcfg, k, CASCADE_TINY['strength']) for k in kinds}
@@ -433,8 +443,9 @@ def lr_check(res, P: dict, record, mcfg, seeds: list) -> dict:
         res.add(f'lr_check_best_lr_{k}', best[k], note=f"seed {s0}: perplexity at learning rate " + ', '.join(f'{lr:g}: {v:.1f}' for lr, v in ppl0[k].items())
                 + ('; the best is at the edge of the grid' if edge else '; the best is inside the grid'))
         for lr, v in ppl0[k].items(): res.add(f'lr_check_ppl_{k}_lr{lr:g}', v, 'ppl', note=f'seed {s0}, the run\'s recipe at learning rate {lr:g}')
-    ss = seeds[:C['seeds']]
-    L = {k: np.stack([losses(k, s, best[k]) for s in ss]) for k in kinds}          # [S, N] at each architecture's own rate
+    ss = seeds[:_n_seeds(C, 'uniform')]
+    if any(_n_seeds(C, k) != len(ss) for k in ('cascade', 'narrow')): raise ValueError("uniform, CascadeFormer and the narrow control are compared on the same seeds")
+    L = {k: np.stack([losses(k, s, best[k]) for s in seeds[:min(_n_seeds(C, k), len(ss))]]) for k in kinds}   # [S_k, N] at each architecture's own rate
     out = dict(best=best, ppl_seed0=ppl0, n_seeds=len(ss))
     for name, a, b, what in (('cascadeformer_ppl_ratio_tuned_lr', 'cascade', 'uniform', 'CascadeFormer / uniform'),
                              ('cascadeformer_ppl_ratio_flop_matched_control_tuned_lr', 'cascade', 'narrow', 'CascadeFormer / FLOP-matched narrow control'),
@@ -444,6 +455,14 @@ def lr_check(res, P: dict, record, mcfg, seeds: list) -> dict:
         res.add(name, r['ratio'], interval=r['ci'], n=r['n'], expect='<= 1.05' if main else '< 1' if b == 'narrow' else None,
                 claim=CASCADE_CLAIMS['ppl'] if main else None, primary=main,
                 note=f"{what} perplexity, each at its own learning rate ({best[a]:g} / {best[b]:g}, picked on seed {s0}), seeds {ss}, per seed {np.round(r['per_seed'], 3).tolist()}; 95% interval over {r['over']}")
+    fl = {k: analytic_flops(cfgs[k]) / analytic_flops(cfgs['uniform']) for k in kinds}
+    for k in [k for k in kinds if k in ANCHORS]:                                    # the other shapes: plain measured rows against uniform
+        n, name = len(L[k]), ANCHORS[k]
+        r = out[f'{name}_ppl_ratio_tuned_lr'] = seed_ratio_ci(L[k], L['uniform'][:n], seed=s0)
+        res.add(f'{name}_ppl_ratio_tuned_lr', r['ratio'], interval=r['ci'] if n >= 2 else None, n=n,
+                note=f"{name} / uniform perplexity, each at its own learning rate ({best[k]:g} / {best['uniform']:g}, picked on seed {s0}), seeds {seeds[:n]}, "
+                     f"per seed {np.round(r['per_seed'], 3).tolist()}" + (f"; 95% interval over {r['over']}" if n >= 2 else '; one training seed: no interval'))
+        res.add(f'{name}_flops_ratio_analytic_tuned_lr', fl[k], note=f"forward FLOPs per token / uniform's, from the shapes at {MATCH_SEQ_LEN} tokens (the same tokens for every model)")
     up = np.exp(L['uniform'].mean(1))
     res.add('uniform_ppl_tuned_lr', float(up.mean()), 'ppl', note=f"uniform at learning rate {best['uniform']:g}, per seed {np.round(up, 1).tolist()}")
     c, u = out['cascadeformer_ppl_ratio_flop_matched_control_tuned_lr'], out['cascadeformer_ppl_ratio_tuned_lr']
@@ -452,7 +471,8 @@ def lr_check(res, P: dict, record, mcfg, seeds: list) -> dict:
     res.note(f"learning-rate check (seed {s0}, grid per architecture): best rates uniform {best['uniform']:g}, CascadeFormer {best['cascade']:g}, narrow control {best['narrow']:g} "
              f"(the run's recipe uses {run_lr:g} for all). Each at its own rate over {len(ss)} seeds: CascadeFormer/uniform {u['ratio']:.3f} {np.round(u['ci'], 3).tolist()}, "
              f"CascadeFormer/FLOP-matched control {c['ratio']:.3f} {np.round(c['ci'], 3).tolist()}: {read}. The rates are picked on the evaluation rows of seed {s0}; "
-             f"the other seeds are fresh trainings")
+             f"the other seeds are fresh trainings"
+             + ''.join(f"; {ANCHORS[k]}/uniform {out[ANCHORS[k] + '_ppl_ratio_tuned_lr']['ratio']:.3f} at lr {best[k]:g}, {fl[k]:.2f}x the FLOPs, {len(L[k])} seed(s)" for k in kinds if k in ANCHORS))
     return out
 
 
