@@ -444,7 +444,7 @@ def lr_check(res, P: dict, record, mcfg, seeds: list) -> dict:
                 + ('; the best is at the edge of the grid' if edge else '; the best is inside the grid'))
         for lr, v in ppl0[k].items(): res.add(f'lr_check_ppl_{k}_lr{lr:g}', v, 'ppl', note=f'seed {s0}, the run\'s recipe at learning rate {lr:g}')
     ss = seeds[:_n_seeds(C, 'uniform')]
-    if any(_n_seeds(C, k) != len(ss) for k in ('cascade', 'narrow')): raise ValueError("uniform, CascadeFormer and the narrow control are compared on the same seeds")
+    if any(_n_seeds(C, k) != _n_seeds(C, 'uniform') for k in ('cascade', 'narrow')): raise ValueError("uniform, CascadeFormer and the narrow control are compared on the same seeds")
     L = {k: np.stack([losses(k, s, best[k]) for s in seeds[:min(_n_seeds(C, k), len(ss))]]) for k in kinds}   # [S_k, N] at each architecture's own rate
     out = dict(best=best, ppl_seed0=ppl0, n_seeds=len(ss))
     for name, a, b, what in (('cascadeformer_ppl_ratio_tuned_lr', 'cascade', 'uniform', 'CascadeFormer / uniform'),
