@@ -487,8 +487,8 @@ def cascade_notes(out: dict, smoke: bool = False) -> list[str]:
     if ones: ppl_txt += '; one seed each (intervals over evaluation rows only): ' + ', '.join(ones)
     if sw: ppl_txt += f"; taper sweep (seed {k_[0]}; strength 0 is uniform, 0.5 the taper {out['cascade']['ppl_ratio_per_seed'][0]:.3f}): " + ', '.join(sw)
     missing = [k for k in ('wnw', 'cascade_equal_params', 'openelm', 'mobilellm') if k not in out]
-    if missing: ppl_txt += (f"; not trained in this run (each would be another shipped model per seed at this recipe): {', '.join(missing)} "
-                            "(the small and full presets train every architecture on every seed)")
+    if missing: ppl_txt += (f"; not trained in this study at its shared learning rate (each would be another shipped model per seed at this recipe): {', '.join(missing)} "
+                            "(the learning-rate check, where the preset lists them, measures wnw, openelm and mobilellm at their own rates: rows *_ppl_ratio_tuned_lr; the small and full presets train every architecture on every seed)")
     notes.append(ppl_txt)
     return notes
 
