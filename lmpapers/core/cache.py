@@ -4,7 +4,7 @@
 
 # %% ../../nbs/core/01_cache.ipynb #df297932
 from __future__ import annotations
-import fcntl, hashlib, json, os, shutil, tempfile, time
+import fcntl, functools, hashlib, json, os, shutil, tempfile, time, types
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -12,7 +12,7 @@ from typing import Callable
 # %% auto #0
 __all__ = ['SHIPPED_CAP_MB', 'cache_dir', 'config_hash', 'write_manifest', 'check_entry', 'shipped_dir', 'manifest_digest',
            'shipped_problem', 'shipped_entry', 'cached', 'weights_key', 'tokenizer_key', 'rows_key', 'tag_entry',
-           'source_key']
+           'source_key', 'cached_result', 'code_digest', 'cpu_name', 'machine_facts']
 
 # %% ../../nbs/core/01_cache.ipynb #860d2834
 def cache_dir() -> Path:
@@ -211,3 +211,92 @@ def source_key(model) -> str:
     "What an entry derived from `model` is keyed by: `entry:KIND/KEY` of the entry it was loaded from while its weights are unchanged, else `weights:` and their content hash."
     tag, w = getattr(model, '_lmpapers_entry', None), weights_key(model)
     return f'entry:{tag[0]}' if tag is not None and tag[1] == w else f'weights:{w}'
+
+# %% ../../nbs/core/01_cache.ipynb #cres0002
+_RESULT_FILE = dict(json='result.json', torch='result.pt')
+
+def _utc(t: float) -> str: return time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(t))
+
+def _timing(folder: Path) -> dict:
+    "When an entry's result was computed and in how many seconds; an entry without `timing.json` (shipped before it existed): when it was written."
+    if (folder/'timing.json').exists(): return json.loads((folder/'timing.json').read_text())
+    return dict(measured_at=json.loads((folder/'MANIFEST.json').read_text())['created'].replace('T', ' ') + ' (entry written)', seconds=None)
+
+def cached_result(kind: str,    # folder name for this kind of result, e.g. 'gfa_eval'
+                  key: dict,    # everything that decides the result (hashed into the entry's name)
+                  compute: Callable[[], object], # makes the result: JSON-serialisable, or torch-saveable with fmt='torch'
+                  *, cache: bool = True,         # False: compute now, keep nothing, `key` unused
+                  root: str|Path|None = None,    # cache root; default `cache_dir()`
+                  fmt: str = 'json',             # 'json' (result.json) or 'torch' (result.pt, read with weights_only)
+                  verbose: bool = False) -> tuple:
+    "(`compute()`'s value, its provenance dict: source 'measured' | 'cache', measured_at, seconds, entry): computed once per `key`, read back after."
+    if not isinstance(kind, str) or not kind or '/' in kind or kind.startswith('.'): raise ValueError(f"kind must be a plain folder name, got {kind!r}")
+    if fmt not in _RESULT_FILE: raise ValueError(f"fmt must be one of {sorted(_RESULT_FILE)}, got {fmt!r}")
+    if not callable(compute): raise TypeError(f"compute must be a callable returning the result, got {type(compute).__name__}")
+    if cache and not isinstance(key, dict): raise TypeError(f"key must be a dict, got {type(key).__name__}")
+    def measure():
+        t0 = time.time(); v = compute()
+        return v, dict(measured_at=_utc(time.time()), seconds=round(time.time() - t0, 1))
+    if not cache:
+        v, t = measure()
+        return (json.loads(json.dumps(v)) if fmt == 'json' else v), dict(source='measured', entry=None) | t   # JSON: what a read-back would give
+    fresh, fname = [], _RESULT_FILE[fmt]
+    def build(folder: Path):
+        v, t = measure()
+        if fmt == 'json': (folder/fname).write_text(json.dumps(v))
+        else:
+            import torch; torch.save(v, folder/fname)
+        (folder/'timing.json').write_text(json.dumps(t)); fresh.append(True)
+    folder = cached(kind, key, build, root=root, verbose=verbose)
+    if not (folder/fname).exists():
+        raise ValueError(f"cache entry {folder} holds no {fname} (written by other code under the same key); delete it to compute the result again")
+    if fmt == 'json': v = json.loads((folder/fname).read_text())
+    else:
+        import torch; v = torch.load(folder/fname, weights_only=True)
+    return v, dict(source='measured' if fresh else 'cache', entry=f'{kind}/{folder.name}') | _timing(folder)
+
+# %% ../../nbs/core/01_cache.ipynb #cres0005
+def _feed_code(h, co):
+    "Feed a code object's bytecode, names and constants (nested code included, line numbers not) to the hash `h`."
+    h.update(co.co_code); h.update(repr((co.co_names, co.co_varnames, co.co_freevars)).encode())
+    for c in co.co_consts:
+        if isinstance(c, types.CodeType): _feed_code(h, c)
+        else: h.update(repr(c).encode())
+
+@functools.lru_cache(maxsize=None)                   # once per process: the code that runs, not a file edited since
+def _code_digest(files: tuple, funcs: tuple, extra: tuple, n: int) -> str:
+    import lmpapers
+    root, h = Path(lmpapers.__file__).resolve().parent, hashlib.sha256(b'code_digest 1;')
+    for pattern in files:
+        paths = sorted(p for p in root.glob(pattern) if p.is_file())
+        if not paths: raise ValueError(f"no file of the lmpapers package matches {pattern!r}")
+        for p in paths: h.update(p.relative_to(root).as_posix().encode()); h.update(p.read_bytes())
+    for fn in funcs: h.update(f'{fn.__module__}.{fn.__qualname__}'.encode()); _feed_code(h, fn.__code__)
+    for x in extra: h.update(x.encode())
+    return h.hexdigest()[:n]
+
+def code_digest(files=(),  # paths or glob patterns relative to the `lmpapers` package folder, e.g. 'specdec/*.py'
+                funcs=(),  # functions whose running code counts
+                extra=(),  # other values whose repr counts (constants, library versions)
+                n: int = 16) -> str:
+    "SHA-256 (`n` hex digits) of package files, functions' code and `extra` values: the code a cached result is keyed by."
+    if isinstance(files, (str, Path)) or isinstance(extra, str) or callable(funcs): raise TypeError("files, funcs and extra must be sequences (tuples or lists)")
+    files, funcs = tuple(str(f) for f in files), tuple(funcs)
+    if not files and not funcs: raise ValueError("code_digest needs files or funcs to hash")
+    bad = [f for f in funcs if not isinstance(getattr(f, '__code__', None), types.CodeType)]
+    if bad: raise TypeError(f"funcs must be Python functions, got {bad!r}")
+    if not isinstance(n, int) or not 1 <= n <= 64: raise ValueError(f"n must be an int from 1 to 64, got {n!r}")
+    return _code_digest(files, funcs, tuple(repr(x) for x in extra), n)
+
+def cpu_name() -> str:
+    "The processor's model name (from /proc/cpuinfo where there is one)."
+    import platform
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
+
+def machine_facts(device='cpu') -> dict:
+    "What measured timings depend on besides the code: the processor, the torch thread count, the device (its GPU) and the library versions."
+    import torch, transformers
+    dev = torch.device(device)
+    return dict(cpu=cpu_name(), threads=torch.get_num_threads(), device=str(dev), torch=torch.__version__, transformers=transformers.__version__,
+                gpu=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else None)
