@@ -63,7 +63,7 @@ def aioli_update(p, A, eta: float = 0.5, normalize: bool = True) -> np.ndarray:
     w = p * np.exp(eta * g); return w / w.sum()
 
 
-# %% ../../nbs/msft/85_baselines.ipynb #cce0f30a
+# %% ../../nbs/msft/85_baselines.ipynb #fd141268
 def dynamix_probs(Q, prior, beta: float = 4.0, gamma: float = 0.3) -> np.ndarray:
     "DynamixSFT's prior-scaled Boltzmann exploration: p_k = (1 - gamma) exp(beta Q_k) p0_k / sum_j exp(beta Q_j) p0_j + gamma / K."
     Q, p0 = np.asarray(Q, dtype=np.float64), np.asarray(prior, dtype=np.float64)

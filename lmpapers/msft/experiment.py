@@ -23,9 +23,9 @@ from .baselines import BASELINES, run_baseline, run_sro, at_flops
 from .rollout import with_lora, trainable_state, load_trainable
 
 # %% auto #0
-__all__ = ['TINY_MODEL', 'PRESETS', 'SMOKE_PRESET', 'METHODS', 'LABELS', 'CODE_VERSION', 'QUICK', 'COLORS', 'preset',
-           'write_chat_mixture', 'load_mixture', 'check_mixture', 'run_seed', 'covering_budget', 'resume_check',
-           'plot_curves', 'plot_acc_flops', 'reproduce']
+__all__ = ['TINY_MODEL', 'PRESETS', 'SMOKE_PRESET', 'SIDE', 'METHODS', 'LABELS', 'CODE_VERSION', 'QUICK', 'COLORS', 'SIDE_DESC',
+           'preset', 'write_chat_mixture', 'load_mixture', 'check_mixture', 'run_seed', 'covering_budget',
+           'resume_check', 'plot_curves', 'plot_acc_flops', 'reproduce']
 
 # %% ../../nbs/msft/89_experiment.ipynb #eefb43a3
 TINY_MODEL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32)
@@ -35,8 +35,9 @@ PRESETS = {
     'full':  dict(model='Qwen/Qwen3-8B', mixed_precision='bf16', lora_rank=16, seq_len=2048, budgets=(1, 2, 3), sft_extra=(4, 6), seeds=3, matched_seeds=5, lr=1e-4, batch_size=64, warmup=50, max_rows=None),
 }
 SMOKE_PRESET = dict(seq_len=40, budgets=(0.5,), sft_extra=(), seeds=1, matched_seeds=1, batch_size=4, warmup=1, max_rows=4, methods=('sft', 'msft'), tasks=2)   # one step, one evaluation per rollout
-METHODS = ('msft', 'sro', *(m for m in BASELINES if m != 'aioli'))   # Aioli runs beside them in entries of its own (see `reproduce`)
-LABELS = dict(msft='mSFT', sro='SRO SFT', sft='SFT (best ckpt)', temperature='temperature T=3', doremi='DoReMi-style', odm='online mixing (EXP3)', ies='IES')
+SIDE = ('aioli', 'dynamixsft')   # run beside the other methods at tiny scale, in cache entries of their own (see `reproduce`)
+METHODS = ('msft', 'sro', *(m for m in BASELINES if m not in SIDE))
+LABELS = dict(msft='mSFT', sro='SRO SFT', sft='SFT (best ckpt)', temperature='temperature T=3', doremi='DoReMi-style', odm='online mixing (EXP3)', ies='IES', aioli='Aioli', dynamixsft='DynamixSFT')
 CODE_VERSION = 4   # bump when a change here or in lmpapers.msft changes what a run computes
 
 QUICK = dict(seeds=1, matched_seeds=1)   # the first seed's cached runs (every method, every budget), its ablation and the resume check: the full run's entries
@@ -173,7 +174,7 @@ def resume_check(P: dict, seed: int, budget: float, reference: dict, timeout: fl
     return dict(identical=bool(same and not killed_done), killed_round=where[0], killed_step=where[1], excluded=res['excluded'])
 
 # %% ../../nbs/msft/89_experiment.ipynb #c775def2
-COLORS = dict(msft='tab:red', sro='tab:orange', sft='tab:gray', temperature='tab:purple', doremi='tab:green', odm='tab:blue', ies='tab:brown')
+COLORS = dict(msft='tab:red', sro='tab:orange', sft='tab:gray', temperature='tab:purple', doremi='tab:green', odm='tab:blue', ies='tab:brown', aioli='tab:olive', dynamixsft='tab:cyan')
 
 def plot_curves(rec: dict, names: list[str], title: str = ''):
     "Per-task validation metric along an mSFT search: kept path solid, discarded rollout tails faded, exclusions starred."
@@ -222,36 +223,53 @@ def _summary(seeds: list[dict], methods, budgets_of):
                                   per_seed=accs, per_task=np.mean([s['test'][k] for s in seeds], 0).tolist())
     return S
 
-def _aioli_metrics(R, arows: list[dict], seeds: list[dict], budgets):
-    "Aioli beside homogeneous SFT (same budget, and within SFT's FLOPs) and mSFT (within mSFT's FLOPs where Aioli's run reaches them), paired by seed."
-    bs, names = [f'{c:g}' for c in budgets], seeds[0]['names']
-    acc = [float(np.mean([np.mean(a['test'][c]) for c in bs])) for a in arows]; ci, k = t_interval(acc)
-    R.add('avg_test_metric_aioli', float(np.mean(acc)), '%', interval=ci, n=k,
-          note=f"Aioli (uniform start, rounds of two evaluation intervals opening with a one-step probe per sub-dataset, eta 0.5 on normalised gains): mean over "
-               f"{len(arows)} seeds and budgets C={', '.join(bs)} of the average test metric; Student-t 95% over seeds")
-    R.add('flops_aioli', float(np.mean([np.mean([a['flops'][c] for c in bs]) for a in arows])), 'FLOPs',
-          note="training + evaluation + the probes' validation passes, mean over seeds and budgets")
-    d = [float(np.mean([np.mean(a['test'][c]) - np.mean(sd['test'][f'sft@{c}']) for c in bs])) for a, sd in zip(arows, seeds)]; ci, k = t_interval(d)
-    R.add('aioli_over_sft', float(np.mean(d)), 'points', interval=ci, n=k,
-          note='Aioli minus homogeneous SFT at the same budget C (Aioli also pays for its probe evaluations); paired by seed, Student-t 95%')
-    at = [[at_flops(a, sd['flops'][f'sft@{c}']) for c in bs] for a, sd in zip(arows, seeds)]
+SIDE_DESC = dict(
+    aioli=("Aioli (uniform start, rounds of two evaluation intervals opening with a one-step probe per sub-dataset, eta 0.5 on normalised gains)",
+           "the probes' validation passes", "its probe evaluations", "after its last round (it starts uniform)"),
+    dynamixsft=("DynamixSFT (prior-scaled Boltzmann exploration, beta 4, gamma 0.3, over sub-dataset sizes; one-step look-ahead reward per sub-dataset every "
+                "evaluation interval, min-max normalised, EMA alpha 0.95)", "the look-aheads (a training step and a forward per sub-dataset per update)",
+                "its look-aheads", "after its last update (it starts at 0.7 x the size prior + 0.3 / K)"))
+
+def _side_metrics(R, m: str, rows: list[dict], seeds: list[dict], budgets, claim=None):
+    "Baseline `m` (run in entries of its own) beside homogeneous SFT (same budget, and within SFT's FLOPs) and mSFT (within mSFT's FLOPs where its run reaches them), paired by seed."
+    bs, names, L = [f'{c:g}' for c in budgets], seeds[0]['names'], LABELS[m]
+    what, cost, pays, when = SIDE_DESC[m]
+    acc = [float(np.mean([np.mean(a['test'][c]) for c in bs])) for a in rows]; ci, k = t_interval(acc)
+    R.add(f'avg_test_metric_{m}', float(np.mean(acc)), '%', claim, interval=ci, n=k,
+          scale_limit='' if claim is None else "the paper's average over its benchmark with its models; here this scale's models and sub-datasets",
+          note=f"{what}: mean over {len(rows)} seeds and budgets C={', '.join(bs)} of the average test metric; Student-t 95% over seeds")
+    R.add(f'avg_test_metric_{m}_std', float(np.std(acc)), '%', note='std over seeds')
+    R.add(f'flops_{m}', float(np.mean([np.mean([a['flops'][c] for c in bs]) for a in rows])), 'FLOPs',
+          note=f"training + evaluation + {cost}, mean over seeds and budgets")
+    for c in bs:
+        v = [float(np.mean(a['test'][c])) for a in rows]
+        R.add(f'avg_test_metric_{m}_C{c}', float(np.mean(v)), '%'); R.add(f'avg_test_metric_{m}_C{c}_std', float(np.std(v)), '%')
+        R.add(f'flops_{m}_C{c}', float(np.mean([a['flops'][c] for a in rows])), 'FLOPs')
+    d = [float(np.mean([np.mean(a['test'][c]) - np.mean(sd['test'][f'sft@{c}']) for c in bs])) for a, sd in zip(rows, seeds)]; ci, k = t_interval(d)
+    R.add(f'{m}_over_sft', float(np.mean(d)), 'points', interval=ci, n=k,
+          note=f'{L} minus homogeneous SFT at the same budget C ({L} also pays for {pays}); paired by seed, Student-t 95%')
+    at = [[at_flops(a, sd['flops'][f'sft@{c}']) for c in bs] for a, sd in zip(rows, seeds)]
     d = [float(np.mean([np.mean(x['test']) - np.mean(sd['test'][f'sft@{c}']) for x, c in zip(xs, bs)])) for xs, sd in zip(at, seeds)]; ci, k = t_interval(d)
     short = sum(not x['covered'] for xs in at for x in xs)
-    R.add('aioli_over_sft_matched_flops', float(np.mean(d)), 'points', interval=ci, n=k,
-          note="Aioli's best validation checkpoint within the FLOPs of SFT at C minus SFT at C, mean over C; paired by seed, Student-t 95%"
-               + (f'; {short} Aioli runs fell short of those FLOPs' if short else ''))
-    cov = [c for c in bs if all(at_flops(a, sd['flops'][f'msft@{c}'])['covered'] for a, sd in zip(arows, seeds))]
+    R.add(f'{m}_over_sft_matched_flops', float(np.mean(d)), 'points', interval=ci, n=k,
+          note=f"{L}'s best validation checkpoint within the FLOPs of SFT at C minus SFT at C, mean over C; paired by seed, Student-t 95%"
+               + (f'; {short} {L} runs fell short of those FLOPs' if short else ''))
+    cov = [c for c in bs if all(at_flops(a, sd['flops'][f'msft@{c}'])['covered'] for a, sd in zip(rows, seeds))]
     if cov:
-        d = [float(np.mean([np.mean(sd['test'][f'msft@{c}']) - np.mean(at_flops(a, sd['flops'][f'msft@{c}'])['test']) for c in cov])) for a, sd in zip(arows, seeds)]
+        d = [float(np.mean([np.mean(sd['test'][f'msft@{c}']) - np.mean(at_flops(a, sd['flops'][f'msft@{c}'])['test']) for c in cov])) for a, sd in zip(rows, seeds)]
         ci, k = t_interval(d)
-        R.add('msft_over_aioli_matched_flops', float(np.mean(d)), 'points', interval=ci, n=k,
-              note=f"mSFT at C minus Aioli's best validation checkpoint within the same FLOPs, over the budgets whose mSFT FLOPs Aioli's run (to C={bs[-1]}) "
+        R.add(f'msft_over_{m}_matched_flops', float(np.mean(d)), 'points', interval=ci, n=k,
+              note=f"mSFT at C minus {L}'s best validation checkpoint within the same FLOPs, over the budgets whose mSFT FLOPs {L}'s run (to C={bs[-1]}) "
                    f"reaches: C={', '.join(cov)}; paired by seed, Student-t 95%")
+        for c in cov:
+            d = [float(np.mean(sd['test'][f'msft@{c}']) - np.mean(at_flops(a, sd['flops'][f'msft@{c}'])['test'])) for a, sd in zip(rows, seeds)]; ci, k = t_interval(d)
+            R.add(f'msft_over_{m}_matched_flops_C{c}', float(np.mean(d)), 'points', interval=ci, n=k,
+                  note=f"mSFT at C={c} minus {L}'s best validation checkpoint within the same FLOPs; paired by seed, Student-t 95%")
     if len(cov) < len(bs):
-        R.note(f"msft_over_aioli_matched_flops leaves out C={', '.join(c for c in bs if c not in cov)}: mSFT spends more there than Aioli's run to C={bs[-1]} "
-               "(running Aioli that long would overrun this paper's time budget)")
-    p = np.mean([a['rounds'][-1]['p'] for a in arows if a['rounds']], 0)
-    R.note("Aioli's proportions after its last round (mean over seeds; it starts uniform): " + ', '.join(f'{n} {v:.2f}' for n, v in zip(names, p)))
+        R.note(f"msft_over_{m}_matched_flops leaves out C={', '.join(c for c in bs if c not in cov)}: mSFT spends more there than {L}'s run to C={bs[-1]} "
+               f"(running {L} that long would overrun this paper's time budget)")
+    p = np.mean([a['rounds'][-1]['p'] for a in rows if a['rounds']], 0)
+    R.note(f"{L}'s proportions {when}, mean over seeds: " + ', '.join(f'{n} {v:.2f}' for n, v in zip(names, p)))
 
 def reproduce(scale: str = 'tiny', seed: int = 0, out='results', smoke: bool = False,
               model: str|None = None,   # small/full: base checkpoint, HF name or local path
@@ -314,7 +332,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         if not only: seeds.append(res)
     sft_budgets = budgets + [float(c) for c in P['sft_extra']]
     names = seeds[0]['names']; S = _summary(seeds, methods, lambda m: sft_budgets if m == 'sft' else budgets)
-    claims = dict(msft=63.7, sro=63.4, ies=62.5, odm=62.1, sft=61.9)
+    claims = dict(msft=63.7, sro=63.4, ies=62.5, sft=61.9)   # the paper's 62.1 for DynamixSFT sits on avg_test_metric_dynamixsft
     for m in methods:
         per_seed = [float(np.mean([S[m][f'{c:g}']['per_seed'][i] for c in budgets])) for i in range(len(seeds))]
         fl = [float(np.mean([seeds[i]['flops'][f'{m}@{c:g}'] for c in budgets])) for i in range(len(seeds))]
@@ -385,20 +403,21 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         if never: R.note(f'at C={lo:g} no sub-dataset peaked inside the budget in any seed, so mSFT is SFT there; msft_gain_low_budget compares it with SFT given C={budgets[-1]:g}')
         pairs = [f"mSFT C={c:g} {R[f'avg_test_metric_msft_matched_seeds_C{c:g}']:.1f}% vs SFT {R[f'avg_test_metric_sft_matched_C{c:g}']:.1f}%" for c in budgets]
         R.note('at equal C mSFT spends more than SFT (its later rounds and their evaluations); at equal FLOPs: ' + '; '.join(pairs) + ' (see the accuracy-vs-FLOPs plot)')
-    if scale == 'tiny' and 'sft' in methods and not smoke:   # Aioli beside SFT and mSFT at matched FLOPs, in entries of its own
-        arows = []
-        for s in range(seed, seed + P['seeds']):
-            fresh, enc, desc = setups[s]
-            key = dict(paper='msft', baseline='aioli', seed=s, preset=K, code=CODE_VERSION, **desc)
-            def build_aioli(folder, fresh=fresh, enc=enc, s=s):
-                stage(f'seed {s}: Aioli')
-                cfg = MSFTConfig(budget=budgets[-1], lr=P['lr'], batch_size=P['batch_size'], warmup=P['warmup'], seed=s)
-                m = fresh(); r = run_baseline(m, enc['train'], enc['validation'], cfg, 'aioli', budgets, test=enc['test'])
-                (folder/'run.json').write_text(json.dumps(dict(
-                    test={f'{c:g}': _test(m, r['budgets'][c]['state'], enc['test']) for c in budgets}, flops={f'{c:g}': r['budgets'][c]['flops'] for c in budgets},
-                    improved=r['improved'], step_flops=r['step_flops'], rounds=r['aioli_rounds'])))
-            arows.append(json.loads((cached('msft_aioli', key, build_aioli)/'run.json').read_text()))
-        _aioli_metrics(R, arows, seeds, budgets)
+    if scale == 'tiny' and 'sft' in methods and not smoke:   # Aioli and DynamixSFT beside SFT and mSFT at matched FLOPs, in entries of their own
+        for side in SIDE:
+            srows = []
+            for s in range(seed, seed + P['seeds']):
+                fresh, enc, desc = setups[s]
+                key = dict(paper='msft', baseline=side, seed=s, preset=K, code=CODE_VERSION, **desc)
+                def build_side(folder, fresh=fresh, enc=enc, s=s, side=side):
+                    stage(f'seed {s}: {LABELS[side]}')
+                    cfg = MSFTConfig(budget=budgets[-1], lr=P['lr'], batch_size=P['batch_size'], warmup=P['warmup'], seed=s)
+                    m = fresh(); r = run_baseline(m, enc['train'], enc['validation'], cfg, side, budgets, test=enc['test'])
+                    (folder/'run.json').write_text(json.dumps(dict(
+                        test={f'{c:g}': _test(m, r['budgets'][c]['state'], enc['test']) for c in budgets}, flops={f'{c:g}': r['budgets'][c]['flops'] for c in budgets},
+                        improved=r['improved'], step_flops=r['step_flops'], rounds=r['aioli_rounds' if side == 'aioli' else 'dynamix_updates'])))
+                srows.append(json.loads((cached(f'msft_{side}', key, build_side)/'run.json').read_text()))
+            _side_metrics(R, side, srows, seeds, budgets, claim=dict(dynamixsft=62.1).get(side))
     if scale == 'tiny':   # ablation: rollback keeps the peak's Adam state instead of a fresh optimiser
         mid = budgets[len(budgets) // 2]; accs = []
         for s in range(seed, seed + min(P['seeds'], P.get('ablation_seeds', P['seeds']))):
@@ -434,7 +453,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     R.note('peaks are selected on validation splits and results reported on separate test splits (the paper selects on test sets)')
     R.note('the rollback optimiser is fresh (a new AdamW with warm-up, as in the public code); MSFTConfig(optimizer="restored") keeps the peak\'s Adam state')
     R.note('baselines at budget C are the first C epochs of one run at the largest budget (constant learning rate after warm-up, methods that only look back), with the best global checkpoint on validation inside C; SRO and mSFT run per budget')
-    R.note('IES drops rows answered exactly at two epoch-end checks in a row; its epoch is a pass over the rows still in play and it stops when its budget of such epochs is done (ies_flops_saving); DoReMi-style weights use validation excess loss over the SFT run as reference (its FLOPs include that run); the DynamixSFT-like method is online data mixing (EXP3 on training loss); DynamixSFT itself (prior-scaled Boltzmann exploration with a one-step look-ahead reward) is not implemented')
+    R.note('IES drops rows answered exactly at two epoch-end checks in a row; its epoch is a pass over the rows still in play and it stops when its budget of such epochs is done (ies_flops_saving); DoReMi-style weights use validation excess loss over the SFT run as reference (its FLOPs include that run); online data mixing is EXP3 on training loss, not DynamixSFT; DynamixSFT (prior-scaled Boltzmann exploration with a one-step look-ahead reward, formulas from a reading note of arXiv:2508.12116v2; the virtual step, its batch size and the update interval are closest readings, see the baselines notebook) runs beside the others in entries of its own')
     if scale == 'tiny':
         R.note(f'tiny scale: a {seeds[0]["n_params"]/1e6:.2f}M-parameter model trained from scratch on {len(names)} sub-datasets (core synthetic tasks + real-text continuation); '
                'metric = teacher-forced answer-token accuracy; the paper fine-tunes pretrained LLMs on 10 benchmarks, so absolute numbers are not comparable, only directions')
