@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from ..core.cache import cached, config_hash, rows_key, source_key
+from ..core.cache import cached, cached_result, config_hash, rows_key, source_key
 from ..core.data import copy_task
 from ..core.guards import fork_rng, model_device
 from ..core.models import decoder_layers
@@ -135,8 +135,7 @@ def cached_eval(name: str, model, inputs: dict, fn):
     if isinstance(model, str) and not model.startswith('entry:'): raise ValueError(f"a model given by name must be 'entry:KIND/KEY', got {model!r}")
     key = dict(name=name, weights=model if isinstance(model, str) else source_key(model), version=SWEEP_VERSION,
                inputs={k: rows_key(v) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()})
-    folder = cached('gfa_eval', key, lambda f: (f/'result.json').write_text(json.dumps(fn())))
-    return json.loads((folder/'result.json').read_text())
+    return cached_result('gfa_eval', key, fn, verbose=True)[0]   # result.json: the layout of the shipped gfa_eval entries
 
 def _sweep_one(model, st, s, calib, ev, ks, methods, task, acc_ks):
     "One seed model's rankings, removed blocks, per-row losses and task accuracies for every method and k."
