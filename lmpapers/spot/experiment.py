@@ -25,12 +25,14 @@ from .baselines import (oracle_scorer, quest_scorer, twilight_scorer, twilight_q
                                      estimator_scorer, selection_metrics, RECALL_PS, ERROR_EPS, error_curves, budget_at_error)
 
 # %% auto #0
-__all__ = ['DECODE_PATHS', 'TINY', 'SMALL', 'FULL', 'QUICK', 'ACC_MARGIN', 'GUARD_TWILIGHT_FROM', 'traffic_limit', 'decode_bytes',
-           'dense_decode_paths', 'decode_benchmark', 'benchmark_table', 'bench_main', 'generate_benchmark', 'crossover',
-           'generate_table', 'passkey_prompts', 'passkey_eval', 'agreement', 'wilson_ci', 'prefill', 'answer_match',
-           'dense_agreement', 'calibrate_top_p', 'scale_config', 'untrained_like', 'methods_for', 'reproduce',
-           'prompt_rows', 'heldout_kls', 'heldout_kl', 'eval_code_digest', 'estimator_key', 'cached_eval',
-           'paired_gap_ci', 'distractor_methods', 'error_methods', 'e2e_traffic_limit']
+__all__ = ['DECODE_PATHS', 'QWEN3_8B_LAYER', 'TINY', 'SMALL', 'FULL', 'QUICK', 'ACC_MARGIN', 'GUARD_TWILIGHT_FROM',
+           'traffic_limit', 'decode_bytes', 'dense_decode_paths', 'decode_benchmark', 'benchmark_table', 'bench_main',
+           'generate_benchmark', 'crossover', 'generate_table', 'dense_rows_attention', 'paper_shape_lm',
+           'synthetic_static_cache', 'prefill_selector', 'long_generate_benchmark', 'long_generate_table',
+           'passkey_prompts', 'passkey_eval', 'agreement', 'wilson_ci', 'prefill', 'answer_match', 'dense_agreement',
+           'calibrate_top_p', 'scale_config', 'untrained_like', 'methods_for', 'reproduce', 'prompt_rows',
+           'heldout_kls', 'heldout_kl', 'eval_code_digest', 'estimator_key', 'cached_eval', 'paired_gap_ci',
+           'distractor_methods', 'error_methods', 'e2e_traffic_limit']
 
 # %% ../../nbs/spot/29_experiments.ipynb #75e34e87
 def traffic_limit(L: int, k: int = 2048, D: int = 128, key_dim: int = 32, fmt: str = 'int4') -> float:
@@ -262,6 +264,142 @@ def generate_table(res: dict) -> str:
     return '\n'.join(rows)
 
 
+# %% ../../nbs/spot/29_experiments.ipynb #lg0im02
+from .selector import attention_impl, attention_layers
+
+# %% ../../nbs/spot/29_experiments.ipynb #lg0fn03
+def dense_rows_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kw):
+    "Dense attention registered as `'dense_rows'`: in a decode step each KV head's query heads are the rows of one SDPA product (`dense_decode_paths`' `sdpa_rows`, the fastest dense decode on a CPU); longer queries use SDPA with `enable_gqa`."
+    B, H, Tq, D = query.shape
+    Hkv, Tk = key.shape[1], key.shape[2]
+    m = None if attention_mask is None else attention_mask[:, :, -Tq:, :Tk]
+    if m is None and 1 < Tq < Tk: m = torch.arange(Tk, device=key.device)[None, :] <= torch.arange(Tk - Tq, Tk, device=key.device)[:, None]
+    if Tq == 1: out = F.scaled_dot_product_attention(query.reshape(B, Hkv, H // Hkv, D), key, value, attn_mask=m, scale=scaling).view(B, H, 1, D)
+    else: out = F.scaled_dot_product_attention(query, key, value, attn_mask=m, is_causal=m is None and Tq > 1, scale=scaling, enable_gqa=True)
+    return out.transpose(1, 2).contiguous(), None
+
+def _register_dense_rows():
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
+    AttentionInterface.register('dense_rows', dense_rows_attention); AttentionMaskInterface.register('dense_rows', sdpa_mask)
+
+QWEN3_8B_LAYER = dict(hidden_size=4096, intermediate_size=12288, num_attention_heads=32, num_key_value_heads=8, head_dim=128)
+
+def paper_shape_lm(n_layers: int = 2, vocab_size: int = 4096, max_len: int = 131072 + 64, dtype=torch.bfloat16, seed: int = 0,
+                   **shape):   # overrides of QWEN3_8B_LAYER (a smaller model for tests)
+    "A random Qwen3 decoder of `n_layers` layers of Qwen3-8B's shape, a small vocabulary: weights uniform with variance 1/fan-in, tiled from one random block of 2²⁰ values (built in about a second), norms 1. What it computes is noise; how long its steps take is the point."
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from transformers.initialization import no_init_weights
+    for nm, v in dict(n_layers=n_layers, vocab_size=vocab_size, max_len=max_len).items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{nm} must be a positive int, got {v!r}")
+    if unknown := set(shape) - set(QWEN3_8B_LAYER): raise ValueError(f"unknown shape keys {sorted(unknown)}; expected some of {list(QWEN3_8B_LAYER)}")
+    cfg = Qwen3Config(**(QWEN3_8B_LAYER | shape), num_hidden_layers=n_layers, vocab_size=vocab_size, max_position_embeddings=max_len,
+                      tie_word_embeddings=False, pad_token_id=0)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with no_init_weights(): model = Qwen3ForCausalLM(cfg)
+    finally: torch.set_default_dtype(old)
+    blk = torch.rand(1 << 20, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 1: p.fill_(1.0); continue
+            f, src = p.view(-1), (blk * (3 / p.shape[-1]) ** 0.5).to(p.dtype)
+            for i in range(0, f.numel(), len(src)): f[i:i + len(src)] = src[:f.numel() - i]
+    return model.eval()
+
+def _rewind(cache: StaticCache, n: int):
+    "Set every layer of a static `cache` back to holding its first `n` tokens (the later slots are overwritten by the next steps)."
+    for layer in cache.layers: layer.cumulative_length.fill_(n)
+
+@torch.no_grad()
+def synthetic_static_cache(model, n: int, slots: int, seed: int = 0, block: int = 4096) -> StaticCache:
+    "A `StaticCache` of `slots` slots per layer whose first `n` hold synthetic K and V (standard-normal blocks of `block` keys, tiled), in the model's dtype, holding `n` tokens."
+    if not (isinstance(n, int) and isinstance(slots, int) and 1 <= n < slots): raise ValueError(f"need ints 1 <= n < slots, got n={n!r}, slots={slots!r}")
+    c, p = model.config, next(model.parameters())
+    hd = getattr(c, 'head_dim', None) or c.hidden_size // c.num_attention_heads
+    cache, g = StaticCache(config=c, max_cache_len=slots), torch.Generator().manual_seed(seed)
+    for layer in cache.layers:
+        x = torch.zeros(1, c.num_key_value_heads, 1, hd, dtype=p.dtype, device=p.device)
+        layer.lazy_initialization(x, x)
+        for buf in (layer.keys, layer.values):
+            b = torch.randn(1, c.num_key_value_heads, min(block, n), hd, generator=g).to(buf)
+            for s in range(0, n, b.shape[2]): buf[:, :, s:min(s + b.shape[2], n)] = b[:, :, :min(b.shape[2], n - s)]
+    _rewind(cache, n)
+    return cache
+
+@torch.no_grad()
+def prefill_selector(model, method, cache: StaticCache):
+    "Write the packed codes of a static `cache`'s keys into `method.scorer`'s selector cache by the call a first sparse decode step makes (the scorer on each layer's key buffer), so that `generate_sparse(..., cache=cache, reset_selector=False)` times decode steps only."
+    scorer = getattr(method, 'scorer', None)
+    if not isinstance(scorer, SelectorScorer): raise TypeError(f"method must score with a SelectorScorer, got {type(scorer).__name__}")
+    if not isinstance(cache, StaticCache): raise TypeError(f"cache must be a StaticCache, got {type(cache).__name__}")
+    n = int(cache.get_seq_length())
+    if n < 1: raise ValueError("the cache holds no tokens")
+    scorer.sel.check_model(model); scorer.reset()
+    c = model.config
+    hd = getattr(c, 'head_dim', None) or c.hidden_size // c.num_attention_heads
+    for slot, li in enumerate(attention_layers(model)):
+        k = cache.layers[li].keys
+        scorer(slot, torch.zeros(1, c.num_attention_heads, 1, hd, dtype=k.dtype, device=k.device), k, q_pos=torch.tensor([n - 1], device=k.device))
+    return scorer
+
+@torch.no_grad()
+def long_generate_benchmark(lengths=(4096, 16384, 65536, 131072), model=None,   # None: paper_shape_lm()
+                            k: int = 2048, n_pairs: int = 16, new_tokens: int = 2, rounds: int = 3, n_sink: int = 4, n_recent: int = 64,
+                            dense_impls=('sdpa', 'dense_rows', 'eager'), eager_up_to: int = 16384,   # eager copies K/V per head group (repeat_kv): timed up to here
+                            seed: int = 0, progress: bool = False) -> dict:
+    """{L: dict(ms, spread, dense_path, speedup, same_tokens)}: ms per decode token through the whole model at context L.
+
+    Each length gets a `synthetic_static_cache` of L − 1 prompt keys and the selector's codes (`prefill_selector`, untrained
+    selector of `n_pairs` RoPE pairs: the timing is the point); every round (interleaved, order rotated; one untimed warm-up
+    of each path at the first length) times `new_tokens` greedy steps of dense `generate` per attention implementation and of
+    `generate_sparse` (INT4, top-`k`), the cache rewound before each. `speedup`: (median, min, max) of the per-round ratios
+    against the dense implementation with the lowest median; `same_tokens`: the sparse tokens equal that one's in every round."""
+    if not (isinstance(new_tokens, int) and new_tokens >= 1): raise ValueError(f"new_tokens must be a positive int, got {new_tokens!r}")
+    if not (isinstance(rounds, int) and rounds >= 1): raise ValueError(f"rounds must be a positive int, got {rounds!r}")
+    if not dense_impls or any(i not in ('sdpa', 'dense_rows', 'eager') for i in dense_impls):
+        raise ValueError(f"dense_impls must be some of 'sdpa', 'dense_rows', 'eager', got {dense_impls!r}")
+    if not lengths or any(isinstance(L, bool) or not isinstance(L, int) or L < 2 for L in lengths): raise ValueError(f"lengths must be ints >= 2, got {lengths!r}")
+    _register_dense_rows()
+    model = paper_shape_lm(max_len=max(lengths) + new_tokens) if model is None else model
+    sel = SpotSelector.for_model(model, n_pairs=n_pairs).to(next(model.parameters()).device)
+    V, pad, out = model.config.vocab_size, model.config.pad_token_id or 0, {}
+    for i, L in enumerate(tqdm(lengths, desc='long generate benchmark', disable=not progress)):
+        cache = synthetic_static_cache(model, L - 1, L + new_tokens, seed=seed + L)
+        method = TopK(SelectorScorer(sel, 'int4'), k, n_sink, n_recent)
+        prefill_selector(model, method, cache)
+        ids = torch.randint(1, V, (1, L), generator=torch.Generator().manual_seed(seed + L)).to(next(model.parameters()).device)
+        paths = [f'dense_{d}' for d in dense_impls if d != 'eager' or L <= eager_up_to] + ['spot']
+        def run(p):
+            _rewind(cache, L - 1)
+            if p == 'spot': return generate_sparse(model, ids, method, new_tokens, cache=cache, cache_implementation='static',
+                                                   reset_selector=False, min_new_tokens=new_tokens)[0]
+            with attention_impl(model, p.removeprefix('dense_')):
+                return model.generate(ids, cache=cache, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=pad)[:, L:]
+        if i == 0:
+            for p in paths: run(p)
+        ts, toks = {p: [] for p in paths}, {p: [] for p in paths}
+        for r in range(rounds):
+            for p in paths[r % len(paths):] + paths[:r % len(paths)]:
+                t0 = time.perf_counter(); toks[p].append(run(p)); ts[p].append(time.perf_counter() - t0)
+        ms = {p: [1e3 * t / new_tokens for t in v] for p, v in ts.items()}
+        best = min((p for p in paths if p != 'spot'), key=lambda p: _median(ms[p]))
+        rat = sorted(d / s for d, s in zip(ms[best], ms['spot']))
+        out[L] = dict(ms={p: _median(v) for p, v in ms.items()}, spread={p: (min(v), max(v)) for p, v in ms.items()}, dense_path=best,
+                      speedup=(_median(rat), rat[0], rat[-1]), same_tokens=all(torch.equal(a, b) for a, b in zip(toks['spot'], toks[best])))
+        del cache, method
+    return out
+
+def long_generate_table(res: dict) -> str:
+    "A markdown table of `long_generate_benchmark`'s result: ms per token (median [min, max]) and the speedup."
+    f = lambda m, s: f'{m:.1f} [{s[0]:.1f}, {s[1]:.1f}]'
+    rows = ['| context | fastest dense | dense ms/token | spot ms/token | speedup [min, max] |', '|' + ' --- |' * 5]
+    for L, r in res.items():
+        d, s = r['dense_path'], r['speedup']
+        rows.append(f"| {L} | {d} | {f(r['ms'][d], r['spread'][d])} | {f(r['ms']['spot'], r['spread']['spot'])} | {s[0]:.2f}x [{s[1]:.2f}, {s[2]:.2f}] |")
+    return '\n'.join(rows)
+
 # %% ../../nbs/spot/29_experiments.ipynb #b28dcc7c
 def passkey_prompts(tok, L: int, n: int, seed: int = 0) -> list:
     "n (token ids [1, ≤L], answer) pairs: passkey prompts with as much filler as fits in L tokens."
@@ -356,12 +494,13 @@ def calibrate_top_p(model, make, ids, answers, keys: float, lo: float = 0.05, hi
 # %% ../../nbs/spot/29_experiments.ipynb #d21d05f3
 TINY = dict(L_train=64, n_pairs=8, budget=8, seer_block=2, n_sink=1, n_recent=2, p=0.6, p_kmax=32, twilight_p=0.85, page=4, n_prompts=100, n_calib=16,
             multipliers=(1, 2, 4, 8), distill_steps=400, distill_rows=512, distill_queries=None, batch_size=8, timing_lengths=(16384, 32768, 65536, 131072),
-            timing_k=2048, timing_rounds=5, e2e_lengths=(512, 2048), e2e_tokens=8, e2e_rounds=3, new_tokens=6, metric_len=512, metric_rows=8, metric_queries=32, kl_rows=64,
+            timing_k=2048, timing_rounds=5, e2e_lengths=(512, 2048), e2e_tokens=8, e2e_rounds=3,
+            e2e_long_lengths=(4096, 16384, 65536, 131072), e2e_long_tokens=2, e2e_long_rounds=3, new_tokens=6, metric_len=512, metric_rows=8, metric_queries=32, kl_rows=64,
             distractor=dict(n_keys=16, L=768, n=64, n_calib=8, calib_iters=6, metric_rows=4, metric_queries=8))   # 16 key-value needles at 12x the training length
 SMALL = dict(model='Qwen/Qwen3-0.6B', L_train=1024, n_pairs=16, budget=128, seer_block=16, n_sink=4, n_recent=64, p=0.9, p_kmax=512, twilight_p=0.85,
              page=16, n_prompts=20, n_calib=8, multipliers=(1, 2, 4, 8), distill_steps=300, distill_rows=512, distill_queries=256,
              batch_size=4, lr=2e-2, baseline_lr=1e-2, timing_lengths=(4096, 16384, 65536, 131072), timing_k=2048,
-             e2e_lengths=(4096, 16384, 65536), e2e_tokens=16, e2e_rounds=3,
+             e2e_lengths=(4096, 16384, 65536), e2e_tokens=16, e2e_rounds=3, e2e_long_lengths=(4096, 16384, 65536, 131072), e2e_long_tokens=2, e2e_long_rounds=3,
              new_tokens=8, metric_len=4096, metric_rows=8, metric_queries=64, kl_rows=16,
              distractor=dict(n_keys=64, L=8192, n=20, n_calib=4, calib_iters=6, metric_rows=2, metric_queries=16))
 FULL = dict(SMALL, model='Qwen/Qwen3-4B', L_train=4096,          # paper: Qwen3 4B-32B, trained at 16K, evaluated to 128K
@@ -369,12 +508,12 @@ FULL = dict(SMALL, model='Qwen/Qwen3-4B', L_train=4096,          # paper: Qwen3 
             metric_len=16384, metric_rows=4, metric_queries=128, kl_rows=8)
 _SMOKE = dict(L_train=64, budget=8, seer_block=2, n_sink=1, n_recent=2, p_kmax=16, page=4, n_prompts=SMOKE['prompts'], n_calib=1, calib_iters=2, multipliers=(2,),
               distill_steps=SMOKE['steps'], distill_rows=SMOKE['rows'], distill_queries=16, batch_size=2,
-              timing_lengths=(256, 1024), timing_k=64, timing_rounds=2, e2e_lengths=(64,), e2e_tokens=3, e2e_rounds=1, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8, kl_rows=2,
+              timing_lengths=(256, 1024), timing_k=64, timing_rounds=2, e2e_lengths=(64,), e2e_tokens=3, e2e_rounds=1, e2e_long_lengths=(4096,), e2e_long_rounds=1, new_tokens=SMOKE['new_tokens'], metric_len=64, metric_rows=2, metric_queries=8, kl_rows=2,
               error_budgets=(4, 16, 64), error_ps=(0.5, 0.9, 0.99),
               distractor=None)   # the distractor stage runs in the tiny runs (quick included); the smoke run checks the small/full wiring around it
 QUICK = dict(n_prompts=4, n_calib=2, calib_iters=4, multipliers=(1, 2), metric_len=128, metric_rows=2, metric_queries=8, kl_rows=4,
              error_budgets=(4, 16, 64), error_ps=(0.5, 0.9, 0.99),   # tiny's models and selectors (same
-             timing_lengths=(1024, 4096), timing_k=64, timing_rounds=2, e2e_lengths=(),
+             timing_lengths=(1024, 4096), timing_k=64, timing_rounds=2, e2e_lengths=(), e2e_long_lengths=(4096,), e2e_long_rounds=1,
              distractor=dict(n_keys=16, L=512, n=4, n_calib=2, calib_iters=3, metric_rows=2, metric_queries=4))      # (the end-to-end timing: full tiny and smoke runs)                   # distillation keys), evaluated on a few prompts and short contexts
 
 def scale_config(scale: str, smoke: bool = False, quick: bool = False) -> dict:
@@ -664,6 +803,7 @@ def _run(cfg, scale, seed, out, smoke, device, progress):
             note='bit-identical during distillation (checked in the build) and after all evaluation')
     _timing(res, model, cfg, device, run_dtype(scale, smoke), outs, progress)
     _e2e(res, model, sel, cfg, device, progress)
+    _e2e_long(res, cfg, device, progress)
     _notes(res, scale, smoke, device)
     back = [f'{n} ({e})' for n, e, how in log if how == 'read back']
     res.add('evaluations_read_from_cache', len(back), note='deterministic evaluation stages read back from the cache (spot_eval entries, keyed by the model, '
@@ -890,15 +1030,50 @@ def _e2e(res, model, sel, cfg, device, progress):
         # a whole-model step is memory-bound on a GPU; on a CPU a small model's step is bound by per-operation costs, so the
         # bytes ratio bounds the speedup there only in principle: enforced on CUDA, shown elsewhere
         g = dict(limit=lim, baseline=base) if device.type == 'cuda' else {}
-        res.add(f'e2e_speedup_generate_sparse_L{L}', s[0], 'x', interval=[s[1], s[2]], **g,
+        res.add(f'e2e_speedup_generate_sparse_tiny_model_L{L}', s[0], 'x', interval=[s[1], s[2]], **g,
                 note=f"decode tokens/s of generate_sparse (static cache, INT4 selector, top-{K}) over the faster dense generate, {n} one-token "
                      f"steps after an untimed prefill, median of {cfg.get('e2e_rounds', 3)} paired rounds [min, max]; tokens/s: {tps}; {where}; "
                      f"traffic limit {lim:.2f}x (weights + K/V read by a dense step over a sparse one){'' if g else ', not enforced off a GPU'}")
-        res.add(f'e2e_speedup_generate_sparse_dynamic_L{L}', sd[0], 'x', interval=[sd[1], sd[2]],
+        res.add(f'e2e_speedup_generate_sparse_dynamic_tiny_model_L{L}', sd[0], 'x', interval=[sd[1], sd[2]],
                 note='the same with a DynamicCache (K and V concatenated at every step)')
     c = crossover(g)
+    res.add('e2e_crossover_tokens_tiny_model', c if c is not None else f'none up to {max(Ls)}', 'tokens',
+            note=f"the tiny retrieval model (4 layers, its attention too cheap for selection to pay): shortest prompt length from which generate_sparse (static) stays faster than dense generate, of {Ls}")
+    return g
+
+def _e2e_long(res, cfg, device, progress):
+    "End-to-end decode at the paper's head shape: `long_generate_benchmark` on a random 2-layer Qwen3-8B-shaped decoder with a synthetic cache."
+    Ls = list(cfg.get('e2e_long_lengths', ()))
+    if not Ls: return None
+    K, n, rounds = cfg.get('timing_k', 2048), cfg.get('e2e_long_tokens', 2), cfg.get('e2e_long_rounds', 3)
+    stage(f"end to end at the paper's head shape: generate_sparse against dense generate on a random 2-layer Qwen3-8B-shaped decoder, synthetic caches of {', '.join(map(str, Ls))} keys")
+    model = paper_shape_lm(2, max_len=max(Ls) + n).to(device)
+    g = long_generate_benchmark(Ls, model, k=K, n_pairs=cfg.get('timing_pairs', 16), new_tokens=n, rounds=rounds, progress=progress)
+    where = f"{device.type}, bf16, {torch.get_num_threads()} thread(s)"
+    sel = SpotSelector.for_model(model, n_pairs=cfg.get('timing_pairs', 16))      # its bytes per key, for the traffic limits
+    what = (f"a random Qwen3 decoder of 2 layers of Qwen3-8B's shape (32/8 heads of 128, hidden 4096, MLP 12288, vocabulary 4096), "
+            f"its StaticCache filled with synthetic K/V of the context and the selector's INT4 codes of those keys written untimed; "
+            f"{n} greedy decode steps per call, prefill not included; untrained selector, top-{K}; median of {rounds} interleaved rounds [min, max], {where}")
+    for L, r in g.items():
+        d, s, ms, sp = r['dense_path'], r['speedup'], r['ms'], r['spread']
+        cands = ', '.join(f"{p.removeprefix('dense_')} {v:.1f}" for p, v in ms.items() if p != 'spot')
+        res.add(f'e2e_dense_path_L{L}', d.removeprefix('dense_'), note=f'the fastest dense attention implementation of generate measured in the same rounds (median ms per token: {cands})')
+        res.add(f'e2e_ms_per_token_dense_L{L}', ms[d], 'ms', interval=list(sp[d]), note=f'dense generate ({d.removeprefix("dense_")}); {what}')
+        res.add(f'e2e_ms_per_token_spot_L{L}', ms['spot'], 'ms', interval=list(sp['spot']), note=f'generate_sparse; {what}')
+        base = (f"dense generate with the fastest attention implementation measured ({d.removeprefix('dense_')}, {ms[d]:.1f} ms per token on {where}; "
+                f"long_generate_benchmark at {L} keys)")
+        lim, guard = e2e_traffic_limit(model, sel, L, K), L >= GUARD_TWILIGHT_FROM      # from here both steps read enough K/V that the bytes ratio bounds the speedup
+        res.add(f'e2e_speedup_generate_sparse_L{L}', s[0], 'x', interval=[s[1], s[2]], **(dict(limit=lim, baseline=base) if guard else {}),
+                note=f"decode tokens/s of generate_sparse over the fastest dense generate; {what}; traffic limit {lim:.2f}x (weights + K/V a dense step "
+                     f"reads over a sparse one's){'' if guard else f', not enforced below {GUARD_TWILIGHT_FROM} keys where per-operation costs bound both steps'}; "
+                     f"tokens {'equal to' if r['same_tokens'] else 'not all equal to'} the dense ones (random weights: not an accuracy measure)")
+    c = crossover(g)
     res.add('e2e_crossover_tokens', c if c is not None else f'none up to {max(Ls)}', 'tokens',
-            note=f"shortest prompt length from which generate_sparse (static) stays faster than dense generate, of {Ls}")
+            note=f"shortest context of {Ls} from which generate_sparse stays faster (median) than the fastest dense generate at the paper's head shape ({where})")
+    res.note(f"end to end at the paper's head shape ({what}): " + '; '.join(f"{L}: {g[L]['speedup'][0]:.2f}x [{g[L]['speedup'][1]:.2f}, {g[L]['speedup'][2]:.2f}]" for L in Ls)
+             + (f"; generate_sparse is faster from {c} keys on" if c is not None else f"; generate_sparse is not faster at any of these lengths")
+             + "; the synthetic cache and random weights make this a timing of the decode path, not of a model's answers, and prefill is not included")
+    del model
     return g
 
 def _summary_figure(b, Ls, cfg, outs, where):

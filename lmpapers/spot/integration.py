@@ -226,14 +226,16 @@ AttentionMaskInterface.register('spot', sdpa_mask)     # None for unpadded causa
 
 @contextmanager
 def sparse(model, method, prefill: str = 'dense', chunk: int|None = None, backend: str = 'auto',
-           validate: bool = False):   # True: every step checks tensor contents at once (host syncs); False: checked when the context ends
+           validate: bool = False,    # True: every step checks tensor contents at once (host syncs); False: checked when the context ends
+           reset_selector: bool = True):   # False: the method's scorer keeps the selector cache it holds (codes already written for a prefilled static cache)
     "Run `model` (forward or `generate`) with sparse attention chosen by `method`; yields the `SparseConfig`."
     cfg = SparseConfig(method, prefill, chunk, backend=backend, validate=validate)
     if not callable(method): raise TypeError(f"method must be callable (layer, q, k, q_pos) -> (idx, ok), e.g. TopK(...), got {type(method).__name__}")
     scorer = getattr(method, 'scorer', None)
     est = getattr(scorer, 'estimator', None)
     if est is not None: est.check_model(model)                       # a selector of another model's shape is refused
-    if hasattr(scorer, 'reset'): scorer.reset()
+    if not isinstance(reset_selector, bool): raise TypeError(f"reset_selector must be a bool, got {reset_selector!r}")
+    if reset_selector and hasattr(scorer, 'reset'): scorer.reset()
     dl = decoder_layers(model)
     attns = [dl[i].self_attn for i in attention_layers(model)]     # full-attention layers only
     prev = [(getattr(a, '_spot_cfg', None), getattr(a, '_spot_slot', None)) for a in attns]
@@ -252,6 +254,7 @@ def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, p
                     validate: bool = False,   # True: every step checks tensor contents at once (host syncs); False: checked once at the end
                     cache_implementation: str = 'dynamic',    # 'static': K/V (and the selector's cache) preallocated and written in place
                     cache=None,               # a cache already holding every prompt token but the last (e.g. a timed decode): used as is
+                    reset_selector: bool = True,   # False (with a prefilled static `cache`): the scorer's selector cache already holds that cache's codes
                     **generate_kwargs):       # more options for `generate` (e.g. min_new_tokens); sampling and the cache stay as set here
     "Greedy `generate` with sparse decode; the last prompt token is already decoded sparsely. Returns (new ids, config)."
     if cache_implementation not in ('dynamic', 'static'): raise ValueError(f"cache_implementation must be 'dynamic' or 'static', got {cache_implementation!r}")
@@ -274,7 +277,9 @@ def generate_sparse(model, ids: torch.Tensor, method, max_new_tokens: int = 6, p
                             else DynamicCache(config=model.config)), False
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else model.config.eos_token_id
     pad = pad[0] if isinstance(pad, (list, tuple)) else pad
-    with sparse(model, method, prefill, chunk, backend, validate) as cfg:
+    if not reset_selector and not (prefilled and isinstance(cache, StaticCache)):
+        raise ValueError("reset_selector=False keeps the scorer's codes of a prefilled StaticCache's keys: pass that cache")
+    with sparse(model, method, prefill, chunk, backend, validate, reset_selector) as cfg:
         if ids.shape[1] > 1 and not prefilled: model(ids[:, :-1], cache=cache, use_cache=True, logits_to_keep=1)   # only the cache is needed
         out = model.generate(ids, cache=cache, max_new_tokens=max_new_tokens, do_sample=False, **({'pad_token_id': pad} | generate_kwargs))
     new = out[:, ids.shape[1]:]

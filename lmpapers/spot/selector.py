@@ -326,10 +326,10 @@ class AttentionEstimator(nn.Module):
             raise ValueError(f"{type(self).__name__} trained for a different model: its weights fingerprint {fp} is not the model's "
                              f"{model_fingerprint(model)} (same layout, other weights or config); distil one for this model")
 
-    def _check(self, x, heads, what):
+    def _check(self, x, heads, what, cast: bool = True):   # cast=False: only checked (the caller casts what it keeps)
         if x.dim() != 4 or x.shape[1] != self.dims[heads] or x.shape[-1] != self.dims['head_dim']:
             raise ValueError(f"{what} must be [B, {self.dims[heads]}, T, {self.dims['head_dim']}] for this {type(self).__name__}, got {list(x.shape)}")
-        return x.to(next(self.parameters()).dtype)    # computed in the estimator's dtype (its parameters follow x's device)
+        return x.to(next(self.parameters()).dtype) if cast else x   # computed in the estimator's dtype (its parameters follow x's device)
 
     def logits(self, layer: int, q: torch.Tensor, k: torch.Tensor|None = None, ks=None) -> torch.Tensor:
         "Scores [B,Hkv,Tq,Tk] of every key for every query (higher: keep)."
@@ -371,7 +371,8 @@ class SpotSelector(AttentionEstimator):
 
     def keys(self, layer: int, k: torch.Tensor) -> torch.Tensor:
         "Selector keys [B,Hkv,Tk,key_dim] (in the selector's dtype) from the model's post-RoPE keys."
-        return _cmul(self._pairs(layer, self._check(k, 'n_kv', 'keys')), self.b[layer].to(k.device)[None, :, None])
+        kp = self._pairs(layer, self._check(k, 'n_kv', 'keys', cast=False)).to(self.b.dtype)   # the kept pairs cast, not all of K
+        return _cmul(kp, self.b[layer].to(k.device)[None, :, None])
 
     def queries(self, layer: int, q: torch.Tensor) -> torch.Tensor:
         "One selector query per KV head [B,Hkv,Tq,key_dim] from the model's post-RoPE queries [B,H,Tq,D]."
