@@ -12,7 +12,7 @@ from scipy.stats import chi2, ncx2, spearmanr
 import torch
 from tqdm.auto import tqdm
 from ..core.data import load_corpus, filler_text, copy_task, kv_retrieval_task, arithmetic_task, mapping_task
-from ..core.cache import cached, config_hash, source_key, weights_key
+from ..core.cache import cached_result, code_digest, config_hash, machine_facts, source_key, weights_key
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.results import Results, check_scale, new_figure
 from ..core.scales import QUICK_NOTE, SMOKE, ScaleUnavailable, check_inputs, load_lm, load_text, run_device, run_dtype, stage, show_progress, quiet, scale_preset
@@ -31,7 +31,7 @@ from .trees import (TreeDrafter, BastionDrafter, CaDDTreeDrafter, ConvexLatency,
 __all__ = ['PRESETS', 'SMOKE_PRESET', 'QUICK_PRESET', 'WHATIF', 'SUITE_CODE', 'SUITE_FUNCS', 'LOSSLESS_FUNCS', 'LOSSLESS',
            'SAMPLED_METHODS', 'RAW_NOTE', 'MEMBOUND_METHODS_T07', 'preset', 'whatif_costs', 'ddtrees', 'make_methods',
            'modelled_gpu_time', 'run_suite', 'summarise', 'bootstrap_interval', 'fraction_of_best_fixed',
-           'oracle_budget_rows', 'ratio_interval', 'code_fingerprint', 'machine_facts', 'cached_suite', 'suite_state',
+           'oracle_budget_rows', 'ratio_interval', 'code_fingerprint', 'cached_suite', 'suite_state',
            'restore_suite_state', 'lossless_target', 'lossless_drafters', 'lossless_power', 'detectable_shift',
            'lossless_check', 'lossless_pvalues', 'tau_interval', 'speedup_interval', 'pooled_profile',
            'membound_methods', 'membound_profile', 'membound_suite', 'reproduce']
@@ -207,48 +207,20 @@ SUITE_FUNCS = ('make_methods', 'ddtrees', 'whatif_costs', 'modelled_gpu_time', '
                'membound_profile', 'membound_suite', '_membound_measure', 'pooled_profile', 'suite_state', 'restore_suite_state', '_main_suite', '_methods')
 LOSSLESS_FUNCS = ('lossless_target', 'lossless_drafters', 'lossless_power', 'detectable_shift', 'lossless_check', 'lossless_pvalues')   # + LOSSLESS
 
-def _code_digest(h, co):
-    "Feed a code object's bytecode, names and constants (nested code included, line numbers not) to the hash `h`."
-    h.update(co.co_code); h.update(repr((co.co_names, co.co_varnames, co.co_freevars)).encode())
-    for c in co.co_consts:
-        if isinstance(c, types.CodeType): _code_digest(h, c)
-        else: h.update(repr(c).encode())
-
-@functools.lru_cache(maxsize=None)                  # one fingerprint per process: a file edited during a run cannot split its keys
 def code_fingerprint(files=SUITE_CODE, funcs=SUITE_FUNCS) -> str:
-    "SHA-256 (16 hex digits) of the package files and the experiment functions (their running code) that produce the decoding suites' rows."
-    import lmpapers, lmpapers.bastion.experiment as E
-    root, h = Path(lmpapers.__file__).resolve().parent, hashlib.sha256()
-    for f in files: h.update(f.encode()); h.update((root/f).read_bytes())
-    for name in funcs:
-        if not callable(getattr(E, name, None)): raise ValueError(f"no function {name!r} in lmpapers.bastion.experiment")
-        h.update(name.encode()); _code_digest(h, getattr(E, name).__code__)
-    h.update(repr(E.WHATIF).encode()); h.update(repr(E.LOSSLESS).encode())
-    return h.hexdigest()[:16]
-
-def machine_facts(device) -> dict:
-    "What the measured timings depend on besides the code: the processor, the thread count and the library versions."
-    import platform, transformers
-    cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): pass
-    dev = torch.device(device)
-    return dict(cpu=cpu, threads=torch.get_num_threads(), device=str(dev), torch=torch.__version__, transformers=transformers.__version__,
-                gpu=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else None)
+    "`core.cache.code_digest` (16 hex digits, once per process) of the package files and the named experiment functions (their running code) that produce the decoding suites' rows, with the what-if and lossless settings."
+    import lmpapers.bastion.experiment as E
+    missing = [name for name in funcs if not callable(getattr(E, name, None))]
+    if missing: raise ValueError(f"no function {missing[0]!r} in lmpapers.bastion.experiment")
+    return code_digest(files, [getattr(E, name) for name in funcs], extra=(E.WHATIF, E.LOSSLESS))
 
 def cached_suite(name: str, key: dict, run, cache: bool = True, root=None) -> tuple[dict, str]:
-    "(`run()`'s JSON payload, where it came from): measured once per `key` and kept by `core.cache` (kind `bastion_suite`); `cache` False: measured now, `key` unused."
-    if not cache: return json.loads(json.dumps(run())), 'measured in this run'
-    if not isinstance(key, dict): raise TypeError(f"key must be a dict, got {type(key).__name__}")
-    fresh = []
-    def build(folder: Path):
-        t = time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())
-        (folder/'suite.json').write_text(json.dumps(dict(measured_utc=t, name=name, payload=run()))); fresh.append(t)
-    folder = cached('bastion_suite', key | dict(suite=name), build, root=root, verbose=False)
-    d = json.loads((folder/'suite.json').read_text())
-    return d['payload'], (f"measured in this run ({d['measured_utc']}; stored as bastion_suite/{folder.name})" if fresh else
-                          f"cached (measured {d['measured_utc']}, key bastion_suite/{folder.name})")
-
+    "(`run()`'s JSON payload, where it came from): `core.cache.cached_result` of kind `bastion_suite` under `key` and the suite's name; `cache` False: measured now, `key` unused."
+    if cache and not isinstance(key, dict): raise TypeError(f"key must be a dict, got {type(key).__name__}")
+    payload, how = cached_result('bastion_suite', key | dict(suite=name) if cache else {}, run, cache=cache, root=root)
+    if how['entry'] is None: return payload, 'measured in this run'
+    if how['source'] == 'measured': return payload, f"measured in this run ({how['measured_at']}; stored as {how['entry']})"
+    return payload, f"cached (measured {how['measured_at']}, key {how['entry']})"
 
 # %% ../../nbs/bastion/49_experiments.ipynb #suitec03
 _LATENCY_STATE = ('sizes', 'fitted', 'coef', 'knee', 'context')

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 import lmpapers
-from ..core.cache import cached, source_key, tokenizer_key
+from ..core.cache import cached_result, code_digest, machine_facts, source_key, tokenizer_key
 from ..core.guards import num_threads, fork_rng, to_model
 from ..core.models import model_config, build_model
 from ..core.results import Results, check_scale, new_figure
@@ -26,10 +26,10 @@ from .selectors import Fixed, make_selector
 
 # %% auto #0
 __all__ = ['PRESETS', 'SMOKE_PRESET', 'SELECTOR_NAMES', 'VARIANTS', 'QUICK_PRESET', 'RAW_NOTE', 'preset', 'make_methods',
-           'run_suite', 'decoding_code_key', 'drafter_key', 'machine', 'cached_json', 'suite_rows', 'summarise',
-           'oracle', 'arm_means', 'regret_curve', 'log_slope', 'loglog_slope', 'prompt_bootstrap', 'tau_of',
-           'best_arm_rate', 'prompt_sums', 'request_oracle', 'ratio_bootstrap', 'tau_ratio', 'wall_ratio', 'full_idx',
-           'lossless_pvalue', 'P_rounds', 'reproduce']
+           'run_suite', 'decoding_code_key', 'drafter_key', 'machine', 'suite_rows', 'summarise', 'oracle', 'arm_means',
+           'regret_curve', 'log_slope', 'loglog_slope', 'prompt_bootstrap', 'tau_of', 'best_arm_rate', 'prompt_sums',
+           'request_oracle', 'ratio_bootstrap', 'tau_ratio', 'wall_ratio', 'full_idx', 'lossless_pvalue', 'P_rounds',
+           'reproduce']
 
 # %% ../../nbs/metasd/59_experiment.ipynb #d70cd674
 PRESETS = {
@@ -92,11 +92,7 @@ def run_suite(target, tok, methods: dict, prompts: list[dict], max_new_tokens: i
 # %% ../../nbs/metasd/59_experiment.ipynb #890d9d51
 def decoding_code_key() -> str:
     "Hash of the source that decides a decoding row: the specdec package, MetaSD's meta/selectors/rewards/arms, `run_suite` and `make_methods`."
-    root, h = Path(lmpapers.__file__).resolve().parent, hashlib.sha256()
-    files = sorted((root/'specdec').glob('*.py')) + [root/'metasd'/f'{m}.py' for m in ('meta', 'selectors', 'rewards', 'arms')]
-    for f in files: h.update(f.relative_to(root).as_posix().encode()); h.update(f.read_bytes())
-    for fn in (run_suite, make_methods): h.update(inspect.getsource(fn).encode())
-    return h.hexdigest()[:16]
+    return code_digest(['specdec/*.py'] + [f'metasd/{m}.py' for m in ('meta', 'selectors', 'rewards', 'arms')], [run_suite, make_methods])
 
 def drafter_key(d) -> dict:
     "What decides an arm's drafts: its class, settings and (for a model drafter) its model's cache entry or weights."
@@ -106,24 +102,9 @@ def drafter_key(d) -> dict:
     raise TypeError(f"no cache key for a {type(d).__name__} arm: run it with cache=False")
 
 def machine(device=None) -> str:
-    "The CPU model (and the GPU when decoding runs there) that wall times are measured on."
-    cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): pass
-    dev = torch.device(device) if device is not None else torch.device('cpu')
-    return cpu + (f' + {torch.cuda.get_device_name(dev)}' if dev.type == 'cuda' else '')
-
-def cached_json(kind: str, key: dict, measure, cache: bool = True, root=None) -> tuple:
-    "(value, provenance): `measure()` now, or its value read from the cache entry `kind` keyed by `key` (+ when it was measured)."
-    def run():
-        t0 = time.time(); v = measure()
-        return dict(value=v, measured_at=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), seconds=round(time.time() - t0, 1))
-    if not cache: rec = run(); return rec.pop('value'), rec | dict(source='measured')
-    built = []
-    def build(folder): built.append(1); (Path(folder)/'value.json').write_text(json.dumps(run()))
-    folder = cached(kind, key, build, root=root, verbose=False)
-    rec = json.loads((folder/'value.json').read_text())
-    return rec.pop('value'), rec | dict(source='measured' if built else 'cache', entry=f'{kind}/{folder.name}')
+    "The CPU model (and the GPU when decoding runs there) that wall times are measured on, from `core.cache.machine_facts`."
+    f = machine_facts(device if device is not None else 'cpu')
+    return f['cpu'] + (f" + {f['gpu']}" if f['gpu'] else '')
 
 def suite_rows(target, tok, methods: dict, drafters: dict, prompts: list[dict], P: dict, seed: int, device=None,
                progress: bool = False, cache: bool = True, root=None) -> tuple[list[dict], dict]:
@@ -133,8 +114,8 @@ def suite_rows(target, tok, methods: dict, drafters: dict, prompts: list[dict], 
     key = lambda: dict(kind='metasd-rows', target=source_key(target), tokenizer=tokenizer_key(tok), arms={n: drafter_key(d) for n, d in drafters.items()},
                        methods=list(methods), prompts=hashlib.sha256(json.dumps(prompts, sort_keys=True).encode()).hexdigest()[:16],
                        preset={k: v for k, v in P.items() if k != 'lossless_samples'}, seed=seed, code=decoding_code_key(),
-                       machine=machine(device), torch=torch.__version__, threads=torch.get_num_threads())
-    return cached_json('metasd_rows', key() if cache else {}, measure, cache, root)
+                       machine=machine_facts(device if device is not None else 'cpu'))
+    return cached_result('metasd_rows', key() if cache else {}, measure, cache=cache, root=root)
 
 
 # %% ../../nbs/metasd/59_experiment.ipynb #7b898dbb
@@ -522,8 +503,8 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype):
     rows, rows_how = suite_rows(target, tok, methods, arms | singles, prompts, P, seed, device, progress, cache)
     S = summarise(rows)
     stage(f"lossless-sampling test with UCB in the loop ({P['lossless_samples']} samples{', cached' if cache else ''})")
-    pval, pval_how = cached_json('metasd_lossless', dict(kind='metasd-lossless', n=P['lossless_samples'], seed=seed, code=decoding_code_key(),
-                                                         torch=torch.__version__), lambda: lossless_pvalue(P['lossless_samples'], seed), cache)
+    pval, pval_how = cached_result('metasd_lossless', dict(kind='metasd-lossless', n=P['lossless_samples'], seed=seed, code=decoding_code_key(),
+                                                           torch=torch.__version__), lambda: lossless_pvalue(P['lossless_samples'], seed), cache=cache)
     res.config.update({k: v for k, v in P.items()} | facts | dict(arms=names, singles=list(singles), device=str(device), dtype=str(dtype), smoke=smoke,
                                                                 prompts=len(prompts), decoding_rows=rows_how, lossless_test=pval_how))
     if rows_how['source'] == 'cache':
