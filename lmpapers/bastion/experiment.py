@@ -4,7 +4,7 @@
 
 # %% ../../nbs/bastion/49_experiments.ipynb #3bbec241
 from __future__ import annotations
-import functools, hashlib, json, random, time, types
+import json, random, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/metasd/59_experiment.ipynb #34a38f3d
 from __future__ import annotations
-import hashlib, inspect, json, math, platform, time
+import hashlib, json, math, time
 from pathlib import Path
 import numpy as np
 import torch
