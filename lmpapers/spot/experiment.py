@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import DynamicCache, StaticCache
-from ..core.cache import cached
+from ..core.cache import cached, cached_result, code_digest
 from ..core.data import passkey_task, score
 from ..core.guards import check_token_ids, to_model, num_threads, fork_rng
 from ..core.results import Results, check_scale, new_figure, check_physical_limit
@@ -609,13 +609,10 @@ def _estimators(model, tok, cfg, rows, seed, progress):
 # %% ../../nbs/spot/29_experiments.ipynb #ed1e22c8
 _EVAL_MODULES = ('experiment', 'baselines', 'integration', 'selection', 'selector', 'quant')
 
-@functools.lru_cache(maxsize=1)
 def eval_code_digest() -> str:
-    "SHA-256 of the spot modules' source (read once per process: the code that runs) and the torch / transformers versions: an evaluation cached under it is recomputed after any change to the code that made it."
-    import importlib, transformers
-    h = hashlib.sha256(f'{torch.__version__};{transformers.__version__};'.encode())
-    for m in _EVAL_MODULES: h.update(Path(importlib.import_module(f'lmpapers.spot.{m}').__file__).read_bytes())
-    return h.hexdigest()[:32]
+    "`core.cache.code_digest` (32 hex digits) of the spot modules' source (read once per process: the code that runs) and the torch / transformers versions: an evaluation cached under it is recomputed after any change to the code that made it."
+    import transformers
+    return code_digest([f'spot/{m}.py' for m in _EVAL_MODULES], extra=(torch.__version__, transformers.__version__), n=32)
 
 def estimator_key(est) -> str:
     "What a result computed with `est` is keyed by: its cache entry (set by `train_estimator`), else a digest of its state."
@@ -625,13 +622,10 @@ def estimator_key(est) -> str:
 
 def cached_eval(name: str, key: dict, compute, log: list|None = None):
     "`compute()`'s result (tensors, numbers, strings in dicts, lists, tuples), kept in the cache under `key`, `name` and `eval_code_digest()`: a deterministic evaluation made once and read back by later runs; `log` gets (name, entry, 'computed' | 'read back')."
-    if not callable(compute): raise TypeError("compute must be a callable returning the evaluation's result")
-    made = []
-    def build(folder):
-        made.append(True); torch.save(compute(), folder/'eval.pt')
-    folder = cached('spot_eval', dict(key, name=name, code=eval_code_digest()), build, verbose=False)
-    if log is not None: log.append((name, f'spot_eval/{folder.name}', 'computed' if made else 'read back'))
-    return torch.load(folder/'eval.pt', weights_only=True)
+    if not isinstance(key, dict): raise TypeError(f"key must be a dict, got {type(key).__name__}")
+    value, how = cached_result('spot_eval', dict(key, name=name, code=eval_code_digest()), compute, fmt='torch')   # result.pt, read with weights_only
+    if log is not None: log.append((name, how['entry'], 'computed' if how['source'] == 'measured' else 'read back'))
+    return value
 
 def _eval_key(model, cfg, seed, *ests) -> dict:
     return dict(model=model_key(model), estimators=[None if e is None else estimator_key(e) for e in ests], cfg=cfg, seed=seed)
