@@ -31,8 +31,8 @@ from .interventions import intervention_configs, late_share, UpdateNorms, applic
 __all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'STATED', 'READING', 'ANCHORS', 'preset',
            'run_config', 'text_rows', 'answer_token_accuracy', 'task_batch', 'task_accuracy', 'cached_eval',
            'prune_sweep', 'ppl_stat', 'bootstrap_p', 'holm', 'verdict', 'mean_ranks', 'app_importance',
-           'block_importance', 'model_record', 'lm_record', 'lr_check', 'scale_notes', 'reproduce', 'lm_setup',
-           'lm_models']
+           'block_importance', 'model_record', 'lm_record', 'lr_check', 'sweep_config', 'config_params', 'taper_sweep',
+           'scale_notes', 'reproduce', 'lm_setup', 'lm_models']
 
 # %% ../../nbs/gfa/19_experiments.ipynb #3fb09762
 PRESETS = {
@@ -475,6 +475,81 @@ def lr_check(res, P: dict, record, mcfg, seeds: list) -> dict:
     return out
 
 
+# %% ../../nbs/gfa/19_experiments.ipynb #d059825d
+def _sweep_grid(P: dict, s: float) -> list[float]:
+    "Learning-rate grid of taper strength `s`: its own in `P['taper_sweep']['lrs']`, else the lr check's of the model it is (uniform at 0, CascadeFormer at its strength)."
+    C, own = P['taper_sweep'], P['taper_sweep'].get('lrs', {})
+    if s in own: lrs = own[s]
+    elif s == 0: lrs = P['lr_check']['lrs']['uniform']
+    elif s == CASCADE_TINY['strength']: lrs = P['lr_check']['lrs']['cascade']
+    else: raise ValueError(f"no learning-rate grid for taper strength {s:g}: give it in taper_sweep['lrs']")
+    if not lrs or min(lrs) <= 0: raise ValueError(f"learning rates of strength {s:g} must be positive, got {lrs}")
+    return sorted(lrs)
+
+def sweep_config(mcfg, s: float):
+    "The taper family of eq. (T3) at strength `s`: the uniform model itself at 0, `cascade_config(mcfg, 'cascade', s)` above (CascadeFormer at `CASCADE_TINY['strength']`)."
+    if not 0 <= s <= 1: raise ValueError(f"taper strength must be in [0, 1], got {s}")
+    return mcfg if s == 0 else cascade_config(mcfg, 'cascade', s)
+
+def config_params(config) -> int:
+    "Parameters of the model `config` builds (counted on the meta device: nothing allocated)."
+    from transformers import AutoModelForCausalLM
+    with torch.device('meta'): return sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+
+def taper_sweep(res, P: dict, record, mcfg, seeds: list, narrow_lr: float) -> dict:
+    "Taper strengths `P['taper_sweep']['strengths']` (0 = uniform) each at its own learning rate (picked on the first seed), over seeds, against uniform and beside the FLOP-matched narrow control (at `narrow_lr`): perplexity ratio, analytic FLOPs and parameters, the loss-vs-FLOPs frontier."
+    C = P['taper_sweep']; S = sorted(set(float(s) for s in C['strengths']))
+    if 0.0 not in S or len(S) < 2: raise ValueError(f"the sweep needs strength 0 (uniform) and at least one taper, got {C['strengths']}")
+    if not isinstance(C['seeds'], int) or C['seeds'] < 1: raise ValueError(f"seeds must be a positive int, got {C['seeds']!r}")
+    stage(f"gfa: taper-strength sweep s = {S} (each strength's rate picked on one seed, then over seeds)")
+    cfgs = {s: sweep_config(mcfg, s) for s in S}
+    cn = cascade_config(mcfg, 'narrow', CASCADE_TINY['strength'])
+    losses = lambda c, sd, lr: record(c, sd, [UpdateNorms()], lr=lr, importance=False)['app']['base']
+    s0, ss = seeds[0], seeds[:C['seeds']]
+    ppl0 = {s: {lr: float(np.exp(losses(cfgs[s], s0, lr).mean())) for lr in _sweep_grid(P, s)} for s in S}
+    best = {s: min(v, key=v.get) for s, v in ppl0.items()}
+    L = {s: np.stack([losses(cfgs[s], sd, best[s]) for sd in ss]) for s in S}        # [S, N] at each strength's own rate
+    Ln = np.stack([losses(cn, sd, narrow_lr) for sd in ss])
+    f0, p0 = analytic_flops(mcfg), config_params(mcfg)
+    fl = {s: analytic_flops(c) / f0 for s, c in cfgs.items()}; pr = {s: config_params(c) / p0 for s, c in cfgs.items()}
+    ratio = {s: seed_ratio_ci(L[s], L[0.0], seed=s0) for s in S if s > 0}
+    nr = seed_ratio_ci(Ln, L[0.0], seed=s0); fn = analytic_flops(cn) / f0
+    for s in S:
+        c, g = cfgs[s], sorted(ppl0[s]); edge = best[s] in (g[0], g[-1])
+        widths = f"FFN {getattr(c, 'intermediate_sizes', None) or [c.intermediate_size] * c.num_hidden_layers}, heads {c.heads_per_layer()[0] if hasattr(c, 'heads_per_layer') else [c.num_attention_heads] * c.num_hidden_layers}"
+        res.add(f'taper_sweep_s{s:g}_lr', best[s], note=f"seed {s0}: perplexity at learning rate " + ', '.join(f'{lr:g}: {v:.1f}' for lr, v in ppl0[s].items())
+                + ('; the best is at the edge of the grid' if edge else '; the best is inside the grid'))
+        res.add(f'taper_sweep_s{s:g}_ppl', float(np.exp(L[s].mean(1)).mean()), 'ppl', note=f"mean over seeds {ss} at learning rate {best[s]:g}; {widths}")
+        res.add(f'taper_sweep_s{s:g}_flops_ratio', fl[s], note=f"forward FLOPs per token / uniform's, from the shapes at {MATCH_SEQ_LEN} tokens (the same tokens for every strength)")
+        res.add(f'taper_sweep_s{s:g}_params_ratio', pr[s], note='all parameters (embeddings included) / uniform\'s')
+        if s > 0:
+            r = ratio[s]
+            res.add(f'taper_sweep_s{s:g}_ppl_ratio', r['ratio'], interval=r['ci'], n=r['n'],
+                    note=f"taper s={s:g} / uniform perplexity, each at its own rate ({best[s]:g} / {best[0.0]:g}, picked on seed {s0}), seeds {ss}, per seed {np.round(r['per_seed'], 3).tolist()}; 95% interval over {r['over']}")
+    # the frontier: a taper beats simply narrowing when it is better than the narrow control at no more FLOPs
+    beats = [s for s in S if s > 0 and fl[s] <= fn and ratio[s]['ci'][1] < nr['ratio']]
+    loses = [s for s in S if s > 0 and fl[s] >= fn and ratio[s]['ci'][0] > nr['ratio']]
+    read = (f"strengths {beats} beat the narrow control with no more FLOPs: tapering is worth more than the FLOP cut" if beats else
+            f"no strength beats the uniformly narrow control at no more FLOPs; strengths {loses} spend at least its FLOPs and are worse than it: on this data narrowing every block is the better way to cut FLOPs" if loses else
+            "no strength is separated from the narrow control at comparable FLOPs: the sweep credits nothing to tapering beyond the FLOP cut")
+    res.note(f"taper-strength sweep (eq. T3, each strength at its own learning rate picked on seed {s0}, {len(ss)} seeds, same tokens): "
+             + '; '.join(f"s={s:g}: {fl[s]:.3f}x FLOPs, ppl ratio {ratio[s]['ratio']:.3f} {np.round(ratio[s]['ci'], 3).tolist()} at lr {best[s]:g}" for s in S if s > 0)
+             + f"; uniformly narrow control {fn:.3f}x FLOPs, ratio {nr['ratio']:.3f} {np.round(nr['ci'], 3).tolist()} at lr {narrow_lr:g}: {read}. "
+             f"The narrow control is measured at CascadeFormer's FLOPs only (s={CASCADE_TINY['strength']:g}); the rates are picked on seed {s0}'s evaluation rows")
+    up = np.exp(L[0.0].mean(1)).mean()
+    def fig():
+        f, ax = new_figure(1, 1, figsize=(5.5, 3.8)); ax = np.atleast_1d(ax)[0]
+        ts = [s for s in S if s > 0]
+        err = lambda r: [[up * (r['ratio'] - r['ci'][0])], [up * (r['ci'][1] - r['ratio'])]]
+        ax.plot([1.0] + [fl[s] for s in ts], [up] + [up * ratio[s]['ratio'] for s in ts], 'o-', color='C0', label='taper (eq. T3), own lr')
+        for s in ts: ax.errorbar(fl[s], up * ratio[s]['ratio'], yerr=err(ratio[s]), color='C0', capsize=3); ax.annotate(f's={s:g}', (fl[s], up * ratio[s]['ratio']), textcoords='offset points', xytext=(5, 5), fontsize=7)
+        ax.plot([1.0], [up], 's', color='k', ms=8, label=f'uniform (s=0), lr {best[0.0]:g}')
+        ax.errorbar(fn, up * nr['ratio'], yerr=err(nr), fmt='D', color='C3', capsize=3, label=f'uniformly narrow, lr {narrow_lr:g}')
+        ax.set(xlabel="forward FLOPs per token / uniform's (analytic)", ylabel='perplexity (mean over seeds)', title=f'loss vs FLOPs, {len(ss)} seeds, 95% intervals over seeds')
+        ax.legend(fontsize=7); f.tight_layout(); return f
+    res.figure('taper_sweep', fig)
+    return dict(best=best, ppl_seed0=ppl0, ratio=ratio, narrow=nr, flops=fl, params=pr, narrow_flops=fn, beats=beats, loses=loses, n_seeds=len(ss))
+
 # %% ../../nbs/gfa/19_experiments.ipynb #40a85524
 def _interventions(res, mcfg, record, base_apps, base_hist, stats, ev, seeds, P) -> dict:
     "Late-block importance share of each intervention vs the same-seed baseline, per application, with intervals."
@@ -636,6 +711,7 @@ def _run(scale, seed, out, smoke, model, data, P, device, dtype, verbose) -> Pat
                  uniform=[(t[0], t[3]) for t in trained] if model is None else None)          # they are its uniform models (GFA's own stack)
     cc = _cascade(res, mcfg, cfg, models, calib, ev, P, tk, tok=tok, train_rows=lm_train_rows, seed=seed, smoke=smoke, bars=bars, device=device, dtype=dtype, study=study)
     if P.get('lr_check') and model is None: cc['lr'] = lr_check(res, P, st_['record'], mcfg, seeds)
+    if P.get('taper_sweep') and 'lr' in cc: cc['taper'] = taper_sweep(res, P, st_['record'], mcfg, seeds, narrow_lr=cc['lr']['best']['narrow'])   # the narrow control at its own rate
     ci = _interventions(res, mcfg, st_['record'], im['apps'], hists, stats, ev, seeds, P)
     for n in scale_notes(sw, ks, ci, len(seeds), smoke): res.note(n)
     if P.get('quick'): res.note(QUICK_NOTE)
