@@ -403,6 +403,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
         if never: R.note(f'at C={lo:g} no sub-dataset peaked inside the budget in any seed, so mSFT is SFT there; msft_gain_low_budget compares it with SFT given C={budgets[-1]:g}')
         pairs = [f"mSFT C={c:g} {R[f'avg_test_metric_msft_matched_seeds_C{c:g}']:.1f}% vs SFT {R[f'avg_test_metric_sft_matched_C{c:g}']:.1f}%" for c in budgets]
         R.note('at equal C mSFT spends more than SFT (its later rounds and their evaluations); at equal FLOPs: ' + '; '.join(pairs) + ' (see the accuracy-vs-FLOPs plot)')
+    side_S = {}   # the side baselines' points on the accuracy-vs-FLOPs plot
     if scale == 'tiny' and 'sft' in methods and not smoke:   # Aioli and DynamixSFT beside SFT and mSFT at matched FLOPs, in entries of their own
         for side in SIDE:
             srows = []
@@ -418,6 +419,9 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
                         improved=r['improved'], step_flops=r['step_flops'], rounds=r['aioli_rounds' if side == 'aioli' else 'dynamix_updates'])))
                 srows.append(json.loads((cached(f'msft_{side}', key, build_side)/'run.json').read_text()))
             _side_metrics(R, side, srows, seeds, budgets, claim=dict(dynamixsft=62.1).get(side))
+            accs = {f'{c:g}': [float(np.mean(r['test'][f'{c:g}'])) for r in srows] for c in budgets}
+            side_S[side] = {b: dict(acc=float(np.mean(a)), acc_std=float(np.std(a)), flops=float(np.mean([r['flops'][b] for r in srows])))
+                            for b, a in accs.items()}
     if scale == 'tiny':   # ablation: rollback keeps the peak's Adam state instead of a fresh optimiser
         mid = budgets[len(budgets) // 2]; accs = []
         for s in range(seed, seed + min(P['seeds'], P.get('ablation_seeds', P['seeds']))):
@@ -449,7 +453,7 @@ def _run(scale, seed, out, smoke, model, data, verbose, P, device, dtype, K=None
     mid = budgets[len(budgets) // 2]
     run0, title0 = seeds[0]['msft'][f'{mid:g}'], f'mSFT search, seed {seeds[0]["seed"]}, C={mid:g}'
     R.figure('curves', lambda: plot_curves(run0, names, title0))      # drawn after the numbers are saved
-    R.figure('acc_vs_flops', lambda: plot_acc_flops(S))
+    R.figure('acc_vs_flops', lambda: plot_acc_flops(S | side_S))
     R.note('peaks are selected on validation splits and results reported on separate test splits (the paper selects on test sets)')
     R.note('the rollback optimiser is fresh (a new AdamW with warm-up, as in the public code); MSFTConfig(optimizer="restored") keeps the peak\'s Adam state')
     R.note('baselines at budget C are the first C epochs of one run at the largest budget (constant learning rate after warm-up, methods that only look back), with the best global checkpoint on validation inside C; SRO and mSFT run per budget')
