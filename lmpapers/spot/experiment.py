@@ -32,7 +32,7 @@ __all__ = ['DECODE_PATHS', 'QWEN3_8B_LAYER', 'TINY', 'SMALL', 'FULL', 'QUICK', '
            'passkey_prompts', 'passkey_eval', 'agreement', 'wilson_ci', 'prefill', 'answer_match', 'dense_agreement',
            'calibrate_top_p', 'scale_config', 'untrained_like', 'methods_for', 'reproduce', 'prompt_rows',
            'heldout_kls', 'heldout_kl', 'eval_code_digest', 'estimator_key', 'cached_eval', 'paired_gap_ci',
-           'distractor_methods', 'error_methods', 'e2e_traffic_limit']
+           'distractor_methods', 'base_methods', 'base_study_outs', 'error_methods', 'e2e_traffic_limit']
 
 # %% ../../nbs/spot/29_experiments.ipynb #75e34e87
 def traffic_limit(L: int, k: int = 2048, D: int = 128, key_dim: int = 32, fmt: str = 'int4') -> float:
@@ -347,7 +347,7 @@ def prefill_selector(model, method, cache: StaticCache):
 @torch.no_grad()
 def long_generate_benchmark(lengths=(4096, 16384, 65536, 131072), model=None,   # None: paper_shape_lm()
                             k: int = 2048, n_pairs: int = 16, new_tokens: int = 2, rounds: int = 3, n_sink: int = 4, n_recent: int = 64,
-                            dense_impls=('sdpa', 'dense_rows', 'eager'), eager_up_to: int = 16384,   # eager copies K/V per head group (repeat_kv): timed up to here
+                            dense_impls=('sdpa', 'dense_rows', 'eager'), eager_up_to: int = 4096,   # eager copies K/V per head group (repeat_kv): timed up to here
                             seed: int = 0, progress: bool = False) -> dict:
     """{L: dict(ms, spread, dense_path, speedup, same_tokens)}: ms per decode token through the whole model at context L.
 
@@ -495,7 +495,7 @@ def calibrate_top_p(model, make, ids, answers, keys: float, lo: float = 0.05, hi
 TINY = dict(L_train=64, n_pairs=8, budget=8, seer_block=2, n_sink=1, n_recent=2, p=0.6, p_kmax=32, twilight_p=0.85, page=4, n_prompts=100, n_calib=16,
             multipliers=(1, 2, 4, 8), distill_steps=400, distill_rows=512, distill_queries=None, batch_size=8, timing_lengths=(16384, 32768, 65536, 131072),
             timing_k=2048, timing_rounds=5, e2e_lengths=(512, 2048), e2e_tokens=8, e2e_rounds=3,
-            e2e_long_lengths=(4096, 16384, 65536, 131072), e2e_long_tokens=2, e2e_long_rounds=3, new_tokens=6, metric_len=512, metric_rows=8, metric_queries=32, kl_rows=64,
+            e2e_long_lengths=(4096, 16384, 65536, 131072), e2e_long_tokens=2, e2e_long_rounds=3, second_base=None, new_tokens=6, metric_len=512, metric_rows=8, metric_queries=32, kl_rows=64,
             distractor=dict(n_keys=16, L=768, n=64, n_calib=8, calib_iters=6, metric_rows=4, metric_queries=8))   # 16 key-value needles at 12x the training length
 SMALL = dict(model='Qwen/Qwen3-0.6B', L_train=1024, n_pairs=16, budget=128, seer_block=16, n_sink=4, n_recent=64, p=0.9, p_kmax=512, twilight_p=0.85,
              page=16, n_prompts=20, n_calib=8, multipliers=(1, 2, 4, 8), distill_steps=300, distill_rows=512, distill_queries=256,
@@ -793,6 +793,7 @@ def _run(cfg, scale, seed, out, smoke, device, progress):
     _matched_error(res, model, cfg, seed, sel, idx, gate, held, log)
     outs = _retrieval(res, model, tok, cfg, seed, sel, idx, gate, progress, full, log)
     _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress, log)
+    _second_base(res, cfg, seed, progress, log)
     res.add('base_weights_unchanged', unchanged and same_weights(model, snap), claim='attaches to a frozen pretrained transformer', expect=True,
             note='bit-identical during distillation (checked in the build) and after all evaluation')
     _timing(res, model, cfg, device, run_dtype(scale, smoke), outs, progress)
@@ -877,6 +878,68 @@ def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress, log=None):
                  f"selector does not recover it ({res['acc_gain_trained_vs_untrained_selector']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]): distillation at "
                  f"{cfg['L_train']} tokens on passkey and 3-key rows is not shown to matter {L // cfg['L_train']}x longer with {nk} keys")
     return out
+
+# %% ../../nbs/spot/29_experiments.ipynb #sb0fn02
+def base_methods(sel, cfg) -> dict:
+    "The top-K methods of `methods_for` that need no other trained estimator, at the budget `cfg['budget']`: oracle, plain q·k on all pairs, the selector at its initialisation and trained."
+    K, s, r = cfg['budget'], cfg['n_sink'], cfg['n_recent']
+    return {'oracle': TopK(oracle_scorer, K, s, r), 'qk_topk': TopK(SelectorScorer(untrained_like(sel, all_pairs=True)), K, s, r),
+            'spot_untrained_topk': TopK(SelectorScorer(untrained_like(sel)), K, s, r), 'spot_topk': TopK(SelectorScorer(sel), K, s, r)}
+
+def base_study_outs(model, tok, sel, cfg, seed: int = 0, progress: bool = False) -> dict:
+    "{(task, M): {method: `answer_match` result}} on the retrieval prompts of the main study (same seeds), plus ('distractor', None) when `cfg['distractor']` is set: dense and every `base_methods` method."
+    methods, outs = base_methods(sel, cfg), {}
+    def run(x, a):
+        cache = prefill(model, x)
+        return {'dense': answer_match(model, x, a, None, cache)} | {nm: answer_match(model, x, a, m, cache) for nm, m in methods.items()}
+    for M in tqdm(cfg['multipliers'], desc='second base', disable=not progress):
+        for j, task in enumerate(RETRIEVAL_TASKS):
+            outs[task, M] = run(*retrieval_prompts(tok, task, M * cfg['L_train'], cfg['n_prompts'], seed=seed * 1000 + 10 * M + j))
+    if d := cfg.get('distractor'):
+        outs['distractor', None] = run(*retrieval_prompts(tok, 'multikey', d['L'], d['n'], seed=seed * 1000 + 777, n_keys=d['n_keys']))
+    return outs
+
+def _second_base(res, cfg, seed, progress, log=None):
+    "The accuracy study on a second, independently trained retrieval base (`retrieval_lm(seed=cfg['second_base'])`) with a selector distilled on it by the same settings: rows suffixed `_base{b}` and a note comparing the two bases."
+    b = cfg.get('second_base')
+    if b is None: return None
+    sfx, Ms, n, K = f'_base{b}', cfg['multipliers'], cfg['n_prompts'], cfg['budget']
+    stage(f"second base: retrieval_lm(seed={b}) (shipped), its own selector distilled ({cfg['distill_steps']} steps, cached), {n} passkey and {n} multikey prompts "
+          f"at {', '.join(str(M * cfg['L_train']) for M in Ms)} tokens{' and the distractor prompts' if cfg.get('distractor') else ''}, budget {K} keys")
+    model, tok = retrieval_lm(seed=b)
+    rows = prompt_rows(tok, cfg['L_train'], cfg['distill_rows'], seed)
+    sel, h = train_estimator(SpotSelector, model, tok, lr=cfg.get('lr', 2e-2), n_pairs=cfg['n_pairs'], seq_len=cfg['L_train'], steps=cfg['distill_steps'],
+                             seed=seed, progress=progress, rows=rows, batch_size=cfg['batch_size'], last=cfg['distill_queries'])
+    res.add(f'selector_kl_start{sfx}', h['loss'][0], 'nats', note=f'base {b}: first training batch, before any update')
+    res.add(f'selector_kl_end{sfx}', h['loss'][-1], 'nats', note=f'base {b}: last training batch')
+    outs = cached_eval(f'second_base', _eval_key(model, cfg, seed, sel), lambda: base_study_outs(model, tok, sel, cfg, seed, progress), log)
+    ret = {k: r for k, r in outs.items() if k[0] != 'distractor'}
+    for (task, M), r in ret.items():
+        for nm, o in r.items():
+            c = int(o['correct'].sum())
+            res.add(f'{_METRIC[task]}_acc_{nm}_x{M}{sfx}', c / n, interval=wilson_ci(c, n), n=n, note=f'base {b}; {M * cfg["L_train"]} tokens, {n} prompts; Wilson 95%')
+    pair = lambda rs, a_, b_: paired_gap_ci([(r[a_]['correct'], r[b_]['correct']) for r in rs])
+    for nm in base_methods(sel, cfg):
+        est, ci = pair(ret.values(), nm, 'dense')
+        res.add(f'acc_gap_vs_dense_{nm}{sfx}', est, interval=ci, n=n * len(ret), note=f'base {b}: mean over tasks and lengths of accuracy minus dense, paired by prompt (bootstrap 95%)')
+    gr, gci = pair(ret.values(), 'spot_topk', 'spot_untrained_topk')
+    res.add(f'acc_gain_trained_vs_untrained_selector_retrieval{sfx}', gr, interval=gci, n=n * len(ret),
+            note=f'base {b}: trained selector (top-{K}) minus its initialisation, passkey and multikey at every length, paired by prompt (bootstrap 95%)')
+    cmp = [f"retrieval gain trained − untrained: base 0 {res['acc_gain_trained_vs_untrained_selector_retrieval']:+.3f}, base {b} {gr:+.3f} [{gci[0]:+.3f}, {gci[1]:+.3f}]",
+           f"gap to dense of the trained selector: base 0 {res['acc_gap_vs_dense_spot_topk']:+.3f}, base {b} {res[f'acc_gap_vs_dense_spot_topk{sfx}']:+.3f}",
+           f"gap to dense of oracle top-{K}: base 0 {res['acc_gap_vs_dense_oracle']:+.3f}, base {b} {res[f'acc_gap_vs_dense_oracle{sfx}']:+.3f}"]
+    if ('distractor', None) in outs:
+        d, dn = outs['distractor', None], cfg['distractor']['n']
+        for nm, o in d.items():
+            c = int(o['correct'].sum())
+            res.add(f'distractor_acc_{nm}{sfx}', c / dn, interval=wilson_ci(c, dn), n=dn, note=f"base {b}; the distractor prompts of the main study; Wilson 95%")
+        est, ci = pair([d], 'spot_topk', 'spot_untrained_topk')
+        res.add(f'acc_gain_trained_vs_untrained_selector{sfx}', est, interval=ci, n=dn,
+                note=f'base {b}: trained selector (top-{K}) minus its initialisation on the distractor prompts (the task of acc_gain_trained_vs_untrained_selector), paired by prompt (bootstrap 95%)')
+        cmp.append(f"distractor gain trained − untrained: base 0 {res['acc_gain_trained_vs_untrained_selector']:+.3f}, base {b} {est:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] "
+                   f"(dense solves {res['distractor_acc_dense']:.0%} and {res[f'distractor_acc_dense{sfx}']:.0%})")
+    res.note(f"two independently trained retrieval bases (seeds 0 and {b}, same recipe), each with its own distilled selector: " + '; '.join(cmp))
+    return outs
 
 # %% ../../nbs/spot/29_experiments.ipynb #a7c4e003
 def _add_recalls(res, prefix, name, m, note):
