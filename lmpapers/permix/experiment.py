@@ -23,10 +23,10 @@ from .stability import persona_stability, plot_lottery
 from .training import GRPOSettings, grpo_train, permix_dataset, permix_rewards, rlvr_dataset, sft
 
 # %% auto #0
-__all__ = ['PRESETS', 'METHODS', 'CODE_VERSION', 'QUICK_PRESET', 'COLORS', 'PAPER', 'READING_LIMIT', 'preset', 'sft_data',
-           'generate', 'eval_questions', 'constant_responder', 'evaluate', 'reply_logprobs', 'identify_personas',
-           'no_persona_rows', 'matched_rlvr_preset', 'sft_base', 'rl_run', 'plot_tradeoff', 'plot_table',
-           'plot_rewards', 'reproduce', 'seed_question_bootstrap']
+__all__ = ['PRESETS', 'METHODS', 'CODE_VERSION', 'QUICK_PRESET', 'COLORS', 'PAPER', 'JUDGE_SHARES_SIGNAL', 'READING_LIMIT',
+           'preset', 'sft_data', 'generate', 'eval_questions', 'constant_responder', 'evaluate', 'reply_logprobs',
+           'identify_personas', 'no_persona_rows', 'matched_rlvr_preset', 'sft_base', 'rl_run', 'plot_tradeoff',
+           'plot_table', 'plot_rewards', 'reproduce', 'seed_question_bootstrap']
 
 # %% ../../nbs/permix/79_experiment.ipynb #9f50d236
 PRESETS = {
@@ -241,6 +241,9 @@ def plot_rewards(runs: dict):
 
 # %% ../../nbs/permix/79_experiment.ipynb #da636394
 PAPER = dict(pss_gain='+21.2% PSS over RLVR (MATH500)', fidelity_gain='+11.4% persona fidelity over RLVR (PersonaGym)')
+JUDGE_SHARES_SIGNAL = ("at tiny the judge is another seed's SFT base, which learned the characters' voices from the same templates whose "
+                       "first and last words the reward's rule proxy checks: the judge is not the reward but shares its signal, so a gain it "
+                       "reports is partly built in and cannot decide the fidelity claim")
 READING_LIMIT = dict(   # what stands in for the paper's setting: the verdicts read the direction of each gain on this run's task, not its size on the paper's
     pss='measured on arithmetic checked by exact match (one-digit at tiny, with a persona sensitivity its SFT data put there; three-digit at small/full), not on MATH500',
     fidelity_judge='judged by a frozen LM (at tiny another seed\'s SFT base, at small/full the untouched checkpoint) asked which persona likeliest wrote the reply, not by PersonaGym\'s LLM judges')
@@ -384,14 +387,15 @@ def _record(R, P, runs, smoke, scale):
             x, y = _mean_over(key, Ms['permix'], dr), _mean_over(key, Ms['rlvr'], dr)
             return (x - y) / y if y else float('nan')
         per_seed = [(x[key] - y[key]) / y[key] if y[key] else float('nan') for x, y in zip(runs['permix'], runs['rlvr'])]
+        shared = key == 'fidelity_judge' and scale == 'tiny'   # the tiny judge learned the voices the reward's rules check
         R.add(f'{key}_gain_permix_over_rlvr', (a - b) / b if b else float('nan'), 'relative', claim=claim, expect='> 0',
-              interval=boot(gain), n=n,
+              interval=boot(gain), n=n, scale_limit=JUDGE_SHARES_SIGNAL if shared else '',
               note=f'(PerMix - RLVR) / RLVR of the seed means; per seed {[round(g, 4) for g in per_seed]}; {iv}; it reads the direction only, {READING_LIMIT[key]}')
         R.add(f'{key}_rlvr_minus_base', _f(R, f'{key}_rlvr') - _f(R, f'{key}_base'), 'fraction', note='the paper: RLVR raises PSS and lowers fidelity relative to the base')
     R.add('fidelity_gain_permix_over_rlvr', (_f(R, 'fidelity_permix') - _f(R, 'fidelity_rlvr')) / _f(R, 'fidelity_rlvr') if _f(R, 'fidelity_rlvr') else float('nan'), 'relative',
           note='the rule proxy PerMix-RLVR is rewarded with: its training objective met, not evidence of fidelity (see fidelity_judge_gain_permix_over_rlvr)')
-    R.add('fidelity_judge_is_training_reward', False, note='fidelity is judged by a frozen LM (another seed\'s SFT base at tiny) that shares no rule with the training reward; '
-          'it was not trained on PerMix-RLVR\'s reward and never saw the RL runs')
+    R.add('fidelity_judge_is_training_reward', False, note='fidelity is judged by a frozen LM (another seed\'s SFT base at tiny), not by the training reward: '
+          'it was not trained on PerMix-RLVR\'s reward and never saw the RL runs' + ('; but ' + JUDGE_SHARES_SIGNAL if scale == 'tiny' else ''))
     for other in ('rlvr', 'rlvr_matched'):
         R.add(f'accuracy_none_permix_minus_{other}', _f(R, 'accuracy_none_permix') - _f(R, f'accuracy_none_{other}'), 'fraction', n=n,
               interval=boot(lambda dr, o=other: _mean_over('accuracy_none', Ms['permix'], dr) - _mean_over('accuracy_none', Ms[o], dr)),
