@@ -38,9 +38,12 @@ __all__ = ['PRESETS', 'QUICK', 'NESTED', 'SWEEP_VERSION', 'CLAIMS', 'TITLE', 'ST
 PRESETS = {
     'tiny':  dict(seeds=(0, 1, 2, 3, 4), model=GFA_TINY, train=asdict(GFA_TRAIN), lm_train=asdict(GFA_LM_TRAIN), task=GFA_TASK, task_eval_seed=7,
                   intervention_seeds=3,   # the interventions' intervals rest on 3 training seeds (their records shipped: `lm_record`)
-                  lr_check=dict(lrs={'uniform': (0.00075, 0.0015, 0.003, 0.006), 'cascade': (0.003, 0.006, 0.012, 0.024), 'narrow': (0.0015, 0.003, 0.006),   # a grid per architecture, widened on seed 0 until its best rate lay inside (or 4 rates)
+                  lr_check=dict(lrs={'uniform': (0.00075, 0.0015, 0.003, 0.006), 'cascade': (0.00075, 0.0015, 0.003, 0.006, 0.012, 0.024), 'narrow': (0.0015, 0.003, 0.006),   # a grid per architecture, widened on seed 0 until its best rate lay inside (or 4 rates)
                                      'openelm': (0.0015, 0.003, 0.006), 'mobilellm': (0.00075, 0.0015, 0.003), 'wnw': (0.003, 0.006, 0.012)},
                                 kinds=('uniform', 'cascade', 'narrow', 'openelm', 'mobilellm', 'wnw'), seeds=3),   # then 3 seeds at each one's best rate (records shipped)
+                  taper_sweep=dict(strengths=(0.0, 0.25, 0.5, 1.0),   # eq. (T3): 0 is uniform, 0.5 CascadeFormer (both on the lr check's grids and records)
+                                   lrs={0.25: (0.00075, 0.0015, 0.003, 0.006), 1.0: (0.00075, 0.0015, 0.003, 0.006, 0.012)},   # widened on seed 0 until the best rate lay inside
+                                   seeds=3),   # then 3 seeds at each strength's best rate (records shipped)
                   heal=HEAL,               # healing after pruning: CascadeFlow and the strongest heuristic fine-tuned on the calibration rows
                   resnet_epochs=10, timing=dict(new_tokens=32, batch=16, rounds=5), task_n=100, calib_rows=16, eval_rows=64),
     'small': dict(seeds=(0, 1, 2), model=dict(GFA_TINY, num_hidden_layers=16, hidden_size=256, intermediate_size=768, head_dim=64),
@@ -475,7 +478,7 @@ def lr_check(res, P: dict, record, mcfg, seeds: list) -> dict:
     return out
 
 
-# %% ../../nbs/gfa/19_experiments.ipynb #d059825d
+# %% ../../nbs/gfa/19_experiments.ipynb #dd998712
 def _sweep_grid(P: dict, s: float) -> list[float]:
     "Learning-rate grid of taper strength `s`: its own in `P['taper_sweep']['lrs']`, else the lr check's of the model it is (uniform at 0, CascadeFormer at its strength)."
     C, own = P['taper_sweep'], P['taper_sweep'].get('lrs', {})
@@ -545,7 +548,7 @@ def taper_sweep(res, P: dict, record, mcfg, seeds: list, narrow_lr: float) -> di
         for s in ts: ax.errorbar(fl[s], up * ratio[s]['ratio'], yerr=err(ratio[s]), color='C0', capsize=3); ax.annotate(f's={s:g}', (fl[s], up * ratio[s]['ratio']), textcoords='offset points', xytext=(5, 5), fontsize=7)
         ax.plot([1.0], [up], 's', color='k', ms=8, label=f'uniform (s=0), lr {best[0.0]:g}')
         ax.errorbar(fn, up * nr['ratio'], yerr=err(nr), fmt='D', color='C3', capsize=3, label=f'uniformly narrow, lr {narrow_lr:g}')
-        ax.set(xlabel="forward FLOPs per token / uniform's (analytic)", ylabel='perplexity (mean over seeds)', title=f'loss vs FLOPs, {len(ss)} seeds, 95% intervals over seeds')
+        ax.set(xlabel="forward FLOPs per token / uniform's (analytic)", ylabel="uniform's perplexity × ratio to uniform", title=f'perplexity vs FLOPs, {len(ss)} seeds, 95% intervals over seeds')
         ax.legend(fontsize=7); f.tight_layout(); return f
     res.figure('taper_sweep', fig)
     return dict(best=best, ppl_seed0=ppl0, ratio=ratio, narrow=nr, flops=fl, params=pr, narrow_flops=fn, beats=beats, loses=loses, n_seeds=len(ss))
