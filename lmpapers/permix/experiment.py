@@ -4,12 +4,12 @@
 
 # %% ../../nbs/permix/79_experiment.ipynb #b94f89d8
 from __future__ import annotations
-import copy, json, random, shutil, tempfile, time
+import copy, hashlib, json, random, shutil, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import torch
-from ..core.cache import cached, config_hash, tokenizer_key
+from ..core.cache import cached, cached_result, code_digest, config_hash, tokenizer_key, weights_key
 from ..core.data import arithmetic_task
 from ..core.guards import fork_rng, num_threads
 from ..core.models import build_model, model_config
@@ -281,11 +281,15 @@ def _base_for(scale, smoke, P, name, seed, device, dtype, verbose):
                                                   lr=P['sft_lr'], warmup=min(30, P['sft_steps']), eval_every=0, seed=seed), progress=verbose)
     return m.eval(), tok, evaluate(m.eval(), tok, P), True   # kept in memory; each RL run trains a copy
 
-def _judge_runs(judge, tok, P, rs: list, judge_name: str):
-    "Add the independent judge's verdicts to each run dict of `rs`: in character, and in character with the right answer."
+def _judge_runs(judge, tok, P, rs: list, judge_name: str, cache: bool = True):
+    "Add the independent judge's verdicts to each run dict of `rs`: in character, and in character with the right answer; `cache`: each run's verdicts kept through `core.cache` (kind `permix_judge`) under the judge's weights, the tokenizer, the questions, the replies and the judging code."
     idx = {p.name: i for i, p in enumerate(PERSONA_POOL)}
+    digest = lambda x: hashlib.sha256(json.dumps(x, sort_keys=True).encode()).hexdigest()[:16]
+    base = dict(judge=weights_key(judge), tokenizer=tokenizer_key(tok), questions=digest(list(eval_questions(P)['prompt'])),
+                code=code_digest(funcs=(identify_personas, reply_logprobs, _render)))
     for r in rs:
-        ids = identify_personas(judge, tok, P, r['roleplay_replies'])
+        ids, _ = cached_result('permix_judge', dict(base, replies=digest(r['roleplay_replies'])),
+                               lambda: identify_personas(judge, tok, P, r['roleplay_replies']), cache=cache)
         r['judge_in_character'] = {c: ''.join(map(str, v)) for c, v in ids.items()}
         r['fidelity_judge'] = float(np.mean([v for c in ids for v in ids[c]]))
         r['fidelity_judge_correct'] = float(np.mean([v and r['correct'][idx[c]][q] == '1' for c in ids for q, v in enumerate(ids[c])]))
