@@ -537,7 +537,7 @@ def taper_sweep(res, P: dict, record, mcfg, seeds: list, narrow_lr: float) -> di
             "no strength is separated from the narrow control at comparable FLOPs: the sweep credits nothing to tapering beyond the FLOP cut")
     res.note(f"taper-strength sweep (eq. T3, each strength at its own learning rate picked on seed {s0}, {len(ss)} seeds, same tokens): "
              + '; '.join(f"s={s:g}: {fl[s]:.3f}x FLOPs, ppl ratio {ratio[s]['ratio']:.3f} {np.round(ratio[s]['ci'], 3).tolist()} at lr {best[s]:g}" for s in S if s > 0)
-             + f"; uniformly narrow control {fn:.3f}x FLOPs, ratio {nr['ratio']:.3f} {np.round(nr['ci'], 3).tolist()} at lr {narrow_lr:g}: {read}. "
+             + f"; uniformly narrow control {fn:.3f}x FLOPs, ratio {nr['ratio']:.3f} {np.round(nr['ci'], 3).tolist()} at lr {narrow_lr:g}: {read} (95% intervals over {nr['over']}). "
              f"The narrow control is measured at CascadeFormer's FLOPs only (s={CASCADE_TINY['strength']:g}); the rates are picked on seed {s0}'s evaluation rows")
     up = np.exp(L[0.0].mean(1)).mean()
     def fig():
