@@ -548,7 +548,7 @@ def taper_sweep(res, P: dict, record, mcfg, seeds: list, narrow_lr: float) -> di
         for s in ts: ax.errorbar(fl[s], up * ratio[s]['ratio'], yerr=err(ratio[s]), color='C0', capsize=3); ax.annotate(f's={s:g}', (fl[s], up * ratio[s]['ratio']), textcoords='offset points', xytext=(5, 5), fontsize=7)
         ax.plot([1.0], [up], 's', color='k', ms=8, label=f'uniform (s=0), lr {best[0.0]:g}')
         ax.errorbar(fn, up * nr['ratio'], yerr=err(nr), fmt='D', color='C3', capsize=3, label=f'uniformly narrow, lr {narrow_lr:g}')
-        ax.set(xlabel="forward FLOPs per token / uniform's (analytic)", ylabel="uniform's perplexity × ratio to uniform", title=f'perplexity vs FLOPs, {len(ss)} seeds, 95% intervals over seeds')
+        ax.set(xlabel="forward FLOPs per token / uniform's (analytic)", ylabel="uniform's perplexity × ratio to uniform", title=f"perplexity vs FLOPs, {len(ss)} seeds, 95% intervals over {'seeds' if len(ss) >= 3 else 'evaluation rows'}")
         ax.legend(fontsize=7); f.tight_layout(); return f
     res.figure('taper_sweep', fig)
     return dict(best=best, ppl_seed0=ppl0, ratio=ratio, narrow=nr, flops=fl, params=pr, narrow_flops=fn, beats=beats, loses=loses, n_seeds=len(ss))
