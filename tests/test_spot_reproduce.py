@@ -13,6 +13,12 @@ def test_contract(tmp_path, monkeypatch):
     m = {x['name']: x for x in r['metrics']}
     assert m['e2e_dense_path_L4096']['value'] in ('sdpa', 'dense_rows', 'eager') and m['e2e_speedup_generate_sparse_L4096']['value'] > 0
     assert m['e2e_ms_per_token_spot_L4096']['value'] > 0 and 'e2e_crossover_tokens' in m and 'e2e_speedup_generate_sparse_tiny_model_L512' in m
+    for M in TINY['multipliers']:           # the second, independently trained base (shipped) with its own selector
+        for n in ('dense', 'oracle', 'qk_topk', 'spot_untrained_topk', 'spot_topk'):
+            assert 0 <= m[f'passkey_acc_{n}_x{M}_base1']['value'] <= 1 and 0 <= m[f'retrieval_acc_{n}_x{M}_base1']['value'] <= 1
+    g = m['acc_gain_trained_vs_untrained_selector_base1']
+    assert g['interval'][0] <= g['value'] <= g['interval'][1]
+    assert any('two independently trained retrieval bases' in n for n in r['notes'])
     m = {x['name']: x for x in r['metrics']}
     methods = ('oracle', 'quest', 'twilight_quest', 'twilight_full_scan', 'dsa', 'seer', 'qk_topk', 'spot_untrained_topk', 'spot_topk', 'spot_topp')
     for M in TINY['multipliers']:

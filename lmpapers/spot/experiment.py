@@ -495,7 +495,7 @@ def calibrate_top_p(model, make, ids, answers, keys: float, lo: float = 0.05, hi
 TINY = dict(L_train=64, n_pairs=8, budget=8, seer_block=2, n_sink=1, n_recent=2, p=0.6, p_kmax=32, twilight_p=0.85, page=4, n_prompts=100, n_calib=16,
             multipliers=(1, 2, 4, 8), distill_steps=400, distill_rows=512, distill_queries=None, batch_size=8, timing_lengths=(16384, 32768, 65536, 131072),
             timing_k=2048, timing_rounds=5, e2e_lengths=(512, 2048), e2e_tokens=8, e2e_rounds=3,
-            e2e_long_lengths=(4096, 16384, 65536, 131072), e2e_long_tokens=2, e2e_long_rounds=3, second_base=None, new_tokens=6, metric_len=512, metric_rows=8, metric_queries=32, kl_rows=64,
+            e2e_long_lengths=(4096, 16384, 65536, 131072), e2e_long_tokens=2, e2e_long_rounds=3, second_base=1, new_tokens=6, metric_len=512, metric_rows=8, metric_queries=32, kl_rows=64,
             distractor=dict(n_keys=16, L=768, n=64, n_calib=8, calib_iters=6, metric_rows=4, metric_queries=8))   # 16 key-value needles at 12x the training length
 SMALL = dict(model='Qwen/Qwen3-0.6B', L_train=1024, n_pairs=16, budget=128, seer_block=16, n_sink=4, n_recent=64, p=0.9, p_kmax=512, twilight_p=0.85,
              page=16, n_prompts=20, n_calib=8, multipliers=(1, 2, 4, 8), distill_steps=300, distill_rows=512, distill_queries=256,
