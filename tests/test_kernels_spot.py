@@ -2,7 +2,8 @@
 import pytest, torch
 from lmpapers.kernels import triton_available
 from lmpapers.kernels.spot import (packed_score, select, sparse_decode, packed_score_ref, select_ref, sparse_decode_ref,
-                                   mxfp4_score_ref, topk_mask_ref)
+                                   mxfp4_score_ref, topk_mask_ref, split_plan, sparse_decode_partials_ref, combine_splits_ref,
+                                   sparse_decode_split_ref)
 
 DEV = 'cuda' if torch.cuda.is_available() else 'cpu'
 
@@ -126,6 +127,72 @@ def test_sparse_decode_strided_cache():
     big_k[:, :40], big_v[:, :40] = k, v
     out = fused.sparse_decode_triton(q, big_k[:, :40], big_v[:, :40], idx, ok)
     torch.testing.assert_close(out, sparse_decode_ref(q, k, v, idx, ok), rtol=1e-4, atol=1e-5)
+
+# --- split-K: chunks of each row's selected keys in separate programs, then the log-sum-exp combine ---------------------
+
+def _split_case(dtype):
+    "K = 23 slots (not a multiple of any split size tried), rows with invalid slots, split-sized runs fully invalid, one empty row."
+    q, k, v, idx, ok = _dec(4, 3, 60, 24, 23, seed=5, dtype=dtype)
+    ok[1, 3:17] = False          # covers a whole split at 2 (12 slots: no), 7 (4 slots: yes, several) splits
+    ok[2, :] = True; ok[2, -2:] = False
+    ok[3, :] = False             # no valid slot at all: NaN, as the full softmax over nothing
+    return q, k, v, idx, ok
+
+def test_combine_derivation_numeric():
+    "Σ_i e^{m_i − M} l_i o_i / Σ_i e^{m_i − M} l_i with M = max m_i equals the full softmax; an all-invalid split has w_i = 0 and o_i = 0."
+    q, k, v, idx, ok = _split_case(torch.float32)
+    o, m, l = sparse_decode_partials_ref(q, k, v, idx, ok, 7)
+    assert o.shape == (4, 6, 3, 24) and split_plan(4, 23, 7) == (6, 4)          # ceil(23 / 4) = 6 non-empty splits of 4
+    assert torch.isinf(m[1, 1]).all() and (l[1, 1] == 0).all() and (o[1, 1] == 0).all() and torch.isfinite(o[:3]).all()
+    i = 0; M = m[i].amax(0)                                                      # by hand for row 0
+    w = torch.exp(m[i] - M) * l[i]
+    torch.testing.assert_close((w[..., None] * o[i]).sum(0) / w.sum(0)[:, None], sparse_decode_ref(q, k, v, idx, ok)[i], rtol=1e-5, atol=1e-6)
+    full = sparse_decode_ref(q, k, v, idx, ok)
+    for S in (1, 2, 7, 23, 40):
+        torch.testing.assert_close(sparse_decode_split_ref(q, k, v, idx, ok, S), full, rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert torch.isnan(full[3]).all()
+    with pytest.raises(ValueError, match='need o'): combine_splits_ref(o, m[:, :2], l)
+
+def test_split_plan():
+    "The split count comes from the shapes alone: rows x splits reaches 4 x 132 programs unless a split would hold < 64 slots."
+    assert split_plan(8, 2048) == (32, 64)            # batch 1, 8 KV heads: 256 split programs (+ 8 combine) instead of 8
+    assert split_plan(8, 65536) == (64, 1024)         # 512 programs; 66 wanted, rounded to whole 64-slot tiles
+    assert split_plan(8, 64) == (1, 64) and split_plan(8, 65) == (2, 64)
+    assert split_plan(1024, 2048) == (1, 2048)        # enough rows: one program a row, as before
+    assert split_plan(4, 23, 7) == (6, 4) and split_plan(4, 23, 1) == (1, 23) and split_plan(2, 0) == (1, 0)
+    for bad in (0, -1, 1.5, True): 
+        with pytest.raises(ValueError, match='n_splits'): split_plan(4, 23, bad)
+    with pytest.raises(ValueError, match='n_splits'): sparse_decode(*_dec(1, 1, 5, 32, 3), n_splits=0)
+
+@pytest.mark.parametrize('dt', [torch.float32, torch.float16])
+def test_sparse_decode_split_kernel(dt):
+    "Split kernel + combine kernel vs the one-program-a-row kernel vs the references, at 1, 2 and 7 splits; n_splits=1 is the old kernel."
+    fused = _fused()
+    args = [x.to(DEV) for x in _split_case(dt)]
+    tol = dict(rtol=2e-3, atol=2e-3) if dt == torch.float16 else dict(rtol=1e-5, atol=1e-5)
+    ref = sparse_decode_ref(*[x.cpu() for x in args]).float()
+    one = fused.sparse_decode_triton(*args, block_k=4, n_splits=1)
+    for S, plan in ((1, (1, 23)), (2, (2, 12)), (7, (6, 4))):
+        out, used = fused.sparse_decode_triton(*args, block_k=4, n_splits=S, return_plan=True)   # 4-slot tiles: a split of 12 is 3
+        assert used == plan and out.dtype == dt
+        torch.testing.assert_close(out.float().cpu(), ref, **tol, equal_nan=True)
+        torch.testing.assert_close(out.float().cpu(), sparse_decode_split_ref(*[x.cpu() for x in args], S).float(), **tol, equal_nan=True)
+        torch.testing.assert_close(out.float().cpu(), one.float().cpu(), **tol, equal_nan=True)
+        assert torch.isfinite(out[:3]).all() and torch.isnan(out[3]).all()
+
+def test_sparse_decode_split_auto_and_strided():
+    "n_splits=None on the strided cache view (the integration's layout): with n_sm=2 (4·2 programs wanted) 130 slots go in 3 splits of 64."
+    fused = _fused()
+    q, k, v, idx, ok = _dec(2, 2, 200, 32, 130, seed=2)
+    big_k, big_v = torch.randn(2, 256, 32), torch.randn(2, 256, 32)
+    big_k[:, :200], big_v[:, :200] = k, v
+    out, plan = fused.sparse_decode_triton(q, big_k[:, :200], big_v[:, :200], idx, ok, n_sm=2, return_plan=True)
+    assert plan == (3, 64)
+    torch.testing.assert_close(out, sparse_decode_ref(q, k, v, idx, ok), rtol=1e-5, atol=1e-5)
+    assert fused.sparse_decode_triton(q, k, v, idx, ok, return_plan=True)[1] == (3, 64)    # SM_COUNT = 132 off CUDA: the 64-slot floor decides
+    assert fused.sparse_decode_triton(q, k, v, idx[:, :64], ok[:, :64], return_plan=True)[1] == (1, 64)   # one floor's worth: one program a row
+    torch.testing.assert_close(sparse_decode(q, k, v, idx, ok, backend='triton', n_splits=3), out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sparse_decode(q, k, v, idx, ok, backend='torch', n_splits=3), out, rtol=1e-5, atol=1e-5)
 
 def test_sparse_decode_ref_matches_module():
     from lmpapers.spot.selection import sparse_attention

@@ -2,10 +2,12 @@
 from __future__ import annotations
 import torch
 from ..dispatch import check_backend, use_triton
-from .naive import (FMT_BLOCK, packed_score_ref, select_ref, sparse_decode_ref, mxfp4_score_ref, topk_mask_ref)
+from .naive import (FMT_BLOCK, SM_COUNT, packed_score_ref, select_ref, sparse_decode_ref, mxfp4_score_ref, topk_mask_ref,
+                    check_n_splits, split_plan, sparse_decode_partials_ref, combine_splits_ref, sparse_decode_split_ref)
 
-__all__ = ['FMT_BLOCK', 'packed_score', 'select', 'sparse_decode', 'packed_score_ref', 'select_ref', 'sparse_decode_ref',
-           'mxfp4_score_ref', 'topk_mask_ref']
+__all__ = ['FMT_BLOCK', 'SM_COUNT', 'packed_score', 'select', 'sparse_decode', 'packed_score_ref', 'select_ref', 'sparse_decode_ref',
+           'mxfp4_score_ref', 'topk_mask_ref', 'split_plan', 'sparse_decode_partials_ref', 'combine_splits_ref',
+           'sparse_decode_split_ref']
 
 def packed_score(q: torch.Tensor,       # [B, H, Tq, D] queries
                  codes: torch.Tensor,   # [B, H, T, D/2] uint8, two 4-bit codes a byte (low nibble first), as `PackedKeys` holds them
@@ -29,10 +31,16 @@ def select(logits: torch.Tensor,   # [R, T] scores of each row's keys (higher: k
         return select_triton(logits, pos, p, k_min, k_max, n_sink, n_recent)
     return select_ref(logits, pos, p, k_min, k_max, n_sink, n_recent)
 
-def sparse_decode(q, k, v, idx, ok, scale=None, backend: str = 'auto'):
-    "Decode attention [R, G, D] of G query heads per KV head over the selected keys only (k, v [R, T, D] may be strided views)."
+def sparse_decode(q, k, v, idx, ok, scale=None, backend: str = 'auto', n_splits: int | None = None):
+    """Decode attention [R, G, D] of G query heads per KV head over the selected keys only (k, v [R, T, D] may be strided views).
+
+    The Triton path splits each row's selected keys across programs (split-K; `n_splits=None`: as many as `split_plan`
+    picks from R and K, 1: one program a row). The torch path runs the full softmax, or with an explicit
+    `n_splits` > 1 the split-then-combine reference `sparse_decode_split_ref` (equal up to rounding)."""
     check_backend(backend)
+    check_n_splits(n_splits)
     if use_triton(backend, q.device):
         from .fused import sparse_decode_triton
-        return sparse_decode_triton(q, k, v, idx, ok, scale)
+        return sparse_decode_triton(q, k, v, idx, ok, scale, n_splits=n_splits)
+    if n_splits is not None and n_splits > 1: return sparse_decode_split_ref(q, k, v, idx, ok, n_splits, scale)
     return sparse_decode_ref(q, k, v, idx, ok, scale)

@@ -7,7 +7,7 @@ This module imports `triton` at import time; `lmpapers.kernels.spot` imports it 
 from __future__ import annotations
 import torch, triton
 import triton.language as tl
-from .naive import FMT_BLOCK, check_packed_inputs, check_select_inputs, check_decode_inputs
+from .naive import FMT_BLOCK, SM_COUNT, check_packed_inputs, check_select_inputs, check_decode_inputs, split_plan
 
 __all__ = ['packed_score_triton', 'select_triton', 'sparse_decode_triton', 'is_interpreted']
 
@@ -86,6 +86,15 @@ def _row_stats(s_ptr, row, T, pos, n_sink, n_recent, BLOCK_T: tl.constexpr):
 @triton.jit
 def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, n_sink, n_recent,
                   USE_P: tl.constexpr, NB: tl.constexpr, MAX_PASSES: tl.constexpr, BLOCK_T: tl.constexpr):
+    """Grid (R,): one program per (batch · KV head) row, looping over the row's T scores in BLOCK_T tiles — so at batch 1
+    with 8 KV heads, 8 programs, each reading its row 4 + (histogram passes) times; the GPU is mostly idle here.
+
+    It is not split across programs (unlike `sparse_decode_split_kernel`) because every step needs the whole row:
+    the row statistics (max, Σexp; these alone would combine like the split softmax), each histogram pass (a
+    reduction over the row that decides the next pass's range: one more launch, or a grid-wide barrier, per pass),
+    and the final write, whose output slots are a prefix count in key order over the whole row (a scan across
+    chunks). A split version would chain a partial-then-reduce launch pair per step (statistics, each pass, the
+    count above the bin, the scan); not written."""
     row = tl.program_id(0).to(tl.int64)
     pos = tl.load(pos_ptr + row)
     offs = tl.arange(0, BLOCK_T)
@@ -177,18 +186,16 @@ def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, 
     tl.store(cnt_ptr + row, total.to(tl.int64))
 
 @triton.jit
-def sparse_decode_kernel(q_ptr, k_ptr, v_ptr, idx_ptr, ok_ptr, out_ptr, K, G, D, scale,
-                         sq_r, sq_g, sk_r, sk_t, sv_r, sv_t,
-                         G_P: tl.constexpr, D_P: tl.constexpr, BLOCK_K: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    gi = tl.arange(0, G_P); di = tl.arange(0, D_P); ki = tl.arange(0, BLOCK_K)
-    gm, dm = gi < G, di < D
-    q = tl.load(q_ptr + row * sq_r + gi[:, None] * sq_g + di[None, :], mask=gm[:, None] & dm[None, :], other=0.0).to(tl.float32)
+def _attend_slots(q, k_ptr, v_ptr, idx_ptr, ok_ptr, row, lo, hi, K, D, scale, sk_r, sk_t, sv_r, sv_t,
+                  G_P: tl.constexpr, D_P: tl.constexpr, BLOCK_K: tl.constexpr):
+    "Online softmax of q [G_P, D_P] over the row's selected slots [lo, hi): (m [G_P], l [G_P], unnormalised acc [G_P, D_P]), fp32."
+    di = tl.arange(0, D_P); ki = tl.arange(0, BLOCK_K)
+    dm = di < D
     m_i = tl.full([G_P], float('-inf'), tl.float32)
     l_i = tl.zeros([G_P], tl.float32)
     acc = tl.zeros([G_P, D_P], tl.float32)
-    for start in range(0, K, BLOCK_K):
-        km = start + ki < K
+    for start in range(lo, hi, BLOCK_K):
+        km = start + ki < hi
         ix = tl.load(idx_ptr + row * K + start + ki, mask=km, other=0)
         ok = tl.load(ok_ptr + row * K + start + ki, mask=km, other=0) != 0
         valid = km & ok
@@ -197,13 +204,71 @@ def sparse_decode_kernel(q_ptr, k_ptr, v_ptr, idx_ptr, ok_ptr, out_ptr, K, G, D,
         s = tl.sum(q[:, None, :] * kt[None, :, :], axis=2) * scale                    # [G_P, BLOCK_K]
         s = tl.where(valid[None, :], s, float('-inf'))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        m_safe = tl.where(m_new == float('-inf'), 0.0, m_new)
+        m_safe = tl.where(m_new == float('-inf'), 0.0, m_new)                          # no valid slot yet: exp(−inf) = 0
         alpha = tl.exp(m_i - m_safe)
         pexp = tl.exp(s - m_safe[:, None])
         l_i = l_i * alpha + tl.sum(pexp, axis=1)
         acc = acc * alpha[:, None] + tl.sum(pexp[:, :, None] * vt[None, :, :], axis=1)
         m_i = m_new
+    return m_i, l_i, acc
+
+@triton.jit
+def sparse_decode_kernel(q_ptr, k_ptr, v_ptr, idx_ptr, ok_ptr, out_ptr, K, G, D, scale,
+                         sq_r, sq_g, sk_r, sk_t, sv_r, sv_t,
+                         G_P: tl.constexpr, D_P: tl.constexpr, BLOCK_K: tl.constexpr):
+    "One program per (batch · KV head) row over all K selected slots (the n_splits=1 path)."
+    row = tl.program_id(0).to(tl.int64)
+    gi = tl.arange(0, G_P); di = tl.arange(0, D_P)
+    gm, dm = gi < G, di < D
+    q = tl.load(q_ptr + row * sq_r + gi[:, None] * sq_g + di[None, :], mask=gm[:, None] & dm[None, :], other=0.0).to(tl.float32)
+    m_i, l_i, acc = _attend_slots(q, k_ptr, v_ptr, idx_ptr, ok_ptr, row, 0, K, K, D, scale, sk_r, sk_t, sv_r, sv_t, G_P, D_P, BLOCK_K)
     out = acc / l_i[:, None]
+    tl.store(out_ptr + row * G * D + gi[:, None] * D + di[None, :], out.to(out_ptr.dtype.element_ty), mask=gm[:, None] & dm[None, :])
+
+@triton.jit
+def sparse_decode_split_kernel(q_ptr, k_ptr, v_ptr, idx_ptr, ok_ptr, po_ptr, pm_ptr, pl_ptr, K, KPS, S, G, D, scale,
+                               sq_r, sq_g, sk_r, sk_t, sv_r, sv_t,
+                               G_P: tl.constexpr, D_P: tl.constexpr, BLOCK_K: tl.constexpr):
+    """Program (row, split i) over slots [i·KPS, min((i+1)·KPS, K)): writes o_i = acc / l_i [G, D] (0 when the split has
+    no valid slot), m_i and l_i [G], all fp32, for `split_combine_kernel`."""
+    row = tl.program_id(0).to(tl.int64)
+    sp = tl.program_id(1).to(tl.int64)
+    gi = tl.arange(0, G_P); di = tl.arange(0, D_P)
+    gm, dm = gi < G, di < D
+    q = tl.load(q_ptr + row * sq_r + gi[:, None] * sq_g + di[None, :], mask=gm[:, None] & dm[None, :], other=0.0).to(tl.float32)
+    lo = sp * KPS
+    hi = tl.minimum(lo + KPS, K)
+    m_i, l_i, acc = _attend_slots(q, k_ptr, v_ptr, idx_ptr, ok_ptr, row, lo, hi, K, D, scale, sk_r, sk_t, sv_r, sv_t, G_P, D_P, BLOCK_K)
+    o = acc / tl.where(l_i > 0, l_i, 1.0)[:, None]
+    part = row * S + sp
+    tl.store(po_ptr + part * G * D + gi[:, None] * D + di[None, :], o, mask=gm[:, None] & dm[None, :])
+    tl.store(pm_ptr + part * G + gi, m_i, mask=gm)
+    tl.store(pl_ptr + part * G + gi, l_i, mask=gm)
+
+@triton.jit
+def split_combine_kernel(po_ptr, pm_ptr, pl_ptr, out_ptr, S, G, D, G_P: tl.constexpr, D_P: tl.constexpr):
+    """One program a row: out = Σ_i w_i o_i / Σ_i w_i with w_i = e^{m_i − M} l_i, M = max_i m_i (derivation in
+    `combine_splits_ref`), taken in one pass over the splits with a running max: when the max rises from M to M',
+    the sums so far are rescaled by e^{M − M'}, so at the end they hold exactly the terms with M = max_i m_i."""
+    row = tl.program_id(0).to(tl.int64)
+    gi = tl.arange(0, G_P); di = tl.arange(0, D_P)
+    gm, dm = gi < G, di < D
+    M = tl.full([G_P], float('-inf'), tl.float32)
+    den = tl.zeros([G_P], tl.float32)
+    num = tl.zeros([G_P, D_P], tl.float32)
+    for s in range(0, S):
+        part = row * S + s
+        m_s = tl.load(pm_ptr + part * G + gi, mask=gm, other=float('-inf'))
+        l_s = tl.load(pl_ptr + part * G + gi, mask=gm, other=0.0)
+        o_s = tl.load(po_ptr + part * G * D + gi[:, None] * D + di[None, :], mask=gm[:, None] & dm[None, :], other=0.0)
+        M_new = tl.maximum(M, m_s)
+        M_safe = tl.where(M_new == float('-inf'), 0.0, M_new)
+        alpha = tl.exp(M - M_safe)
+        w = tl.exp(m_s - M_safe) * l_s                                                 # 0 for a split with no valid slot
+        num = num * alpha[:, None] + w[:, None] * o_s
+        den = den * alpha + w
+        M = M_new
+    out = num / den[:, None]
     tl.store(out_ptr + row * G * D + gi[:, None] * D + di[None, :], out.to(out_ptr.dtype.element_ty), mask=gm[:, None] & dm[None, :])
 
 def is_interpreted() -> bool:
@@ -251,17 +316,37 @@ def select_triton(logits, pos, p: float | None, k_min: int, k_max: int, n_sink: 
                         USE_P=p is not None, NB=n_bins, MAX_PASSES=max_passes, BLOCK_T=bt)
     return idx, ok.bool(), cnt
 
-def sparse_decode_triton(q, k, v, idx, ok, scale=None, block_k: int | None = None):
-    "Triton version of `sparse_decode_ref`: q [R, G, D], k/v [R, T, D] (any row and token strides, unit last), idx/ok [R, K]."
+def sparse_decode_triton(q, k, v, idx, ok, scale=None, block_k: int | None = None, n_splits: int | None = None,
+                         n_sm: int | None = None, return_plan: bool = False):
+    """Triton version of `sparse_decode_ref`: q [R, G, D], k/v [R, T, D] (any row and token strides, unit last), idx/ok [R, K].
+
+    Split-K (flash-decoding): each row's K selected slots are cut into `n_splits` chunks, one program per (row, chunk)
+    writing the chunk's fp32 (o, m, l), and `split_combine_kernel` (one program a row) merges them — R·n_splits + R
+    programs in two launches instead of R in one. `n_splits=None` picks the count with `split_plan` from R, K and the
+    device's SM count (`n_sm`; `SM_COUNT` off CUDA) — a pure function of the shapes, so no host sync and a fixed grid
+    for a CUDA graph. `n_splits=1` launches the one-program-a-row kernel, unchanged. E.g. batch 1, 8 KV heads,
+    K = 2048 on 132 SMs: 32 splits of 64 slots, 256 + 8 programs (before: 8). `return_plan=True` also returns
+    (n_splits, slots per split) as used."""
     check_decode_inputs(q, k, v, idx, ok); _check_device(q)
     R, G, D = q.shape
     K = idx.shape[1]
+    if n_sm is None: n_sm = torch.cuda.get_device_properties(q.device).multi_processor_count if q.device.type == 'cuda' else SM_COUNT
+    S, kps = split_plan(R, K, n_splits, n_sm=n_sm)
     out = torch.empty(R, G, D, dtype=q.dtype, device=q.device)
     if q.stride(-1) != 1: q = q.contiguous()
     if k.stride(-1) != 1: k = k.contiguous()
     if v.stride(-1) != 1: v = v.contiguous()
-    bk = block_k or min(1024 if is_interpreted() else 64, triton.next_power_of_2(max(K, 1)))
-    sparse_decode_kernel[(R,)](q, k, v, idx.contiguous(), ok.to(torch.int8).contiguous(), out, K, G, D, float(scale or D ** -0.5),
-                               q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1),
-                               G_P=triton.next_power_of_2(G), D_P=triton.next_power_of_2(D), BLOCK_K=bk)
-    return out
+    idx, ok8, sc = idx.contiguous(), ok.to(torch.int8).contiguous(), float(scale or D ** -0.5)
+    strides = (q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1))
+    G_P, D_P = triton.next_power_of_2(G), triton.next_power_of_2(D)
+    if S == 1:
+        bk = block_k or min(1024 if is_interpreted() else 64, triton.next_power_of_2(max(K, 1)))
+        sparse_decode_kernel[(R,)](q, k, v, idx, ok8, out, K, G, D, sc, *strides, G_P=G_P, D_P=D_P, BLOCK_K=bk)
+    else:
+        bk = block_k or min(1024 if is_interpreted() else 64, triton.next_power_of_2(kps))
+        po = torch.empty(R, S, G, D, dtype=torch.float32, device=q.device)
+        pm = torch.empty(R, S, G, dtype=torch.float32, device=q.device)
+        pl = torch.empty(R, S, G, dtype=torch.float32, device=q.device)
+        sparse_decode_split_kernel[(R, S)](q, k, v, idx, ok8, po, pm, pl, K, kps, S, G, D, sc, *strides, G_P=G_P, D_P=D_P, BLOCK_K=bk)
+        split_combine_kernel[(R,)](po, pm, pl, out, S, G, D, G_P=G_P, D_P=D_P)
+    return (out, (S, kps)) if return_plan else out

@@ -6,7 +6,8 @@ from ..dispatch import check_later
 
 __all__ = ['E2M1_VALUES', 'FMT_BLOCK', 'check_score_inputs', 'mxfp4_score_ref', 'check_topk_inputs', 'topk_mask_ref',
            'check_decode_inputs', 'sparse_decode_ref', 'check_packed_inputs', 'decode_packed', 'packed_score_ref',
-           'check_select_inputs', 'select_ref']
+           'check_select_inputs', 'select_ref', 'SM_COUNT', 'check_n_splits', 'split_plan', 'sparse_decode_partials_ref', 'combine_splits_ref',
+           'sparse_decode_split_ref']
 
 E2M1_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 
@@ -62,6 +63,84 @@ def sparse_decode_ref(q, k, v, idx, ok, scale=None):
     s = (q.float() @ kg.transpose(1, 2)) * (scale or D ** -0.5)                   # [R, G, K]
     s = s.masked_fill(~ok[:, None, :], -math.inf)
     return (s.softmax(-1) @ vg).to(q.dtype)
+
+# --- split-K (flash-decoding): each row's selected keys in chunks, one program a chunk, then a combine -----------------
+
+SM_COUNT = 132   # streaming multiprocessors of an H100 SXM: the default when no CUDA device says otherwise
+
+def check_n_splits(n_splits):
+    "Raise unless `n_splits` is None (chosen from the shapes) or an int >= 1."
+    if n_splits is not None and (isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 1):
+        raise ValueError(f"n_splits must be None (chosen from the shapes) or an int >= 1, got {n_splits!r}")
+
+def split_plan(R: int, K: int, n_splits: int | None = None, n_sm: int = SM_COUNT, waves: int = 4,
+               min_keys: int = 64) -> tuple[int, int]:
+    """(n_splits, keys per split) for R rows of K selected keys; every split holds at least one slot.
+
+    `n_splits=None` picks the count from the shapes alone (no device read, so no host sync): enough splits that
+    R · n_splits reaches `waves · n_sm` programs, but no split shorter than `min_keys` slots (rounded up to a multiple
+    of it, so GPU tiles of `min_keys` keys never straddle two splits). A split's partial (G·D fp32 values, plus m and
+    l) is written and read again by the combine: against the 2·min_keys·D fp16/bf16 values of K and V it reads, that
+    is G/min_keys more traffic (6% at G=4, min_keys=64) — the floor keeps that small, so at short selections and
+    few rows the count stays under the target. An explicit `n_splits` is kept, except that splits that would be
+    empty are dropped (the count is ceil(K / ceil(K / n_splits)))."""
+    for n, x in dict(R=R, K=K, n_sm=n_sm, waves=waves, min_keys=min_keys).items():
+        if isinstance(x, bool) or not isinstance(x, int) or x < (0 if n in ('R', 'K') else 1):
+            raise ValueError(f"{n} must be an int >= {0 if n in ('R', 'K') else 1}, got {x!r}")
+    check_n_splits(n_splits)
+    if K == 0: return 1, 0
+    if n_splits is None:
+        want = -(-waves * n_sm // max(R, 1))                       # splits a row for R·splits >= waves·n_sm
+        kps = max(min_keys, -(-K // want))
+        kps = -(-kps // min_keys) * min_keys
+    else: kps = -(-K // n_splits)
+    return -(-K // kps), kps
+
+def sparse_decode_partials_ref(q, k, v, idx, ok, n_splits: int, scale=None):
+    """Per-split softmax summaries of `sparse_decode_ref`: (o [R, S, G, D], m [R, S, G], l [R, S, G]), fp32.
+
+    Split i holds slots [i·c, min((i+1)·c, K)) with c = ceil(K / n_splits). Over its valid slots j (ok true), with
+    scores s_j: m_i = max s_j, l_i = Σ exp(s_j − m_i), o_i = Σ exp(s_j − m_i) v_j / l_i. A split without a valid slot
+    has m_i = −inf, l_i = 0 and o_i = 0 (not 0/0), so it adds nothing in `combine_splits_ref`."""
+    check_decode_inputs(q, k, v, idx, ok)
+    R, G, D = q.shape
+    K = idx.shape[1]
+    S, c = split_plan(R, K, n_splits)
+    g = idx[:, :, None].expand(-1, -1, D)
+    kg, vg = k.float().gather(1, g), v.float().gather(1, g)                       # [R, K, D]
+    s = ((q.float() @ kg.transpose(1, 2)) * (scale or D ** -0.5)).masked_fill(~ok[:, None, :], -math.inf)
+    pad = S * c - K                                                               # the last split's missing slots
+    s = torch.nn.functional.pad(s, (0, pad), value=-math.inf).view(R, G, S, c)
+    vg = torch.nn.functional.pad(vg, (0, 0, 0, pad)).view(R, S, c, D)
+    m = s.amax(-1)                                                                # [R, G, S]
+    e = (s - torch.where(m == -math.inf, 0.0, m)[..., None]).exp()                # exp(−inf) = 0 on invalid slots
+    l = e.sum(-1)
+    o = torch.einsum('rgsc,rscd->rsgd', e, vg) / torch.where(l > 0, l, 1.0).transpose(1, 2)[..., None]
+    return o, m.transpose(1, 2).contiguous(), l.transpose(1, 2).contiguous()
+
+def combine_splits_ref(o, m, l, dtype=None):
+    """Merge per-split summaries (o [R, S, G, D], m, l [R, S, G]) into the attention output [R, G, D].
+
+    Derivation. Over all valid slots, softmax attention is out = Σ_j e^{s_j − M} v_j / Σ_j e^{s_j − M} for any
+    constant M. Group the sums by split: for j in split i, e^{s_j − M} = e^{m_i − M} e^{s_j − m_i}, so
+    Σ_{j∈i} e^{s_j − M} = e^{m_i − M} l_i and Σ_{j∈i} e^{s_j − M} v_j = e^{m_i − M} l_i o_i. Hence
+
+        out = Σ_i w_i o_i / Σ_i w_i,   w_i = e^{m_i − M} l_i,   M = max_i m_i.
+
+    M = max m_i makes every e^{m_i − M} ≤ 1 (no overflow) and gives the split holding the largest score
+    l_i ≥ 1, so Σ w_i ≥ 1 (no 0/0) whenever the row has a valid slot. A split with no valid slot has l_i = 0 and
+    m_i = −inf: w_i = 0, and its o_i = 0, so it adds exactly nothing. A row with no valid slot at all is 0/0 = NaN,
+    as the full softmax over nothing (`sparse_decode_ref`) is."""
+    if o.dim() != 4 or m.shape != o.shape[:3] or l.shape != m.shape:
+        raise ValueError(f"need o [R, S, G, D] and m, l [R, S, G]; got {tuple(o.shape)}, {tuple(m.shape)}, {tuple(l.shape)}")
+    M = m.amax(1, keepdim=True)
+    w = (m - torch.where(M == -math.inf, 0.0, M)).exp() * l                       # [R, S, G]
+    out = (w[..., None] * o).sum(1) / w.sum(1)[..., None]
+    return out if dtype is None else out.to(dtype)
+
+def sparse_decode_split_ref(q, k, v, idx, ok, n_splits: int, scale=None):
+    "`sparse_decode_ref` computed the split-K way: per-split summaries, then `combine_splits_ref` (same result up to rounding)."
+    return combine_splits_ref(*sparse_decode_partials_ref(q, k, v, idx, ok, n_splits, scale), dtype=q.dtype)
 
 # --- the integration's interfaces: packed caches as `PackedKeys` holds them, indices out ---------------------------
 
