@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import torch
 from ..kernels import use_triton, check_later
-from ..kernels.spot import sparse_decode
+from ..kernels.spot import sparse_decode, check_n_splits
 
 # %% auto #0
 __all__ = ['key_masks', 'select_topk', 'select_top_p', 'sparse_attention', 'dense_attention', 'mass_recall']
@@ -77,15 +77,17 @@ def _gather_rows(x, idx):
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, # [B,H,Tq,D], [B,Hkv,Tk,D], [B,Hkv,Tk,D]
                      idx: torch.Tensor, ok: torch.Tensor,                # [B,Hkv,Tq,K] long, bool
                      scale: float|None = None,
-                     backend: str = 'auto') -> torch.Tensor:  # 'auto': a decode step (Tq = 1) on CUDA runs the Triton sparse-decode kernel
+                     backend: str = 'auto',  # 'auto': a decode step (Tq = 1) on CUDA runs the Triton sparse-decode kernel
+                     n_splits: int|None = None) -> torch.Tensor:  # kernel path: chunks of each row's keys (None: from the shapes; 1: one program a row)
     "Attention of each query over its selected keys only: [B, H, Tq, D]."
+    check_n_splits(n_splits)
     B, H, Tq, D = q.shape
     Hkv = k.shape[1]
     if H % Hkv: raise ValueError(f"query heads ({H}) must be a multiple of KV heads ({Hkv})")
     G, K = H // Hkv, idx.shape[-1]
     if Tq == 1 and use_triton(backend, q.device):   # the kernel reads the selected rows of the cache where they lie
         out = sparse_decode(q.reshape(B * Hkv, G, D), k.flatten(0, 1), v.flatten(0, 1), idx.reshape(B * Hkv, K),
-                            ok.reshape(B * Hkv, K), scale, backend='triton')
+                            ok.reshape(B * Hkv, K), scale, backend='triton', n_splits=n_splits)
         return out.view(B, H, 1, D)
     kg, vg = (_gather_rows(x, idx).view(B, Hkv, Tq, K, D) for x in (k, v))   # [B, Hkv, Tq, K, D]
     qg = q.view(B, Hkv, G, Tq, D).transpose(2, 3)                  # [B, Hkv, Tq, G, D]
