@@ -19,6 +19,17 @@ def test_contract(tmp_path, monkeypatch):
     g = m['acc_gain_trained_vs_untrained_selector_base1']
     assert g['interval'][0] <= g['value'] <= g['interval'][1]
     assert any('two independently trained retrieval bases' in n for n in r['notes'])
+    for n in ('spot_topp', 'oracle_topp', 'twilight_quest', 'twilight_full_scan'):   # the top-p methods on base 1, p calibrated by the main study's path
+        for M in TINY['multipliers']:
+            for t in ('passkey', 'retrieval'):
+                a = m[f'{t}_acc_{n}_x{M}_base1']
+                assert 0 <= a['interval'][0] <= a['value'] <= a['interval'][1] <= 1 and a['n'] == TINY['n_prompts']
+            assert 0 < m[f'top_p_{n}_x{M}_base1']['value'] < 1
+        assert abs(m[f'mean_keys_{n}_base1']['value'] - TINY['budget']) <= 1.0, n        # matched budgets on base 1 too
+        assert abs(m[f'distractor_mean_keys_{n}_base1']['value'] - TINY['budget']) <= 1.0, n
+        for g in (f'acc_gap_vs_dense_{n}_base1', f'distractor_acc_gap_vs_dense_{n}_base1'):
+            assert m[g]['interval'][0] <= m[g]['value'] <= m[g]['interval'][1], g
+    assert any(n.startswith('top-p methods on two independently trained bases') and 'dual top-p (spot_topp) collapses on' in n and 'spot_topp on base 1' in n for n in r['notes'])
     m = {x['name']: x for x in r['metrics']}
     methods = ('oracle', 'quest', 'twilight_quest', 'twilight_full_scan', 'dsa', 'seer', 'qk_topk', 'spot_untrained_topk', 'spot_topk', 'spot_topp')
     for M in TINY['multipliers']:

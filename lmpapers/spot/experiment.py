@@ -30,9 +30,10 @@ __all__ = ['DECODE_PATHS', 'QWEN3_8B_LAYER', 'TINY', 'SMALL', 'FULL', 'QUICK', '
            'generate_benchmark', 'crossover', 'generate_table', 'dense_rows_attention', 'paper_shape_lm',
            'synthetic_static_cache', 'prefill_selector', 'long_generate_benchmark', 'long_generate_table',
            'passkey_prompts', 'passkey_eval', 'agreement', 'wilson_ci', 'prefill', 'answer_match', 'dense_agreement',
-           'calibrate_top_p', 'scale_config', 'untrained_like', 'methods_for', 'reproduce', 'prompt_rows',
-           'heldout_kls', 'heldout_kl', 'eval_code_digest', 'estimator_key', 'cached_eval', 'paired_gap_ci',
-           'distractor_methods', 'base_methods', 'base_study_outs', 'error_methods', 'e2e_traffic_limit']
+           'calibrate_top_p', 'scale_config', 'untrained_like', 'top_p_methods', 'methods_for', 'reproduce',
+           'prompt_rows', 'heldout_kls', 'heldout_kl', 'eval_code_digest', 'estimator_key', 'cached_eval',
+           'paired_gap_ci', 'calibrate_methods', 'distractor_methods', 'base_methods', 'base_study_outs',
+           'top_p_verdict', 'error_methods', 'e2e_traffic_limit']
 
 # %% ../../nbs/spot/29_experiments.ipynb #75e34e87
 def traffic_limit(L: int, k: int = 2048, D: int = 128, key_dim: int = 32, fmt: str = 'int4') -> float:
@@ -529,18 +530,26 @@ def untrained_like(sel: SpotSelector, all_pairs: bool = False) -> SpotSelector:
     if light: init.pairs.copy_(sel.pairs)
     return init.to(sel.a.device)
 
+def top_p_methods(sel, cfg, fmt=None) -> dict:
+    "The top-p methods, each keeping 1..`cfg['p_kmax']` keys (the experiment calibrates their p to `cfg['budget']` keys): Twilight with Quest preselection, its full scan, Spot's dual top-p on the selector and oracle top-p on the exact group-mean attention."
+    K, s, r, kmax = cfg['budget'], cfg['n_sink'], cfg['n_recent'], cfg['p_kmax']
+    pre = cfg.get('twilight_preselect', 4 * K)                  # Quest's preselection for Twilight: 4x the budget, as 8192 keys for K = 2048
+    return {'twilight_quest': TopP(twilight_quest_scorer(cfg['page'], pre, 'int4'), cfg['twilight_p'], 1, kmax, s, r),
+            'twilight_full_scan': TopP(twilight_scorer('int4'), cfg['twilight_p'], 1, kmax, s, r),
+            'spot_topp': TopP(SelectorScorer(sel, fmt), cfg['p'], 1, kmax, s, r),
+            'oracle_topp': TopP(oracle_scorer, 0.9, 1, kmax, s, r)}
+
 def methods_for(sel, idx, gate, cfg, fmt=None) -> dict:
     "Every compared method at the budget `cfg['budget']`: top-K keeps K keys; top-p keeps 1..`cfg['p_kmax']` (the experiment calibrates its p to K keys)."
     K, s, r = cfg['budget'], cfg['n_sink'], cfg['n_recent']
-    pre = cfg.get('twilight_preselect', 4 * K)                  # Quest's preselection for Twilight: 4x the budget, as 8192 keys for K = 2048
+    tp = top_p_methods(sel, cfg, fmt)
     return {'oracle': TopK(oracle_scorer, K, s, r), 'quest': TopK(quest_scorer(cfg['page']), K, s, r),
-            'twilight_quest': TopP(twilight_quest_scorer(cfg['page'], pre, 'int4'), cfg['twilight_p'], 1, cfg['p_kmax'], s, r),
-            'twilight_full_scan': TopP(twilight_scorer('int4'), cfg['twilight_p'], 1, cfg['p_kmax'], s, r),
+            'twilight_quest': tp['twilight_quest'], 'twilight_full_scan': tp['twilight_full_scan'],
             'dsa': TopK(estimator_scorer(idx), K, s, r), 'seer': TopK(estimator_scorer(gate), K, s, r),
             'qk_topk': TopK(SelectorScorer(untrained_like(sel, all_pairs=True)), K, s, r),
             'spot_untrained_topk': TopK(SelectorScorer(untrained_like(sel), fmt), K, s, r),
             'spot_topk': TopK(SelectorScorer(sel, fmt), K, s, r),
-            'spot_topp': TopP(SelectorScorer(sel, fmt), cfg['p'], 1, cfg['p_kmax'], s, r)}
+            'spot_topp': tp['spot_topp']}
 
 def reproduce(scale: str = 'tiny', seed: int = 0, out: str = 'results', smoke: bool = False,
               model: str|None = None,   # small/full: HF name or local path of a Qwen3 checkpoint (default: the scale's)
@@ -671,16 +680,21 @@ def paired_gap_ci(groups: list, boot: int = 2000, seed: int = 0) -> tuple[float,
     bs = torch.stack([x[torch.randint(0, len(x), (boot, len(x)), generator=g)].mean(1) for x in d]).mean(0).sort().values
     return est, [bs[int(0.025 * boot)].item(), bs[int(0.975 * boot) - 1].item()]
 
-def _matched(model, tok, cfg, sel, idx, gate, L, seed):
-    "The methods at context L, top-p ones with p calibrated (on their own prompts) to the budget's mean keys; {name: (p, keys)}."
-    methods, ps = methods_for(sel, idx, gate, cfg), {}
-    cal = [retrieval_prompts(tok, t, L, cfg['n_calib'], seed=seed + 7 * L + i) for i, t in enumerate(RETRIEVAL_TASKS)]
-    x, a = torch.cat([c[0] for c in cal]), [y for c in cal for y in c[1]]
+def calibrate_methods(model, methods: dict, ids, answers, keys: float, iters: int = 10) -> tuple[dict, dict]:
+    "(`methods` with every `TopP`'s p set by `calibrate_top_p` to keep `keys` keys per query and KV head on these prompts, {top-p name: (p, mean kept keys)}); other methods pass through unchanged."
+    if not isinstance(methods, dict): raise TypeError(f"methods must be a {{name: method}} dict, got {type(methods).__name__}")
+    out, ps = dict(methods), {}
     for name, m in methods.items():
         if isinstance(m, TopP):
-            ps[name] = calibrate_top_p(model, lambda p, m=m: dataclasses.replace(m, p=p), x, a, float(cfg['budget']), iters=cfg.get('calib_iters', 10))
-            methods[name] = dataclasses.replace(m, p=ps[name][0])
-    return methods, ps
+            ps[name] = calibrate_top_p(model, lambda p, m=m: dataclasses.replace(m, p=p), ids, answers, float(keys), iters=iters)
+            out[name] = dataclasses.replace(m, p=ps[name][0])
+    return out, ps
+
+def _matched(model, tok, cfg, methods, L, seed):
+    "`methods` at context L, top-p ones with p calibrated (on their own prompts: `n_calib` of each retrieval task) to the budget's mean keys; {name: (p, keys)}."
+    cal = [retrieval_prompts(tok, t, L, cfg['n_calib'], seed=seed + 7 * L + i) for i, t in enumerate(RETRIEVAL_TASKS)]
+    x, a = torch.cat([c[0] for c in cal]), [y for c in cal for y in c[1]]
+    return calibrate_methods(model, methods, x, a, cfg['budget'], cfg.get('calib_iters', 10))
 
 def _retrieval_outs(model, tok, cfg, seed, sel, idx, gate, full, progress):
     "({M: {top-p method: (p, kept keys)}}, {(task, M): {method: `answer_match` result}}): the calibrations and per-prompt outcomes of the retrieval stage."
@@ -688,7 +702,7 @@ def _retrieval_outs(model, tok, cfg, seed, sel, idx, gate, full, progress):
     cal, outs = {}, {}
     for M in tqdm(Ms, desc='retrieval', disable=not progress):
         L = M * cfg['L_train']
-        methods, cal[M] = _matched(model, tok, cfg, sel, idx, gate, L, seed)
+        methods, cal[M] = _matched(model, tok, cfg, methods_for(sel, idx, gate, cfg), L, seed)
         methods |= {f'spot_topk_{fmt}': methods_for(sel, idx, gate, cfg, fmt)['spot_topk'] for fmt in FORMATS}
         if full is not None: methods['spot_full_topk'] = TopK(SelectorScorer(full), K, cfg['n_sink'], cfg['n_recent'])   # all RoPE pairs
         for j, task in enumerate(RETRIEVAL_TASKS):
@@ -763,7 +777,7 @@ def _heldout(res, model, tok, cfg, seed, sel, idx, gate, full, held, log):
     "Mass recall, output error, recall of the dense top-p sets (bootstrap 95% over rows) and budgets of every method at the budget on the held-out rows."
     nq, K = cfg['metric_queries'], cfg['budget']
     def compute():
-        methods, _ = _matched(model, tok, cfg, sel, idx, gate, cfg['metric_len'], seed)   # top-p methods at K keys on rows of this length
+        methods, _ = _matched(model, tok, cfg, methods_for(sel, idx, gate, cfg), cfg['metric_len'], seed)   # top-p methods at K keys on rows of this length
         extra = {} if full is None else {'spot_full_topk': TopK(SelectorScorer(full), K, cfg['n_sink'], cfg['n_recent'])}
         return selection_metrics(model, held, {**methods, **extra}, n_queries=nq)
     met = cached_eval('heldout_metrics', _eval_key(model, cfg, seed, sel, idx, gate, full) | dict(rows=tensor_digest(held)), compute, log)
@@ -813,17 +827,18 @@ _CLAIM_DISTIL = 'distillation makes the selector better than its untrained initi
 
 def distractor_methods(sel, idx, gate, cfg) -> dict:
     "`methods_for`'s methods plus oracle top-p (the exact group-mean attention, dual top-p) for the distractor task."
-    return methods_for(sel, idx, gate, cfg) | {'oracle_topp': TopP(oracle_scorer, 0.9, 1, cfg['p_kmax'], cfg['n_sink'], cfg['n_recent'])}
+    return methods_for(sel, idx, gate, cfg) | {'oracle_topp': top_p_methods(sel, cfg)['oracle_topp']}
+
+def _distractor_calibrated(model, tok, cfg, methods, seed):
+    "`methods` with their top-p ones calibrated to the budget on the distractor stage's own calibration prompts; {name: (p, keys)}."
+    d = cfg['distractor']
+    xc, ac = retrieval_prompts(tok, 'multikey', d['L'], d['n_calib'], seed=seed + 31337, n_keys=d['n_keys'])
+    return calibrate_methods(model, methods, xc, ac, cfg['budget'], d['calib_iters'])
 
 def _distractor_outs(model, tok, cfg, seed, sel, idx, gate, progress):
     "({top-p method: (p, kept keys)}, {method: `answer_match` result}, `selection_metrics` result): the distractor stage's calibrations, per-prompt outcomes and metrics."
-    d, K = cfg['distractor'], cfg['budget']
-    methods, cal = distractor_methods(sel, idx, gate, cfg), {}
-    xc, ac = retrieval_prompts(tok, 'multikey', d['L'], d['n_calib'], seed=seed + 31337, n_keys=d['n_keys'])
-    for name, m in methods.items():
-        if isinstance(m, TopP):
-            cal[name] = calibrate_top_p(model, lambda p, m=m: dataclasses.replace(m, p=p), xc, ac, float(K), iters=d['calib_iters'])
-            methods[name] = dataclasses.replace(m, p=cal[name][0])
+    d = cfg['distractor']
+    methods, cal = _distractor_calibrated(model, tok, cfg, distractor_methods(sel, idx, gate, cfg), seed)
     x, a = retrieval_prompts(tok, 'multikey', d['L'], d['n'], seed=seed * 1000 + 777, n_keys=d['n_keys'])
     cache = prefill(model, x)
     out = {'dense': answer_match(model, x, a, None, cache)}
@@ -881,23 +896,33 @@ def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress, log=None):
 
 # %% ../../nbs/spot/29_experiments.ipynb #sb0fn02
 def base_methods(sel, cfg) -> dict:
-    "The top-K methods of `methods_for` that need no other trained estimator, at the budget `cfg['budget']`: oracle, plain q·k on all pairs, the selector at its initialisation and trained."
+    "The methods of `methods_for` that need no other trained estimator, at the budget `cfg['budget']`: oracle top-K, plain q·k on all pairs, the selector at its initialisation and trained (top-K), and every method of `top_p_methods` (their p is calibrated by the caller)."
     K, s, r = cfg['budget'], cfg['n_sink'], cfg['n_recent']
     return {'oracle': TopK(oracle_scorer, K, s, r), 'qk_topk': TopK(SelectorScorer(untrained_like(sel, all_pairs=True)), K, s, r),
-            'spot_untrained_topk': TopK(SelectorScorer(untrained_like(sel)), K, s, r), 'spot_topk': TopK(SelectorScorer(sel), K, s, r)}
+            'spot_untrained_topk': TopK(SelectorScorer(untrained_like(sel)), K, s, r), 'spot_topk': TopK(SelectorScorer(sel), K, s, r)} | top_p_methods(sel, cfg)
 
-def base_study_outs(model, tok, sel, cfg, seed: int = 0, progress: bool = False) -> dict:
-    "{(task, M): {method: `answer_match` result}} on the retrieval prompts of the main study (same seeds), plus ('distractor', None) when `cfg['distractor']` is set: dense and every `base_methods` method."
-    methods, outs = base_methods(sel, cfg), {}
-    def run(x, a):
+def base_study_outs(model, tok, sel, cfg, seed: int = 0, progress: bool = False) -> tuple[dict, dict]:
+    """({M: {top-p method: (p, kept keys)}}, {(task, M): {method: `answer_match` result}}) on the retrieval prompts of the main study (same seeds): dense and
+    every `base_methods` method, the top-p ones calibrated to the budget by the main study's path (`_matched`, its calibration prompts); with `cfg['distractor']`
+    also the distractor prompts, under 'distractor' and ('distractor', None), calibrated as the main study's distractor stage (`_distractor_calibrated`)."""
+    base, cal, outs = base_methods(sel, cfg), {}, {}
+    def run(methods, x, a):
         cache = prefill(model, x)
         return {'dense': answer_match(model, x, a, None, cache)} | {nm: answer_match(model, x, a, m, cache) for nm, m in methods.items()}
     for M in tqdm(cfg['multipliers'], desc='second base', disable=not progress):
+        methods, cal[M] = _matched(model, tok, cfg, base, M * cfg['L_train'], seed)
         for j, task in enumerate(RETRIEVAL_TASKS):
-            outs[task, M] = run(*retrieval_prompts(tok, task, M * cfg['L_train'], cfg['n_prompts'], seed=seed * 1000 + 10 * M + j))
+            outs[task, M] = run(methods, *retrieval_prompts(tok, task, M * cfg['L_train'], cfg['n_prompts'], seed=seed * 1000 + 10 * M + j))
     if d := cfg.get('distractor'):
-        outs['distractor', None] = run(*retrieval_prompts(tok, 'multikey', d['L'], d['n'], seed=seed * 1000 + 777, n_keys=d['n_keys']))
-    return outs
+        methods, cal['distractor'] = _distractor_calibrated(model, tok, cfg, base, seed)
+        outs['distractor', None] = run(methods, *retrieval_prompts(tok, 'multikey', d['L'], d['n'], seed=seed * 1000 + 777, n_keys=d['n_keys']))
+    return cal, outs
+
+def top_p_verdict(acc: dict, dense: dict, gap: float, ci: list) -> str:
+    "'collapses' when a method's accuracy falls below half of dense's at some task and length (`acc`, `dense`: {(task, M): accuracy}), 'loses to dense' when its paired gap's interval `ci` lies below −ACC_MARGIN, else 'holds'."
+    if set(acc) != set(dense) or not acc: raise ValueError("acc and dense must give an accuracy for the same non-empty (task, M) keys")
+    if any(acc[k] < 0.5 * dense[k] for k in acc): return 'collapses'
+    return 'loses to dense' if ci[1] < -ACC_MARGIN else 'holds'
 
 def _second_base(res, cfg, seed, progress, log=None):
     "The accuracy study on a second, independently trained retrieval base (`retrieval_lm(seed=cfg['second_base'])`) with a selector distilled on it by the same settings: rows suffixed `_base{b}` and a note comparing the two bases."
@@ -912,12 +937,19 @@ def _second_base(res, cfg, seed, progress, log=None):
                              seed=seed, progress=progress, rows=rows, batch_size=cfg['batch_size'], last=cfg['distill_queries'])
     res.add(f'selector_kl_start{sfx}', h['loss'][0], 'nats', note=f'base {b}: first training batch, before any update')
     res.add(f'selector_kl_end{sfx}', h['loss'][-1], 'nats', note=f'base {b}: last training batch')
-    outs = cached_eval(f'second_base', _eval_key(model, cfg, seed, sel), lambda: base_study_outs(model, tok, sel, cfg, seed, progress), log)
+    cal, outs = cached_eval(f'second_base', _eval_key(model, cfg, seed, sel), lambda: base_study_outs(model, tok, sel, cfg, seed, progress), log)
     ret = {k: r for k, r in outs.items() if k[0] != 'distractor'}
+    for M in Ms:
+        for name, (p, k) in cal[M].items():
+            res.add(f'top_p_{name}_x{M}{sfx}', p, note=f'base {b}: calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on {2 * cfg["n_calib"]} separate prompts of {M * cfg["L_train"]} tokens (the main study\'s calibration)')
+    keys = {}
     for (task, M), r in ret.items():
         for nm, o in r.items():
             c = int(o['correct'].sum())
             res.add(f'{_METRIC[task]}_acc_{nm}_x{M}{sfx}', c / n, interval=wilson_ci(c, n), n=n, note=f'base {b}; {M * cfg["L_train"]} tokens, {n} prompts; Wilson 95%')
+            if nm != 'dense': keys.setdefault(nm, []).append(float(o['keys']))
+    for nm, ks in keys.items():
+        res.add(f'mean_keys_{nm}{sfx}', sum(ks) / len(ks), 'keys', note=f'base {b}: per query and KV head, over lengths and tasks (budget {K}); per length and task: {[round(k, 2) for k in ks]}')
     pair = lambda rs, a_, b_: paired_gap_ci([(r[a_]['correct'], r[b_]['correct']) for r in rs])
     for nm in base_methods(sel, cfg):
         est, ci = pair(ret.values(), nm, 'dense')
@@ -930,16 +962,54 @@ def _second_base(res, cfg, seed, progress, log=None):
            f"gap to dense of oracle top-{K}: base 0 {res['acc_gap_vs_dense_oracle']:+.3f}, base {b} {res[f'acc_gap_vs_dense_oracle{sfx}']:+.3f}"]
     if ('distractor', None) in outs:
         d, dn = outs['distractor', None], cfg['distractor']['n']
+        for name, (p, k) in cal['distractor'].items():
+            res.add(f'distractor_top_p_{name}{sfx}', p, note=f"base {b}: calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on the main study's {cfg['distractor']['n_calib']} distractor calibration prompts")
         for nm, o in d.items():
             c = int(o['correct'].sum())
             res.add(f'distractor_acc_{nm}{sfx}', c / dn, interval=wilson_ci(c, dn), n=dn, note=f"base {b}; the distractor prompts of the main study; Wilson 95%")
+            if nm != 'dense':
+                res.add(f'distractor_mean_keys_{nm}{sfx}', float(o['keys']), 'keys', note=f'base {b}: per query and KV head (budget {K})')
+                e_, c_ = pair([d], nm, 'dense')
+                res.add(f'distractor_acc_gap_vs_dense_{nm}{sfx}', e_, interval=c_, n=dn, note=f'base {b}: accuracy minus dense on the distractor prompts, paired by prompt (bootstrap 95%)')
         est, ci = pair([d], 'spot_topk', 'spot_untrained_topk')
         res.add(f'acc_gain_trained_vs_untrained_selector{sfx}', est, interval=ci, n=dn,
                 note=f'base {b}: trained selector (top-{K}) minus its initialisation on the distractor prompts (the task of acc_gain_trained_vs_untrained_selector), paired by prompt (bootstrap 95%)')
         cmp.append(f"distractor gain trained − untrained: base 0 {res['acc_gain_trained_vs_untrained_selector']:+.3f}, base {b} {est:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] "
                    f"(dense solves {res['distractor_acc_dense']:.0%} and {res[f'distractor_acc_dense{sfx}']:.0%})")
     res.note(f"two independently trained retrieval bases (seeds 0 and {b}, same recipe), each with its own distilled selector: " + '; '.join(cmp))
+    _top_p_note(res, cfg, b, ret)
     return outs
+
+def _top_p_note(res, cfg, b, ret):
+    "The note on the top-p methods on both bases: whether each collapses, loses to dense or holds (`top_p_verdict`) on the retrieval prompts, with its accuracy per length, gap and kept keys, its gap on the distractor prompts, and any calibration that missed the budget."
+    sfx, Ms, K = f'_base{b}', cfg['multipliers'], cfg['budget']
+    parts, missed, spot = [], [], {}
+    for nm in ('spot_topp', 'oracle_topp', 'twilight_quest', 'twilight_full_scan'):   # the methods of top_p_methods, Spot's first
+        for base, s in ((0, ''), (b, sfx)):
+            dg = f'distractor_acc_gap_vs_dense_{nm}{s}'
+            dtxt = (f"distractor gap {res[dg]:+.3f} [{res.metrics[dg].interval[0]:+.3f}, {res.metrics[dg].interval[1]:+.3f}] "
+                    f"with {res[f'distractor_mean_keys_{nm}{s}']:.2f} keys") if dg in res.metrics else ''
+            if f'acc_gap_vs_dense_{nm}{s}' not in res.metrics:       # (oracle top-p is not in the main base's retrieval study)
+                if dtxt: parts.append(f"{nm} on base {base}: retrieval not run, {dtxt}")
+                continue
+            acc = {(t, M): res[f'{_METRIC[t]}_acc_{nm}_x{M}{s}'] for t in RETRIEVAL_TASKS for M in Ms}
+            dense = {(t, M): res[f'{_METRIC[t]}_acc_dense_x{M}{s}'] for t in RETRIEVAL_TASKS for M in Ms}
+            gap, ci = res[f'acc_gap_vs_dense_{nm}{s}'], res.metrics[f'acc_gap_vs_dense_{nm}{s}'].interval
+            v = top_p_verdict(acc, dense, gap, ci)
+            if nm == 'spot_topp': spot[base] = v
+            pk = '/'.join(f"{acc['passkey', M]:.2f}" for M in Ms)
+            parts.append(f"{nm} on base {base} {v} (passkey {pk} at {'/'.join(f'{M}x' for M in Ms)}, retrieval gap {gap:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] "
+                         f"with {res[f'mean_keys_{nm}{s}']:.2f} keys kept" + (f'; {dtxt}' if dtxt else '') + ')')
+            for k in (f'mean_keys_{nm}{s}', f'distractor_mean_keys_{nm}{s}'):
+                if k in res.metrics and abs(res[k] - K) > 1: missed.append(f"{k} = {res[k]:.2f}")
+    coll = [str(x) for x, v in spot.items() if v == 'collapses']
+    head = (f"dual top-p (spot_topp) collapses on base {' and '.join(coll)}" if coll else
+            f"dual top-p (spot_topp) collapses on neither base ({spot.get(0)} on base 0, {spot.get(b)} on base {b})")
+    res.note(f"top-p methods on two independently trained bases (this code, this CPU): {head}. p calibrated to {K} keys by the same path on each base "
+             f"(per length on the retrieval calibration prompts, and on the distractor's); 'collapses': accuracy below half of dense's at some task and length; "
+             f"'loses to dense': gap interval below -{ACC_MARGIN}: " + '; '.join(parts)
+             + (f"; calibration missed the budget by more than a key ({', '.join(missed)}), so those comparisons are not at a matched budget" if missed
+                else '; every top-p method kept the budget within a key on both bases'))
 
 # %% ../../nbs/spot/29_experiments.ipynb #a7c4e003
 def _add_recalls(res, prefix, name, m, note):
