@@ -13,11 +13,11 @@ def _fused():
     if DEV == 'cpu' and not fused.is_interpreted(): pytest.skip('CPU run without TRITON_INTERPRET=1')
     return fused
 
-def _packed(fmt, B, H, T, D, seed=0, grow=5):
+def _packed(fmt, B, H, T, D, seed=0, grow=5, dev='cpu'):
     "A `PackedKeys` cache built by appends (its codes are a strided view of a larger buffer) and its keys."
     from lmpapers.spot.quant import PackedKeys
     g = torch.Generator().manual_seed(seed)
-    keys = torch.randn(B, H, T, D, generator=g) * 3
+    keys = (torch.randn(B, H, T, D, generator=g) * 3).to(dev)
     pk = PackedKeys(fmt, grow=grow).append(keys[:, :, :T // 2])
     for t in range(T // 2, T): pk.append(keys[:, :, t:t + 1])
     return pk, g
@@ -42,8 +42,8 @@ def test_packed_score_kernel(fmt, B, H, Tq, T, D):
 
 def test_packed_keys_dispatch_to_kernel():
     _fused()
-    pk, g = _packed('int4', 1, 2, 40, 32)
-    q = torch.randn(1, 2, 1, 32, generator=g)
+    pk, g = _packed('int4', 1, 2, 40, 32, dev=DEV)
+    q = torch.randn(1, 2, 1, 32, generator=g).to(DEV)
     torch.testing.assert_close(pk.scores(q, backend='triton'), pk.scores(q, backend='torch'), rtol=1e-5, atol=1e-4)
 
 # --- adaptive top-p / top-k selection, indices out --------------------------------------------------------------------
@@ -71,11 +71,11 @@ def test_select_ties_flat_and_peaked():
     g = torch.Generator().manual_seed(1)
     s = torch.randn(3, 200, generator=g).round()                       # many ties: broken by key order, as the reference
     pos = torch.tensor([199, 150, 20])
-    for p in (0.7, None): _same_sets(select_ref(s, pos, p, 2, 40, 1, 2), fused.select_triton(s, pos, p, 2, 40, 1, 2))
-    flat = fused.select_triton(torch.zeros(1, 64), torch.tensor([63]), 0.5, 1, 64)
+    for p in (0.7, None): _same_sets(select_ref(s, pos, p, 2, 40, 1, 2), fused.select_triton(s.to(DEV), pos.to(DEV), p, 2, 40, 1, 2))
+    flat = fused.select_triton(torch.zeros(1, 64, device=DEV), torch.tensor([63], device=DEV), 0.5, 1, 64)
     assert flat[2].item() == 32                                        # half the mass of 64 equal keys
     peaked = torch.randn(1, 3000, generator=g); peaked[0, 100] = 30.0
-    i, o, b = fused.select_triton(peaked, torch.tensor([2999]), 0.9, 1, 256, 4, 16)
+    i, o, b = fused.select_triton(peaked.to(DEV), torch.tensor([2999], device=DEV), 0.9, 1, 256, 4, 16)
     assert b.item() == 21 and 100 in i[0][o[0]].tolist()               # 4 sinks + 16 recent + the one key holding the mass
 
 def test_select_ref_matches_module():
@@ -97,7 +97,7 @@ def test_select_passes_adapt():
     "The search stops once its bin holds one key: four histogram passes suffice for 4096 random scores (not a fixed 32)."
     fused = _fused()
     s = torch.randn(1, 4096, generator=torch.Generator().manual_seed(3))
-    a = fused.select_triton(s, torch.tensor([4095]), 0.9, 1, 512, max_passes=4)
+    a = fused.select_triton(s.to(DEV), torch.tensor([4095], device=DEV), 0.9, 1, 512, max_passes=4)
     _same_sets(select_ref(s, torch.tensor([4095]), 0.9, 1, 512), a)
 
 # --- sparse decode over the selected keys -----------------------------------------------------------------------------
@@ -125,8 +125,8 @@ def test_sparse_decode_strided_cache():
     q, k, v, idx, ok = _dec(2, 2, 40, 32, 9)
     big_k, big_v = torch.randn(2, 64, 32), torch.randn(2, 64, 32)
     big_k[:, :40], big_v[:, :40] = k, v
-    out = fused.sparse_decode_triton(q, big_k[:, :40], big_v[:, :40], idx, ok)
-    torch.testing.assert_close(out, sparse_decode_ref(q, k, v, idx, ok), rtol=1e-4, atol=1e-5)
+    out = fused.sparse_decode_triton(*(x.to(DEV) for x in (q, big_k[:, :40], big_v[:, :40], idx, ok)))
+    torch.testing.assert_close(out.cpu(), sparse_decode_ref(q, k, v, idx, ok), rtol=1e-4, atol=1e-5)
 
 # --- split-K: chunks of each row's selected keys in separate programs, then the log-sum-exp combine ---------------------
 
@@ -154,11 +154,12 @@ def test_combine_derivation_numeric():
     with pytest.raises(ValueError, match='need o'): combine_splits_ref(o, m[:, :2], l)
 
 def test_split_plan():
-    "The split count comes from the shapes alone: rows x splits reaches 4 x 132 programs unless a split would hold < 64 slots."
-    assert split_plan(8, 2048) == (32, 64)            # batch 1, 8 KV heads: 256 split programs (+ 8 combine) instead of 8
-    assert split_plan(8, 65536) == (64, 1024)         # 512 programs; 66 wanted, rounded to whole 64-slot tiles
-    assert split_plan(8, 64) == (1, 64) and split_plan(8, 65) == (2, 64)
-    assert split_plan(1024, 2048) == (1, 2048)        # enough rows: one program a row, as before
+    "The split count comes from the shapes alone: rows x splits reaches 4 x 132 programs unless a split would hold < 32 slots or the rows fill the SMs."
+    assert split_plan(8, 2048) == (64, 32)            # batch 1, 8 KV heads: 512 split programs (+ 8 combine) instead of 8
+    assert split_plan(8, 65536) == (64, 1024)         # 512 programs; 66 wanted, rounded to whole 32-slot tiles
+    assert split_plan(8, 32) == (1, 32) and split_plan(8, 33) == (2, 32)
+    assert split_plan(32, 2048) == (16, 128)          # batch 4: 17 splits wanted, 121 slots rounded up to 128
+    assert split_plan(132, 2048) == (1, 2048) and split_plan(131, 2048) == (5, 416)   # rows fill the SMs: one program a row, as before
     assert split_plan(4, 23, 7) == (6, 4) and split_plan(4, 23, 1) == (1, 23) and split_plan(2, 0) == (1, 0)
     for bad in (0, -1, 1.5, True): 
         with pytest.raises(ValueError, match='n_splits'): split_plan(4, 23, bad)
@@ -181,16 +182,20 @@ def test_sparse_decode_split_kernel(dt):
         assert torch.isfinite(out[:3]).all() and torch.isnan(out[3]).all()
 
 def test_sparse_decode_split_auto_and_strided():
-    "n_splits=None on the strided cache view (the integration's layout): with n_sm=2 (4·2 programs wanted) 130 slots go in 3 splits of 64."
+    "n_splits=None on the strided cache view (the integration's layout): 132 SMs split 130 slots in 5 of 32; n_sm=2 (the 2 rows fill the SMs) keeps one program a row."
     fused = _fused()
     q, k, v, idx, ok = _dec(2, 2, 200, 32, 130, seed=2)
     big_k, big_v = torch.randn(2, 256, 32), torch.randn(2, 256, 32)
     big_k[:, :200], big_v[:, :200] = k, v
-    out, plan = fused.sparse_decode_triton(q, big_k[:, :200], big_v[:, :200], idx, ok, n_sm=2, return_plan=True)
-    assert plan == (3, 64)
-    torch.testing.assert_close(out, sparse_decode_ref(q, k, v, idx, ok), rtol=1e-5, atol=1e-5)
-    assert fused.sparse_decode_triton(q, k, v, idx, ok, return_plan=True)[1] == (3, 64)    # SM_COUNT = 132 off CUDA: the 64-slot floor decides
-    assert fused.sparse_decode_triton(q, k, v, idx[:, :64], ok[:, :64], return_plan=True)[1] == (1, 64)   # one floor's worth: one program a row
+    ref = sparse_decode_ref(q, k, v, idx, ok)
+    q, k, v, idx, ok, big_k, big_v = (x.to(DEV) for x in (q, k, v, idx, ok, big_k, big_v))
+    out, plan = fused.sparse_decode_triton(q, big_k[:, :200], big_v[:, :200], idx, ok, n_sm=132, return_plan=True)
+    assert plan == (5, 32)                                                                  # the 32-slot floor decides
+    torch.testing.assert_close(out.cpu(), ref, rtol=1e-5, atol=1e-5)
+    one, plan = fused.sparse_decode_triton(q, big_k[:, :200], big_v[:, :200], idx, ok, n_sm=2, return_plan=True)
+    assert plan == (1, 130)
+    torch.testing.assert_close(one.cpu(), ref, rtol=1e-5, atol=1e-5)
+    assert fused.sparse_decode_triton(q, k, v, idx[:, :32], ok[:, :32], return_plan=True)[1] == (1, 32)   # one floor's worth: one program a row
     torch.testing.assert_close(sparse_decode(q, k, v, idx, ok, backend='triton', n_splits=3), out, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(sparse_decode(q, k, v, idx, ok, backend='torch', n_splits=3), out, rtol=1e-5, atol=1e-5)
 

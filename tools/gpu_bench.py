@@ -29,7 +29,9 @@ def spot_decode(dev, lengths, H=32, Hkv=8, D=128, k=2048, reps=20, n_pairs=16, t
     """Decode step of one layer at batch 1: dense SDPA (and flash when eligible) against SpotAttention — the packed INT4
     selector cache (2·n_pairs values a key) scored, top-k / top-p selected and attended sparsely, through the torch
     reference path and through the Triton kernels (scoring, adaptive selection, sparse decode) — and a Twilight-style
-    path (INT4 estimate of the model's own keys, top-p 0.85) on the same kernels."""
+    path (INT4 estimate of the model's own keys, top-p 0.85) on the same kernels. The Triton sparse decode runs
+    split-K (splits chosen from the shapes); `*_nosplit` is the same with one program per KV head (n_splits=1), and
+    `decode_split` / `decode_nosplit` time the sparse-decode kernel alone over a fixed top-k selection."""
     from lmpapers.spot.quant import PackedKeys
     from lmpapers.spot.selector import SpotSelector
     from lmpapers.spot.selection import select_topk, sparse_attention
@@ -55,12 +57,15 @@ def spot_decode(dev, lengths, H=32, Hkv=8, D=128, k=2048, reps=20, n_pairs=16, t
             if backend == 'torch': return select_topk(s, kk, 4, 64, pos[:1])
             idx, ok, _ = kselect(s.reshape(Hkv, L), pos, p, 1, kk, 4, 64, backend='triton')
             return idx.view(1, Hkv, 1, kk), ok.view(1, Hkv, 1, kk)
-        def spot(backend, p=None):
+        def spot(backend, p=None, n_splits=None):
             def f():
                 s = sk.scores(sel.queries(0, q), backend=backend)      # [1, Hkv, 1, L] from the packed bytes
                 idx, ok = pick(s, p, backend)
-                return sparse_attention(q, K, V, idx, ok, backend=backend)
+                return sparse_attention(q, K, V, idx, ok, backend=backend, n_splits=n_splits)
             return f
+        def decode_only(n_splits):
+            idx, ok = pick(sk.scores(sel.queries(0, q), backend='triton'), None, 'triton')
+            return lambda: sparse_attention(q, K, V, idx, ok, backend='triton', n_splits=n_splits)
         def twilight():
             s = tk.scores(q.view(1, Hkv, G, D).float(), backend='triton') * D ** -0.5
             est = s.softmax(-1).mean(2).clamp_min(1e-30).log()        # group-averaged estimate, as logits
@@ -71,7 +76,14 @@ def spot_decode(dev, lengths, H=32, Hkv=8, D=128, k=2048, reps=20, n_pairs=16, t
         except RuntimeError as e: row['flash'] = f'n/a ({str(e).splitlines()[0][:60]})'
         row['spot_torch'] = t(spot('torch'), reps)
         if triton_ok:
+            from lmpapers.kernels.spot import split_plan
+            n_sm = torch.cuda.get_device_properties(dev).multi_processor_count if dev.type == 'cuda' else 132
+            S, kps = split_plan(Hkv, kk, None, n_sm=n_sm)
+            row['split_plan'] = f'{S} x {kps} slots: {Hkv * S}+{Hkv} programs (nosplit: {Hkv})' if S > 1 else f'1 split: {Hkv} programs'
             row['spot_triton'] = t(spot('triton'), reps)
+            row['spot_triton_nosplit'] = t(spot('triton', n_splits=1), reps)
+            row['decode_split'] = t(decode_only(None), reps)
+            row['decode_nosplit'] = t(decode_only(1), reps)
             row['spot_topp_triton'] = t(spot('triton', 0.9), reps)
             row['twilight_triton'] = t(twilight, reps)
         rows.append(row)
@@ -113,13 +125,15 @@ def main(argv=None):
     from lmpapers.kernels import triton_available, interpret_requested
     triton_ok = triton_available() and (dev.type == 'cuda' or interpret_requested())
     lines = ['## Spot decode step, one layer, batch 1 (H=32, Hkv=8, D=128, bf16; INT4 selector cache of 32 values a key; k=2048): median [p10, p90]',
-             '', 'spot_*: selector scoring + selection + sparse attention; *_triton: the Triton scoring, adaptive selection and sparse-decode kernels', '']
-    rows = spot_decode(dev, lengths, k=64 if a.dry_run else 2048, reps=3 if a.dry_run else 50, triton_ok=triton_ok)
+             '', 'spot_*: selector scoring + selection + sparse attention; *_triton: the Triton scoring, adaptive selection and sparse-decode kernels '
+             '(split-K sparse decode; *_nosplit: one program per KV head); decode_*: the sparse-decode kernel alone', '']
+    rows = spot_decode(dev, lengths, k=130 if a.dry_run else 2048, reps=3 if a.dry_run else 50, triton_ok=triton_ok)
     cols = [c for c in rows[0] if c != 'L']
-    lines += ['| L | ' + ' | '.join(cols) + ' | dense / spot_triton | flash / spot_triton | twilight / spot_triton |', '|' + ' --- |' * (len(cols) + 4)]
+    lines += ['| L | ' + ' | '.join(cols) + ' | dense / spot_triton | flash / spot_triton | twilight / spot_triton | decode nosplit / split |', '|' + ' --- |' * (len(cols) + 5)]
     for r in rows:
         ratio = lambda c: f"{r[c][0] / r['spot_triton'][0]:.2f}x" if 'spot_triton' in r and isinstance(r.get(c), tuple) else 'n/a'
-        lines.append(f"| {r['L']} | " + ' | '.join(fmt(r[c]) for c in cols) + f" | {ratio('dense_sdpa')} | {ratio('flash')} | {ratio('twilight_triton')} |")
+        split = f"{r['decode_nosplit'][0] / r['decode_split'][0]:.2f}x" if 'decode_split' in r else 'n/a'
+        lines.append(f"| {r['L']} | " + ' | '.join(fmt(r[c]) for c in cols) + f" | {ratio('dense_sdpa')} | {ratio('flash')} | {ratio('twilight_triton')} | {split} |")
     n_layers, prof = verify_profile(dev, a.arch, (1, 2, 4, 8) if a.dry_run else (1, 8, 16, 32, 64, 128, 256),
                                     prefix=64 if a.dry_run else 512, layers=1 if a.dry_run else 28, reps=2 if a.dry_run else 10)
     base = prof[0]['s'][0]

@@ -325,7 +325,8 @@ def sparse_decode_triton(q, k, v, idx, ok, scale=None, block_k: int | None = Non
     programs in two launches instead of R in one. `n_splits=None` picks the count with `split_plan` from R, K and the
     device's SM count (`n_sm`; `SM_COUNT` off CUDA) — a pure function of the shapes, so no host sync and a fixed grid
     for a CUDA graph. `n_splits=1` launches the one-program-a-row kernel, unchanged. E.g. batch 1, 8 KV heads,
-    K = 2048 on 132 SMs: 32 splits of 64 slots, 256 + 8 programs (before: 8). `return_plan=True` also returns
+    K = 2048 on 132 SMs: 64 splits of 32 slots, 512 + 8 programs (before: 8); on one H100 (bf16, G=4, D=128,
+    CUDA-graph replay) 0.064 ms against 0.589 ms for one program a row. `return_plan=True` also returns
     (n_splits, slots per split) as used."""
     check_decode_inputs(q, k, v, idx, ok); _check_device(q)
     R, G, D = q.shape
