@@ -37,6 +37,9 @@ def test_contract(tmp_path, monkeypatch):
             for n in ('dense',) + methods:
                 lo, hi = m[f'{task}_acc_{n}_x{M}_ci']['value']
                 assert 0 <= lo <= m[f'{task}_acc_{n}_x{M}']['value'] <= hi <= 1
+            assert 0 <= m[f'{task}_acc_oracle_topp_x{M}']['value'] <= 1          # oracle top-p too (calibrated), on both bases
+        assert 0 < m[f'top_p_oracle_topp_x{M}']['value'] < 1
+    assert abs(m['mean_keys_oracle_topp']['value'] - TINY['budget']) <= 1.0 and 'acc_gap_vs_dense_oracle_topp' in m
     for n in methods:
         assert 0 <= m[f'mass_recall_{n}']['value'] <= 1 and f'mean_budget_tokens_{n}' in m
         assert abs(m[f'mean_keys_{n}']['value'] - TINY['budget']) <= 1.0, n        # matched budgets, top-p ones calibrated

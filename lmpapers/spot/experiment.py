@@ -702,7 +702,7 @@ def _retrieval_outs(model, tok, cfg, seed, sel, idx, gate, full, progress):
     cal, outs = {}, {}
     for M in tqdm(Ms, desc='retrieval', disable=not progress):
         L = M * cfg['L_train']
-        methods, cal[M] = _matched(model, tok, cfg, methods_for(sel, idx, gate, cfg), L, seed)
+        methods, cal[M] = _matched(model, tok, cfg, distractor_methods(sel, idx, gate, cfg), L, seed)   # with oracle top-p, as on the second base
         methods |= {f'spot_topk_{fmt}': methods_for(sel, idx, gate, cfg, fmt)['spot_topk'] for fmt in FORMATS}
         if full is not None: methods['spot_full_topk'] = TopK(SelectorScorer(full), K, cfg['n_sink'], cfg['n_recent'])   # all RoPE pairs
         for j, task in enumerate(RETRIEVAL_TASKS):
@@ -826,7 +826,7 @@ def _run(cfg, scale, seed, out, smoke, device, progress):
 _CLAIM_DISTIL = 'distillation makes the selector better than its untrained initialisation (group-mean q·k on the same RoPE pairs)'
 
 def distractor_methods(sel, idx, gate, cfg) -> dict:
-    "`methods_for`'s methods plus oracle top-p (the exact group-mean attention, dual top-p) for the distractor task."
+    "`methods_for`'s methods plus oracle top-p (the exact group-mean attention, dual top-p): the methods of the retrieval and distractor accuracy studies."
     return methods_for(sel, idx, gate, cfg) | {'oracle_topp': top_p_methods(sel, cfg)['oracle_topp']}
 
 def _distractor_calibrated(model, tok, cfg, methods, seed):
@@ -989,9 +989,7 @@ def _top_p_note(res, cfg, b, ret):
             dg = f'distractor_acc_gap_vs_dense_{nm}{s}'
             dtxt = (f"distractor gap {res[dg]:+.3f} [{res.metrics[dg].interval[0]:+.3f}, {res.metrics[dg].interval[1]:+.3f}] "
                     f"with {res[f'distractor_mean_keys_{nm}{s}']:.2f} keys") if dg in res.metrics else ''
-            if f'acc_gap_vs_dense_{nm}{s}' not in res.metrics:       # (oracle top-p is not in the main base's retrieval study)
-                if dtxt: parts.append(f"{nm} on base {base}: retrieval not run, {dtxt}")
-                continue
+            if f'acc_gap_vs_dense_{nm}{s}' not in res.metrics: continue
             acc = {(t, M): res[f'{_METRIC[t]}_acc_{nm}_x{M}{s}'] for t in RETRIEVAL_TASKS for M in Ms}
             dense = {(t, M): res[f'{_METRIC[t]}_acc_dense_x{M}{s}'] for t in RETRIEVAL_TASKS for M in Ms}
             gap, ci = res[f'acc_gap_vs_dense_{nm}{s}'], res.metrics[f'acc_gap_vs_dense_{nm}{s}'].interval
