@@ -5,6 +5,7 @@
 # written to $OUT/gpu_check.md (OUT defaults to a new temporary folder).
 #
 #   tools/gpu_check.sh --fetch-wheels   # once, on a machine with PyPI access: the packages a bare CUDA image lacks, into .whl/
+#                                     # (transformers' wheel, 13.5 MB, may not fit beside checkpoints/ where the tree that travels is capped: then the image's own transformers is used)
 #   tools/gpu_check.sh                  # on the GPU machine (carry .whl/ there if it has no network)
 #   GPU_CHECK_DRY=1 tools/gpu_check.sh  # the same steps on this CPU, to check the script itself (times mean nothing)
 set -uo pipefail
@@ -25,6 +26,11 @@ else
   if [ -d .whl ]; then $PY -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 2; fi
   $PY -m pip install -q --no-index --no-deps --no-build-isolation --upgrade --target /tmp/lmpapers-site . || exit 2
   export PYTHONPATH=/tmp/lmpapers-site:/tmp/site:${PYTHONPATH:-}
+  # Run from the repository root, `python -c` and `python -m` would put it first on sys.path, so `import lmpapers` would
+  # find the notebooks' export folder, which lacks `lmpapers.kernels` (installed from kernels/): keep the cwd off sys.path.
+  export PYTHONSAFEPATH=1
+  $PY -c 'import lmpapers.kernels, sys; sys.exit(0 if lmpapers.kernels.__file__.startswith("/tmp/lmpapers-site/") else 1)' \
+    || { echo "error: 'import lmpapers' does not find the package installed in /tmp/lmpapers-site"; exit 2; }
 fi
 LMP=("$PY" -c 'import sys; from lmpapers.core.cli import main; sys.exit(main())')
 ROWS=()
