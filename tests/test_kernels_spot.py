@@ -3,7 +3,7 @@ import pytest, torch
 from lmpapers.kernels import triton_available
 from lmpapers.kernels.spot import (packed_score, select, sparse_decode, packed_score_ref, select_ref, sparse_decode_ref,
                                    mxfp4_score_ref, topk_mask_ref, split_plan, sparse_decode_partials_ref, combine_splits_ref,
-                                   sparse_decode_split_ref)
+                                   sparse_decode_split_ref, select_plan)
 
 DEV = 'cuda' if torch.cuda.is_available() else 'cpu'
 
@@ -238,3 +238,57 @@ def test_generate_sparse_through_the_kernels():
             outs[b] = (new, [x[1] for x in cfg.budgets])
         assert torch.equal(outs['torch'][0], outs['triton'][0]), fmt
         assert outs['torch'][1] == pytest.approx(outs['triton'][1]), fmt
+
+# --- split selection: every scan of a row spread over (row × chunk) programs ---------------------------------------------
+
+def _split_select_case(kind, dt):
+    "Odd shapes: T not a multiple of the chunk, a row with one or three valid keys, ties (fp16-rounded scores), k >= T, extreme p."
+    g = torch.Generator().manual_seed(7)
+    if kind == 'topk_ties':      # top-k, rounded scores (many ties at the threshold), sinks and recent window, a row of 1 valid key
+        s, pos, args = (torch.randn(4, 90, generator=g) * 2).round(), torch.tensor([89, 0, 77, 2]), (None, 1, 30, 3, 5)
+    elif kind == 'topk_all':     # k >= T: every valid key; a 1-key row
+        s, pos, args = torch.randn(3, 45, generator=g), torch.tensor([44, 0, 30]), (None, 1, 64, 0, 0)
+    elif kind == 'topp':         # top-p with k_min / k_max, sinks, recent window, a peaked row and a flat row
+        s, pos = torch.randn(4, 90, generator=g) * 3, torch.tensor([89, 70, 2, 89])
+        s[0, 60] = 25.0; s[3] = 0.0
+        args = (0.8, 6, 40, 2, 4)
+    elif kind == 'topp_extreme_low':   # p tiny: the count floor k_min decides
+        s, pos, args = torch.randn(3, 70, generator=g) * 3, torch.tensor([69, 50, 35]), (1e-3, 9, 30, 1, 2)
+    else:                        # p = 1 on scores of small range (every key's mass far above the 1e-6 slack): all valid keys up to k_max
+        s, pos, args = torch.randn(3, 70, generator=g) * 0.1, torch.tensor([69, 50, 35]), (1.0, 1, 60, 1, 2)
+    return s.to(dt), pos, args
+
+@pytest.mark.parametrize('kind,dt', [('topk_ties', torch.float16), ('topk_all', torch.float32), ('topp', torch.float32),
+                                     ('topp_extreme_low', torch.float32), ('topp_extreme_high', torch.float16)])
+def test_select_split_kernel(kind, dt):
+    "Split selection (3 chunks, the last one short) vs the one-program kernel (top-k: identical tensors; top-p: same sets and budgets), vs its torch reference and `select_ref`."
+    fused = _fused()
+    from lmpapers.kernels.spot.naive import select_split_ref
+    s, pos, args = _split_select_case(kind, dt)
+    R, T = s.shape
+    one = fused.select_triton(s.to(DEV), pos.to(DEV), *args, n_chunks=1)
+    ref = select_ref(s, pos, *args)
+    _same_sets(ref, one)
+    C, bt = (3, 32) if T > 64 else (3, 16)                                  # T = 90: chunks of 32, 32, 26; T = 45, 70: 16 and 32 keys
+    *out, plan = fused.select_triton(s.to(DEV), pos.to(DEV), *args, block_t=bt, n_chunks=C, return_plan=True)
+    assert plan == select_plan(R, T, C, min_keys=bt) and plan[0] > 1 and T % plan[1], plan
+    if args[0] is None:                                                     # top-k: the same tensors as the one-program kernel
+        for a, b in zip(out, one): assert torch.equal(a.cpu(), b.cpu())
+    _same_sets(one, out); _same_sets(ref, out)
+    _same_sets(select_split_ref(s, pos, *args, n_chunks=C, min_keys=bt), out)
+    idx, ok, _ = (x.cpu() for x in out)
+    assert (idx[:, 1:] > idx[:, :-1])[ok[:, 1:]].all() and not ok[:, 1:][~ok[:, :-1]].any()   # key order; ok a prefix
+    assert (idx[~ok] == 0).all()
+    if kind == 'topk_all': assert out[2].tolist() == [45, 1, 31]
+    if kind == 'topp_extreme_low': assert out[2].tolist() == [9, 9, 9]
+    if kind == 'topp_extreme_high': assert out[2].tolist() == [60, 51, 36]
+
+def test_select_plan():
+    "Chunks come from the shapes alone: rows × chunks reaches 4 × 132 programs per scan, chunks of whole 256-key tiles; one chunk once the rows fill the SMs."
+    assert select_plan(8, 131072) == (64, 2048)        # batch 1, 8 KV heads: 512 programs a scan instead of 8
+    assert select_plan(8, 4096) == (16, 256) and select_plan(8, 256) == (1, 256) and select_plan(8, 257) == (2, 256)
+    assert select_plan(132, 131072) == (1, 131072) and select_plan(2, 0) == (1, 0)
+    assert select_plan(3, 37, 3, min_keys=16) == (3, 16) and select_plan(3, 37, 5, min_keys=16) == (3, 16)   # empty chunks dropped
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match='n_chunks'): select_plan(4, 100, bad)
+    with pytest.raises(ValueError, match='n_chunks'): select(torch.randn(1, 8), torch.tensor([7]), None, 1, 2, n_chunks=0)

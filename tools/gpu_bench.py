@@ -31,7 +31,11 @@ def spot_decode(dev, lengths, H=32, Hkv=8, D=128, k=2048, reps=20, n_pairs=16, t
     reference path and through the Triton kernels (scoring, adaptive selection, sparse decode) — and a Twilight-style
     path (INT4 estimate of the model's own keys, top-p 0.85) on the same kernels. The Triton sparse decode runs
     split-K (splits chosen from the shapes); `*_nosplit` is the same with one program per KV head (n_splits=1), and
-    `decode_split` / `decode_nosplit` time the sparse-decode kernel alone over a fixed top-k selection."""
+    `decode_split` / `decode_nosplit` time the sparse-decode kernel alone over a fixed top-k selection. The Triton
+    selection runs split too (chunks chosen from the shapes, `select_plan`); `select_split` / `select_nosplit` (top-k)
+    and `select_topp_split` / `select_topp_nosplit` (top-p 0.9) time the selection alone over fixed scores with
+    n_chunks=None and n_chunks=1 (one program per KV head), and `spot_triton_selnosplit` is the whole step with the
+    one-program selection. The split selection was tested in the Triton interpreter only, not timed on a GPU before."""
     from lmpapers.spot.quant import PackedKeys
     from lmpapers.spot.selector import SpotSelector
     from lmpapers.spot.selection import select_topk, sparse_attention
@@ -53,16 +57,19 @@ def spot_decode(dev, lengths, H=32, Hkv=8, D=128, k=2048, reps=20, n_pairs=16, t
             from torch.nn.attention import sdpa_kernel, SDPBackend
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
                 return F.scaled_dot_product_attention(q, K, V, enable_gqa=True)
-        def pick(s, p, backend):
+        def pick(s, p, backend, n_chunks=None):
             if backend == 'torch': return select_topk(s, kk, 4, 64, pos[:1])
-            idx, ok, _ = kselect(s.reshape(Hkv, L), pos, p, 1, kk, 4, 64, backend='triton')
+            idx, ok, _ = kselect(s.reshape(Hkv, L), pos, p, 1, kk, 4, 64, backend='triton', n_chunks=n_chunks)
             return idx.view(1, Hkv, 1, kk), ok.view(1, Hkv, 1, kk)
-        def spot(backend, p=None, n_splits=None):
+        def spot(backend, p=None, n_splits=None, n_chunks=None):
             def f():
                 s = sk.scores(sel.queries(0, q), backend=backend)      # [1, Hkv, 1, L] from the packed bytes
-                idx, ok = pick(s, p, backend)
+                idx, ok = pick(s, p, backend, n_chunks)
                 return sparse_attention(q, K, V, idx, ok, backend=backend, n_splits=n_splits)
             return f
+        def select_only(p, n_chunks):
+            s = sk.scores(sel.queries(0, q), backend='triton')
+            return lambda: pick(s, p, 'triton', n_chunks)
         def decode_only(n_splits):
             idx, ok = pick(sk.scores(sel.queries(0, q), backend='triton'), None, 'triton')
             return lambda: sparse_attention(q, K, V, idx, ok, backend='triton', n_splits=n_splits)
@@ -82,6 +89,14 @@ def spot_decode(dev, lengths, H=32, Hkv=8, D=128, k=2048, reps=20, n_pairs=16, t
             row['split_plan'] = f'{S} x {kps} slots: {Hkv * S}+{Hkv} programs (nosplit: {Hkv})' if S > 1 else f'1 split: {Hkv} programs'
             row['spot_triton'] = t(spot('triton'), reps)
             row['spot_triton_nosplit'] = t(spot('triton', n_splits=1), reps)
+            from lmpapers.kernels.spot import select_plan
+            C, ch = select_plan(Hkv, L, None, n_sm=n_sm)
+            row['select_plan'] = f'{C} x {ch} keys: {Hkv * C} programs a scan (nosplit: {Hkv})' if C > 1 else f'1 chunk: {Hkv} programs'
+            row['spot_triton_selnosplit'] = t(spot('triton', n_chunks=1), reps)
+            row['select_split'] = t(select_only(None, None), reps)
+            row['select_nosplit'] = t(select_only(None, 1), reps)
+            row['select_topp_split'] = t(select_only(0.9, None), reps)
+            row['select_topp_nosplit'] = t(select_only(0.9, 1), reps)
             row['decode_split'] = t(decode_only(None), reps)
             row['decode_nosplit'] = t(decode_only(1), reps)
             row['spot_topp_triton'] = t(spot('triton', 0.9), reps)
@@ -126,14 +141,17 @@ def main(argv=None):
     triton_ok = triton_available() and (dev.type == 'cuda' or interpret_requested())
     lines = ['## Spot decode step, one layer, batch 1 (H=32, Hkv=8, D=128, bf16; INT4 selector cache of 32 values a key; k=2048): median [p10, p90]',
              '', 'spot_*: selector scoring + selection + sparse attention; *_triton: the Triton scoring, adaptive selection and sparse-decode kernels '
-             '(split-K sparse decode; *_nosplit: one program per KV head); decode_*: the sparse-decode kernel alone', '']
+             '(split-K sparse decode; *_nosplit: one program per KV head); decode_*: the sparse-decode kernel alone; '
+             'select_*: the selection kernels alone (split: chunks per row from select_plan; nosplit: one program per KV head; '
+             'spot_triton_selnosplit: the step with the one-program selection)', '']
     rows = spot_decode(dev, lengths, k=130 if a.dry_run else 2048, reps=3 if a.dry_run else 50, triton_ok=triton_ok)
     cols = [c for c in rows[0] if c != 'L']
-    lines += ['| L | ' + ' | '.join(cols) + ' | dense / spot_triton | flash / spot_triton | twilight / spot_triton | decode nosplit / split |', '|' + ' --- |' * (len(cols) + 5)]
+    lines += ['| L | ' + ' | '.join(cols) + ' | dense / spot_triton | flash / spot_triton | twilight / spot_triton | decode nosplit / split | select nosplit / split |', '|' + ' --- |' * (len(cols) + 6)]
     for r in rows:
         ratio = lambda c: f"{r[c][0] / r['spot_triton'][0]:.2f}x" if 'spot_triton' in r and isinstance(r.get(c), tuple) else 'n/a'
         split = f"{r['decode_nosplit'][0] / r['decode_split'][0]:.2f}x" if 'decode_split' in r else 'n/a'
-        lines.append(f"| {r['L']} | " + ' | '.join(fmt(r[c]) for c in cols) + f" | {ratio('dense_sdpa')} | {ratio('flash')} | {ratio('twilight_triton')} | {split} |")
+        sel = f"{r['select_nosplit'][0] / r['select_split'][0]:.2f}x" if 'select_split' in r else 'n/a'
+        lines.append(f"| {r['L']} | " + ' | '.join(fmt(r[c]) for c in cols) + f" | {ratio('dense_sdpa')} | {ratio('flash')} | {ratio('twilight_triton')} | {split} | {sel} |")
     n_layers, prof = verify_profile(dev, a.arch, (1, 2, 4, 8) if a.dry_run else (1, 8, 16, 32, 64, 128, 256),
                                     prefix=64 if a.dry_run else 512, layers=1 if a.dry_run else 28, reps=2 if a.dry_run else 10)
     base = prof[0]['s'][0]

@@ -3,11 +3,12 @@ from __future__ import annotations
 import torch
 from ..dispatch import check_backend, use_triton
 from .naive import (FMT_BLOCK, SM_COUNT, packed_score_ref, select_ref, sparse_decode_ref, mxfp4_score_ref, topk_mask_ref,
-                    check_n_splits, split_plan, sparse_decode_partials_ref, combine_splits_ref, sparse_decode_split_ref)
+                    check_n_splits, split_plan, sparse_decode_partials_ref, combine_splits_ref, sparse_decode_split_ref,
+                    select_plan, select_split_ref)
 
 __all__ = ['FMT_BLOCK', 'SM_COUNT', 'packed_score', 'select', 'sparse_decode', 'packed_score_ref', 'select_ref', 'sparse_decode_ref',
            'mxfp4_score_ref', 'topk_mask_ref', 'split_plan', 'sparse_decode_partials_ref', 'combine_splits_ref',
-           'sparse_decode_split_ref']
+           'sparse_decode_split_ref', 'select_plan', 'select_split_ref']
 
 def packed_score(q: torch.Tensor,       # [B, H, Tq, D] queries
                  codes: torch.Tensor,   # [B, H, T, D/2] uint8, two 4-bit codes a byte (low nibble first), as `PackedKeys` holds them
@@ -23,12 +24,17 @@ def packed_score(q: torch.Tensor,       # [B, H, Tq, D] queries
 def select(logits: torch.Tensor,   # [R, T] scores of each row's keys (higher: keep)
            pos: torch.Tensor,      # [R] int64 query position of each row (later keys are invalid)
            p: float | None,        # top-p target mass; None: top-k
-           k_min: int, k_max: int, n_sink: int = 0, n_recent: int = 0, backend: str = 'auto'):
-    "(idx [R, k_max] int64 in key order, ok [R, k_max] bool, budget [R]): sinks and recent window, then the fewest top keys reaching mass p (budget in [k_min, k_max]), or the top k_max."
+           k_min: int, k_max: int, n_sink: int = 0, n_recent: int = 0, backend: str = 'auto', n_chunks: int | None = None):
+    """(idx [R, k_max] int64 in key order, ok [R, k_max] bool, budget [R]): sinks and recent window, then the fewest top keys reaching mass p (budget in [k_min, k_max]), or the top k_max.
+
+    The Triton path splits each row's scores into chunks, one program per (row, chunk) for every scan of the row
+    (`n_chunks=None`: as many as `select_plan` picks from R and T; 1: the one-program-a-row kernel). Split path tested
+    in the Triton interpreter only, not timed on a GPU. The torch path ignores `n_chunks` (validated all the same)."""
     check_backend(backend)
+    select_plan(0, 0, n_chunks)                     # validates n_chunks
     if use_triton(backend, logits.device):
         from .fused import select_triton
-        return select_triton(logits, pos, p, k_min, k_max, n_sink, n_recent)
+        return select_triton(logits, pos, p, k_min, k_max, n_sink, n_recent, n_chunks=n_chunks)
     return select_ref(logits, pos, p, k_min, k_max, n_sink, n_recent)
 
 def sparse_decode(q, k, v, idx, ok, scale=None, backend: str = 'auto', n_splits: int | None = None):

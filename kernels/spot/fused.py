@@ -7,7 +7,7 @@ This module imports `triton` at import time; `lmpapers.kernels.spot` imports it 
 from __future__ import annotations
 import torch, triton
 import triton.language as tl
-from .naive import FMT_BLOCK, SM_COUNT, check_packed_inputs, check_select_inputs, check_decode_inputs, split_plan
+from .naive import FMT_BLOCK, SM_COUNT, check_packed_inputs, check_select_inputs, check_decode_inputs, split_plan, select_plan
 
 __all__ = ['packed_score_triton', 'select_triton', 'sparse_decode_triton', 'is_interpreted']
 
@@ -93,8 +93,9 @@ def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, 
     the row statistics (max, Σexp; these alone would combine like the split softmax), each histogram pass (a
     reduction over the row that decides the next pass's range: one more launch, or a grid-wide barrier, per pass),
     and the final write, whose output slots are a prefix count in key order over the whole row (a scan across
-    chunks). A split version would chain a partial-then-reduce launch pair per step (statistics, each pass, the
-    count above the bin, the scan); not written."""
+    chunks). The split path (`select_triton` with n_chunks > 1, the default on long rows) chains exactly that: a
+    partial-then-reduce launch pair per step (statistics, each pass, the counts, the scan), then the write; this kernel
+    is what n_chunks=1 launches."""
     row = tl.program_id(0).to(tl.int64)
     pos = tl.load(pos_ptr + row)
     offs = tl.arange(0, BLOCK_T)
@@ -184,6 +185,257 @@ def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, 
         kk = start + k
         tl.store(ok_ptr + row * k_max + kk, (kk < total).to(tl.int8), mask=kk < k_max)
     tl.store(cnt_ptr + row, total.to(tl.int64))
+
+# --- split selection: the same threshold search, each pass's scan spread over (row × chunk) programs -------------------
+# A row's T scores are cut into C chunks of CH keys (CH a multiple of BLOCK_T). Every scan of the row that
+# `select_kernel` makes in one program becomes one (R, C) launch writing per-chunk partials, and every decision that
+# needs the whole row becomes one (R,) launch that reduces those partials in chunk order and updates a per-row state:
+#   stats (R, C) → [mass (R, C), top-p only] → init (R,) → MAX_PASSES × (hist (R, C) → pass (R,)) → count (R, C)
+#   → offsets (R,) → write (R, C).
+# Passes after the row's search is done are launched anyway (their programs return at once): the launch sequence is a
+# function of the shapes, with no host read. Float state [R, 8]: mx, lo, hi, target, tmass, z, fz, -; int state [R, 8]:
+# nf, nn, jmin, jmax, taken, cb, done, trivial.
+
+@triton.jit
+def select_stats_kernel(s_ptr, pos_ptr, pf_ptr, pi_ptr, T, CH, C, n_sink, n_recent, BLOCK_T: tl.constexpr):
+    "Chunk partials of `_row_stats` without the sums: (max logit, lowest finite non-forced logit) and (forced count, finite non-forced count)."
+    row = tl.program_id(0).to(tl.int64)
+    c = tl.program_id(1).to(tl.int64)
+    pos = tl.load(pos_ptr + row)
+    offs = tl.arange(0, BLOCK_T)
+    mx = tl.full([], float('-inf'), tl.float32); mn = tl.full([], float('inf'), tl.float32)
+    nf = tl.zeros([], tl.int32); nn = tl.zeros([], tl.int32)
+    for start in range(c * CH, c * CH + CH, BLOCK_T):
+        t = start + offs
+        v = (t <= pos) & (t < T)
+        x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
+        fo = v & ((t < n_sink) | (t > pos - n_recent))
+        rest = v & ~fo & (x > float('-inf'))
+        mx = tl.maximum(mx, tl.max(x, axis=0))
+        mn = tl.minimum(mn, tl.min(tl.where(rest, x, float('inf')), axis=0))
+        nf += tl.sum(fo.to(tl.int32), axis=0); nn += tl.sum(rest.to(tl.int32), axis=0)
+    part = row * C + c
+    tl.store(pf_ptr + part * 2, mx); tl.store(pf_ptr + part * 2 + 1, mn)
+    tl.store(pi_ptr + part * 2, nf); tl.store(pi_ptr + part * 2 + 1, nn)
+
+@triton.jit
+def select_max_kernel(pf_ptr, sf_ptr, C, CB: tl.constexpr):
+    "Row max of the chunk maxima (exact in any order), into the float state: the top-p mass pass needs it first."
+    row = tl.program_id(0).to(tl.int64)
+    ci = tl.arange(0, CB)
+    mx = tl.full([], float('-inf'), tl.float32)
+    for c0 in range(0, C, CB):
+        cm = c0 + ci < C
+        mx = tl.maximum(mx, tl.max(tl.load(pf_ptr + (row * C + c0 + ci) * 2, mask=cm, other=float('-inf')), axis=0))
+    tl.store(sf_ptr + row * 8, mx)
+
+@triton.jit
+def select_mass_kernel(s_ptr, pos_ptr, sf_ptr, pm_ptr, T, CH, C, n_sink, n_recent, BLOCK_T: tl.constexpr):
+    "Chunk partials (Σ exp(x − mx), forced Σ exp(x − mx)) over the valid keys, mx the row max (top-p only)."
+    row = tl.program_id(0).to(tl.int64)
+    c = tl.program_id(1).to(tl.int64)
+    pos = tl.load(pos_ptr + row)
+    mx = tl.load(sf_ptr + row * 8)
+    offs = tl.arange(0, BLOCK_T)
+    z = tl.zeros([], tl.float32); fz = tl.zeros([], tl.float32)
+    for start in range(c * CH, c * CH + CH, BLOCK_T):
+        t = start + offs
+        v = (t <= pos) & (t < T)
+        x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
+        e = tl.where(v, tl.exp(x - mx), 0.0)
+        fo = v & ((t < n_sink) | (t > pos - n_recent))
+        z += tl.sum(e, axis=0); fz += tl.sum(tl.where(fo, e, 0.0), axis=0)
+    part = row * C + c
+    tl.store(pm_ptr + part * 2, z); tl.store(pm_ptr + part * 2 + 1, fz)
+
+@triton.jit
+def select_init_kernel(pf_ptr, pi_ptr, pm_ptr, sf_ptr, si_ptr, C, p, k_min, k_max,
+                       USE_P: tl.constexpr, CB: tl.constexpr):
+    "Merges the chunk statistics in chunk order and sets up the search exactly as `select_kernel` does."
+    row = tl.program_id(0).to(tl.int64)
+    ci = tl.arange(0, CB)
+    mx = tl.full([], float('-inf'), tl.float32); mn = tl.full([], float('inf'), tl.float32)
+    nf = tl.zeros([], tl.int32); nn = tl.zeros([], tl.int32)
+    z = tl.zeros([], tl.float32); fz = tl.zeros([], tl.float32)
+    for c0 in range(0, C, CB):
+        cm = c0 + ci < C
+        part = row * C + c0 + ci
+        mx = tl.maximum(mx, tl.max(tl.load(pf_ptr + part * 2, mask=cm, other=float('-inf')), axis=0))
+        mn = tl.minimum(mn, tl.min(tl.load(pf_ptr + part * 2 + 1, mask=cm, other=float('inf')), axis=0))
+        nf += tl.sum(tl.load(pi_ptr + part * 2, mask=cm, other=0), axis=0)
+        nn += tl.sum(tl.load(pi_ptr + part * 2 + 1, mask=cm, other=0), axis=0)
+        if USE_P:
+            z += tl.sum(tl.load(pm_ptr + part * 2, mask=cm, other=0.0), axis=0)
+            fz += tl.sum(tl.load(pm_ptr + part * 2 + 1, mask=cm, other=0.0), axis=0)
+    n_valid = nf + nn
+    cap = tl.minimum(n_valid, k_max)
+    jmax = tl.maximum(cap - nf, 0)
+    if USE_P:
+        jmin = tl.minimum(tl.maximum(k_min - nf, 0), jmax)
+        target = (p - 1e-6) * z - fz
+    else:
+        jmin = jmax
+        target = 0.0
+    trivial = ((jmax == 0) | ((target <= 0.0) & (jmin == 0))).to(tl.int32)
+    fb = sf_ptr + row * 8; ib = si_ptr + row * 8
+    tl.store(fb, mx); tl.store(fb + 1, mn); tl.store(fb + 2, mx); tl.store(fb + 3, target); tl.store(fb + 4, 0.0)
+    tl.store(fb + 5, z); tl.store(fb + 6, fz)
+    tl.store(ib, nf); tl.store(ib + 1, nn); tl.store(ib + 2, jmin); tl.store(ib + 3, jmax); tl.store(ib + 4, 0)
+    tl.store(ib + 5, nn); tl.store(ib + 6, trivial); tl.store(ib + 7, trivial)
+
+@triton.jit
+def select_hist_kernel(s_ptr, pos_ptr, sf_ptr, si_ptr, hc_ptr, hm_ptr, T, CH, C, n_sink, n_recent,
+                       USE_P: tl.constexpr, NB: tl.constexpr, BLOCK_T: tl.constexpr):
+    "One chunk's (count, mass) histogram over the row's current [lo, hi] (the loop body of `select_kernel`'s pass); nothing once the row is done."
+    row = tl.program_id(0).to(tl.int64)
+    c = tl.program_id(1).to(tl.int64)
+    done = tl.load(si_ptr + row * 8 + 6)
+    if done == 0:
+        pos = tl.load(pos_ptr + row)
+        mx = tl.load(sf_ptr + row * 8); lo = tl.load(sf_ptr + row * 8 + 1); hi = tl.load(sf_ptr + row * 8 + 2)
+        offs = tl.arange(0, BLOCK_T)
+        bins = tl.arange(0, NB)
+        w = (hi - lo) / NB
+        cnt = tl.zeros([NB], tl.int32); ms = tl.zeros([NB], tl.float32)
+        for start in range(c * CH, c * CH + CH, BLOCK_T):
+            t = start + offs
+            v = (t <= pos) & (t < T) & ~((t < n_sink) | (t > pos - n_recent))
+            x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
+            inr = v & (x >= lo) & (x <= hi)
+            xs = tl.where(inr, x, lo)
+            b = tl.minimum(tl.maximum(((xs - lo) / tl.where(w > 0, w, 1.0)).to(tl.int32), 0), NB - 1)
+            b = tl.where(w > 0, b, NB - 1)
+            hit = inr[:, None] & (b[:, None] == bins[None, :])
+            cnt += tl.sum(hit.to(tl.int32), axis=0)
+            if USE_P:
+                ms += tl.sum(tl.where(hit, tl.exp(xs - mx)[:, None], 0.0), axis=0)
+        part = row * C + c
+        tl.store(hc_ptr + part * NB + bins, cnt)
+        if USE_P:
+            tl.store(hm_ptr + part * NB + bins, ms)
+
+@triton.jit
+def select_pass_kernel(sf_ptr, si_ptr, hc_ptr, hm_ptr, C, USE_P: tl.constexpr, NB: tl.constexpr, CB: tl.constexpr):
+    "Sums the chunk histograms in chunk order and takes `select_kernel`'s step: the bin where the budget is first met, the keys above it, the next [lo, hi]."
+    row = tl.program_id(0).to(tl.int64)
+    done = tl.load(si_ptr + row * 8 + 6)
+    if done == 0:
+        bins = tl.arange(0, NB)
+        ci = tl.arange(0, CB)
+        cnt = tl.zeros([NB], tl.int32); ms = tl.zeros([NB], tl.float32)
+        for c0 in range(0, C, CB):
+            cm = (c0 + ci < C)[:, None]
+            off = (row * C + c0 + ci)[:, None] * NB + bins[None, :]
+            cnt += tl.sum(tl.load(hc_ptr + off, mask=cm, other=0), axis=0)
+            if USE_P:
+                ms += tl.sum(tl.load(hm_ptr + off, mask=cm, other=0.0), axis=0)
+        fb = sf_ptr + row * 8; ib = si_ptr + row * 8
+        lo = tl.load(fb + 1); hi = tl.load(fb + 2); target = tl.load(fb + 3); tmass = tl.load(fb + 4)
+        jmin = tl.load(ib + 2); jmax = tl.load(ib + 3); taken = tl.load(ib + 4)
+        w = (hi - lo) / NB
+        ccnt = tl.cumsum(cnt, axis=0, reverse=True) + taken
+        cms = tl.cumsum(ms, axis=0, reverse=True) + tmass
+        sat = (ccnt >= jmax) | ((cms >= target) & (ccnt >= jmin))
+        bstar = tl.maximum(tl.max(tl.where(sat, bins, -1), axis=0), 0)
+        above = bins > bstar
+        taken += tl.sum(tl.where(above, cnt, 0), axis=0)
+        tmass += tl.sum(tl.where(above, ms, 0.0), axis=0)
+        cb = tl.sum(tl.where(bins == bstar, cnt, 0), axis=0)
+        nlo = lo + bstar.to(tl.float32) * w
+        nhi = tl.where(bstar == NB - 1, hi, lo + (bstar + 1).to(tl.float32) * w)
+        ndone = ((cb <= 1) | (w <= 0) | (nhi <= nlo)).to(tl.int32)
+        tl.store(fb + 1, nlo); tl.store(fb + 2, nhi); tl.store(fb + 4, tmass)
+        tl.store(ib + 4, taken); tl.store(ib + 5, cb); tl.store(ib + 6, ndone)
+
+@triton.jit
+def select_count_kernel(s_ptr, pos_ptr, sf_ptr, pc_ptr, T, CH, C, n_sink, n_recent, BLOCK_T: tl.constexpr):
+    "Chunk counts of forced keys, of non-forced keys above hi and of those in [lo, hi] (the final [lo, hi])."
+    row = tl.program_id(0).to(tl.int64)
+    c = tl.program_id(1).to(tl.int64)
+    pos = tl.load(pos_ptr + row)
+    lo = tl.load(sf_ptr + row * 8 + 1); hi = tl.load(sf_ptr + row * 8 + 2)
+    offs = tl.arange(0, BLOCK_T)
+    nf = tl.zeros([], tl.int32); gt = tl.zeros([], tl.int32); nb = tl.zeros([], tl.int32)
+    for start in range(c * CH, c * CH + CH, BLOCK_T):
+        t = start + offs
+        v = (t <= pos) & (t < T)
+        fo = v & ((t < n_sink) | (t > pos - n_recent))
+        x = tl.load(s_ptr + row * T + t, mask=v & ~fo, other=float('-inf')).to(tl.float32)
+        nf += tl.sum(fo.to(tl.int32), axis=0)
+        gt += tl.sum((v & ~fo & (x > hi)).to(tl.int32), axis=0)
+        nb += tl.sum((v & ~fo & (x >= lo) & (x <= hi)).to(tl.int32), axis=0)
+    part = row * C + c
+    tl.store(pc_ptr + part * 3, nf); tl.store(pc_ptr + part * 3 + 1, gt); tl.store(pc_ptr + part * 3 + 2, nb)
+
+@triton.jit
+def select_offsets_kernel(sf_ptr, si_ptr, pc_ptr, po_ptr, cnt_ptr, C, k_max, USE_P: tl.constexpr, CB: tl.constexpr):
+    """`select_kernel`'s final count (keys the boundary bin adds, keys kept above hi, in-bin keys) and, per chunk, the
+    exclusive prefix sums over the chunks before it: keys above hi, in-bin keys and selected keys (the chunk's first
+    output slot). A chunk keeps its above-hi keys of global rank <= keep_gt and its in-bin keys of rank <= need_in."""
+    row = tl.program_id(0).to(tl.int64)
+    fb = sf_ptr + row * 8; ib = si_ptr + row * 8
+    mx = tl.load(fb); lo = tl.load(fb + 1); target = tl.load(fb + 3); tmass = tl.load(fb + 4)
+    jmin = tl.load(ib + 2); jmax = tl.load(ib + 3); taken = tl.load(ib + 4); cb = tl.load(ib + 5); trivial = tl.load(ib + 7)
+    e = tl.exp(lo - mx)
+    r = tl.maximum(jmin - taken, 0)
+    if USE_P:
+        r = tl.maximum(r, tl.where(tmass < target, tl.ceil((target - tmass) / tl.where(e > 0, e, 1e-30)).to(tl.int32), 0))
+    r = tl.maximum(r, 1)
+    r = tl.minimum(tl.minimum(r, cb), jmax - taken)
+    jstar = tl.where(trivial != 0, 0, taken + r)
+    ci = tl.arange(0, CB)
+    gt = tl.zeros([], tl.int32)
+    for c0 in range(0, C, CB):
+        gt += tl.sum(tl.load(pc_ptr + (row * C + c0 + ci) * 3 + 1, mask=c0 + ci < C, other=0), axis=0)
+    keep_gt = tl.minimum(gt, jstar)
+    need_in = tl.maximum(jstar - keep_gt, 0)
+    big = tl.zeros([], tl.int32); tie = tl.zeros([], tl.int32); out = tl.zeros([], tl.int32)
+    for c0 in range(0, C, CB):
+        cm = c0 + ci < C
+        part = row * C + c0 + ci
+        f_c = tl.load(pc_ptr + part * 3, mask=cm, other=0)
+        g_c = tl.load(pc_ptr + part * 3 + 1, mask=cm, other=0)
+        b_c = tl.load(pc_ptr + part * 3 + 2, mask=cm, other=0)
+        big0 = big + tl.cumsum(g_c, axis=0) - g_c
+        tie0 = tie + tl.cumsum(b_c, axis=0) - b_c
+        sel = f_c + tl.minimum(tl.maximum(keep_gt - big0, 0), g_c) + tl.minimum(tl.maximum(need_in - tie0, 0), b_c)
+        out0 = out + tl.cumsum(sel, axis=0) - sel
+        tl.store(po_ptr + part * 3, big0, mask=cm); tl.store(po_ptr + part * 3 + 1, tie0, mask=cm)
+        tl.store(po_ptr + part * 3 + 2, out0, mask=cm)
+        big += tl.sum(g_c, axis=0); tie += tl.sum(b_c, axis=0); out += tl.sum(sel, axis=0)
+    total = tl.minimum(out, k_max)
+    tl.store(ib + 4, keep_gt); tl.store(ib + 5, need_in); tl.store(ib + 7, total)
+    tl.store(cnt_ptr + row, total.to(tl.int64))
+
+@triton.jit
+def select_write_kernel(s_ptr, pos_ptr, sf_ptr, si_ptr, po_ptr, idx_ptr, ok_ptr, T, CH, C, k_max, OKC, n_sink, n_recent,
+                        BLOCK_T: tl.constexpr):
+    "The chunk's selected keys in key order from its output offset (`select_kernel`'s write loop, started at the chunk's prefix counts), and ok over slots [c·OKC, (c+1)·OKC)."
+    row = tl.program_id(0).to(tl.int64)
+    c = tl.program_id(1).to(tl.int64)
+    pos = tl.load(pos_ptr + row)
+    lo = tl.load(sf_ptr + row * 8 + 1); hi = tl.load(sf_ptr + row * 8 + 2)
+    keep_gt = tl.load(si_ptr + row * 8 + 4); need_in = tl.load(si_ptr + row * 8 + 5); total = tl.load(si_ptr + row * 8 + 7)
+    part = row * C + c
+    big = tl.load(po_ptr + part * 3); tie = tl.load(po_ptr + part * 3 + 1); out = tl.load(po_ptr + part * 3 + 2)
+    offs = tl.arange(0, BLOCK_T)
+    for start in range(c * CH, c * CH + CH, BLOCK_T):
+        t = start + offs
+        v = (t <= pos) & (t < T)
+        fo = v & ((t < n_sink) | (t > pos - n_recent))
+        x = tl.load(s_ptr + row * T + t, mask=v & ~fo, other=float('-inf')).to(tl.float32)
+        g = v & ~fo & (x > hi)
+        gi = big + tl.cumsum(g.to(tl.int32), axis=0)
+        ib = v & ~fo & (x >= lo) & (x <= hi)
+        ti = tie + tl.cumsum(ib.to(tl.int32), axis=0)
+        sel = fo | (g & (gi <= keep_gt)) | (ib & (ti <= need_in))
+        slot = out + tl.cumsum(sel.to(tl.int32), axis=0) - 1
+        tl.store(idx_ptr + row * k_max + slot, t.to(tl.int64), mask=sel & (slot < k_max))
+        out += tl.sum(sel.to(tl.int32), axis=0)
+        tie += tl.sum(ib.to(tl.int32), axis=0); big += tl.sum(g.to(tl.int32), axis=0)
+    for start in range(c * OKC, c * OKC + OKC, BLOCK_T):
+        kk = start + offs
+        tl.store(ok_ptr + row * k_max + kk, (kk < total).to(tl.int8), mask=(kk < k_max) & (kk < c * OKC + OKC))
 
 @triton.jit
 def _attend_slots(q, k_ptr, v_ptr, idx_ptr, ok_ptr, row, lo, hi, K, D, scale, sk_r, sk_t, sv_r, sv_t,
@@ -303,18 +555,58 @@ def packed_score_triton(q, codes, scales, fmt: str, scale: float = 1.0, tensor_s
     return out
 
 def select_triton(logits, pos, p: float | None, k_min: int, k_max: int, n_sink: int = 0, n_recent: int = 0,
-                  n_bins: int = 64, max_passes: int = 8, block_t: int | None = None):
-    "Triton version of `select_ref`: (idx [R, k_max], ok, budget [R]); a few histogram passes, as many as the scores need."
+                  n_bins: int = 64, max_passes: int = 8, block_t: int | None = None, n_chunks: int | None = None,
+                  n_sm: int | None = None, return_plan: bool = False):
+    """Triton version of `select_ref`: (idx [R, k_max], ok, budget [R]); a few histogram passes, as many as the scores need.
+
+    Split selection: each row's T scores are cut into chunks and every scan of the row (statistics, each histogram
+    pass, the counts, the write) runs as one program per (row, chunk), with one program a row between scans merging
+    the chunk partials in chunk order (the pass's decision, the prefix sums that place each chunk's keys) — the same
+    threshold search and tie rule as `select_kernel` (algorithm: `select_split_ref`). `n_chunks=None` picks the count
+    with `select_plan` from R, T and the device's SM count (`n_sm`; `SM_COUNT` off CUDA): a pure function of the
+    shapes, so no host sync and a fixed sequence of launches (passes after a row's search ends return at once).
+    `n_chunks=1` launches the one-program-a-row `select_kernel`, unchanged. Batch 1, 8 KV heads, T = 131072 on 132
+    SMs: 64 chunks of 2048 keys, 512 programs per scan (before: 8). Top-k output equals `select_kernel`'s exactly;
+    top-p equals it up to the summation order of the fp32 masses. Tested in the Triton interpreter only, not timed on
+    a GPU. `return_plan=True` also returns (n_chunks, keys per chunk) as used."""
     check_select_inputs(logits, pos, p, k_min, k_max, n_sink, n_recent); _check_device(logits)
     R, T = logits.shape
     s = logits.float().contiguous()
-    idx = torch.zeros(R, k_max, dtype=torch.int64, device=s.device)
-    ok = torch.empty(R, k_max, dtype=torch.int8, device=s.device)
-    cnt = torch.empty(R, dtype=torch.int64, device=s.device)
+    pos = pos.contiguous()
+    dev = s.device
+    idx = torch.zeros(R, k_max, dtype=torch.int64, device=dev)
+    ok = torch.empty(R, k_max, dtype=torch.int8, device=dev)
+    cnt = torch.empty(R, dtype=torch.int64, device=dev)
     bt = block_t or min(256, triton.next_power_of_2(max(T, 1)))          # [BLOCK_T, n_bins] one-hot tiles stay small
-    select_kernel[(R,)](s, pos.contiguous(), idx, ok, cnt, T, float(p if p is not None else 1.0), k_min, k_max, n_sink, n_recent,
-                        USE_P=p is not None, NB=n_bins, MAX_PASSES=max_passes, BLOCK_T=bt)
-    return idx, ok.bool(), cnt
+    if n_sm is None: n_sm = torch.cuda.get_device_properties(dev).multi_processor_count if dev.type == 'cuda' else SM_COUNT
+    C, ch = select_plan(R, T, n_chunks, n_sm=n_sm, min_keys=bt if n_chunks is not None else max(256, bt))
+    use_p, pf = p is not None, float(p if p is not None else 1.0)
+    if C == 1 or R == 0:
+        select_kernel[(R,)](s, pos, idx, ok, cnt, T, pf, k_min, k_max, n_sink, n_recent,
+                            USE_P=use_p, NB=n_bins, MAX_PASSES=max_passes, BLOCK_T=bt)
+        C = 1
+    else:
+        f32, i32 = dict(dtype=torch.float32, device=dev), dict(dtype=torch.int32, device=dev)
+        sf, si = torch.empty(R, 8, **f32), torch.empty(R, 8, **i32)
+        pfp, pip, pmp = torch.empty(R, C, 2, **f32), torch.empty(R, C, 2, **i32), torch.zeros(R, C, 2, **f32)
+        hc, hm = torch.empty(R, C, n_bins, **i32), torch.empty(R, C, n_bins if use_p else 1, **f32)
+        pc, po = torch.empty(R, C, 3, **i32), torch.empty(R, C, 3, **i32)
+        cb = min(16, triton.next_power_of_2(C))
+        geo = (T, ch, C, n_sink, n_recent)
+        select_stats_kernel[(R, C)](s, pos, pfp, pip, *geo, BLOCK_T=bt)
+        if use_p:
+            select_max_kernel[(R,)](pfp, sf, C, CB=cb)
+            select_mass_kernel[(R, C)](s, pos, sf, pmp, *geo, BLOCK_T=bt)
+        select_init_kernel[(R,)](pfp, pip, pmp, sf, si, C, pf, k_min, k_max, USE_P=use_p, CB=cb)
+        for _ in range(max_passes):
+            select_hist_kernel[(R, C)](s, pos, sf, si, hc, hm, *geo, USE_P=use_p, NB=n_bins, BLOCK_T=bt)
+            select_pass_kernel[(R,)](sf, si, hc, hm, C, USE_P=use_p, NB=n_bins, CB=cb)
+        select_count_kernel[(R, C)](s, pos, sf, pc, *geo, BLOCK_T=bt)
+        select_offsets_kernel[(R,)](sf, si, pc, po, cnt, C, k_max, USE_P=use_p, CB=cb)
+        okc = -(-k_max // C)
+        select_write_kernel[(R, C)](s, pos, sf, si, po, idx, ok, T, ch, C, k_max, okc, n_sink, n_recent, BLOCK_T=bt)
+    out = (idx, ok.bool(), cnt)
+    return (*out, (C, ch if C > 1 else T)) if return_plan else out
 
 def sparse_decode_triton(q, k, v, idx, ok, scale=None, block_k: int | None = None, n_splits: int | None = None,
                          n_sm: int | None = None, return_plan: bool = False):

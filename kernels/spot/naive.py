@@ -7,7 +7,7 @@ from ..dispatch import check_later
 __all__ = ['E2M1_VALUES', 'FMT_BLOCK', 'check_score_inputs', 'mxfp4_score_ref', 'check_topk_inputs', 'topk_mask_ref',
            'check_decode_inputs', 'sparse_decode_ref', 'check_packed_inputs', 'decode_packed', 'packed_score_ref',
            'check_select_inputs', 'select_ref', 'SM_COUNT', 'check_n_splits', 'split_plan', 'sparse_decode_partials_ref', 'combine_splits_ref',
-           'sparse_decode_split_ref']
+           'sparse_decode_split_ref', 'select_plan', 'select_split_ref']
 
 E2M1_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 
@@ -215,3 +215,123 @@ def select_ref(logits, pos, p: float | None, k_min: int, k_max: int, n_sink: int
     if idx.shape[1] < k_max: idx = torch.cat([idx, idx.new_full((R, k_max - idx.shape[1]), T)], 1)   # always k_max columns
     ok = idx < T
     return idx.masked_fill(~ok, 0), ok, budget
+
+# --- split selection: the threshold search with each scan spread over (row × chunk) programs ------------------------
+
+def select_plan(R: int, T: int, n_chunks: int | None = None, n_sm: int = SM_COUNT, waves: int = 4,
+                min_keys: int = 256) -> tuple[int, int]:
+    """(n_chunks, keys per chunk) for the split selection of R rows of T scores; every chunk holds at least one key.
+
+    `n_chunks=None` picks the count from the shapes alone (no device read, so no host sync, a fixed grid): one chunk
+    (the one-program-a-row `select_kernel`) when the rows alone fill the SMs (R >= n_sm), else enough chunks that
+    R · n_chunks reaches `waves · n_sm` programs per scan, no chunk shorter than `min_keys` keys and every chunk a
+    whole number of `min_keys` (the kernel's tile of keys). E.g. batch 1, 8 KV heads, T = 131072 on 132 SMs: 64 chunks
+    of 2048 keys, 512 programs per scan instead of 8; T = 4096: 16 chunks of 256. An explicit `n_chunks` is rounded
+    the same way (chunks of ceil(T / n_chunks) keys rounded up to `min_keys`; chunks that would be empty dropped).
+    Not timed on a GPU."""
+    for n, x in dict(R=R, T=T, n_sm=n_sm, waves=waves, min_keys=min_keys).items():
+        if isinstance(x, bool) or not isinstance(x, int) or x < (0 if n in ('R', 'T') else 1):
+            raise ValueError(f"{n} must be an int >= {0 if n in ('R', 'T') else 1}, got {x!r}")
+    if n_chunks is not None and (isinstance(n_chunks, bool) or not isinstance(n_chunks, int) or n_chunks < 1):
+        raise ValueError(f"n_chunks must be None (chosen from the shapes) or an int >= 1, got {n_chunks!r}")
+    if T == 0: return 1, 0
+    if n_chunks is None:
+        if R >= n_sm: return 1, T
+        n_chunks = -(-waves * n_sm // max(R, 1))
+    ch = -(-max(-(-T // n_chunks), 1) // min_keys) * min_keys
+    return -(-T // ch), ch
+
+def select_split_ref(logits, pos, p: float | None, k_min: int, k_max: int, n_sink: int = 0, n_recent: int = 0,
+                     n_chunks: int = 1, n_bins: int = 64, max_passes: int = 8, min_keys: int = 1):
+    """The split selection's algorithm in torch (the Triton path's `select_triton(..., n_chunks=...)`): the same
+    outputs as `select_ref` — (idx [R, k_max] in key order, ok, budget) — reached the way the kernels reach them.
+
+    1. Statistics: per chunk, the max logit, the lowest finite non-forced logit, the forced and the finite non-forced
+       counts (and, for top-p, Σexp(x − M) over valid and over forced keys with M the row max), merged over chunks.
+    2. Up to `max_passes` histogram passes over [lo, hi] (first [min, max]) in `n_bins` equal-width bins: each chunk's
+       (count, mass) histogram, summed over chunks; the pass keeps the keys in bins above the highest bin b* where
+       taking every key in bins >= b* first meets the budget (count jmax, or mass ≥ target with count ≥ jmin), and
+       narrows [lo, hi] to b*; it stops once that bin holds <= 1 key or cannot narrow (ties).
+    3. The boundary bin adds r keys; the keys above hi are kept, then in-bin keys in key order (ties: lower key first).
+       Per chunk, exclusive prefix sums over the chunks before it of the above-hi, in-bin and selected counts give the
+       chunk's ranks and its first output slot, so every chunk writes its keys in key order where the row's would go.
+    Top-k output equals the one-program kernel's exactly (only counts, minima and maxima decide it); top-p equals it
+    up to the summation order of the fp32 masses (a key whose inclusion hinges on the last bit of a sum may differ)."""
+    check_select_inputs(logits, pos, p, k_min, k_max, n_sink, n_recent)
+    R, T = logits.shape
+    dev = logits.device
+    C, ch = select_plan(R, T, n_chunks, min_keys=min_keys)
+    pad = C * ch - T
+    t = torch.arange(C * ch, device=dev)[None]
+    x = torch.nn.functional.pad(logits.float(), (0, pad), value=-math.inf)
+    P = pos[:, None]
+    v = (t <= P) & (t < T)
+    fo = v & ((t < n_sink) | (t > P - n_recent))
+    xv = x.masked_fill(~v, -math.inf)
+    rest = v & ~fo & (xv > -math.inf)
+    view = lambda a: a.view(R, C, ch)
+    mx = view(xv).amax(-1).amax(-1)
+    mn = view(xv.masked_fill(~rest, math.inf)).amin(-1).amin(-1)
+    nf, nn = view(fo).sum(-1).sum(-1), view(rest).sum(-1).sum(-1)
+    cap = torch.minimum(nf + nn, torch.full_like(nf, k_max))
+    jmax = (cap - nf).clamp(min=0)
+    if p is not None:
+        e_all = torch.where(v, (xv - mx[:, None]).exp(), 0.0)
+        z = view(e_all).sum(-1).sum(-1); fz = view(torch.where(fo, e_all, 0.0)).sum(-1).sum(-1)
+        jmin = torch.minimum((k_min - nf).clamp(min=0), jmax)
+        target = (p - 1e-6) * z - fz
+    else:
+        jmin, target = jmax, torch.zeros(R, device=dev)
+    lo, hi = mn.clone(), mx.clone()
+    taken, tmass, cb = torch.zeros_like(nf), torch.zeros(R, device=dev), nn.clone()
+    trivial = (jmax == 0) | ((target <= 0) & (jmin == 0))
+    done = trivial.clone()
+    bins = torch.arange(n_bins, device=dev)
+    cand = v & ~fo
+    for _ in range(max_passes):
+        w = (hi - lo) / n_bins
+        inr = cand & (xv >= lo[:, None]) & (xv <= hi[:, None])
+        xs = torch.where(inr, xv, lo[:, None])
+        wsafe = torch.where(w > 0, w, torch.ones_like(w))
+        b = ((xs - lo[:, None]) / wsafe[:, None]).to(torch.int32).clamp(0, n_bins - 1)
+        b = torch.where((w > 0)[:, None], b, n_bins - 1)
+        hit = inr[:, :, None] & (b[:, :, None] == bins)                           # [R, C·ch, NB]
+        cnt = hit.view(R, C, ch, n_bins).sum(2).sum(1).to(torch.int64)
+        ms = torch.where(hit, (xs - mx[:, None]).exp()[:, :, None], 0.0).view(R, C, ch, n_bins).sum(2).sum(1)
+        ccnt = cnt.flip(-1).cumsum(-1).flip(-1) + taken[:, None]
+        cms = ms.flip(-1).cumsum(-1).flip(-1) + tmass[:, None]
+        sat = (ccnt >= jmax[:, None]) | ((cms >= target[:, None]) & (ccnt >= jmin[:, None]))
+        bstar = torch.where(sat, bins, -1).amax(-1).clamp(min=0)
+        above = bins > bstar[:, None]
+        ntaken = taken + torch.where(above, cnt, 0).sum(-1)
+        ntmass = tmass + torch.where(above, ms, 0.0).sum(-1)
+        ncb = cnt.gather(1, bstar[:, None])[:, 0]
+        nlo = lo + bstar.float() * w
+        nhi = torch.where(bstar == n_bins - 1, hi, lo + (bstar + 1).float() * w)
+        ndone = (ncb <= 1) | (w <= 0) | (nhi <= nlo)
+        go = ~done
+        taken, tmass, cb = torch.where(go, ntaken, taken), torch.where(go, ntmass, tmass), torch.where(go, ncb, cb)
+        lo, hi, done = torch.where(go, nlo, lo), torch.where(go, nhi, hi), torch.where(go, ndone, done)
+    e = (lo - mx).exp()
+    r = (jmin - taken).clamp(min=0)
+    if p is not None:
+        need = torch.ceil((target - tmass) / torch.where(e > 0, e, torch.full_like(e, 1e-30))).clamp(-2**31, 2**31 - 1).to(torch.int64)
+        r = torch.maximum(r, torch.where(tmass < target, need, 0))
+    r = torch.minimum(torch.minimum(r.clamp(min=1), cb), jmax - taken)
+    jstar = torch.where(trivial, 0, taken + r)
+    g = cand & (xv > hi[:, None])
+    ib = cand & (xv >= lo[:, None]) & (xv <= hi[:, None])
+    g_c, b_c = view(g).sum(-1), view(ib).sum(-1)                                  # [R, C] chunk counts
+    keep_gt = torch.minimum(g_c.sum(-1), jstar)
+    need_in = (jstar - keep_gt).clamp(min=0)
+    big0, tie0 = g_c.cumsum(-1) - g_c, b_c.cumsum(-1) - b_c                       # exclusive prefix over chunks
+    gi = view(g).cumsum(-1) + big0[..., None]                                     # global ranks, chunk by chunk
+    ti = view(ib).cumsum(-1) + tie0[..., None]
+    sel = view(fo) | (view(g) & (gi <= keep_gt[:, None, None])) | (view(ib) & (ti <= need_in[:, None, None]))
+    sel = sel.reshape(R, C * ch)[:, :T]
+    total = sel.sum(-1).clamp(max=k_max)
+    tt = torch.arange(T, device=dev)[None]
+    idx = torch.where(sel, tt, T).sort(-1).values[:, :k_max]
+    if idx.shape[1] < k_max: idx = torch.cat([idx, idx.new_full((R, k_max - idx.shape[1]), T)], 1)
+    ok = idx < T
+    return idx.masked_fill(~ok, 0), ok, total
