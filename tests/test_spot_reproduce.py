@@ -29,7 +29,7 @@ def test_contract(tmp_path, monkeypatch):
         assert abs(m[f'distractor_mean_keys_{n}_base1']['value'] - TINY['budget']) <= 1.0, n
         for g in (f'acc_gap_vs_dense_{n}_base1', f'distractor_acc_gap_vs_dense_{n}_base1'):
             assert m[g]['interval'][0] <= m[g]['value'] <= m[g]['interval'][1], g
-    assert any(n.startswith('top-p methods on two independently trained bases') and 'dual top-p (spot_topp) collapses on' in n and 'spot_topp on base 1' in n for n in r['notes'])
+    assert any(n.startswith('top-p methods on two independently trained bases') and 'dual top-p (spot_topp): ' in n and all(f'spot_topp on base {b} ' in n for b in (0, 1)) for n in r['notes'])
     m = {x['name']: x for x in r['metrics']}
     methods = ('oracle', 'quest', 'twilight_quest', 'twilight_full_scan', 'dsa', 'seer', 'qk_topk', 'spot_untrained_topk', 'spot_topk', 'spot_topp')
     for M in TINY['multipliers']:

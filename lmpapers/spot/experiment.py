@@ -33,7 +33,7 @@ __all__ = ['DECODE_PATHS', 'QWEN3_8B_LAYER', 'TINY', 'SMALL', 'FULL', 'QUICK', '
            'calibrate_top_p', 'scale_config', 'untrained_like', 'top_p_methods', 'methods_for', 'reproduce',
            'prompt_rows', 'heldout_kls', 'heldout_kl', 'eval_code_digest', 'estimator_key', 'cached_eval',
            'paired_gap_ci', 'calibrate_methods', 'distractor_methods', 'base_methods', 'base_study_outs',
-           'top_p_verdict', 'error_methods', 'e2e_traffic_limit']
+           'collapsed_at', 'top_p_verdict', 'error_methods', 'e2e_traffic_limit']
 
 # %% ../../nbs/spot/29_experiments.ipynb #75e34e87
 def traffic_limit(L: int, k: int = 2048, D: int = 128, key_dim: int = 32, fmt: str = 'int4') -> float:
@@ -918,10 +918,14 @@ def base_study_outs(model, tok, sel, cfg, seed: int = 0, progress: bool = False)
         outs['distractor', None] = run(methods, *retrieval_prompts(tok, 'multikey', d['L'], d['n'], seed=seed * 1000 + 777, n_keys=d['n_keys']))
     return cal, outs
 
-def top_p_verdict(acc: dict, dense: dict, gap: float, ci: list) -> str:
-    "'collapses' when a method's accuracy falls below half of dense's at some task and length (`acc`, `dense`: {(task, M): accuracy}), 'loses to dense' when its paired gap's interval `ci` lies below −ACC_MARGIN, else 'holds'."
+def collapsed_at(acc: dict, dense: dict) -> list:
+    "The keys (task, M) where a method's accuracy is below half of dense's (`acc`, `dense`: {(task, M): accuracy})."
     if set(acc) != set(dense) or not acc: raise ValueError("acc and dense must give an accuracy for the same non-empty (task, M) keys")
-    if any(acc[k] < 0.5 * dense[k] for k in acc): return 'collapses'
+    return [k for k in acc if acc[k] < 0.5 * dense[k]]
+
+def top_p_verdict(acc: dict, dense: dict, gap: float, ci: list) -> str:
+    "'collapses' when a method's accuracy falls below half of dense's at some task and length (`collapsed_at`), else 'loses to dense' when its paired gap's interval `ci` lies below −ACC_MARGIN, else 'holds'."
+    if collapsed_at(acc, dense): return 'collapses'
     return 'loses to dense' if ci[1] < -ACC_MARGIN else 'holds'
 
 def _second_base(res, cfg, seed, progress, log=None):
@@ -992,19 +996,22 @@ def _top_p_note(res, cfg, b, ret):
             if f'acc_gap_vs_dense_{nm}{s}' not in res.metrics: continue
             acc = {(t, M): res[f'{_METRIC[t]}_acc_{nm}_x{M}{s}'] for t in RETRIEVAL_TASKS for M in Ms}
             dense = {(t, M): res[f'{_METRIC[t]}_acc_dense_x{M}{s}'] for t in RETRIEVAL_TASKS for M in Ms}
+            if dtxt: acc['distractor', None], dense['distractor', None] = res[f'distractor_acc_{nm}{s}'], res[f'distractor_acc_dense{s}']
             gap, ci = res[f'acc_gap_vs_dense_{nm}{s}'], res.metrics[f'acc_gap_vs_dense_{nm}{s}'].interval
-            v = top_p_verdict(acc, dense, gap, ci)
-            if nm == 'spot_topp': spot[base] = v
+            v, where = top_p_verdict(acc, dense, gap, ci), collapsed_at(acc, dense)
+            if nm == 'spot_topp': spot[base] = (v, where)
             pk = '/'.join(f"{acc['passkey', M]:.2f}" for M in Ms)
-            parts.append(f"{nm} on base {base} {v} (passkey {pk} at {'/'.join(f'{M}x' for M in Ms)}, retrieval gap {gap:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] "
-                         f"with {res[f'mean_keys_{nm}{s}']:.2f} keys kept" + (f'; {dtxt}' if dtxt else '') + ')')
+            at = ', '.join(f"{t} {acc[t, M]:.2f} vs dense {dense[t, M]:.2f}" if M is None else f"{t} at {M}x {acc[t, M]:.2f} vs dense {dense[t, M]:.2f}" for t, M in where)
+            parts.append(f"{nm} on base {base} {v}{f' ({at})' if at else ''} (passkey {pk} at {'/'.join(f'{M}x' for M in Ms)}, retrieval gap {gap:+.3f} "
+                         f"[{ci[0]:+.3f}, {ci[1]:+.3f}] with {res[f'mean_keys_{nm}{s}']:.2f} keys kept" + (f'; {dtxt}' if dtxt else '') + ')')
             for k in (f'mean_keys_{nm}{s}', f'distractor_mean_keys_{nm}{s}'):
                 if k in res.metrics and abs(res[k] - K) > 1: missed.append(f"{k} = {res[k]:.2f}")
-    coll = [str(x) for x, v in spot.items() if v == 'collapses']
-    head = (f"dual top-p (spot_topp) collapses on base {' and '.join(coll)}" if coll else
-            f"dual top-p (spot_topp) collapses on neither base ({spot.get(0)} on base 0, {spot.get(b)} on base {b})")
+    says = lambda x: spot[x][0] if not spot[x][1] else f"collapses on base {x} ({', '.join(t if M is None else f'{t} at {M}x' for t, M in spot[x][1])})"
+    on_ret = [x for x in spot if any(M is not None for _, M in spot[x][1])]
+    head = (f"dual top-p (spot_topp): {says(0)}" + ('' if spot[0][1] else ' on base 0') + f"; {says(b)}" + ('' if spot[b][1] else f' on base {b}')
+            + ("; on passkey and multikey at 1x-8x it collapses on neither base" if not on_ret else '')) if 0 in spot and b in spot else 'dual top-p (spot_topp) not run on both bases'
     res.note(f"top-p methods on two independently trained bases (this code, this CPU): {head}. p calibrated to {K} keys by the same path on each base "
-             f"(per length on the retrieval calibration prompts, and on the distractor's); 'collapses': accuracy below half of dense's at some task and length; "
+             f"(per length on the retrieval calibration prompts, and on the distractor's); 'collapses': accuracy below half of dense's on passkey or multikey at some length or on the distractor prompts; "
              f"'loses to dense': gap interval below -{ACC_MARGIN}: " + '; '.join(parts)
              + (f"; calibration missed the budget by more than a key ({', '.join(missed)}), so those comparisons are not at a matched budget" if missed
                 else '; every top-p method kept the budget within a key on both bases'))
