@@ -24,12 +24,14 @@ def packed_score(q: torch.Tensor,       # [B, H, Tq, D] queries
 def select(logits: torch.Tensor,   # [R, T] scores of each row's keys (higher: keep)
            pos: torch.Tensor,      # [R] int64 query position of each row (later keys are invalid)
            p: float | None,        # top-p target mass; None: top-k
-           k_min: int, k_max: int, n_sink: int = 0, n_recent: int = 0, backend: str = 'auto', n_chunks: int | None = None):
+           k_min: int, k_max: int, n_sink: int = 0, n_recent: int = 0, backend: str = 'auto', n_chunks: int | None = 1):
     """(idx [R, k_max] int64 in key order, ok [R, k_max] bool, budget [R]): sinks and recent window, then the fewest top keys reaching mass p (budget in [k_min, k_max]), or the top k_max.
 
-    The Triton path splits each row's scores into chunks, one program per (row, chunk) for every scan of the row
-    (`n_chunks=None`: as many as `select_plan` picks from R and T; 1: the one-program-a-row kernel). Split path tested
-    in the Triton interpreter only, not timed on a GPU. The torch path ignores `n_chunks` (validated all the same)."""
+    The Triton path can split each row's scores into chunks, one program per (row, chunk) for every scan of the row
+    (`n_chunks=None`: as many as `select_plan` picks from R and T). The default stays `n_chunks=1`, the one-program-a-row
+    kernel, the one compiled and tested on an H100: the split path is tested in the Triton interpreter only, never
+    compiled by real Triton nor timed on a GPU (`tools/gpu_bench.py` times both). The torch path ignores `n_chunks`
+    (validated all the same)."""
     check_backend(backend)
     select_plan(0, 0, n_chunks)                     # validates n_chunks
     if use_triton(backend, logits.device):

@@ -93,7 +93,7 @@ def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, 
     the row statistics (max, Σexp; these alone would combine like the split softmax), each histogram pass (a
     reduction over the row that decides the next pass's range: one more launch, or a grid-wide barrier, per pass),
     and the final write, whose output slots are a prefix count in key order over the whole row (a scan across
-    chunks). The split path (`select_triton` with n_chunks > 1, the default on long rows) chains exactly that: a
+    chunks). The split path (`select_triton` with n_chunks > 1; `select` defaults to n_chunks=1 until it is timed on a GPU) chains exactly that: a
     partial-then-reduce launch pair per step (statistics, each pass, the counts, the scan), then the write; this kernel
     is what n_chunks=1 launches."""
     row = tl.program_id(0).to(tl.int64)
