@@ -84,6 +84,22 @@ def _row_stats(s_ptr, row, T, pos, n_sink, n_recent, BLOCK_T: tl.constexpr):
     return mx, z, fz, nf, mn, nn
 
 @triton.jit
+def _hist_tile(s_ptr, row, T, t, pos, n_sink, n_recent, lo, hi, w, mx, bins, NB: tl.constexpr, WITH_MASS: tl.constexpr):
+    """One tile of keys `t` of a row: the (count, mass e^(x - mx)) histogram of its valid, non-forced scores in [lo, hi]
+    over NB bins of width w (all in the top bin when w is 0); the mass is zeros unless WITH_MASS (top-k never reads it)."""
+    v = (t <= pos) & (t < T) & ~((t < n_sink) | (t > pos - n_recent))
+    x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
+    inr = v & (x >= lo) & (x <= hi)
+    xs = tl.where(inr, x, lo)
+    b = tl.minimum(tl.maximum(((xs - lo) / tl.where(w > 0, w, 1.0)).to(tl.int32), 0), NB - 1)
+    b = tl.where(w > 0, b, NB - 1)
+    hit = inr[:, None] & (b[:, None] == bins[None, :])
+    cnt = tl.sum(hit.to(tl.int32), axis=0)
+    if WITH_MASS: ms = tl.sum(tl.where(hit, tl.exp(xs - mx)[:, None], 0.0), axis=0)
+    else: ms = tl.zeros([NB], tl.float32)
+    return cnt, ms
+
+@triton.jit
 def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, n_sink, n_recent,
                   USE_P: tl.constexpr, NB: tl.constexpr, MAX_PASSES: tl.constexpr, BLOCK_T: tl.constexpr):
     """Grid (R,): one program per (batch · KV head) row, looping over the row's T scores in BLOCK_T tiles — so at batch 1
@@ -123,16 +139,8 @@ def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, 
             w = (hi - lo) / NB
             cnt = tl.zeros([NB], tl.int32); ms = tl.zeros([NB], tl.float32)
             for start in range(0, T, BLOCK_T):
-                t = start + offs
-                v = (t <= pos) & (t < T) & ~((t < n_sink) | (t > pos - n_recent))
-                x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
-                inr = v & (x >= lo) & (x <= hi)
-                xs = tl.where(inr, x, lo)
-                b = tl.minimum(tl.maximum(((xs - lo) / tl.where(w > 0, w, 1.0)).to(tl.int32), 0), NB - 1)
-                b = tl.where(w > 0, b, NB - 1)
-                hit = inr[:, None] & (b[:, None] == bins[None, :])
-                cnt += tl.sum(hit.to(tl.int32), axis=0)
-                ms += tl.sum(tl.where(hit, tl.exp(xs - mx)[:, None], 0.0), axis=0)
+                c_, m_ = _hist_tile(s_ptr, row, T, start + offs, pos, n_sink, n_recent, lo, hi, w, mx, bins, NB, True)
+                cnt += c_; ms += m_
             ccnt = tl.cumsum(cnt, axis=0, reverse=True) + taken            # taking every key in bins >= b
             cms = tl.cumsum(ms, axis=0, reverse=True) + tmass
             sat = (ccnt >= jmax) | ((cms >= target) & (ccnt >= jmin))
@@ -298,17 +306,8 @@ def select_hist_kernel(s_ptr, pos_ptr, sf_ptr, si_ptr, hc_ptr, hm_ptr, T, CH, C,
         w = (hi - lo) / NB
         cnt = tl.zeros([NB], tl.int32); ms = tl.zeros([NB], tl.float32)
         for start in range(c * CH, c * CH + CH, BLOCK_T):
-            t = start + offs
-            v = (t <= pos) & (t < T) & ~((t < n_sink) | (t > pos - n_recent))
-            x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
-            inr = v & (x >= lo) & (x <= hi)
-            xs = tl.where(inr, x, lo)
-            b = tl.minimum(tl.maximum(((xs - lo) / tl.where(w > 0, w, 1.0)).to(tl.int32), 0), NB - 1)
-            b = tl.where(w > 0, b, NB - 1)
-            hit = inr[:, None] & (b[:, None] == bins[None, :])
-            cnt += tl.sum(hit.to(tl.int32), axis=0)
-            if USE_P:
-                ms += tl.sum(tl.where(hit, tl.exp(xs - mx)[:, None], 0.0), axis=0)
+            c_, m_ = _hist_tile(s_ptr, row, T, start + offs, pos, n_sink, n_recent, lo, hi, w, mx, bins, NB, USE_P)
+            cnt += c_; ms += m_
         part = row * C + c
         tl.store(hc_ptr + part * NB + bins, cnt)
         if USE_P:
