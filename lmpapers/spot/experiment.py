@@ -845,6 +845,18 @@ def _distractor_outs(model, tok, cfg, seed, sel, idx, gate, progress):
     for nm, m in tqdm(methods.items(), desc='distractor', disable=not progress): out[nm] = answer_match(model, x, a, m, cache)
     return cal, out, selection_metrics(model, x[:d['metric_rows']], methods, n_queries=d['metric_queries'])
 
+def _distractor_rows(res, cal: dict, out: dict, n: int, K: int, n_calib: int, sfx: str = '', what: str = ''):
+    "One distractor study's rows: each top-p method's calibrated p; every method's accuracy (Wilson 95%), mean kept keys and gap to dense (paired by prompt, bootstrap 95%); `sfx` ends the names, `what` opens the notes."
+    for name, (p, k) in cal.items():
+        res.add(f'distractor_top_p_{name}{sfx}', p, note=f"{what}calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on {n_calib} separate prompts")
+    for nm, o in out.items():
+        c = int(o['correct'].sum())
+        res.add(f'distractor_acc_{nm}{sfx}', c / n, interval=wilson_ci(c, n), n=n, note=f'{what}{n} prompts; Wilson 95%')
+        if nm != 'dense':
+            res.add(f'distractor_mean_keys_{nm}{sfx}', float(o['keys']), 'keys', note=f'{what}per query and KV head (budget {K})')
+            est, ci = paired_gap_ci([(o['correct'], out['dense']['correct'])])
+            res.add(f'distractor_acc_gap_vs_dense_{nm}{sfx}', est, interval=ci, n=n, note=f'{what}accuracy minus dense, paired by prompt (bootstrap 95%)')
+
 def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress, log=None):
     "Many-key retrieval far past the training length: accuracy of every method at the budget (top-p ones calibrated), paired gaps, recall of the dense top-p sets."
     d = cfg.get('distractor')
@@ -854,15 +866,7 @@ def _distractor(res, model, tok, cfg, seed, sel, idx, gate, progress, log=None):
     stage(f"distractor-heavy retrieval: {n} prompts of {task}, budget {K} keys")
     cal, out, met = cached_eval('distractor', _eval_key(model, cfg, seed, sel, idx, gate),
                                 lambda: _distractor_outs(model, tok, cfg, seed, sel, idx, gate, progress), log)
-    for name, (p, k) in cal.items():
-        res.add(f'distractor_top_p_{name}', p, note=f"calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on {d['n_calib']} separate prompts")
-    for nm, o in out.items():
-        c = int(o['correct'].sum())
-        res.add(f'distractor_acc_{nm}', c / n, interval=wilson_ci(c, n), n=n, note=f'{task}; {n} prompts; Wilson 95%')
-        if nm != 'dense':
-            res.add(f'distractor_mean_keys_{nm}', float(o['keys']), 'keys', note=f'per query and KV head (budget {K})')
-            est, ci = paired_gap_ci([(o['correct'], out['dense']['correct'])])
-            res.add(f'distractor_acc_gap_vs_dense_{nm}', est, interval=ci, n=n, note='accuracy minus dense, paired by prompt (bootstrap 95%)')
+    _distractor_rows(res, cal, out, n, K, d['n_calib'], what=f'{task}; ')
     pair = lambda a_, b_: paired_gap_ci([(out[a_]['correct'], out[b_]['correct'])])
     gap, gci = pair('oracle', 'spot_untrained_topk')
     res.add('distractor_gap_oracle_vs_untrained_selector', gap, interval=gci, n=n,
@@ -966,15 +970,7 @@ def _second_base(res, cfg, seed, progress, log=None):
            f"gap to dense of oracle top-{K}: base 0 {res['acc_gap_vs_dense_oracle']:+.3f}, base {b} {res[f'acc_gap_vs_dense_oracle{sfx}']:+.3f}"]
     if ('distractor', None) in outs:
         d, dn = outs['distractor', None], cfg['distractor']['n']
-        for name, (p, k) in cal['distractor'].items():
-            res.add(f'distractor_top_p_{name}{sfx}', p, note=f"base {b}: calibrated to {k:.2f} kept keys per query and KV head (budget {K}) on the main study's {cfg['distractor']['n_calib']} distractor calibration prompts")
-        for nm, o in d.items():
-            c = int(o['correct'].sum())
-            res.add(f'distractor_acc_{nm}{sfx}', c / dn, interval=wilson_ci(c, dn), n=dn, note=f"base {b}; the distractor prompts of the main study; Wilson 95%")
-            if nm != 'dense':
-                res.add(f'distractor_mean_keys_{nm}{sfx}', float(o['keys']), 'keys', note=f'base {b}: per query and KV head (budget {K})')
-                e_, c_ = pair([d], nm, 'dense')
-                res.add(f'distractor_acc_gap_vs_dense_{nm}{sfx}', e_, interval=c_, n=dn, note=f'base {b}: accuracy minus dense on the distractor prompts, paired by prompt (bootstrap 95%)')
+        _distractor_rows(res, cal['distractor'], d, dn, K, cfg['distractor']['n_calib'], sfx, what=f"base {b}, the main study's distractor prompts: ")
         est, ci = pair([d], 'spot_topk', 'spot_untrained_topk')
         res.add(f'acc_gain_trained_vs_untrained_selector{sfx}', est, interval=ci, n=dn,
                 note=f'base {b}: trained selector (top-{K}) minus its initialisation on the distractor prompts (the task of acc_gain_trained_vs_untrained_selector), paired by prompt (bootstrap 95%)')
