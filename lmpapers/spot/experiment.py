@@ -907,8 +907,8 @@ def base_methods(sel, cfg) -> dict:
 
 def base_study_outs(model, tok, sel, cfg, seed: int = 0, progress: bool = False) -> tuple[dict, dict]:
     """({M: {top-p method: (p, kept keys)}}, {(task, M): {method: `answer_match` result}}) on the retrieval prompts of the main study (same seeds): dense and
-    every `base_methods` method, the top-p ones calibrated to the budget by the main study's path (`_matched`, its calibration prompts); with `cfg['distractor']`
-    also the distractor prompts, under 'distractor' and ('distractor', None), calibrated as the main study's distractor stage (`_distractor_calibrated`)."""
+    every `base_methods` method, the top-p ones calibrated to the budget by the main study's path (its per-length calibration on its calibration prompts); with `cfg['distractor']`
+    also the distractor prompts, under 'distractor' and ('distractor', None), calibrated as the main study's distractor stage calibrates them."""
     base, cal, outs = base_methods(sel, cfg), {}, {}
     def run(methods, x, a):
         cache = prefill(model, x)
