@@ -100,6 +100,23 @@ def _hist_tile(s_ptr, row, T, t, pos, n_sink, n_recent, lo, hi, w, mx, bins, NB:
     return cnt, ms
 
 @triton.jit
+def _pass_step(cnt, ms, lo, hi, w, taken, tmass, target, jmin, jmax, bins, NB: tl.constexpr):
+    """One step of the threshold search from a pass's histogram over [lo, hi]: the bin b* where taking every key in
+    bins >= b* first meets the budget; the keys and mass above it join `taken`/`tmass`; the next range is b*'s bin;
+    done when that bin holds at most one key or no width is left. Returns (taken, tmass, keys in b*, lo, hi, done)."""
+    ccnt = tl.cumsum(cnt, axis=0, reverse=True) + taken            # taking every key in bins >= b
+    cms = tl.cumsum(ms, axis=0, reverse=True) + tmass
+    sat = (ccnt >= jmax) | ((cms >= target) & (ccnt >= jmin))
+    bstar = tl.maximum(tl.max(tl.where(sat, bins, -1), axis=0), 0)
+    above = bins > bstar
+    taken += tl.sum(tl.where(above, cnt, 0), axis=0)
+    tmass += tl.sum(tl.where(above, ms, 0.0), axis=0)
+    cb = tl.sum(tl.where(bins == bstar, cnt, 0), axis=0)
+    nlo = lo + bstar.to(tl.float32) * w
+    nhi = tl.where(bstar == NB - 1, hi, lo + (bstar + 1).to(tl.float32) * w)
+    return taken, tmass, cb, nlo, nhi, (cb <= 1) | (w <= 0) | (nhi <= nlo)
+
+@triton.jit
 def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, n_sink, n_recent,
                   USE_P: tl.constexpr, NB: tl.constexpr, MAX_PASSES: tl.constexpr, BLOCK_T: tl.constexpr):
     """Grid (R,): one program per (batch · KV head) row, looping over the row's T scores in BLOCK_T tiles — so at batch 1
@@ -141,18 +158,7 @@ def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, 
             for start in range(0, T, BLOCK_T):
                 c_, m_ = _hist_tile(s_ptr, row, T, start + offs, pos, n_sink, n_recent, lo, hi, w, mx, bins, NB, True)
                 cnt += c_; ms += m_
-            ccnt = tl.cumsum(cnt, axis=0, reverse=True) + taken            # taking every key in bins >= b
-            cms = tl.cumsum(ms, axis=0, reverse=True) + tmass
-            sat = (ccnt >= jmax) | ((cms >= target) & (ccnt >= jmin))
-            bstar = tl.maximum(tl.max(tl.where(sat, bins, -1), axis=0), 0)
-            above = bins > bstar
-            taken += tl.sum(tl.where(above, cnt, 0), axis=0)
-            tmass += tl.sum(tl.where(above, ms, 0.0), axis=0)
-            cb = tl.sum(tl.where(bins == bstar, cnt, 0), axis=0)
-            nlo = lo + bstar.to(tl.float32) * w
-            nhi = tl.where(bstar == NB - 1, hi, lo + (bstar + 1).to(tl.float32) * w)
-            done = (cb <= 1) | (w <= 0) | (nhi <= nlo)
-            lo = nlo; hi = nhi
+            taken, tmass, cb, lo, hi, done = _pass_step(cnt, ms, lo, hi, w, taken, tmass, target, jmin, jmax, bins, NB)
     # keys the bin must add: enough for the count floor and (ties or one key: exactly) for the mass
     e = tl.exp(lo - mx)
     r = tl.maximum(jmin - taken, 0)
@@ -332,17 +338,8 @@ def select_pass_kernel(sf_ptr, si_ptr, hc_ptr, hm_ptr, C, USE_P: tl.constexpr, N
         lo = tl.load(fb + 1); hi = tl.load(fb + 2); target = tl.load(fb + 3); tmass = tl.load(fb + 4)
         jmin = tl.load(ib + 2); jmax = tl.load(ib + 3); taken = tl.load(ib + 4)
         w = (hi - lo) / NB
-        ccnt = tl.cumsum(cnt, axis=0, reverse=True) + taken
-        cms = tl.cumsum(ms, axis=0, reverse=True) + tmass
-        sat = (ccnt >= jmax) | ((cms >= target) & (ccnt >= jmin))
-        bstar = tl.maximum(tl.max(tl.where(sat, bins, -1), axis=0), 0)
-        above = bins > bstar
-        taken += tl.sum(tl.where(above, cnt, 0), axis=0)
-        tmass += tl.sum(tl.where(above, ms, 0.0), axis=0)
-        cb = tl.sum(tl.where(bins == bstar, cnt, 0), axis=0)
-        nlo = lo + bstar.to(tl.float32) * w
-        nhi = tl.where(bstar == NB - 1, hi, lo + (bstar + 1).to(tl.float32) * w)
-        ndone = ((cb <= 1) | (w <= 0) | (nhi <= nlo)).to(tl.int32)
+        taken, tmass, cb, nlo, nhi, ndone = _pass_step(cnt, ms, lo, hi, w, taken, tmass, target, jmin, jmax, bins, NB)
+        ndone = ndone.to(tl.int32)
         tl.store(fb + 1, nlo); tl.store(fb + 2, nhi); tl.store(fb + 4, tmass)
         tl.store(ib + 4, taken); tl.store(ib + 5, cb); tl.store(ib + 6, ndone)
 
