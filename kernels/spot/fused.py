@@ -14,6 +14,17 @@ __all__ = ['packed_score_triton', 'select_triton', 'sparse_decode_triton', 'is_i
 FMT_ID = {'int4': 0, 'mxfp4': 1, 'nvfp4': 2}
 
 @triton.jit
+def _tile_keys(s_ptr, row, T, t, pos, n_sink, n_recent, SKIP_FORCED: tl.constexpr):
+    """(valid, forced, scores) of one tile of keys `t` of a row: valid keys are causal and in range, forced ones the
+    sinks and the recent window; scores in fp32, -inf where not loaded (not valid, or forced when SKIP_FORCED)."""
+    v = (t <= pos) & (t < T)
+    fo = v & ((t < n_sink) | (t > pos - n_recent))
+    load = v
+    if SKIP_FORCED: load = v & ~fo
+    x = tl.load(s_ptr + row * T + t, mask=load, other=float('-inf')).to(tl.float32)
+    return v, fo, x
+
+@triton.jit
 def _e2m1(c):
     m = c & 7
     e = m >> 1
@@ -72,10 +83,8 @@ def _row_stats(s_ptr, row, T, pos, n_sink, n_recent, BLOCK_T: tl.constexpr):
     nf = tl.zeros([], tl.int32); nn = tl.zeros([], tl.int32)
     for start in range(0, T, BLOCK_T):
         t = start + offs
-        v = (t <= pos) & (t < T)
-        x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
+        v, fo, x = _tile_keys(s_ptr, row, T, t, pos, n_sink, n_recent, False)
         e = tl.where(v, tl.exp(x - mx), 0.0)
-        fo = v & ((t < n_sink) | (t > pos - n_recent))
         z += tl.sum(e, axis=0); fz += tl.sum(tl.where(fo, e, 0.0), axis=0)
         nf += tl.sum(fo.to(tl.int32), axis=0)
         rest = v & ~fo & (x > float('-inf'))          # keys scored -inf are never selected
@@ -180,9 +189,7 @@ def select_kernel(s_ptr, pos_ptr, idx_ptr, ok_ptr, cnt_ptr, T, p, k_min, k_max, 
     out = tl.zeros([], tl.int32); tie = tl.zeros([], tl.int32); big = tl.zeros([], tl.int32)
     for start in range(0, T, BLOCK_T):
         t = start + offs
-        v = (t <= pos) & (t < T)
-        fo = v & ((t < n_sink) | (t > pos - n_recent))
-        x = tl.load(s_ptr + row * T + t, mask=v & ~fo, other=float('-inf')).to(tl.float32)
+        v, fo, x = _tile_keys(s_ptr, row, T, t, pos, n_sink, n_recent, True)
         g = v & ~fo & (x > hi)
         gi = big + tl.cumsum(g.to(tl.int32), axis=0)                   # rank among keys above hi
         ib = v & ~fo & (x >= lo) & (x <= hi)
@@ -221,9 +228,7 @@ def select_stats_kernel(s_ptr, pos_ptr, pf_ptr, pi_ptr, T, CH, C, n_sink, n_rece
     nf = tl.zeros([], tl.int32); nn = tl.zeros([], tl.int32)
     for start in range(c * CH, c * CH + CH, BLOCK_T):
         t = start + offs
-        v = (t <= pos) & (t < T)
-        x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
-        fo = v & ((t < n_sink) | (t > pos - n_recent))
+        v, fo, x = _tile_keys(s_ptr, row, T, t, pos, n_sink, n_recent, False)
         rest = v & ~fo & (x > float('-inf'))
         mx = tl.maximum(mx, tl.max(x, axis=0))
         mn = tl.minimum(mn, tl.min(tl.where(rest, x, float('inf')), axis=0))
@@ -254,10 +259,8 @@ def select_mass_kernel(s_ptr, pos_ptr, sf_ptr, pm_ptr, T, CH, C, n_sink, n_recen
     z = tl.zeros([], tl.float32); fz = tl.zeros([], tl.float32)
     for start in range(c * CH, c * CH + CH, BLOCK_T):
         t = start + offs
-        v = (t <= pos) & (t < T)
-        x = tl.load(s_ptr + row * T + t, mask=v, other=float('-inf')).to(tl.float32)
+        v, fo, x = _tile_keys(s_ptr, row, T, t, pos, n_sink, n_recent, False)
         e = tl.where(v, tl.exp(x - mx), 0.0)
-        fo = v & ((t < n_sink) | (t > pos - n_recent))
         z += tl.sum(e, axis=0); fz += tl.sum(tl.where(fo, e, 0.0), axis=0)
     part = row * C + c
     tl.store(pm_ptr + part * 2, z); tl.store(pm_ptr + part * 2 + 1, fz)
@@ -354,9 +357,7 @@ def select_count_kernel(s_ptr, pos_ptr, sf_ptr, pc_ptr, T, CH, C, n_sink, n_rece
     nf = tl.zeros([], tl.int32); gt = tl.zeros([], tl.int32); nb = tl.zeros([], tl.int32)
     for start in range(c * CH, c * CH + CH, BLOCK_T):
         t = start + offs
-        v = (t <= pos) & (t < T)
-        fo = v & ((t < n_sink) | (t > pos - n_recent))
-        x = tl.load(s_ptr + row * T + t, mask=v & ~fo, other=float('-inf')).to(tl.float32)
+        v, fo, x = _tile_keys(s_ptr, row, T, t, pos, n_sink, n_recent, True)
         nf += tl.sum(fo.to(tl.int32), axis=0)
         gt += tl.sum((v & ~fo & (x > hi)).to(tl.int32), axis=0)
         nb += tl.sum((v & ~fo & (x >= lo) & (x <= hi)).to(tl.int32), axis=0)
@@ -417,9 +418,7 @@ def select_write_kernel(s_ptr, pos_ptr, sf_ptr, si_ptr, po_ptr, idx_ptr, ok_ptr,
     offs = tl.arange(0, BLOCK_T)
     for start in range(c * CH, c * CH + CH, BLOCK_T):
         t = start + offs
-        v = (t <= pos) & (t < T)
-        fo = v & ((t < n_sink) | (t > pos - n_recent))
-        x = tl.load(s_ptr + row * T + t, mask=v & ~fo, other=float('-inf')).to(tl.float32)
+        v, fo, x = _tile_keys(s_ptr, row, T, t, pos, n_sink, n_recent, True)
         g = v & ~fo & (x > hi)
         gi = big + tl.cumsum(g.to(tl.int32), axis=0)
         ib = v & ~fo & (x >= lo) & (x <= hi)
